@@ -1,0 +1,182 @@
+"""Generate the synthetic ecosystem: raw landing files per platform and the hidden truth.
+
+Writes <root>/landing/<source>/ingest_month=YYYY-MM/<source>-<batch>-NNNNN.<ext>
+for every source and month (dirt, late events and replays included, at the
+rates of generator.dirt) and the per-user truth to <root>/truth/users
+(Parquet; for evaluation and tests only, no stage reads it).
+Deterministic: the same settings give the same rows on any cluster shape.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import math
+import sys
+from datetime import date, timedelta
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.runtime import storage
+from jobs.runtime.config import Config
+from jobs.runtime.logs import timed
+from transforms.synthetic import events, landing
+from transforms.synthetic.population import population, truth
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = __doc__
+
+# Source -> (writer format, file suffix). Parquet for Fliggy; text lines for the rest.
+LAYOUT = {
+    "accounts": ("text", ".json"),
+    "taobao_orders": ("text", ".json"),
+    "tmall_orders": ("csv", ".csv"),
+    "fliggy_bookings": ("parquet", ".parquet"),
+    "taopiaopiao_tickets": ("csv", ".tsv"),
+    "interactions": ("text", ".json"),
+    "service_events": ("csv", ".csv"),
+    "risk_flags": ("text", ".json"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--users", type=int, help="shorthand for --set generator.users=N")
+    parser.add_argument("--months", type=int, help="shorthand for --set generator.months=N")
+    parser.add_argument("--seed", type=int, help="shorthand for --set generator.seed=N")
+
+
+def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
+    config = _with_shorthands(config, args)
+    gen = config.generator
+    months = events.calendar(config.generator_months())
+    last = months[-1]
+    world_end_epoch = last.start_epoch + last.days * 86400
+    world_end = date.fromisoformat(last.month + "-01") + timedelta(days=last.days - 1)
+    log.info("generating %s users x %d months (%s..%s), seed %d", f"{gen.users:,}", gen.months,
+             months[0].month, last.month, gen.seed)
+
+    ids = spark.range(1, gen.users + 1, numPartitions=max(spark.sparkContext.defaultParallelism, gen.users // 200_000))
+    users = population(ids, seed=gen.seed, segments=gen.segments, world_end=world_end).persist(StorageLevel.MEMORY_AND_DISK)
+    user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    orders = events.orders(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
+                           fx_to_cny=config.conform.fx_to_cny, n_months=len(months)) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
+
+    common = dict(seed=gen.seed, months=months, dirt=gen.dirt)
+    late = dict(late_rate=gen.late_event_rate)
+    fx = dict(fx_to_cny=config.conform.fx_to_cny)
+    outputs = {
+        "accounts": lambda: landing.accounts_landing(events.accounts(users, seed=gen.seed, months=months), **common),
+        "taobao_orders": lambda: landing.taobao_landing(orders, **common, **late),
+        "tmall_orders": lambda: landing.tmall_landing(orders, **common, **late, **fx),
+        "fliggy_bookings": lambda: landing.fliggy_landing(orders, **common, **late, **fx),
+        "taopiaopiao_tickets": lambda: landing.taopiaopiao_landing(orders, **common, **late),
+        "interactions": lambda: landing.interactions_landing(
+            events.interactions(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers), **common, **late),
+        "service_events": lambda: landing.service_landing(
+            events.service_events(orders, seed=gen.seed, world_end_epoch=world_end_epoch), **common, **late),
+        "risk_flags": lambda: landing.risk_landing(
+            events.risk_flags(orders, seed=gen.seed, flag_rate=gen.risk_flag_rate,
+                              false_positive_rate=gen.risk_false_positive_rate, world_end_epoch=world_end_epoch),
+            **common, **late),
+    }
+    for source, build in outputs.items():
+        with timed("generate", source) as t:
+            t.rows_out = write_landing(spark, build(), config=config, source=source)
+    with timed("generate", "file replays") as t:
+        t.rows_out = replay_files(spark, config, [m.month for m in months])
+    with timed("generate", "truth") as t:
+        truth(users).write.mode("overwrite").parquet(config.truth_path("users"))
+        t.rows_out = gen.users
+    for cached in (orders, user_months, users):
+        cached.unpersist()
+
+
+def _with_shorthands(config: Config, args: argparse.Namespace) -> Config:
+    from dataclasses import replace
+
+    changes = {k: v for k, v in (("users", args.users), ("months", args.months), ("seed", args.seed)) if v is not None}
+    if not changes:
+        return config
+    from jobs.runtime.config import validate
+
+    updated = replace(config, generator=replace(config.generator, **changes))
+    validate(updated)
+    return updated
+
+
+def write_landing(spark: SparkSession, rows: DataFrame, *, config: Config, source: str) -> int:
+    """Write one source's batches as files of about ``rows_per_file`` rows; return the row count.
+
+    Rows are assigned to files by a hash of their key and the number of files
+    follows from the row count, so every file's content is the same whatever
+    the cluster shape (a replayed file is then a faithful copy).
+    """
+    writer_format, suffix = LAYOUT[source]
+    gen = config.generator
+    counts = {r["ingest_month"]: r["count"] for r in rows.groupBy("ingest_month").count().collect()}
+    files = {m: max(1, math.ceil(n / gen.rows_per_file)) for m, n in counts.items()}
+    n_files = F.create_map(*[x for m, n in files.items() for x in (F.lit(m), F.lit(n))])[F.col("ingest_month")]
+    file_no = F.pmod(F.xxhash64(F.lit(gen.seed), F.lit("file"), F.col("sort_key")), n_files)
+    laid_out = (rows.select("*", file_no.alias("file_no"))
+                .repartition(max(1, sum(files.values())), "ingest_month", "file_no")
+                .sortWithinPartitions("sort_key"))
+    uri = config.landing_path(source)
+    writer_rows = laid_out.drop("sort_key", "file_no")
+    if writer_format == "text":
+        writer_rows.write.mode("overwrite").partitionBy("ingest_month").text(uri)
+    elif writer_format == "csv":
+        # One column named after the header line, written verbatim: the lines were built by the
+        # landing formatters (including the malformed ones a CSV writer would have quoted away).
+        header = landing.HEADERS[source]
+        (writer_rows.select("ingest_month", F.col("value").alias(header)).write.mode("overwrite")
+         .partitionBy("ingest_month").option("header", True).option("sep", "\u0001").option("quote", "\u0002")
+         .option("escapeQuotes", False).csv(uri))
+    else:
+        writer_rows.write.mode("overwrite").partitionBy("ingest_month").parquet(uri)
+    _name_files(spark, uri, source, suffix)
+    return sum(counts.values())
+
+
+def _name_files(spark: SparkSession, uri: str, source: str, suffix: str) -> None:
+    """Give Spark's part files the names a sender would use: <source>-<batch>-NNNNN<suffix>."""
+    for batch_dir in storage.list_dir(spark, uri):
+        if not batch_dir.is_dir:
+            continue
+        month = batch_dir.name.split("=", 1)[1]
+        parts = [f for f in storage.list_dir(spark, batch_dir.path) if f.name.startswith("part-")]
+        for i, part in enumerate(parts):
+            storage.rename(spark, part.path, f"{batch_dir.path}/{source}-{month}-{i:05d}{suffix}")
+
+
+def replay_files(spark: SparkSession, config: Config, months: list[str]) -> int:
+    """Send some files again in the next batch, byte for byte (the feed's whole-file replays)."""
+    gen = config.generator
+    copied = 0
+    for source, (_, suffix) in LAYOUT.items():
+        for prev, month in zip(months, months[1:]):
+            draw = int(hashlib.sha256(f"{gen.seed}:file_replay:{source}:{month}".encode()).hexdigest()[:13], 16) / 16**13
+            if draw >= gen.dirt.file_replay_rate:
+                continue
+            prev_files = [f for f in storage.list_dir(spark, f"{config.landing_path(source)}/ingest_month={prev}")
+                          if f.name.endswith(suffix)]
+            if prev_files:
+                first = prev_files[0]
+                storage.copy(spark, first.path, f"{config.landing_path(source)}/ingest_month={month}/{first.name}")
+                copied += 1
+    return copied
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["generate", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

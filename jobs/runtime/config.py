@@ -1,0 +1,280 @@
+"""The one config loader: YAML base + overlays + ``--set key=value`` into one typed object.
+
+Every setting has exactly one default, in ``conf/base.yaml``; the dataclasses
+below only give the settings their types. Unknown keys, missing keys and
+values of the wrong type are user mistakes and raise :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from jobs.runtime.errors import UserError
+from transforms.synthetic.profiles import DirtConf, SegmentProfile
+
+MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+PACKAGED_OVERLAYS = ("local", "cluster", "databricks")
+
+
+class ConfigError(UserError):
+    """A setting is missing, unknown, of the wrong type or out of range."""
+
+
+@dataclass(frozen=True)
+class LakehouseConf:
+    root: str
+
+
+@dataclass(frozen=True)
+class SparkConf:
+    master: str | None
+    app_name: str
+    session_time_zone: str
+    shuffle_partitions: int
+    delta_jars_from_maven: bool
+    extra: dict[str, str]
+
+
+@dataclass(frozen=True)
+class GeneratorConf:
+    users: int
+    seed: int
+    start_month: str
+    months: int
+    rows_per_file: int
+    late_event_rate: float
+    risk_flag_rate: float
+    risk_false_positive_rate: float
+    seasonality: dict[str, float]
+    sellers: dict[str, int]
+    dirt: DirtConf
+    segments: dict[str, SegmentProfile]
+
+
+@dataclass(frozen=True)
+class SourceConf:
+    conformer: str  # module path of the conformer; README: adding a source
+    enabled: bool
+
+
+@dataclass(frozen=True)
+class ConformConf:
+    late_tolerance_months: int
+    max_order_amount_cny: float
+    fx_to_cny: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Config:
+    lakehouse: LakehouseConf
+    spark: SparkConf
+    generator: GeneratorConf
+    sources: dict[str, SourceConf]
+    conform: ConformConf
+
+    def table_path(self, layer: str, table: str) -> str:
+        """Location of a path-based Delta table: ``<root>/<layer>/<table>``."""
+        if layer not in ("bronze", "silver", "gold", "ops"):
+            raise ValueError(f"unknown layer {layer!r}")
+        return f"{self.lakehouse.root.rstrip('/')}/{layer}/{table}"
+
+    def landing_path(self, source: str) -> str:
+        return f"{self.lakehouse.root.rstrip('/')}/landing/{source}"
+
+    def truth_path(self, name: str) -> str:
+        return f"{self.lakehouse.root.rstrip('/')}/truth/{name}"
+
+    def enabled_sources(self) -> list[str]:
+        return [name for name, source in self.sources.items() if source.enabled]
+
+    def generator_months(self) -> list[str]:
+        """The calendar months the generator covers, oldest first."""
+        return month_range(self.generator.start_month, self.generator.months)
+
+    def fingerprint(self) -> str:
+        """Short stable hash of the whole config, for run manifests."""
+        text = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def month_range(start: str, count: int) -> list[str]:
+    """``count`` consecutive months from ``start`` (``YYYY-MM``)."""
+    year, month = (int(part) for part in start.split("-"))
+    months = []
+    for offset in range(count):
+        y, m = divmod(month - 1 + offset, 12)
+        months.append(f"{year + y:04d}-{m + 1:02d}")
+    return months
+
+
+def check_month(value: str) -> str:
+    """Validate a ``YYYY-MM`` month argument."""
+    if not MONTH_RE.match(value or ""):
+        raise ConfigError(f"month must be YYYY-MM (for example 2025-06), got {value!r}")
+    return value
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(overlays: list[str] | None = None, sets: list[str] | None = None) -> Config:
+    """Build the config: packaged ``base.yaml``, then each overlay in order, then ``--set`` pairs.
+
+    An overlay is a YAML path or the bare name of a packaged overlay
+    (``local``, ``cluster``, ``databricks``). With no overlay, ``local`` applies.
+    """
+    data = _read_yaml(_packaged("base"), "base.yaml")
+    for overlay in overlays if overlays else ["local"]:
+        data = _deep_merge(data, _read_yaml(_resolve_overlay(overlay), overlay))
+    for pair in sets or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set takes key=value (for example generator.users=20000), got {pair!r}")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    config = _build(Config, data, "")
+    validate(config)
+    return config
+
+
+def _packaged(name: str):
+    return resources.files("jobs").joinpath("conf", f"{name}.yaml")
+
+
+def _resolve_overlay(overlay: str):
+    if overlay in PACKAGED_OVERLAYS:
+        return _packaged(overlay)
+    path = Path(overlay)
+    if not path.is_file():
+        raise ConfigError(
+            f"config overlay {overlay!r} not found: give a YAML path or one of {', '.join(PACKAGED_OVERLAYS)}"
+        )
+    return path
+
+
+def _read_yaml(source, label: str) -> dict:
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{label}: not valid YAML ({err.__class__.__name__}: {err})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{label}: the top level must be a mapping of settings")
+    # YAML anchors used only to share blocks live under keys starting with '.'
+    return {k: v for k, v in data.items() if not str(k).startswith(".")}
+
+
+def _deep_merge(base: dict, overlay: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _set_dotted(data: dict, key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if not isinstance(node.get(part), dict):
+            raise ConfigError(f"--set {key}: {part!r} is not a group of settings")
+        node = node[part]
+    node[parts[-1]] = value
+
+
+def _build(cls: Any, value: Any, where: str) -> Any:
+    """Turn plain YAML data into the typed dataclass tree, naming the key on any mismatch."""
+    label = where or "config"
+    origin = typing.get_origin(cls)
+    if dataclasses.is_dataclass(cls):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{label}: expected a mapping of settings, got {value!r}")
+        hints = typing.get_type_hints(cls)
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ConfigError(f"unknown setting {_join(where, unknown[0])} (known: {', '.join(names)})")
+        missing = [n for n in names if n not in value]
+        if missing:
+            raise ConfigError(f"missing setting {_join(where, missing[0])}")
+        return cls(**{n: _build(hints[n], value[n], _join(where, n)) for n in names})
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(cls)
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _build(inner, value, where)
+    if origin is dict:
+        key_type, value_type = typing.get_args(cls)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{label}: expected a mapping, got {value!r}")
+        return {str(k): _build(value_type, v, _join(where, str(k))) for k, v in value.items()}
+    if origin is list:
+        (item_type,) = typing.get_args(cls)
+        if not isinstance(value, list):
+            raise ConfigError(f"{label}: expected a list, got {value!r}")
+        return [_build(item_type, v, f"{label}[{i}]") for i, v in enumerate(value)]
+    if cls is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if cls is str and isinstance(value, (str, int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, cls) and not (cls is int and isinstance(value, bool)):
+        return value
+    raise ConfigError(f"{label}: expected {cls.__name__}, got {value!r}")
+
+
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(config: Config) -> None:
+    """Range checks the types alone cannot express."""
+    gen = config.generator
+    check_month(gen.start_month)
+    if gen.users < 1:
+        raise ConfigError(f"generator.users must be at least 1, got {gen.users}")
+    if not 1 <= gen.months <= 120:
+        raise ConfigError(f"generator.months must be between 1 and 120, got {gen.months}")
+    if gen.rows_per_file < 1000:
+        raise ConfigError(f"generator.rows_per_file must be at least 1000, got {gen.rows_per_file}")
+    total = sum(s.share for s in gen.segments.values())
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"generator.segments shares must sum to 1, they sum to {total:.6f}")
+    for name, seg in gen.segments.items():
+        where = f"generator.segments.{name}"
+        if seg.kind not in ("mass", "persona", "adversary"):
+            raise ConfigError(f"{where}.kind must be mass, persona or adversary, got {seg.kind!r}")
+        for field in ("share", "active_month_prob", "group_buy_share", "overseas_share", "mobile_share",
+                      "company_invoice_share", "review_positive_rate", "refund_rate", "return_rate",
+                      "dispute_rate", "fake_order_share", "male_share", "identity_verified_rate", "elite_share"):
+            value = getattr(seg, field)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"{where}.{field} must be between 0 and 1, got {value}")
+        for mix in ("platform_mix", "category_mix", "interaction_mix", "city_tier_mix", "cabin_mix"):
+            weights = getattr(seg, mix)
+            if not weights or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+                raise ConfigError(f"{where}.{mix} needs non-negative weights with a positive sum")
+    for name, rate in dataclasses.asdict(gen.dirt).items():
+        if not 0.0 <= rate <= 0.5:
+            raise ConfigError(f"generator.dirt.{name} must be between 0 and 0.5, got {rate}")
+    if config.conform.late_tolerance_months < 0:
+        raise ConfigError("conform.late_tolerance_months must be >= 0")
+    if "CNY" not in config.conform.fx_to_cny:
+        raise ConfigError("conform.fx_to_cny must contain CNY")

@@ -1,0 +1,68 @@
+"""Logging set-up and per-step timing: every step logs rows in, rows out and seconds."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+log = logging.getLogger("taoqi")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Timestamped lines on stderr; py4j and Spark's Python side kept quiet."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    for noisy in ("py4j", "pyspark", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@dataclass
+class StepTiming:
+    stage: str
+    step: str
+    seconds: float = 0.0
+    rows_in: int | None = None
+    rows_out: int | None = None
+    extra: dict = field(default_factory=dict)
+
+
+# Timings of this process, in order: the run summary and the run manifest read them.
+TIMINGS: list[StepTiming] = []
+
+
+@contextmanager
+def timed(stage: str, step: str) -> Iterator[StepTiming]:
+    """Time a step; the body fills ``rows_in``/``rows_out`` when it knows them."""
+    timing = StepTiming(stage, step)
+    log.info("%s: %s ...", stage, step)
+    start = time.perf_counter()
+    try:
+        yield timing
+    finally:
+        timing.seconds = time.perf_counter() - start
+        TIMINGS.append(timing)
+        rows = ""
+        if timing.rows_in is not None:
+            rows += f" rows_in={timing.rows_in:,}"
+        if timing.rows_out is not None:
+            rows += f" rows_out={timing.rows_out:,}"
+        log.info("%s: %s done in %.1fs%s", stage, step, timing.seconds, rows)
+
+
+def summary_table(timings: list[StepTiming]) -> str:
+    """A fixed-width table of step timings for the end of a run."""
+    lines = [f"{'stage':<10} {'step':<34} {'rows in':>12} {'rows out':>12} {'seconds':>8}"]
+    for t in timings:
+        rin = f"{t.rows_in:,}" if t.rows_in is not None else "-"
+        rout = f"{t.rows_out:,}" if t.rows_out is not None else "-"
+        lines.append(f"{t.stage:<10} {t.step:<34} {rin:>12} {rout:>12} {t.seconds:>8.1f}")
+    return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""The one SparkSession builder: Delta configured, the master left alone when spark-submit set one."""
+
+from __future__ import annotations
+
+import logging
+
+from pyspark import SparkConf as PySparkConf
+from pyspark.sql import SparkSession
+
+from jobs.runtime.config import Config
+
+log = logging.getLogger(__name__)
+
+DELTA_SQL_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
+    """Return the session for a stage.
+
+    Under ``spark-submit`` (or on Databricks) the launcher already chose the
+    master and the jars: they are used unchanged. Otherwise the session runs
+    on ``spark.master`` from config and, if ``spark.delta_jars_from_maven``,
+    fetches the Delta jars through Ivy (cached after the first run).
+    """
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    launched_conf = PySparkConf()  # holds spark.master when spark-submit launched this process
+    builder = SparkSession.builder.appName(app_name or config.spark.app_name)
+    launched_by_submit = launched_conf.contains("spark.master")
+    if not launched_by_submit and config.spark.master:
+        builder = builder.master(config.spark.master)
+    settings = {
+        **DELTA_SQL_CONF,
+        "spark.sql.session.timeZone": config.spark.session_time_zone,
+        "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        # Schema of every table is declared; Delta must never guess one from data.
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Right-sized files without a hand-tuned repartition before every write.
+        "spark.databricks.delta.optimizeWrite.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        **config.spark.extra,
+    }
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    if config.spark.delta_jars_from_maven and not launched_by_submit:
+        from delta import configure_spark_with_delta_pip
+
+        builder = configure_spark_with_delta_pip(builder)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    log.info("spark %s master=%s defaultParallelism=%d", spark.version, spark.sparkContext.master,
+             spark.sparkContext.defaultParallelism)
+    return spark

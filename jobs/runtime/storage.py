@@ -1,0 +1,85 @@
+"""File operations on storage URIs through Hadoop's FileSystem (file:, s3a:, abfss:, dbfs:, hdfs:).
+
+No code treats a location as a local path: listings, renames and copies go
+through the JVM FileSystem of the session, so they work the same on a laptop
+and on object storage. Only per-file metadata reaches the driver, never rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyspark.sql import SparkSession
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    name: str
+    size: int
+    is_dir: bool
+
+
+def _fs(spark: SparkSession, uri: str):
+    jvm = spark.sparkContext._jvm
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
+
+
+def qualify(spark: SparkSession, uri: str) -> str:
+    """The fully qualified form of a location (``./lakehouse`` -> ``file:/abs/lakehouse``)."""
+    fs, path = _fs(spark, uri)
+    return str(fs.makeQualified(path).toString())
+
+
+def exists(spark: SparkSession, uri: str) -> bool:
+    fs, path = _fs(spark, uri)
+    return bool(fs.exists(path))
+
+
+def list_dir(spark: SparkSession, uri: str) -> list[FileInfo]:
+    """Entries of a directory sorted by name, hidden files (``_``/``.``) left out; [] if absent."""
+    fs, path = _fs(spark, uri)
+    if not fs.exists(path):
+        return []
+    out = []
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if name.startswith(("_", ".")):
+            continue
+        out.append(FileInfo(str(status.getPath().toString()), name, int(status.getLen()), bool(status.isDirectory())))
+    return sorted(out, key=lambda f: f.name)
+
+
+def rename(spark: SparkSession, src: str, dst: str) -> None:
+    fs, src_path = _fs(spark, src)
+    jvm = spark.sparkContext._jvm
+    if not fs.rename(src_path, jvm.org.apache.hadoop.fs.Path(dst)):
+        raise OSError(f"could not rename {src} to {dst}")
+
+
+def copy(spark: SparkSession, src: str, dst: str) -> None:
+    """Copy one file byte for byte (a replayed file of a feed)."""
+    jvm = spark.sparkContext._jvm
+    src_fs, src_path = _fs(spark, src)
+    dst_fs, dst_path = _fs(spark, dst)
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    if not jvm.org.apache.hadoop.fs.FileUtil.copy(src_fs, src_path, dst_fs, dst_path, False, True, conf):
+        raise OSError(f"could not copy {src} to {dst}")
+
+
+def delete(spark: SparkSession, uri: str) -> None:
+    """Remove a file or a directory tree if it exists."""
+    fs, path = _fs(spark, uri)
+    if fs.exists(path):
+        fs.delete(path, True)
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write a small text file (a manifest or a note), replacing it."""
+    fs, path = _fs(spark, uri)
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()

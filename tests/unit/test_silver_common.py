@@ -1,0 +1,182 @@
+"""Shared conformer helpers: reasons, parsing that never raises, FX, window and user checks, dedup."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from pyspark.sql import Row
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from transforms.silver import common, reasons
+from transforms.sources import REJECT_REASON
+
+FX = {"CNY": 1.0, "USD": 7.1, "JPY": 0.047, "KRW": 0.0052}
+
+
+def test_reasons_have_descriptions_and_a_precedence():
+    assert set(reasons.DESCRIPTIONS) == set(reasons.PRECEDENCE)
+    assert reasons.PRECEDENCE[:3] == (reasons.MALFORMED_LINE, reasons.MISSING_REQUIRED, reasons.BAD_TIMESTAMP)
+    assert all(getattr(reasons, code) == code for code in reasons.PRECEDENCE)
+
+
+def test_first_reason_takes_the_first_true_check_and_treats_null_as_false(spark):
+    df = spark.createDataFrame(
+        [(1, True, True), (2, False, True), (3, None, True), (4, False, False), (5, None, None)],
+        "id int, a boolean, b boolean")
+    got = df.select("id", common.first_reason((F.col("a"), "A"), (F.col("b"), "B")).alias("reason"))
+    assertDataFrameEqual(got, [Row(id=1, reason="A"), Row(id=2, reason="B"), Row(id=3, reason="B"),
+                               Row(id=4, reason=None), Row(id=5, reason=None)])
+
+
+def test_parsing_never_raises_and_converts_exactly(spark):
+    # ANSI mode is on: each of these values would fail a plain cast and abort the batch.
+    df = spark.createDataFrame([
+        ("a", "12.345", "CNY", "1700000000", "1700000000123"),
+        ("b", "1", "KRW", "99999999999999999", "-99999999999999999999"),
+        ("c", "100", "JPY", "12.5", "soon"),
+        ("d", "12.34", "USD", "", None),
+        ("e", "1e30", "USD", "0", "0"),
+        ("f", "abc", "RMB", "-1", "1"),
+    ], "id string, amount string, currency string, secs string, millis string")
+    got = df.select(
+        "id",
+        common.to_cny(common.parse_amount("amount"), "currency", FX).alias("cny"),
+        F.date_format(common.epoch_seconds("secs"), "yyyy-MM-dd HH:mm:ss").alias("secs"),
+        F.date_format(common.epoch_millis("millis"), "yyyy-MM-dd HH:mm:ss.SSS").alias("millis"),
+    )
+    assertDataFrameEqual(got, [
+        Row(id="a", cny=Decimal("12.35"), secs="2023-11-15 06:13:20", millis="2023-11-15 06:13:20.123"),
+        Row(id="b", cny=Decimal("0.01"), secs=None, millis=None),  # 0.0052 rounds half up
+        Row(id="c", cny=Decimal("4.70"), secs=None, millis=None),
+        Row(id="d", cny=Decimal("87.61"), secs=None, millis=None),  # 87.614
+        Row(id="e", cny=None, secs="1970-01-01 08:00:00", millis="1970-01-01 08:00:00.000"),
+        Row(id="f", cny=None, secs="1970-01-01 07:59:59", millis="1970-01-01 08:00:00.001"),
+    ])
+
+
+def test_fen_amounts_are_exact_and_must_be_integers(spark):
+    df = spark.createDataFrame([("123456",), ("1",), ("12.5",), ("x",)], "fen string")
+    got = df.select("fen", common.amount_from_fen("fen").alias("yuan"))
+    assertDataFrameEqual(got, [Row(fen="123456", yuan=Decimal("1234.56")), Row(fen="1", yuan=Decimal("0.01")),
+                               Row(fen="12.5", yuan=None), Row(fen="x", yuan=None)])
+
+
+def test_bad_amount_bounds(spark):
+    df = spark.createDataFrame(
+        [(1, Decimal("0.00"), False), (2, Decimal("0.00"), True), (3, Decimal("-0.01"), True),
+         (4, Decimal("50000000.00"), False), (5, Decimal("50000000.01"), False), (6, None, True)],
+        "id int, a decimal(18,2), zero_ok boolean")
+    got = df.select("id", common.bad_amount("a", max_cny=50_000_000.0, allow_zero=F.col("zero_ok")).alias("bad"))
+    assertDataFrameEqual(got, [Row(id=1, bad=True), Row(id=2, bad=False), Row(id=3, bad=True),
+                               Row(id=4, bad=False), Row(id=5, bad=True), Row(id=6, bad=True)])
+
+
+def test_local_times_are_shanghai_whatever_the_session_zone(spark):
+    df = spark.createDataFrame([("2025/03/31 23:59",), ("2025/02/30 10:00",)], "t string")
+    parsed = df.select(F.unix_timestamp(common.parse_local_time("t", "yyyy/MM/dd HH:mm")).alias("epoch"))
+    zone = spark.conf.get("spark.sql.session.timeZone")
+    want = [Row(epoch=1743436740), Row(epoch=None)]  # 2025-03-31T15:59:00Z
+    try:
+        spark.conf.set("spark.sql.session.timeZone", "UTC")
+        assertDataFrameEqual(parsed, want)
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", zone)
+    assertDataFrameEqual(parsed, want)
+
+
+def test_with_event_time_buckets_by_shanghai_day(spark):
+    df = spark.createDataFrame([(1, 1743436799), (2, 1743436800)], "id int, epoch long")  # 23:59:59 / 00:00:00
+    got = df.select("id", F.timestamp_seconds("epoch").alias("ts")).transform(common.with_event_time, "ts")
+    assert got.columns == ["id", "ts", "event_time", "event_date", "event_month"]
+    assertDataFrameEqual(got.select("id", "event_date", "event_month"), [
+        Row(id=1, event_date=date(2025, 3, 31), event_month="2025-03"),
+        Row(id=2, event_date=date(2025, 4, 1), event_month="2025-04"),
+    ])
+
+
+def test_lookup_is_null_for_unknown_and_null_keys(spark):
+    df = spark.createDataFrame([("mobile",), ("tablet",), (None,)], "k string")
+    got = df.select("k", common.lookup({"mobile": "m", "pc": "p"}, "k").alias("v"))
+    assertDataFrameEqual(got, [Row(k="mobile", v="m"), Row(k="tablet", v=None), Row(k=None, v=None)])
+
+
+def test_raw_payload_keeps_the_raw_line_of_malformed_rows_and_json_otherwise(spark):
+    from pyspark.sql import types as T
+    raw = T.StructType([T.StructField("a", T.StringType()), T.StructField("b", T.StringType())])
+    df = spark.createDataFrame([(1, "x", None, False, None), (2, None, None, True, '{"a": "x", "b')],
+                               "id int, a string, b string, _malformed boolean, _raw string")
+    got = df.select("id", common.raw_payload(raw).alias("payload"))
+    assertDataFrameEqual(got, [Row(id=1, payload='{"a":"x","b":null}'), Row(id=2, payload='{"a": "x", "b')])
+
+
+def test_add_months_crosses_years():
+    assert common.add_months("2025-01", -2) == "2024-11"
+    assert common.add_months("2024-12", 1) == "2025-01"
+    assert common.add_months("2025-06", 0) == "2025-06"
+
+
+def test_window_check_accepts_late_events_within_tolerance_only(spark):
+    df = spark.createDataFrame([
+        (1, "2025-06", None), (2, "2025-05", None), (3, "2025-04", None),  # this batch, 1 and 2 late
+        (4, "2025-03", None),  # 3 batches late: too old
+        (5, "2025-07", None),  # in the future of the batch
+        (6, "2025-09", reasons.BAD_AMOUNT),  # an earlier reason wins
+    ], f"id int, event_month string, {REJECT_REASON} string")
+    got = df.transform(common.with_window_check, ingest_month="2025-06", late_tolerance_months=2)
+    assert got.columns == df.columns
+    assertDataFrameEqual(got, [
+        Row(id=1, event_month="2025-06", _reject_reason=None),
+        Row(id=2, event_month="2025-05", _reject_reason=None),
+        Row(id=3, event_month="2025-04", _reject_reason=None),
+        Row(id=4, event_month="2025-03", _reject_reason=reasons.OUT_OF_WINDOW),
+        Row(id=5, event_month="2025-07", _reject_reason=reasons.OUT_OF_WINDOW),
+        Row(id=6, event_month="2025-09", _reject_reason=reasons.BAD_AMOUNT),
+    ])
+    over_new_year = df.select("id", F.lit("2024-11").alias("event_month"), REJECT_REASON).filter("id = 1") \
+        .transform(common.with_window_check, ingest_month="2025-01", late_tolerance_months=2)
+    assert over_new_year.first()[REJECT_REASON] is None
+
+
+def test_user_check_flags_unknown_users_without_multiplying_rows(spark):
+    accounts = spark.createDataFrame([(1, "a"), (1, "a-updated"), (2, "b")], "user_id long, gender string")
+    events = spark.createDataFrame([
+        ("e1", 1, None), ("e2", 2, None), ("e3", 3, None),
+        ("e4", 3, reasons.BAD_TIMESTAMP),  # an earlier reason wins
+    ], f"event_id string, user_id long, {REJECT_REASON} string")
+    got = events.transform(common.with_user_check, accounts)
+    assert got.columns == events.columns
+    assertDataFrameEqual(got, [
+        Row(event_id="e1", user_id=1, _reject_reason=None),
+        Row(event_id="e2", user_id=2, _reject_reason=None),
+        Row(event_id="e3", user_id=3, _reject_reason=reasons.UNKNOWN_USER),
+        Row(event_id="e4", user_id=3, _reject_reason=reasons.BAD_TIMESTAMP),
+    ])
+
+
+def test_dedup_keeps_one_deterministic_row_per_key_and_counts_the_rest(spark):
+    from datetime import datetime, timezone
+    t1 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
+    t2 = datetime(2025, 3, 2, 12, 0, tzinfo=timezone.utc)
+    cols = "platform string, order_id string, event_time timestamp, _row_hash string, _source_file string"
+    df = spark.createDataFrame([
+        ("taobao", "A", t1, "h1", "f2.json"),  # exact replay of the next row, in another file
+        ("taobao", "A", t1, "h1", "f1.json"),
+        ("taobao", "A", t1, "h1", "f1.json"),  # exact duplicate line in the same file
+        ("taobao", "B", t2, "h3", "f1.json"),  # same key, later: a duplicate of the earlier one
+        ("taobao", "B", t1, "h2", "f1.json"),
+        ("tmall", "A", t2, "h4", "f1.json"),  # same order id, other platform: not a duplicate
+    ], cols)
+    key = ["platform", "order_id"]
+    want = [Row(platform="taobao", order_id="A", _row_hash="h1", _source_file="f1.json"),
+            Row(platform="taobao", order_id="B", _row_hash="h2", _source_file="f1.json"),
+            Row(platform="tmall", order_id="A", _row_hash="h4", _source_file="f1.json")]
+    for shuffled in (df, df.repartition(3, "_row_hash").sortWithinPartitions(F.rand(7))):
+        kept = common.dedup_within_batch(shuffled, key)
+        assert kept.columns == df.columns
+        assertDataFrameEqual(kept.drop("event_time"), want)
+    kept, dups = common.split_duplicates(df, key)
+    assert (kept.count(), dups.count()) == (3, 3)
+    ranks = common.with_dup_rank(df, key).groupBy(common.DUP_RANK).count()
+    assertDataFrameEqual(ranks, [Row(_dup_rank=1, count=3), Row(_dup_rank=2, count=2), Row(_dup_rank=3, count=1)])

@@ -1,0 +1,354 @@
+"""Shared pieces of the silver conformers: parsing that never raises, reasons, event time, checks, dedup.
+
+Spark 4 runs with ANSI mode on, where a plain ``cast`` of a bad string raises
+and fails the whole batch. Every parse here is a ``try_`` form that yields
+null instead, and the conformer turns "required input present but parsed
+value null" into a reason code. A conformer is three selects: typed columns
+(plus flags), the reason, the projection onto the silver table.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Mapping, Sequence
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from transforms.schemas import AMOUNT
+from transforms.silver import reasons
+from transforms.sources import RAW_PAYLOAD, REJECT_REASON
+from transforms.taxonomy import CATEGORIES, TAOBAO_CAT_OFFSET
+
+# Sources send local times as Asia/Shanghai wall clock; Shanghai has had no DST since 1991,
+# so the zone is the fixed offset +08:00 for every date this job sees.
+SOURCE_UTC_OFFSET = "+08:00"
+
+PLATFORMS: tuple[str, ...] = ("taobao", "tmall", "fliggy", "taopiaopiao")
+TRUE_FALSE: dict[str, bool] = {"true": True, "false": False}
+
+DUP_RANK = "_dup_rank"
+# What a conformer returns beside the target table's columns.
+CANDIDATE_EXTRAS: tuple[str, ...] = (REJECT_REASON, RAW_PAYLOAD, "_row_hash", "_source_file")
+
+# Amounts are parsed with 18 integer digits: anything wider is not an amount (BAD_AMOUNT),
+# and the product with an FX rate then fits decimal(38, x) without overflow.
+_PARSED_AMOUNT = T.DecimalType(20, 2)
+_FX_RATE = T.DecimalType(24, 12)
+# timestamp_seconds/_millis overflow (and raise under ANSI) far outside the years 1..9999.
+_MIN_EPOCH_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
+_MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z
+
+
+# --------------------------------------------------------------------------- reasons and flags
+
+
+def first_reason(*checks: tuple[Column, str]) -> Column:
+    """One CASE over ``(condition, code)`` pairs: the first true condition gives the reason, else null.
+
+    A null condition counts as false, so give the checks in precedence order
+    (reasons.PRECEDENCE) and let later checks rely on earlier ones having failed.
+    """
+    reason = F.lit(None).cast(T.StringType())
+    if not checks:
+        return reason
+    (condition, code), *rest = checks
+    reason = F.when(condition, F.lit(code))
+    for condition, code in rest:
+        reason = reason.when(condition, F.lit(code))
+    return reason
+
+
+def is_blank(col: Column | str) -> Column:
+    """True when the value is null or only whitespace (CSV and JSON feeds send both for "missing")."""
+    c = F.col(col) if isinstance(col, str) else col
+    return c.isNull() | (F.trim(c.cast(T.StringType())) == "")
+
+
+def any_blank(*cols: Column | str) -> Column:
+    """True when any of the columns is blank; false for no columns."""
+    flag = F.lit(False)
+    for col in cols:
+        flag = flag | is_blank(col)
+    return flag
+
+
+def present_but_invalid(raw: Column | str, valid: Column) -> Column:
+    """For an optional field: sent (not blank) but its parsed value fails ``valid`` (or is null)."""
+    return ~is_blank(raw) & ~F.coalesce(valid, F.lit(False))
+
+
+def lookup(mapping: Mapping[Any, Any], key: Column | str) -> Column:
+    """``mapping[key]`` as a literal map expression; null for an unknown or null key (never raises).
+
+    Values may be plain Python values or literal Columns (to fix their type).
+    """
+    k = F.col(key) if isinstance(key, str) else key
+    pairs = [x for kv in mapping.items() for x in (F.lit(kv[0]), F.lit(kv[1]))]
+    return F.try_element_at(F.create_map(*pairs), k)
+
+
+def malformed() -> Column:
+    """Bronze's flag for a line the reader could not parse."""
+    return F.coalesce(F.col("_malformed"), F.lit(False))
+
+
+def raw_payload(raw_schema: T.StructType) -> Column:
+    """What quarantine keeps of a row: the raw line if it was malformed, else the source's fields as JSON.
+
+    Null fields are written out (``ignoreNullFields`` false) so a missing field is visible in the payload.
+    Parquet rows have no raw line; their payload is always the JSON of the (nested) fields.
+    """
+    as_json = F.to_json(F.struct(*[F.col(f.name) for f in raw_schema.fields]), {"ignoreNullFields": "false"})
+    return F.when(malformed() & F.col("_raw").isNotNull(), F.col("_raw")).otherwise(as_json)
+
+
+def lineage_columns(source: str) -> list[Column]:
+    """source, ingest_month, load_id of the silver tables, from the bronze metadata."""
+    return [
+        F.lit(source).alias("source"),
+        F.col("_ingest_month").alias("ingest_month"),
+        F.col("_load_id").alias("load_id"),
+    ]
+
+
+def candidates(df: DataFrame, schema: T.StructType) -> DataFrame:
+    """Project onto the silver table's columns (cast to its types) plus the candidate extras."""
+    return df.select(
+        *[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields],
+        *[F.col(c) for c in CANDIDATE_EXTRAS],
+    )
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_long(col: Column | str) -> Column:
+    c = F.col(col) if isinstance(col, str) else col
+    return c.try_cast(T.LongType())
+
+
+def parse_int(col: Column | str) -> Column:
+    c = F.col(col) if isinstance(col, str) else col
+    return c.try_cast(T.IntegerType())
+
+
+def parse_double(col: Column | str) -> Column:
+    c = F.col(col) if isinstance(col, str) else col
+    return c.try_cast(T.DoubleType())
+
+
+def parse_amount(col: Column | str) -> Column:
+    """A yuan-style amount ("1234.50", or a double) as decimal(20,2); null if not a number."""
+    c = F.col(col) if isinstance(col, str) else col
+    return c.try_cast(_PARSED_AMOUNT)
+
+
+def amount_from_fen(col: Column | str) -> Column:
+    """An integer count of fen (1/100 of the unit) as an exact decimal amount; null if not an integer."""
+    fen = parse_long(col)
+    return (fen.cast(T.DecimalType(20, 0)) * F.lit(Decimal("0.01"))).cast(_PARSED_AMOUNT)
+
+
+def fx_rate(currency: Column | str, fx_to_cny: Mapping[str, float]) -> Column:
+    """The configured CNY rate of a currency code as sent (exact decimal); null for an unknown code."""
+    rates = {code: F.lit(Decimal(str(rate))).cast(_FX_RATE) for code, rate in fx_to_cny.items()}
+    return lookup(rates, currency)
+
+
+def known_currency(currency: Column | str, fx_to_cny: Mapping[str, float]) -> Column:
+    c = F.col(currency) if isinstance(currency, str) else currency
+    return c.isin(*fx_to_cny.keys())
+
+
+def to_cny(amount: Column, currency: Column | str, fx_to_cny: Mapping[str, float]) -> Column:
+    """``amount`` (decimal, in ``currency``) in CNY as decimal(18,2), rounded half up; null if it cannot be."""
+    converted = F.try_multiply(amount, fx_rate(currency, fx_to_cny))
+    return F.round(converted, 2).try_cast(AMOUNT)
+
+
+def bad_amount(amount_cny: Column | str, *, max_cny: float, allow_zero: Column | bool = False) -> Column:
+    """Not a number, <= 0 (or < 0 where ``allow_zero``), or above the absurd-order limit."""
+    a = F.col(amount_cny) if isinstance(amount_cny, str) else amount_cny
+    zero_ok = allow_zero if isinstance(allow_zero, Column) else F.lit(allow_zero)
+    too_small = F.when(F.coalesce(zero_ok, F.lit(False)), a < 0).otherwise(a <= 0)
+    return a.isNull() | too_small | (a > F.lit(Decimal(str(max_cny))))
+
+
+def epoch_seconds(col: Column | str) -> Column:
+    """An epoch-seconds string as a timestamp; null if not an integer or beyond the years 1..9999."""
+    secs = parse_long(col)
+    return F.when(secs.between(_MIN_EPOCH_SECONDS, _MAX_EPOCH_SECONDS), F.timestamp_seconds(secs))
+
+
+def epoch_millis(col: Column | str) -> Column:
+    """An epoch-milliseconds string as a timestamp; null if not an integer or beyond the years 1..9999."""
+    millis = parse_long(col)
+    in_range = millis.between(_MIN_EPOCH_SECONDS * 1000, _MAX_EPOCH_SECONDS * 1000)
+    return F.when(in_range, F.timestamp_millis(millis))
+
+
+def parse_offset_time(col: Column | str, pattern: str = "yyyy-MM-dd'T'HH:mm:ssXXX") -> Column:
+    """A time string that carries its own UTC offset ("2025-03-14T19:30:05+08:00", "...Z"); null if unparsable."""
+    c = F.col(col) if isinstance(col, str) else col
+    return F.try_to_timestamp(c, F.lit(pattern))
+
+
+def parse_local_time(col: Column | str, pattern: str) -> Column:
+    """An Asia/Shanghai wall-clock string as an instant, whatever the session time zone; null if unparsable."""
+    c = F.col(col) if isinstance(col, str) else col
+    return F.try_to_timestamp(F.concat(c, F.lit(" " + SOURCE_UTC_OFFSET)), F.lit(pattern + " XXX"))
+
+
+def event_time_columns(ts: Column) -> list[Column]:
+    """event_time, event_date and event_month of an instant.
+
+    The day and month are those of the session time zone, which the project's
+    session builder sets to Asia/Shanghai (spark.session_time_zone).
+    """
+    event_date = F.to_date(ts)
+    return [ts.alias("event_time"), event_date.alias("event_date"),
+            F.date_format(event_date, "yyyy-MM").alias("event_month")]
+
+
+def with_event_time(df: DataFrame, ts_col: str) -> DataFrame:
+    """Add (or replace) event_time, event_date and event_month from the timestamp column ``ts_col``."""
+    names = {"event_time", "event_date", "event_month"}
+    keep = [F.col(c) for c in df.columns if c not in names]
+    return df.select(*keep, *event_time_columns(F.col(ts_col)))
+
+
+# --------------------------------------------------------------------------- taxonomy
+
+_GROUP_BY_CODE = {c.code: c.group for c in CATEGORIES}
+_KIND_BY_CODE = {c.code: c.kind for c in CATEGORIES}
+_CODE_BY_TAOBAO_ID = {c.id + TAOBAO_CAT_OFFSET: c.code for c in CATEGORIES}
+_CODE_BY_TMALL_CODE = {c.code.upper(): c.code for c in CATEGORIES}
+
+
+def category_from_taobao_id(cat_id: Column | str) -> Column:
+    """Taobao's cat_id (taxonomy id + TAOBAO_CAT_OFFSET, as a string) as a taxonomy code; null if unknown."""
+    return lookup(_CODE_BY_TAOBAO_ID, parse_long(cat_id))
+
+
+def category_from_tmall_code(code: Column | str) -> Column:
+    """Tmall's upper-case CategoryCode as a taxonomy code; null if unknown."""
+    return lookup(_CODE_BY_TMALL_CODE, code)
+
+
+def category_columns(code: Column) -> list[Column]:
+    """category, category_group and item_kind of a taxonomy code (all null for an unknown code)."""
+    known = lookup(_GROUP_BY_CODE, code)
+    return [
+        F.when(known.isNotNull(), code).alias("category"),
+        known.alias("category_group"),
+        lookup(_KIND_BY_CODE, code).alias("item_kind"),
+    ]
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def order_checks(*, fx_to_cny: Mapping[str, float], max_order_amount_cny: float,
+                 required_missing: Column, bad_value: Column | None = None) -> Column:
+    """The reason of an order row, from the typed silver.orders columns of a conformer's first stage.
+
+    Checks run after MISSING_REQUIRED, so a null typed value there means the
+    raw value was present but did not parse or is outside its domain.
+    """
+    extra = bad_value if bad_value is not None else F.lit(False)
+    invalid = (
+        F.col("user_id").isNull() | F.col("category").isNull() | F.col("channel").isNull()
+        | F.col("is_overseas").isNull() | F.col("is_group_buy").isNull() | F.col("company_invoice").isNull()
+        | F.coalesce(F.col("quantity") <= 0, F.lit(True))
+        | extra
+    )
+    return first_reason(
+        (malformed(), reasons.MALFORMED_LINE),
+        (required_missing, reasons.MISSING_REQUIRED),
+        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
+        (~known_currency("currency", fx_to_cny), reasons.BAD_CURRENCY),
+        (bad_amount("amount_cny", max_cny=max_order_amount_cny), reasons.BAD_AMOUNT),
+        (invalid, reasons.BAD_VALUE),
+    )
+
+
+def order_constants() -> list[Column]:
+    """Orders columns no source fills at conform time (risk flags are joined later by the conform job)."""
+    return [F.lit(False).alias("risk_flagged"), F.lit(None).cast(T.StringType()).alias("risk_rule")]
+
+
+# --------------------------------------------------------------------------- batch checks
+
+
+def add_months(month: str, delta: int) -> str:
+    """``YYYY-MM`` shifted by ``delta`` months."""
+    year, mon = (int(part) for part in month.split("-"))
+    y, m = divmod(year * 12 + mon - 1 + delta, 12)
+    return f"{y:04d}-{m + 1:02d}"
+
+
+def _replace_reason(df: DataFrame, reason: Column, columns: Sequence[str]) -> DataFrame:
+    """``columns`` of ``df`` in order, with ``_reject_reason`` replaced by ``reason``."""
+    return df.select(*[reason.alias(c) if c == REJECT_REASON else F.col(c) for c in columns])
+
+
+def with_window_check(df: DataFrame, *, ingest_month: str, late_tolerance_months: int) -> DataFrame:
+    """Set OUT_OF_WINDOW on still-valid rows whose event_month is after the batch or too late.
+
+    An event may land up to ``late_tolerance_months`` batches after its own month
+    (batch 2025-06 with tolerance 2 accepts 2025-04 .. 2025-06).
+    """
+    oldest = add_months(ingest_month, -late_tolerance_months)
+    outside = (F.col("event_month") > F.lit(ingest_month)) | (F.col("event_month") < F.lit(oldest))
+    reason = F.when(F.col(REJECT_REASON).isNull() & outside, F.lit(reasons.OUT_OF_WINDOW)) \
+        .otherwise(F.col(REJECT_REASON))
+    return _replace_reason(df, reason, df.columns)
+
+
+def with_user_check(df: DataFrame, accounts: DataFrame) -> DataFrame:
+    """Set UNKNOWN_USER on still-valid rows whose user_id is not in ``accounts`` (one left join).
+
+    ``accounts`` is projected to distinct user ids first, so the join never multiplies rows.
+    """
+    known = accounts.select(F.col("user_id").alias("_known_user_id")).dropDuplicates(["_known_user_id"])
+    joined = df.join(known, F.col("user_id") == F.col("_known_user_id"), how="left")
+    reason = F.when(F.col(REJECT_REASON).isNull() & F.col("_known_user_id").isNull(),
+                    F.lit(reasons.UNKNOWN_USER)).otherwise(F.col(REJECT_REASON))
+    return _replace_reason(joined, reason, df.columns)
+
+
+def _ordering(order_by: Sequence[Column | str] | None) -> list[Column]:
+    first = [F.col(c) if isinstance(c, str) else c for c in (order_by or ["event_time"])]
+    # Exact duplicates share _row_hash; _source_file settles replays of a row in two files.
+    return [*first, F.col("_row_hash"), F.col("_source_file")]
+
+
+def with_dup_rank(df: DataFrame, key: Sequence[str], order_by: Sequence[Column | str] | None = None) -> DataFrame:
+    """Add ``_dup_rank``: 1 for the row kept per ``key``, 2.. for its duplicates in this batch.
+
+    The winner is deterministic: earliest ``order_by`` (default event_time), then
+    ``_row_hash``, then ``_source_file``. Give it valid rows only: quarantined rows
+    are not deduplicated.
+    """
+    window = Window.partitionBy(*key).orderBy(*_ordering(order_by))
+    return df.select("*", F.row_number().over(window).alias(DUP_RANK))
+
+
+def dedup_within_batch(df: DataFrame, key: Sequence[str],
+                       order_by: Sequence[Column | str] | None = None) -> DataFrame:
+    """The rows kept after deduplication on ``key``: one per key (see :func:`with_dup_rank`)."""
+    return with_dup_rank(df, key, order_by).filter(F.col(DUP_RANK) == 1).drop(DUP_RANK)
+
+
+def split_duplicates(df: DataFrame, key: Sequence[str],
+                     order_by: Sequence[Column | str] | None = None) -> tuple[DataFrame, DataFrame]:
+    """(kept, duplicates) from one ranking: duplicates are what reconciliation counts as rows_duplicate.
+
+    Both come from the same window; cache the input if both are computed.
+    """
+    ranked = with_dup_rank(df, key, order_by)
+    kept = ranked.filter(F.col(DUP_RANK) == 1).drop(DUP_RANK)
+    dups = ranked.filter(F.col(DUP_RANK) > 1).drop(DUP_RANK)
+    return kept, dups

@@ -1,0 +1,75 @@
+"""Fliggy (travel) bookings: Parquet with nested fields; booked_at is already an instant."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from transforms.bronze.raw_schemas import FLIGGY_BOOKINGS
+from transforms.schemas import SILVER_ORDERS
+from transforms.silver import common
+from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+
+NAME = "fliggy_bookings"
+PLATFORM = "fliggy"
+REQUIRED = ("booking_id", "traveller.member_id", "product.type", "product.destination.country",
+            "price.amount", "price.currency", "supplier_id", "booked_at", "channel")
+CATEGORIES = {"FLIGHT": "travel_flight", "HOTEL": "travel_hotel", "TRAIN": "travel_train",
+              "PACKAGE": "travel_package"}
+CABINS = {"ECONOMY": "economy", "BUSINESS": "business", "FIRST": "first"}
+CHANNELS = {"app": "mobile", "web": "pc"}
+
+
+def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
+    """Every bronze row once, as a silver.orders row plus its reason (null when valid)."""
+    is_flight = F.col("product.type") == "FLIGHT"
+    cabin = common.lookup(CABINS, "product.cabin_class")
+    star = F.col("product.hotel_star")
+    # Out-of-domain optional values: a cabin class nobody sells, a star rating outside 1..5.
+    bad_optional = (
+        (is_flight & common.present_but_invalid("product.cabin_class", cabin.isNotNull()))
+        | common.present_but_invalid(star, star.between(1, 5))
+    )
+    typed = bronze.select(
+        F.lit(PLATFORM).alias("platform"),
+        F.col("booking_id").alias("order_id"),
+        F.col("traveller.member_id").alias("user_id"),
+        F.concat(F.lit(f"{PLATFORM}:"), F.col("supplier_id")).alias("seller_id"),
+        *common.category_columns(common.lookup(CATEGORIES, "product.type")),
+        # A booking without a traveller count is for one traveller.
+        F.coalesce(F.col("traveller.traveller_count"), F.lit(1)).alias("quantity"),
+        common.to_cny(common.parse_amount("price.amount"), "price.currency", params.fx_to_cny)
+        .alias("amount_cny"),
+        F.col("price.currency").alias("currency"),
+        *common.event_time_columns(F.col("booked_at")),
+        common.lookup(CHANNELS, "channel").alias("channel"),
+        (F.col("product.destination.country") != "CN").alias("is_overseas"),
+        F.lit(False).alias("is_group_buy"),
+        F.lit(False).alias("company_invoice"),
+        F.when(is_flight, cabin).alias("travel_class"),
+        star.alias("hotel_star"),
+        *common.order_constants(),
+        *common.lineage_columns(NAME),
+        common.any_blank(*REQUIRED).alias("_missing"),
+        bad_optional.alias("_bad_optional"),
+        "_malformed", "_row_hash", "_source_file",
+        common.raw_payload(FLIGGY_BOOKINGS).alias(RAW_PAYLOAD),
+    )
+    checked = typed.select("*", common.order_checks(
+        fx_to_cny=params.fx_to_cny, max_order_amount_cny=params.max_order_amount_cny,
+        required_missing=F.col("_missing"), bad_value=F.col("_bad_optional"),
+    ).alias(REJECT_REASON))
+    return common.candidates(checked, SILVER_ORDERS)
+
+
+SOURCE = SourceSpec(
+    name=NAME,
+    format="parquet",
+    file_suffix=".parquet",
+    raw_schema=FLIGGY_BOOKINGS,
+    target="orders",
+    natural_key=("platform", "order_id"),
+    event_time_checked=True,
+    user_checked=True,
+    conform=conform,
+)

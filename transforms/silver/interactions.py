@@ -1,0 +1,75 @@
+"""Interaction feed of all platforms: JSON lines, ts in epoch milliseconds."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from transforms.bronze.raw_schemas import INTERACTIONS
+from transforms.schemas import SILVER_INTERACTIONS
+from transforms.silver import common, reasons
+from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+
+NAME = "interactions"
+REQUIRED = ("event_id", "user_id", "platform", "kind", "ts")
+KINDS = ("review", "qa", "like", "live", "content", "seller_chat")
+
+
+def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
+    """Every bronze row once, as a silver.interactions row plus its reason (null when valid).
+
+    ``params`` is unused (interactions carry no amounts) but kept for the common conformer signature.
+    """
+    rating = common.parse_int("rating")
+    duration = common.parse_int("duration_s")
+    # A review is its rating (review positivity, SPEC §4); a chat is with a seller (sellers contacted, §6).
+    missing = (
+        common.any_blank(*REQUIRED)
+        | ((F.col("kind") == "review") & common.is_blank("rating"))
+        | ((F.col("kind") == "seller_chat") & common.is_blank("target_id"))
+    )
+    bad_optional = (
+        common.present_but_invalid("rating", rating.between(1, 5))
+        | common.present_but_invalid("duration_s", duration >= 0)
+    )
+    platform = F.when(F.col("platform").isin(*common.PLATFORMS), F.col("platform"))
+    typed = bronze.select(
+        platform.alias("platform"),
+        F.col("event_id"),
+        common.parse_long("user_id").alias("user_id"),
+        F.when(F.col("kind").isin(*KINDS), F.col("kind")).alias("kind"),
+        # Targets are the platform's seller ids: written "<platform>:<id>" like silver.orders.seller_id.
+        F.when(~common.is_blank("target_id"), F.concat(platform, F.lit(":"), F.col("target_id")))
+        .alias("target_id"),
+        rating.alias("rating"),
+        (rating >= 4).alias("is_positive"),
+        duration.alias("duration_s"),
+        *common.event_time_columns(common.epoch_millis("ts")),
+        *common.lineage_columns(NAME),
+        missing.alias("_missing"),
+        bad_optional.alias("_bad_optional"),
+        "_malformed", "_row_hash", "_source_file",
+        common.raw_payload(INTERACTIONS).alias(RAW_PAYLOAD),
+    )
+    invalid = (F.col("user_id").isNull() | F.col("platform").isNull() | F.col("kind").isNull()
+               | F.col("_bad_optional"))
+    checked = typed.select("*", common.first_reason(
+        (common.malformed(), reasons.MALFORMED_LINE),
+        (F.col("_missing"), reasons.MISSING_REQUIRED),
+        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
+        (invalid, reasons.BAD_VALUE),
+    ).alias(REJECT_REASON))
+    return common.candidates(checked, SILVER_INTERACTIONS)
+
+
+SOURCE = SourceSpec(
+    name=NAME,
+    format="json",
+    file_suffix=".json",
+    raw_schema=INTERACTIONS,
+    target="interactions",
+    natural_key=("platform", "event_id"),
+    event_time_checked=True,
+    user_checked=True,
+    conform=conform,
+)

@@ -1,0 +1,57 @@
+"""Platform risk control flags (suspected brushed orders): JSON lines, flagged_at ISO 8601 with offset."""
+
+from __future__ import annotations
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from transforms.bronze.raw_schemas import RISK_FLAGS
+from transforms.schemas import SILVER_RISK_FLAGS
+from transforms.silver import common, reasons
+from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+
+NAME = "risk_flags"
+REQUIRED = ("flag_id", "order_ref", "platform", "user_id", "rule", "flagged_at")
+
+
+def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
+    """Every bronze row once, as a silver.risk_flags row plus its reason (null when valid).
+
+    ``params`` is unused (flags carry no amounts) but kept for the common conformer signature.
+    """
+    score = common.parse_double("risk_score")
+    typed = bronze.select(
+        F.when(F.col("platform").isin(*common.PLATFORMS), F.col("platform")).alias("platform"),
+        F.col("flag_id"),
+        F.col("order_ref").alias("order_id"),
+        common.parse_long("user_id").alias("user_id"),
+        F.col("rule"),
+        score.alias("risk_score"),
+        *common.event_time_columns(common.parse_offset_time("flagged_at")),
+        *common.lineage_columns(NAME),
+        common.any_blank(*REQUIRED).alias("_missing"),
+        common.present_but_invalid("risk_score", score.isNotNull() & ~F.isnan(score)).alias("_bad_optional"),
+        "_malformed", "_row_hash", "_source_file",
+        common.raw_payload(RISK_FLAGS).alias(RAW_PAYLOAD),
+    )
+    invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("_bad_optional")
+    checked = typed.select("*", common.first_reason(
+        (common.malformed(), reasons.MALFORMED_LINE),
+        (F.col("_missing"), reasons.MISSING_REQUIRED),
+        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
+        (invalid, reasons.BAD_VALUE),
+    ).alias(REJECT_REASON))
+    return common.candidates(checked, SILVER_RISK_FLAGS)
+
+
+SOURCE = SourceSpec(
+    name=NAME,
+    format="json",
+    file_suffix=".json",
+    raw_schema=RISK_FLAGS,
+    target="risk_flags",
+    natural_key=("platform", "flag_id"),
+    event_time_checked=True,
+    user_checked=True,
+    conform=conform,
+)

@@ -1,0 +1,63 @@
+"""Typed settings of the generator's world: segment profiles and dirt rates (values from conf/)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SegmentProfile:
+    """Behaviour of one population segment of the synthetic world (README: the generative model)."""
+
+    kind: str  # mass | persona | adversary
+    share: float
+    orders_per_month: float
+    activity_sigma: float
+    active_month_prob: float
+    aov_cny: float
+    user_aov_sigma: float
+    order_aov_sigma: float
+    quantity_mean: float
+    platform_mix: dict[str, float]
+    category_mix: dict[str, float]
+    group_buy_share: float
+    overseas_share: float
+    mobile_share: float
+    company_invoice_share: float
+    interactions_per_month: float
+    interaction_mix: dict[str, float]
+    review_positive_rate: float
+    seller_chats_per_month: float
+    seller_pool: int
+    refund_rate: float
+    return_rate: float
+    dispute_rate: float
+    fake_order_share: float
+    whale_order_cny: float
+    male_share: float
+    birth_year_mean: float
+    birth_year_sd: float
+    city_tier_mix: dict[str, float]
+    identity_verified_rate: float
+    account_age_years: float
+    peak_hour: float
+    hour_spread: float
+    cabin_mix: dict[str, float]
+    hotel_star_mean: float
+    elite_share: float
+    elite_multiplier: float
+
+
+@dataclass(frozen=True)
+class DirtConf:
+    """Rates of each kind of dirt a real feed sends (share of rows, or of files for file replays)."""
+
+    row_replay_rate: float
+    file_replay_rate: float
+    missing_required_rate: float
+    bad_amount_rate: float
+    unknown_user_rate: float
+    bad_timestamp_rate: float
+    out_of_window_rate: float
+    bad_currency_rate: float
+    malformed_line_rate: float
