@@ -1,11 +1,11 @@
 """Ingest landed files into bronze: one append-only Delta table per source, exactly once per file.
 
-For each source and batch (<root>/landing/<source>/ingest_month=M/) the files
-not ingested before are read with the source's contract schema and appended
-to bronze.<source> with their file, load id, ingest time and row hash. A file
-whose content was already loaded (a feed's replay) is recorded and skipped;
-re-running ingest adds nothing. Lines that cannot be parsed are kept with
-their raw text. The file ledger is ops.ingest_manifest.
+For each source, the files under <root>/landing/<source>/ingest_month=M/ that
+the ledger (ops.ingest_manifest) does not hold yet are hashed, and read with
+the source's contract schema into bronze.<source> with their file, batch,
+load id, ingest time and row hash. A file whose content was already loaded
+(a feed's replay) is recorded and skipped; re-running ingest adds nothing.
+Lines that cannot be parsed are kept with their raw text.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
-from transforms.bronze.ingest import CORRUPT, LandedFile, plan_files, reader_schema, with_ingest_metadata
+from transforms.bronze.ingest import CORRUPT, FilePlan, LandedFile, plan_files, reader_schema, with_ingest_metadata
 from transforms.schemas import OPS_INGEST_MANIFEST
 from transforms.sources import BRONZE_METADATA, SourceSpec
 
@@ -36,55 +36,51 @@ MANIFEST = "ops.ingest_manifest"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", help="landing batch YYYY-MM to ingest (default: every batch in the landing, in order)")
+    parser.add_argument("--month", help="landing batch YYYY-MM to ingest (default: every batch with new files)")
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
-    months = [check_month(args.month)] if args.month else landed_months(spark, config)
-    if args.month and args.month not in landed_months(spark, config):
+    landed = landed_months(spark, config)
+    if args.month and check_month(args.month) not in landed:
         raise UserError(f"no landing batch ingest_month={args.month} under {config.lakehouse.root}/landing: "
-                        f"run `taoqi generate` or pick one of: {', '.join(landed_months(spark, config)) or 'none'}")
-    for month in months:
-        ingest_month(spark, config, month)
+                        f"run `taoqi generate` or pick one of: {', '.join(landed)}")
+    ingest(spark, config, [args.month] if args.month else landed)
 
 
 def landed_months(spark: SparkSession, config: Config) -> list[str]:
     """Every batch month present in the landing of any enabled source, oldest first."""
-    months = set()
-    for name in config.enabled_sources():
-        for entry in storage.list_dir(spark, config.landing_path(name)):
-            if entry.is_dir and entry.name.startswith("ingest_month="):
-                months.add(entry.name.split("=", 1)[1])
+    months = {entry.name.split("=", 1)[1]
+              for name in config.enabled_sources()
+              for entry in storage.list_dir(spark, config.landing_path(name))
+              if entry.is_dir and entry.name.startswith("ingest_month=")}
     if not months:
         raise UserError(f"the landing under {config.lakehouse.root}/landing is empty: run `taoqi generate` first")
     return sorted(months)
 
 
-def ingest_month(spark: SparkSession, config: Config, month: str) -> dict[str, int]:
-    """Ingest batch ``month`` of every enabled source; return rows appended per source."""
+def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, int]:
+    """Ingest the new files of batches ``months`` of every enabled source; return rows appended per source."""
     tables.ensure(spark, config, MANIFEST, OPS_INGEST_MANIFEST, partition_by=("source",))
     specs = enabled_sources(config)
     for spec in specs:
-        tables.ensure(spark, config, f"bronze.{spec.name}", _bronze_schema(spec), partition_by=("_ingest_month",))
-    with timed("ingest", f"plan {month}") as t:
-        plans = plan_month(spark, config, specs, month)
-        t.rows_out = sum(len(plan.to_load) for plan, _ in plans.values())
-    load_id = f"{month}-{uuid.uuid4().hex[:12]}"
+        tables.ensure(spark, config, f"bronze.{spec.name}", bronze_schema(spec), partition_by=("_ingest_month",))
+    with timed("ingest", "plan") as t:
+        plans = plan(spark, config, specs, months)
+        t.rows_out = sum(len(p.to_load) for p in plans.values())
+    load_id = f"load-{uuid.uuid4().hex[:12]}"
     appended, ledger = {}, []
     for spec in specs:
-        plan, in_manifest = plans[spec.name]
-        with timed("ingest", f"{spec.name} {month}") as t:
-            appended[spec.name] = t.rows_out = load_files(spark, config, spec, month, plan.to_load, load_id)
-        ledger += [(spec.name, month, f.path, f.name, f.size, f.sha256, "loaded", None, load_id) for f in plan.to_load]
-        ledger += [(spec.name, month, f.path, f.name, f.size, f.sha256, "replay", first, load_id)
-                   for f, first in plan.replays]
-        # Files found in bronze but missing from the ledger: a crash between the two appends.
-        ledger += [(spec.name, month, f.path, f.name, f.size, f.sha256, "loaded", None, load_id)
-                   for f in plan.already_loaded if f.name not in in_manifest]
-        for f, first in plan.replays:
-            log.info("ingest: %s %s is a replay of %s: skipped", spec.name, f.name, first)
-        log.info("ingest: %s %s: %d file(s) loaded, %d replay(s) skipped, %d already ingested", spec.name, month,
-                 len(plan.to_load), len(plan.replays), len(plan.already_loaded))
+        files = plans[spec.name]
+        with timed("ingest", spec.name) as t:
+            appended[spec.name] = t.rows_out = load_files(spark, config, spec, files.to_load, load_id)
+        # already_loaded holds files bronze has but the ledger lacks (a crash between the two appends).
+        for f, status, first in ([(f, "loaded", None) for f in files.to_load + files.already_loaded]
+                                 + [(f, "replay", first) for f, first in files.replays]):
+            ledger.append((spec.name, f.ingest_month, f.path, f.name, f.size, f.sha256, status, first, load_id))
+        for f, first in files.replays:
+            log.info("ingest: %s %s/%s is a replay of %s: skipped", spec.name, f.ingest_month, f.name, first)
+        log.info("ingest: %s: %d new file(s) loaded, %d replay(s) skipped", spec.name, len(files.to_load),
+                 len(files.replays))
     if ledger:
         without_time = T.StructType(OPS_INGEST_MANIFEST.fields[:-1])
         entries = spark.createDataFrame(ledger, without_time).select("*", F.current_timestamp().alias("ingested_at"))
@@ -92,42 +88,46 @@ def ingest_month(spark: SparkSession, config: Config, month: str) -> dict[str, i
     return appended
 
 
-def plan_month(spark: SparkSession, config: Config, specs: list[SourceSpec], month: str) -> dict:
-    """Per source: which landed files of the batch to load, which are replays, which are done.
+def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str]) -> dict[str, FilePlan]:
+    """Per source: which landed files to load, which are replays, which bronze holds already.
 
-    Three small queries serve all sources: file digests (hashed on the executors),
-    the ledger, and the file names bronze already holds for the batch; each
-    returns one row per file, never per event.
+    Only files the ledger does not know are hashed (on the executors), so a new
+    month costs its own files, never a re-read of the landing. Everything that
+    reaches the driver is one row per file.
     """
-    batch_dirs = {s.name: storage.qualify(spark, f"{config.landing_path(s.name)}/ingest_month={month}") for s in specs}
-    present = [uri for uri in batch_dirs.values() if storage.exists(spark, uri)]
-    digests = [] if not present else [
-        (storage.qualify(spark, r["path"]), r["length"], r["sha"]) for r in
-        spark.read.format("binaryFile").load(present)
-        .select("path", "length", F.sha2("content", 256).alias("sha")).collect()]
-    manifest = tables.read(spark, config, MANIFEST).select("source", "ingest_month", "file_name", "file_path",
-                                                           "content_sha256", "status").collect()
-    in_bronze = {(r["s"], r["f"].rsplit("/", 1)[-1]) for r in reduce(DataFrame.unionByName, [
-        tables.read(spark, config, f"bronze.{s.name}").filter(F.col("_ingest_month") == month)
-        .select(F.lit(s.name).alias("s"), F.col("_source_file").alias("f")).distinct() for s in specs]).collect()}
+    ledger = tables.read(spark, config, MANIFEST).select(
+        "source", "ingest_month", "file_name", "file_path", "content_sha256", "status").collect()
+    listed: dict[str, list[tuple[str, str, str]]] = {}
+    for spec in specs:
+        known = {(r["ingest_month"], r["file_name"]) for r in ledger if r["source"] == spec.name}
+        listed[spec.name] = [
+            (month, f.path, f.name)
+            for month in months
+            for f in storage.list_dir(spark, f"{config.landing_path(spec.name)}/ingest_month={month}")
+            if not f.is_dir and f.name.endswith(spec.file_suffix) and (month, f.name) not in known]
+    paths = [path for files in listed.values() for _, path, _ in files]
+    digests = {} if not paths else {
+        storage.qualify(spark, r["path"]): (r["length"], r["sha"]) for r in
+        spark.read.format("binaryFile").load(paths).select("path", "length", F.sha2("content", 256).alias("sha")).collect()}
+    in_bronze = {(r["s"], r["m"], r["f"].rsplit("/", 1)[-1]) for r in reduce(DataFrame.unionByName, [
+        tables.read(spark, config, f"bronze.{s.name}").filter(F.col("_ingest_month").isin(months))
+        .select(F.lit(s.name).alias("s"), F.col("_ingest_month").alias("m"), F.col("_source_file").alias("f"))
+        .distinct() for s in specs]).collect()}
     plans = {}
     for spec in specs:
-        prefix = batch_dirs[spec.name] + "/"
-        found = [LandedFile(path, path.rsplit("/", 1)[-1], size, sha) for path, size, sha in digests
-                 if path.startswith(prefix) and path.endswith(spec.file_suffix)]
-        if not found:
-            log.warning("ingest: %s has no %s files for batch %s", spec.name, spec.file_suffix, month)
-        ledger = [r for r in manifest if r["source"] == spec.name]
-        known_content = {r["content_sha256"]: r["file_path"] for r in ledger if r["status"] == "loaded"}
-        in_manifest = {r["file_name"] for r in ledger if r["ingest_month"] == month}
-        done = in_manifest | {name for source, name in in_bronze if source == spec.name}
-        plans[spec.name] = (plan_files(found, loaded_names=done, known_content=known_content), in_manifest)
+        found = []
+        for month, path, name in listed[spec.name]:
+            size, sha = digests[storage.qualify(spark, path)]
+            found.append(LandedFile(path, name, size, sha, month))
+        known_content = {r["content_sha256"]: r["file_path"] for r in ledger
+                         if r["source"] == spec.name and r["status"] == "loaded"}
+        loaded = {(m, f) for s, m, f in in_bronze if s == spec.name}
+        plans[spec.name] = plan_files(found, loaded=loaded, known_content=known_content)
     return plans
 
 
-def load_files(spark: SparkSession, config: Config, spec: SourceSpec, month: str, files: list[LandedFile],
-               load_id: str) -> int:
-    """Append the rows of ``files`` to bronze.<source>; return the number of rows appended."""
+def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: list[LandedFile], load_id: str) -> int:
+    """Append the rows of ``files`` to bronze.<source> in one commit; return the rows appended."""
     if not files:
         return 0
     text_format = spec.format in ("json", "csv")
@@ -135,13 +135,12 @@ def load_files(spark: SparkSession, config: Config, spec: SourceSpec, month: str
     if text_format:
         reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
     raw = reader.format(spec.format).load([f.path for f in files])
-    bronze_rows = with_ingest_metadata(raw, fields=spec.raw_schema.fieldNames(), text_format=text_format,
-                                       ingest_month=month, load_id=load_id)
-    tables.append(bronze_rows, config, f"bronze.{spec.name}")
+    rows = with_ingest_metadata(raw, fields=spec.raw_schema.fieldNames(), text_format=text_format, load_id=load_id)
+    tables.append(rows, config, f"bronze.{spec.name}")
     return tables.last_operation_metrics(spark, config, f"bronze.{spec.name}").get("numOutputRows", 0)
 
 
-def _bronze_schema(spec: SourceSpec) -> T.StructType:
+def bronze_schema(spec: SourceSpec) -> T.StructType:
     return T.StructType([*spec.raw_schema.fields, *BRONZE_METADATA.fields])
 
 

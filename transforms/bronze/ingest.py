@@ -11,12 +11,15 @@ from pyspark.sql import types as T
 CORRUPT = "_corrupt_record"
 
 
-def with_ingest_metadata(raw: DataFrame, *, fields: list[str], text_format: bool, ingest_month: str,
-                         load_id: str) -> DataFrame:
+BATCH_DIR = r"ingest_month=([0-9]{4}-[0-9]{2})"
+
+
+def with_ingest_metadata(raw: DataFrame, *, fields: list[str], text_format: bool, load_id: str) -> DataFrame:
     """Source fields + bronze metadata; a line the reader could not parse keeps its raw text.
 
     ``raw`` is the reader's output with ``_metadata`` available and, for text
-    formats, the corrupt-record column. The row hash is taken over the row as
+    formats, the corrupt-record column. The batch is the file's
+    ``ingest_month=YYYY-MM`` directory. The row hash is taken over the row as
     sent: the raw line when it did not parse, else the JSON of its fields.
     """
     as_sent = F.to_json(F.struct(*fields))
@@ -24,7 +27,7 @@ def with_ingest_metadata(raw: DataFrame, *, fields: list[str], text_format: bool
     return raw.select(
         *fields,
         F.col("_metadata.file_path").alias("_source_file"),
-        F.lit(ingest_month).alias("_ingest_month"),
+        F.regexp_extract(F.col("_metadata.file_path"), BATCH_DIR, 1).alias("_ingest_month"),
         F.lit(load_id).alias("_load_id"),
         F.current_timestamp().alias("_ingested_at"),
         F.sha2(F.coalesce(corrupt, as_sent), 256).alias("_row_hash"),
@@ -46,6 +49,7 @@ class LandedFile:
     name: str
     size: int
     sha256: str
+    ingest_month: str
 
 
 @dataclass(frozen=True)
@@ -55,18 +59,19 @@ class FilePlan:
     already_loaded: list[LandedFile]
 
 
-def plan_files(found: list[LandedFile], *, loaded_names: set[str], known_content: dict[str, str]) -> FilePlan:
-    """Decide per landed file: load it, skip it as a replay of known content, or skip it as done.
+def plan_files(found: list[LandedFile], *, loaded: set[tuple[str, str]], known_content: dict[str, str]) -> FilePlan:
+    """Decide per landed file of one source: load it, skip it as a replay, or skip it as done.
 
-    ``loaded_names`` are the names already ingested from this batch;
+    ``loaded`` holds the (batch, file name) pairs already ingested;
     ``known_content`` maps the sha256 of every file ever loaded for the
     source to its path. Exactly-once per file, and a file re-sent under
-    another name or in a later batch is a replay, not new data.
+    another name or in a later batch is a replay, not new data. Files are
+    taken batch by batch in name order, so the first copy is the one loaded.
     """
     to_load, replays, done = [], [], []
     seen = dict(known_content)
-    for f in sorted(found, key=lambda f: f.name):
-        if f.name in loaded_names:
+    for f in sorted(found, key=lambda f: (f.ingest_month, f.name)):
+        if (f.ingest_month, f.name) in loaded:
             done.append(f)
         elif f.sha256 in seen:
             replays.append((f, seen[f.sha256]))

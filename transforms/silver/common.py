@@ -294,28 +294,35 @@ def _replace_reason(df: DataFrame, reason: Column, columns: Sequence[str]) -> Da
     return df.select(*[reason.alias(c) if c == REJECT_REASON else F.col(c) for c in columns])
 
 
-def with_window_check(df: DataFrame, *, ingest_month: str, late_tolerance_months: int) -> DataFrame:
-    """Set OUT_OF_WINDOW on still-valid rows whose event_month is after the batch or too late.
+def with_window_check(df: DataFrame, *, late_tolerance_months: int) -> DataFrame:
+    """Set OUT_OF_WINDOW on still-valid rows whose event_month is after their batch or too late.
 
-    An event may land up to ``late_tolerance_months`` batches after its own month
-    (batch 2025-06 with tolerance 2 accepts 2025-04 .. 2025-06).
+    The batch is the row's ``ingest_month``. An event may land up to
+    ``late_tolerance_months`` batches after its own month (batch 2025-06 with
+    tolerance 2 accepts 2025-04 .. 2025-06).
     """
-    oldest = add_months(ingest_month, -late_tolerance_months)
-    outside = (F.col("event_month") > F.lit(ingest_month)) | (F.col("event_month") < F.lit(oldest))
+    batch_start = F.to_date(F.concat(F.col("ingest_month"), F.lit("-01")))
+    oldest = F.date_format(F.add_months(batch_start, -late_tolerance_months), "yyyy-MM")
+    outside = (F.col("event_month") > F.col("ingest_month")) | (F.col("event_month") < oldest)
     reason = F.when(F.col(REJECT_REASON).isNull() & outside, F.lit(reasons.OUT_OF_WINDOW)) \
         .otherwise(F.col(REJECT_REASON))
     return _replace_reason(df, reason, df.columns)
 
 
 def with_user_check(df: DataFrame, accounts: DataFrame) -> DataFrame:
-    """Set UNKNOWN_USER on still-valid rows whose user_id is not in ``accounts`` (one left join).
+    """Set UNKNOWN_USER on still-valid rows whose user has no account as of the row's batch (one left join).
 
-    ``accounts`` is projected to distinct user ids first, so the join never multiplies rows.
+    ``accounts`` has ``user_id`` and ``ingest_month`` (the batch that brought the
+    account); a user is known to a row when an account arrived in the row's
+    batch or earlier. Accounts are reduced to one row per user first, so the
+    join never multiplies rows.
     """
-    known = accounts.select(F.col("user_id").alias("_known_user_id")).dropDuplicates(["_known_user_id"])
+    known = accounts.groupBy(F.col("user_id").alias("_known_user_id")) \
+        .agg(F.min("ingest_month").alias("_known_since"))
     joined = df.join(known, F.col("user_id") == F.col("_known_user_id"), how="left")
-    reason = F.when(F.col(REJECT_REASON).isNull() & F.col("_known_user_id").isNull(),
-                    F.lit(reasons.UNKNOWN_USER)).otherwise(F.col(REJECT_REASON))
+    unknown = F.col("_known_user_id").isNull() | (F.col("_known_since") > F.col("ingest_month"))
+    reason = F.when(F.col(REJECT_REASON).isNull() & unknown, F.lit(reasons.UNKNOWN_USER)) \
+        .otherwise(F.col(REJECT_REASON))
     return _replace_reason(joined, reason, df.columns)
 
 
