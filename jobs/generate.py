@@ -85,13 +85,19 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
                               false_positive_rate=gen.risk_false_positive_rate, world_end_epoch=world_end_epoch),
             **common, **late),
     }
+    dirt_counts = []
     for source, build in outputs.items():
         with timed("generate", source) as t:
-            t.rows_out = write_landing(spark, build(), config=config, source=source)
+            counts = write_landing(spark, build(), config=config, source=source)
+            t.rows_out = sum(counts.values())
+        dirt_counts += [(source, month, kind, n) for (month, kind), n in counts.items() if kind is not None]
     with timed("generate", "file replays") as t:
         t.rows_out = replay_files(spark, config, [m.month for m in months])
     with timed("generate", "truth") as t:
         truth(users).write.mode("overwrite").parquet(config.truth_path("users"))
+        # How many rows of each dirt kind every source and batch was sent (before file replays).
+        spark.createDataFrame(dirt_counts, "source string, ingest_month string, dirt string, rows long") \
+            .coalesce(1).write.mode("overwrite").parquet(config.truth_path("dirt"))
         t.rows_out = gen.users
     for cached in (orders, user_months, users):
         cached.unpersist()
@@ -110,8 +116,10 @@ def _with_shorthands(config: Config, args: argparse.Namespace) -> Config:
     return updated
 
 
-def write_landing(spark: SparkSession, rows: DataFrame, *, config: Config, source: str) -> int:
-    """Write one source's batches as files of about ``rows_per_file`` rows; return the row count.
+def write_landing(spark: SparkSession, rows: DataFrame, *, config: Config, source: str) -> dict:
+    """Write one source's batches as files of about ``rows_per_file`` rows.
+
+    Returns the rows written per (batch, dirt kind), the kind None being clean rows.
 
     Rows are assigned to files by a hash of their key and the number of files
     follows from the row count, so every file's content is the same whatever
@@ -119,15 +127,18 @@ def write_landing(spark: SparkSession, rows: DataFrame, *, config: Config, sourc
     """
     writer_format, suffix = LAYOUT[source]
     gen = config.generator
-    counts = {r["ingest_month"]: r["count"] for r in rows.groupBy("ingest_month").count().collect()}
-    files = {m: max(1, math.ceil(n / gen.rows_per_file)) for m, n in counts.items()}
+    counts = {(r["ingest_month"], r["dirt"]): r["count"] for r in rows.groupBy("ingest_month", "dirt").count().collect()}
+    per_batch: dict[str, int] = {}
+    for (month, _), n in counts.items():
+        per_batch[month] = per_batch.get(month, 0) + n
+    files = {m: max(1, math.ceil(n / gen.rows_per_file)) for m, n in per_batch.items()}
     n_files = F.create_map(*[x for m, n in files.items() for x in (F.lit(m), F.lit(n))])[F.col("ingest_month")]
     file_no = F.pmod(F.xxhash64(F.lit(gen.seed), F.lit("file"), F.col("sort_key")), n_files)
     laid_out = (rows.select("*", file_no.alias("file_no"))
                 .repartition(max(1, sum(files.values())), "ingest_month", "file_no")
                 .sortWithinPartitions("sort_key"))
     uri = config.landing_path(source)
-    writer_rows = laid_out.drop("sort_key", "file_no")
+    writer_rows = laid_out.drop("sort_key", "file_no", "dirt")
     if writer_format == "text":
         writer_rows.write.mode("overwrite").partitionBy("ingest_month").text(uri)
     elif writer_format == "csv":
@@ -140,7 +151,7 @@ def write_landing(spark: SparkSession, rows: DataFrame, *, config: Config, sourc
     else:
         writer_rows.write.mode("overwrite").partitionBy("ingest_month").parquet(uri)
     _name_files(spark, uri, source, suffix)
-    return sum(counts.values())
+    return counts
 
 
 def _name_files(spark: SparkSession, uri: str, source: str, suffix: str) -> None:

@@ -126,17 +126,21 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
     return plans
 
 
-def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: list[LandedFile], load_id: str) -> int:
-    """Append the rows of ``files`` to bronze.<source> in one commit; return the rows appended."""
-    if not files:
-        return 0
+def read_landed(spark: SparkSession, spec: SourceSpec, paths: list[str], load_id: str) -> DataFrame:
+    """The bronze rows of landed files: the source's contract schema plus ingest metadata."""
     text_format = spec.format in ("json", "csv")
     reader = spark.read.schema(reader_schema(spec.raw_schema, text_format)).options(**spec.reader_options)
     if text_format:
         reader = reader.option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
-    raw = reader.format(spec.format).load([f.path for f in files])
-    rows = with_ingest_metadata(raw, fields=spec.raw_schema.fieldNames(), text_format=text_format, load_id=load_id)
-    tables.append(rows, config, f"bronze.{spec.name}")
+    raw = reader.format(spec.format).load(paths)
+    return with_ingest_metadata(raw, fields=spec.raw_schema.fieldNames(), text_format=text_format, load_id=load_id)
+
+
+def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: list[LandedFile], load_id: str) -> int:
+    """Append the rows of ``files`` to bronze.<source> in one commit; return the rows appended."""
+    if not files:
+        return 0
+    tables.append(read_landed(spark, spec, [f.path for f in files], load_id), config, f"bronze.{spec.name}")
     return tables.last_operation_metrics(spark, config, f"bronze.{spec.name}").get("numOutputRows", 0)
 
 

@@ -39,6 +39,10 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
         # Schema of every table is declared; Delta must never guess one from data.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # With column pruning the CSV parser only tokenises the columns a query reads, and a
+        # line with too few fields is no longer flagged as corrupt: malformed lines would pass
+        # as rows with missing fields (tests/unit/test_dirt_catalogue.py catches it).
+        "spark.sql.csv.parser.columnPruning.enabled": "false",
         # Right-sized files without a hand-tuned repartition before every write.
         "spark.databricks.delta.optimizeWrite.enabled": "true",
         "spark.ui.showConsoleProgress": "false",

@@ -176,7 +176,7 @@ def test_taobao_orders(spark):
 def tmall_row(trade_no: str, **changes) -> dict:
     row = {"TradeNo": trade_no, "MemberId": "2002", "ShopId": "S5", "CategoryCode": "LUXURY_BAGS", "Qty": "1",
            "PayAmount": "1234.50", "Currency": "CNY", "PaidAt": "2025-03-31T23:59:59+08:00", "Channel": "APP",
-           "CrossBorder": "N", "InvoiceType": "COMPANY"}
+           "CrossBorder": "N", "InvoiceType": "COMPANY", "Juhuasuan": "N"}
     return {**row, **changes}
 
 
@@ -184,7 +184,7 @@ def test_tmall_orders(spark):
     rows = conform_rows(spark, tmall_orders, [
         tmall_row("M1"),
         tmall_row("M2", PayAmount="100.00", Currency="HKD", PaidAt="2025-03-31T16:00:00Z", Channel="PC",
-                  CrossBorder="Y", InvoiceType="PERSONAL", CategoryCode="OFFICE_SUPPLIES", Qty="3"),
+                  CrossBorder="Y", InvoiceType="PERSONAL", CategoryCode="OFFICE_SUPPLIES", Qty="3", Juhuasuan="Y"),
         malformed("M3,2002,S5,LUXURY_BAGS"),
         tmall_row("M4", MemberId=""),
         tmall_row("M5", PayAmount="-1.00"),
@@ -197,6 +197,7 @@ def test_tmall_orders(spark):
         tmall_row("M12", Qty="1.5"),
         tmall_row("M13", CrossBorder="maybe"),
         tmall_row("M14", InvoiceType="VAT"),
+        tmall_row("M15", Juhuasuan="yes"),
     ])
     assertDataFrameEqual(valid(rows, *ORDER_COLUMNS), [
         # 23:59:59 on the last day of March at +08:00 stays in March
@@ -204,12 +205,13 @@ def test_tmall_orders(spark):
               "2025-03-31 23:59:59.000+08:00", "mobile", company_invoice=True),
         # 100 HKD at 0.91; 16:00Z is midnight in Shanghai
         order("tmall", "M2", 2002, "tmall:S5", "office_supplies", "office", "physical", 3, "91.00", "HKD",
-              "2025-04-01 00:00:00.000+08:00", "pc", is_overseas=True),
+              "2025-04-01 00:00:00.000+08:00", "pc", is_overseas=True, is_group_buy=True),
     ])
     assert reasons_by(rows, "_row_hash") == {
         "h0": None, "h1": None, "h2": R.MALFORMED_LINE, "h3": R.MISSING_REQUIRED, "h4": R.BAD_AMOUNT,
         "h5": R.BAD_AMOUNT, "h6": R.BAD_AMOUNT, "h7": R.BAD_CURRENCY, "h8": R.BAD_TIMESTAMP,
         "h9": R.BAD_VALUE, "h10": R.BAD_VALUE, "h11": R.BAD_VALUE, "h12": R.BAD_VALUE, "h13": R.BAD_VALUE,
+        "h14": R.BAD_VALUE,
     }
     assert {r["_row_hash"]: r["_raw_payload"] for r in rows}["h2"] == "M3,2002,S5,LUXURY_BAGS"
 

@@ -22,10 +22,11 @@ TAOBAO_ORDERS = _strings(
 )
 
 # Tmall (B2C brand stores): CSV with a header, its own column names, amounts as yuan strings,
-# PaidAt as ISO 8601 with offset, Channel APP|PC, CrossBorder Y|N, InvoiceType PERSONAL|COMPANY|NONE.
+# PaidAt as ISO 8601 with offset, Channel APP|PC, CrossBorder Y|N, InvoiceType PERSONAL|COMPANY|NONE,
+# Juhuasuan Y|N (bought in a Juhuasuan group-buy deal).
 TMALL_ORDERS = _strings(
     "TradeNo", "MemberId", "ShopId", "CategoryCode", "Qty", "PayAmount", "Currency",
-    "PaidAt", "Channel", "CrossBorder", "InvoiceType",
+    "PaidAt", "Channel", "CrossBorder", "InvoiceType", "Juhuasuan",
 )
 
 # Fliggy (travel): Parquet with nested fields; booked_at is a UTC instant.

@@ -14,7 +14,7 @@ from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, Source
 NAME = "tmall_orders"
 PLATFORM = "tmall"
 REQUIRED = ("TradeNo", "MemberId", "ShopId", "CategoryCode", "Qty", "PayAmount", "Currency",
-            "PaidAt", "Channel", "CrossBorder", "InvoiceType")
+            "PaidAt", "Channel", "CrossBorder", "InvoiceType", "Juhuasuan")
 CHANNELS = {"APP": "mobile", "PC": "pc"}
 YES_NO = {"Y": True, "N": False}
 COMPANY_INVOICE = {"COMPANY": True, "PERSONAL": False, "NONE": False}
@@ -34,8 +34,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.event_time_columns(common.parse_offset_time("PaidAt")),
         common.lookup(CHANNELS, "Channel").alias("channel"),
         common.lookup(YES_NO, "CrossBorder").alias("is_overseas"),
-        # The Tmall feed has no group-buy field.
-        F.lit(False).alias("is_group_buy"),
+        common.lookup(YES_NO, "Juhuasuan").alias("is_group_buy"),
         common.lookup(COMPANY_INVOICE, "InvoiceType").alias("company_invoice"),
         F.lit(None).cast(T.StringType()).alias("travel_class"),
         F.lit(None).cast(T.IntegerType()).alias("hotel_star"),

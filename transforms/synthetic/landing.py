@@ -2,8 +2,9 @@
 
 Each ``*_landing`` function returns the rows of one source as they will be
 written: ``ingest_month`` (the landing batch), ``sort_key`` (a stable row
-key) and either ``value`` (one text line: JSON, CSV or TSV) or the nested
-columns of a Parquet feed. Dirt is drawn per row at the configured rates
+key), ``dirt`` (the dirt kind the row carries, or null; not written) and
+either ``value`` (one text line: JSON, CSV or TSV) or the nested columns of
+a Parquet feed. Dirt is drawn per row at the configured rates
 (``generator.dirt``); the same dirt kind may surface under another reason
 where the format cannot carry it (README "Dirt catalogue").
 """
@@ -135,6 +136,7 @@ def taobao_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
     staged = rows.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
         _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
         key.alias("sort_key"),
+        "dirt",
         _malformed(line, F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
@@ -169,10 +171,12 @@ def tmall_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: Di
         F.when(F.col("is_overseas"), F.lit("Y")).otherwise(F.lit("N")),
         F.when(F.col("company_invoice"), F.lit("COMPANY"))
         .when(uniform(seed, "tm_invoice", key) < 0.3, F.lit("PERSONAL")).otherwise(F.lit("NONE")),
+        F.when(F.col("is_group_buy"), F.lit("Y")).otherwise(F.lit("N")),
     )
     staged = rows.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
         _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
         key.alias("sort_key"),
+        "dirt",
         _malformed(line, F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
@@ -198,6 +202,7 @@ def fliggy_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
     staged = rows.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
         _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
         key.alias("sort_key"),
+        "dirt",
         F.concat(F.lit("FZ"), key.cast("string")).alias("booking_id"),
         F.struct(_not_missing(_user(F.col("user_id"), F.col("dirt"))).alias("member_id"),
                  F.col("quantity").alias("traveller_count")).alias("traveller"),
@@ -246,6 +251,7 @@ def taopiaopiao_landing(orders: DataFrame, *, seed: int, months: list[Month], di
     staged = rows.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
         _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
         key.alias("sort_key"),
+        "dirt",
         _malformed(line, F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
@@ -266,7 +272,7 @@ def accounts_landing(accounts: DataFrame, *, seed: int, months: list[Month], dir
         .otherwise(_local(F.col("event_epoch"), "yyyy-MM-dd HH:mm:ss")).alias("updated_at"),
     )
     staged = accounts.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
-        F.col("month_idx").alias("batch"), key.alias("sort_key"),
+        F.col("month_idx").alias("batch"), key.alias("sort_key"), "dirt",
         _malformed(F.to_json(record), F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
@@ -294,6 +300,7 @@ def interactions_landing(events: DataFrame, *, seed: int, months: list[Month], d
     staged = events.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
         _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
         key.alias("sort_key"),
+        "dirt",
         _malformed(line, F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
@@ -323,6 +330,7 @@ def service_landing(tickets: DataFrame, *, seed: int, months: list[Month], dirt:
     staged = tickets.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
         _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
         key.alias("sort_key"),
+        "dirt",
         _malformed(line, F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
@@ -345,6 +353,7 @@ def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: Dirt
     staged = flags.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
         _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
         key.alias("sort_key"),
+        "dirt",
         _malformed(F.to_json(record), F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)

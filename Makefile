@@ -1,0 +1,34 @@
+# The two commands of the README, plus the benchmark. Everything installs into .venv.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+TAOQI := $(VENV)/bin/taoqi
+STAMP := $(VENV)/.installed
+# The demo world (README "The generator"); override e.g. `make demo USERS=20000`.
+USERS ?= 100000
+ROOT ?= ./lakehouse
+
+.PHONY: demo test bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test,bench]"
+	# Fetch the Delta jars into the Ivy cache once (later runs reuse it).
+	$(PY) -m jobs.runtime.warmup
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(TAOQI) generate --set lakehouse.root=$(ROOT) --set generator.users=$(USERS)
+	$(TAOQI) run --set lakehouse.root=$(ROOT)
+
+test: $(STAMP)
+	$(VENV)/bin/pytest
+
+bench: $(STAMP)
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) lakehouse spark-warehouse .pytest_cache

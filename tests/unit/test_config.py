@@ -1,0 +1,73 @@
+"""The config loader: base + overlays + --set, typed, with errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from jobs.runtime.config import ConfigError, check_month, load_config, month_range
+
+
+def test_base_and_local_overlay_give_the_documented_defaults():
+    config = load_config()
+    assert config.lakehouse.root == "./lakehouse"
+    assert config.spark.master == "local[*]"
+    assert config.generator.users == 100_000 and config.generator.months == 13
+    assert config.table_path("silver", "orders") == "./lakehouse/silver/orders"
+    assert config.landing_path("tmall_orders") == "./lakehouse/landing/tmall_orders"
+    assert abs(sum(s.share for s in config.generator.segments.values()) - 1) < 1e-9
+    # YAML merge keys: a persona inherits what it does not override from the mass profile.
+    assert config.generator.segments["brusher"].interactions_per_month == 30.0
+    assert config.generator.segments["brusher"].birth_year_mean == config.generator.segments["mass"].birth_year_mean
+
+
+def test_packaged_cluster_overlay_and_sets_apply_in_order(tmp_path):
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("lakehouse: {root: s3a://bucket/first}\ngenerator: {users: 50}\n")
+    config = load_config(["cluster", str(mine)], ["lakehouse.root=s3a://bucket/last", "generator.seed=7"])
+    assert config.spark.master is None  # spark-submit chooses the master on a cluster
+    assert config.spark.shuffle_partitions == 200
+    assert config.lakehouse.root == "s3a://bucket/last"
+    assert (config.generator.users, config.generator.seed) == (50, 7)
+    assert config.table_path("gold", "scores") == "s3a://bucket/last/gold/scores"
+
+
+def test_fingerprint_changes_with_any_setting():
+    assert load_config().fingerprint() == load_config().fingerprint()
+    assert load_config().fingerprint() != load_config(sets=["generator.seed=1"]).fingerprint()
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["generator.userz=5"], "unknown setting generator.userz"),
+    (["generator.users=many"], "generator.users: expected int, got 'many'"),
+    (["generator.users=0"], "generator.users must be at least 1"),
+    (["generator.start_month=2025-13"], "month must be YYYY-MM"),
+    (["generator.segments.mass.share=0.5"], "shares must sum to 1"),
+    (["generator.dirt.row_replay_rate=0.9"], "generator.dirt.row_replay_rate must be between 0 and 0.5"),
+    (["generator.segments.brusher.refund_rate=1.5"], "generator.segments.brusher.refund_rate must be between 0 and 1"),
+    (["conform.fx_to_cny={USD: 7.1}"], "conform.fx_to_cny must contain CNY"),
+    (["nonsense"], "--set takes key=value"),
+    (["lakehouse.root.deeper=x"], "'root' is not a group of settings"),
+])
+def test_user_mistakes_raise_a_config_error_naming_the_key(sets, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_config(sets=sets)
+
+
+def test_missing_overlay_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config([str(tmp_path / "nope.yaml")])
+
+
+def test_overlay_that_is_not_a_mapping_is_a_config_error(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="top level must be a mapping"):
+        load_config([str(bad)])
+
+
+def test_months():
+    assert month_range("2025-11", 4) == ["2025-11", "2025-12", "2026-01", "2026-02"]
+    assert check_month("2025-06") == "2025-06"
+    for bad in ("2025-6", "202506", "2025-00", ""):
+        with pytest.raises(ConfigError):
+            check_month(bad)

@@ -1,0 +1,133 @@
+"""The dirt catalogue: every kind of dirt the generator sends reaches quarantine with its reason.
+
+Each source is generated with one dirt kind at a time on every row, written
+in its real landing format, read back with the bronze reader and conformed:
+the rows of a kind must all end with that kind's reason (README "Dirt catalogue").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.ingest import read_landed
+from jobs.runtime.config import load_config
+from jobs.runtime.registry import load_source
+from transforms.silver import reasons as R
+from transforms.silver.common import with_user_check, with_window_check
+from transforms.sources import REJECT_REASON, ConformParams
+from transforms.synthetic import events, landing
+from transforms.synthetic.landing import DIRT_KINDS
+from transforms.synthetic.population import population
+
+EVERYWHERE = {
+    "missing_required": R.MISSING_REQUIRED, "bad_amount": R.BAD_AMOUNT, "unknown_user": R.UNKNOWN_USER,
+    "bad_timestamp": R.BAD_TIMESTAMP, "out_of_window": R.OUT_OF_WINDOW, "bad_currency": R.BAD_CURRENCY,
+    "malformed_line": R.MALFORMED_LINE,
+}
+# (source) -> dirt kind -> the reason its rows get; None: the format cannot carry that dirt, rows stay valid.
+CATALOGUE = {
+    "taobao_orders": EVERYWHERE,
+    "tmall_orders": EVERYWHERE,
+    "taopiaopiao_tickets": EVERYWHERE,
+    "service_events": EVERYWHERE,
+    # Parquet has no malformed lines, and a typed timestamp cannot be unparsable: it comes as 1970.
+    "fliggy_bookings": {**EVERYWHERE, "malformed_line": None, "bad_timestamp": R.OUT_OF_WINDOW},
+    "accounts": {k: EVERYWHERE[k] if k in ("missing_required", "bad_timestamp", "malformed_line") else None
+                 for k in DIRT_KINDS},
+    # Interactions carry no amount or currency: bad_amount spoils a review's rating (others stay valid).
+    "interactions": {**EVERYWHERE, "bad_amount": R.BAD_VALUE, "bad_currency": None},
+    "risk_flags": {**EVERYWHERE, "bad_amount": None, "bad_currency": None},
+}
+MONTHS = ["2025-01", "2025-02"]
+
+
+@pytest.fixture(scope="module")
+def world(spark):
+    config = load_config(sets=["generator.users=400"])
+    gen = config.generator
+    months = events.calendar(MONTHS)
+    users = population(spark.range(1, gen.users + 1, numPartitions=2), seed=gen.seed, segments=gen.segments,
+                       world_end=date(2025, 2, 28)).cache()
+    user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality).cache()
+    orders = events.orders(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
+                           fx_to_cny=config.conform.fx_to_cny, n_months=2).cache()
+    end = months[-1].start_epoch + months[-1].days * 86400
+    inputs = {
+        "accounts": events.accounts(users, seed=gen.seed, months=months),
+        "orders": orders,
+        "interactions": events.interactions(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers),
+        "service_events": events.service_events(orders, seed=gen.seed, world_end_epoch=end),
+        "risk_flags": events.risk_flags(orders, seed=gen.seed, flag_rate=1.0, false_positive_rate=0.05,
+                                        world_end_epoch=end),
+    }
+    # Every account is known from the first batch, so only injected unknown users are unknown.
+    known = users.select("user_id", F.lit(MONTHS[0]).alias("ingest_month"))
+    yield config, months, inputs, known
+    for df in (orders, user_months, users):
+        df.unpersist()
+
+
+def _landing(source, inputs, *, seed, months, dirt, fx):
+    common = dict(seed=seed, months=months, dirt=dirt)
+    late = dict(late_rate=0.0)
+    build = {
+        "accounts": lambda: landing.accounts_landing(inputs["accounts"], **common),
+        "taobao_orders": lambda: landing.taobao_landing(inputs["orders"], **common, **late),
+        "tmall_orders": lambda: landing.tmall_landing(inputs["orders"], **common, **late, fx_to_cny=fx),
+        "fliggy_bookings": lambda: landing.fliggy_landing(inputs["orders"], **common, **late, fx_to_cny=fx),
+        "taopiaopiao_tickets": lambda: landing.taopiaopiao_landing(inputs["orders"], **common, **late),
+        "interactions": lambda: landing.interactions_landing(inputs["interactions"], **common, **late),
+        "service_events": lambda: landing.service_landing(inputs["service_events"], **common, **late),
+        "risk_flags": lambda: landing.risk_landing(inputs["risk_flags"], **common, **late),
+    }
+    return build[source]()
+
+
+@pytest.mark.parametrize("source", sorted(CATALOGUE))
+def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_path, source):
+    config, months, inputs, known = world
+    spec = load_source(source, config.sources[source].conformer)
+    no_dirt = dataclasses.replace(config.generator.dirt, **{f: 0.0 for f in
+                                                            dataclasses.asdict(config.generator.dirt)})
+    batches = []
+    for kind in DIRT_KINDS:  # one world per kind, with that kind on every row that can carry it
+        dirt = dataclasses.replace(no_dirt, **{f"{kind}_rate": 1.0})
+        rows = _landing(source, inputs, seed=config.generator.seed, months=months, dirt=dirt,
+                        fx=config.conform.fx_to_cny)
+        batches.append(rows.drop("sort_key", "dirt").select("*", F.lit(kind).alias("dirt_kind")))
+    rows = batches[0]
+    for more in batches[1:]:
+        rows = rows.unionByName(more)
+    out = str(tmp_path / source)
+    writer = rows.write.partitionBy("dirt_kind", "ingest_month")
+    if source == "fliggy_bookings":
+        writer.parquet(out)
+    elif source in landing.HEADERS:
+        rows.select("dirt_kind", "ingest_month", F.col("value").alias(landing.HEADERS[source])).write \
+            .partitionBy("dirt_kind", "ingest_month").option("header", True).option("sep", "\u0001") \
+            .option("quote", "\u0002").option("escapeQuotes", False).csv(out)
+    else:
+        writer.text(out)
+
+    bronze = read_landed(spark, spec, [out], "load-test")
+    conformed = spec.conform(bronze, params=ConformParams(fx_to_cny=config.conform.fx_to_cny,
+                                                          max_order_amount_cny=config.conform.max_order_amount_cny))
+    if spec.event_time_checked:
+        conformed = with_window_check(conformed, late_tolerance_months=config.conform.late_tolerance_months)
+    if spec.user_checked:
+        conformed = with_user_check(conformed, known)
+    got = {(r["kind"], r["reason"]): r["n"] for r in conformed.select(
+        F.regexp_extract("_source_file", "dirt_kind=([a-z_]+)", 1).alias("kind"), F.col(REJECT_REASON).alias("reason"))
+        .groupBy("kind", "reason").agg(F.count("*").alias("n")).collect()}
+
+    assert bronze.count() == rows.count()  # nothing lost between landing and bronze
+    for kind, reason in CATALOGUE[source].items():
+        outcomes = {r for (k, r) in got if k == kind}
+        if source == "interactions" and kind == "bad_amount":
+            assert outcomes == {R.BAD_VALUE, None} and got[(kind, R.BAD_VALUE)] > 0  # reviews only
+        else:
+            assert outcomes == {reason}, f"{source} {kind}: {sorted(map(str, outcomes))}"
