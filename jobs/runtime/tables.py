@@ -19,8 +19,9 @@ from jobs.runtime.errors import UserError
 
 log = logging.getLogger(__name__)
 
-# Which stage publishes each layer, for "run X first" messages.
-PRODUCER = {"bronze": "ingest", "silver": "conform", "gold": "aggregate/score", "ops": "run"}
+# Which stage publishes a table (by name, else by layer), for "run X first" messages.
+PRODUCER = {"ops.ingest_manifest": "ingest", "ops.reconciliation": "conform",
+            "bronze": "ingest", "silver": "conform", "gold": "run", "ops": "run"}
 
 
 class MissingTableError(UserError):
@@ -40,9 +41,8 @@ def exists(spark: SparkSession, config: Config, name: str) -> bool:
 def read(spark: SparkSession, config: Config, name: str, version: int | None = None) -> DataFrame:
     """Read a published table (optionally as of a Delta version); missing -> MissingTableError."""
     if not exists(spark, config, name):
-        layer = name.partition(".")[0]
-        raise MissingTableError(
-            f"table {name} not found at {location(config, name)}: run `taoqi {PRODUCER.get(layer, 'run')}` first")
+        stage = PRODUCER.get(name) or PRODUCER.get(name.partition(".")[0], "run")
+        raise MissingTableError(f"table {name} not found at {location(config, name)}: run `taoqi {stage}` first")
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)

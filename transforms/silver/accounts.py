@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from transforms.bronze.raw_schemas import ACCOUNTS
 from transforms.schemas import SILVER_ACCOUNTS
 from transforms.silver import common, reasons
-from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+from transforms.sources import ConformParams, SourceSpec
 
 NAME = "accounts"
 REQUIRED = ("uid", "reg_date", "gender", "updated_at")
@@ -44,20 +44,17 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         F.coalesce(verified, F.lit(False)).alias("identity_verified"),
         mobile_share.alias("mobile_share"),
         updated_at.alias("updated_at"),
-        *common.lineage_columns(NAME),
         common.any_blank(*REQUIRED).alias("_missing"),
         bad_optional.alias("_bad_optional"),
-        "_malformed", "_row_hash", "_source_file",
-        common.raw_payload(ACCOUNTS).alias(RAW_PAYLOAD),
+        *common.bronze_carry(NAME, ACCOUNTS),
     )
     invalid = F.col("user_id").isNull() | F.col("gender").isNull() | F.col("_bad_optional")
-    checked = typed.select("*", common.first_reason(
+    return common.with_reason(typed, SILVER_ACCOUNTS, common.first_reason(
         (common.malformed(), reasons.MALFORMED_LINE),
         (F.col("_missing"), reasons.MISSING_REQUIRED),
         (F.col("registered_date").isNull() | F.col("updated_at").isNull(), reasons.BAD_TIMESTAMP),
         (invalid, reasons.BAD_VALUE),
-    ).alias(REJECT_REASON))
-    return common.candidates(checked, SILVER_ACCOUNTS)
+    ))
 
 
 SOURCE = SourceSpec(

@@ -113,6 +113,18 @@ def lineage_columns(source: str) -> list[Column]:
     ]
 
 
+def bronze_carry(source: str, raw_schema: T.StructType) -> list[Column]:
+    """What every conformer carries from bronze: lineage, the flags and hash the checks and
+    quarantine need, and the raw payload."""
+    return [*lineage_columns(source), F.col("_malformed"), F.col("_row_hash"), F.col("_source_file"),
+            raw_payload(raw_schema).alias(RAW_PAYLOAD)]
+
+
+def with_reason(typed: DataFrame, schema: T.StructType, reason: Column) -> DataFrame:
+    """A conformer's last two selects: add the reason, project onto the silver table + extras."""
+    return candidates(typed.select("*", reason.alias(REJECT_REASON)), schema)
+
+
 def candidates(df: DataFrame, schema: T.StructType) -> DataFrame:
     """Project onto the silver table's columns (cast to its types) plus the candidate extras."""
     return df.select(

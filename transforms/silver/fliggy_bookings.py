@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from transforms.bronze.raw_schemas import FLIGGY_BOOKINGS
 from transforms.schemas import SILVER_ORDERS
 from transforms.silver import common
-from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+from transforms.sources import ConformParams, SourceSpec
 
 NAME = "fliggy_bookings"
 PLATFORM = "fliggy"
@@ -49,17 +49,14 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         F.when(is_flight, cabin).alias("travel_class"),
         star.alias("hotel_star"),
         *common.order_constants(),
-        *common.lineage_columns(NAME),
         common.any_blank(*REQUIRED).alias("_missing"),
         bad_optional.alias("_bad_optional"),
-        "_malformed", "_row_hash", "_source_file",
-        common.raw_payload(FLIGGY_BOOKINGS).alias(RAW_PAYLOAD),
+        *common.bronze_carry(NAME, FLIGGY_BOOKINGS),
     )
-    checked = typed.select("*", common.order_checks(
+    return common.with_reason(typed, SILVER_ORDERS, common.order_checks(
         fx_to_cny=params.fx_to_cny, max_order_amount_cny=params.max_order_amount_cny,
         required_missing=F.col("_missing"), bad_value=F.col("_bad_optional"),
-    ).alias(REJECT_REASON))
-    return common.candidates(checked, SILVER_ORDERS)
+    ))
 
 
 SOURCE = SourceSpec(

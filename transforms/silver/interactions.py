@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from transforms.bronze.raw_schemas import INTERACTIONS
 from transforms.schemas import SILVER_INTERACTIONS
 from transforms.silver import common, reasons
-from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+from transforms.sources import ConformParams, SourceSpec
 
 NAME = "interactions"
 REQUIRED = ("event_id", "user_id", "platform", "kind", "ts")
@@ -45,21 +45,18 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         (rating >= 4).alias("is_positive"),
         duration.alias("duration_s"),
         *common.event_time_columns(common.epoch_millis("ts")),
-        *common.lineage_columns(NAME),
         missing.alias("_missing"),
         bad_optional.alias("_bad_optional"),
-        "_malformed", "_row_hash", "_source_file",
-        common.raw_payload(INTERACTIONS).alias(RAW_PAYLOAD),
+        *common.bronze_carry(NAME, INTERACTIONS),
     )
     invalid = (F.col("user_id").isNull() | F.col("platform").isNull() | F.col("kind").isNull()
                | F.col("_bad_optional"))
-    checked = typed.select("*", common.first_reason(
+    return common.with_reason(typed, SILVER_INTERACTIONS, common.first_reason(
         (common.malformed(), reasons.MALFORMED_LINE),
         (F.col("_missing"), reasons.MISSING_REQUIRED),
         (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
         (invalid, reasons.BAD_VALUE),
-    ).alias(REJECT_REASON))
-    return common.candidates(checked, SILVER_INTERACTIONS)
+    ))
 
 
 SOURCE = SourceSpec(

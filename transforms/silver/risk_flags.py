@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from transforms.bronze.raw_schemas import RISK_FLAGS
 from transforms.schemas import SILVER_RISK_FLAGS
 from transforms.silver import common, reasons
-from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+from transforms.sources import ConformParams, SourceSpec
 
 NAME = "risk_flags"
 REQUIRED = ("flag_id", "order_ref", "platform", "user_id", "rule", "flagged_at")
@@ -28,20 +28,17 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         F.col("rule"),
         score.alias("risk_score"),
         *common.event_time_columns(common.parse_offset_time("flagged_at")),
-        *common.lineage_columns(NAME),
         common.any_blank(*REQUIRED).alias("_missing"),
         common.present_but_invalid("risk_score", score.isNotNull() & ~F.isnan(score)).alias("_bad_optional"),
-        "_malformed", "_row_hash", "_source_file",
-        common.raw_payload(RISK_FLAGS).alias(RAW_PAYLOAD),
+        *common.bronze_carry(NAME, RISK_FLAGS),
     )
     invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("_bad_optional")
-    checked = typed.select("*", common.first_reason(
+    return common.with_reason(typed, SILVER_RISK_FLAGS, common.first_reason(
         (common.malformed(), reasons.MALFORMED_LINE),
         (F.col("_missing"), reasons.MISSING_REQUIRED),
         (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
         (invalid, reasons.BAD_VALUE),
-    ).alias(REJECT_REASON))
-    return common.candidates(checked, SILVER_RISK_FLAGS)
+    ))
 
 
 SOURCE = SourceSpec(

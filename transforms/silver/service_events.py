@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from transforms.bronze.raw_schemas import SERVICE_EVENTS
 from transforms.schemas import SILVER_SERVICE_EVENTS
 from transforms.silver import common, reasons
-from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+from transforms.sources import ConformParams, SourceSpec
 
 NAME = "service_events"
 REQUIRED = ("ticket_id", "order_ref", "platform", "user_id", "type", "amount", "currency", "created_at", "status")
@@ -26,25 +26,22 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         common.to_cny(common.parse_amount("amount"), "currency", params.fx_to_cny).alias("amount_cny"),
         F.col("status"),
         *common.event_time_columns(common.parse_local_time("created_at", "yyyy-MM-dd HH:mm:ss")),
-        *common.lineage_columns(NAME),
         common.any_blank(*REQUIRED).alias("_missing"),
         F.col("currency"),
-        "_malformed", "_row_hash", "_source_file",
-        common.raw_payload(SERVICE_EVENTS).alias(RAW_PAYLOAD),
+        *common.bronze_carry(NAME, SERVICE_EVENTS),
     )
     # A dispute may be about nothing refundable (amount 0.00); refunds and returns move money.
     amount_bad = common.bad_amount("amount_cny", max_cny=params.max_order_amount_cny,
                                    allow_zero=F.col("kind") == "dispute")
     invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("kind").isNull()
-    checked = typed.select("*", common.first_reason(
+    return common.with_reason(typed, SILVER_SERVICE_EVENTS, common.first_reason(
         (common.malformed(), reasons.MALFORMED_LINE),
         (F.col("_missing"), reasons.MISSING_REQUIRED),
         (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
         (~common.known_currency("currency", params.fx_to_cny), reasons.BAD_CURRENCY),
         (amount_bad, reasons.BAD_AMOUNT),
         (invalid, reasons.BAD_VALUE),
-    ).alias(REJECT_REASON))
-    return common.candidates(checked, SILVER_SERVICE_EVENTS)
+    ))
 
 
 SOURCE = SourceSpec(

@@ -9,7 +9,7 @@ from pyspark.sql import types as T
 from transforms.bronze.raw_schemas import TAOBAO_ORDERS
 from transforms.schemas import SILVER_ORDERS
 from transforms.silver import common
-from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
+from transforms.sources import ConformParams, SourceSpec
 
 NAME = "taobao_orders"
 PLATFORM = "taobao"
@@ -38,16 +38,13 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         F.lit(None).cast(T.StringType()).alias("travel_class"),
         F.lit(None).cast(T.IntegerType()).alias("hotel_star"),
         *common.order_constants(),
-        *common.lineage_columns(NAME),
         common.any_blank(*REQUIRED).alias("_missing"),
-        "_malformed", "_row_hash", "_source_file",
-        common.raw_payload(TAOBAO_ORDERS).alias(RAW_PAYLOAD),
+        *common.bronze_carry(NAME, TAOBAO_ORDERS),
     )
-    checked = typed.select("*", common.order_checks(
+    return common.with_reason(typed, SILVER_ORDERS, common.order_checks(
         fx_to_cny=params.fx_to_cny, max_order_amount_cny=params.max_order_amount_cny,
         required_missing=F.col("_missing"),
-    ).alias(REJECT_REASON))
-    return common.candidates(checked, SILVER_ORDERS)
+    ))
 
 
 SOURCE = SourceSpec(

@@ -73,6 +73,15 @@ def _finish(rows: DataFrame, *, seed: int, source: str, months: list[Month], dir
     )
 
 
+def _staged(rows: DataFrame, *, seed: int, source: str, key: Column, dirt: DirtConf, kinds: tuple[str, ...],
+            months: list[Month], late_rate: float, payload: list[Column]) -> DataFrame:
+    """Draw each row's dirt, then lay out batch, key, dirt and the source's payload (built on ``dirt``)."""
+    with_dirt = rows.select("*", _dirt(seed, source, key, dirt, kinds).alias("dirt"))
+    staged = with_dirt.select(_batch(seed, source, key, F.col("event_epoch"), months, late_rate).alias("batch"),
+                              key.alias("sort_key"), "dirt", *payload)
+    return _finish(staged, seed=seed, source=source, months=months, dirt=dirt)
+
+
 def _local(epoch: Column, pattern: str) -> Column:
     """Wall-clock text of an epoch second in the session time zone (Asia/Shanghai)."""
     return F.date_format(F.timestamp_seconds(epoch), pattern)
@@ -133,13 +142,10 @@ def taobao_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
     )
     # A feed that sends text where a number belongs: the one unparsable timestamp of this source.
     line = F.regexp_replace(F.to_json(record), '"pay_time":-1', '"pay_time":"0000-00-00 00:00:00"')
-    staged = rows.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
-        _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-        key.alias("sort_key"),
-        "dirt",
+    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
+                   late_rate=late_rate, payload=[
         _malformed(line, F.col("dirt")).alias("value"),
-    )
-    return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
+    ])
 
 
 def _not_missing(value: Column) -> Column:
@@ -173,13 +179,10 @@ def tmall_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: Di
         .when(uniform(seed, "tm_invoice", key) < 0.3, F.lit("PERSONAL")).otherwise(F.lit("NONE")),
         F.when(F.col("is_group_buy"), F.lit("Y")).otherwise(F.lit("N")),
     )
-    staged = rows.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
-        _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-        key.alias("sort_key"),
-        "dirt",
+    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
+                   late_rate=late_rate, payload=[
         _malformed(line, F.col("dirt")).alias("value"),
-    )
-    return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
+    ])
 
 
 def fliggy_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float,
@@ -199,10 +202,8 @@ def fliggy_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
     local_amount = F.round(F.col("amount_cny") / _fx(fx_to_cny)[F.col("currency")], 2)
     # Parquet carries a typed timestamp: an "unparsable" one arrives as the epoch (1970-01-01).
     booked = F.when(F.col("dirt") == "bad_timestamp", F.lit(0)).otherwise(_epoch(F.col("event_epoch"), F.col("dirt")))
-    staged = rows.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
-        _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-        key.alias("sort_key"),
-        "dirt",
+    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
+                   late_rate=late_rate, payload=[
         F.concat(F.lit("FZ"), key.cast("string")).alias("booking_id"),
         F.struct(_not_missing(_user(F.col("user_id"), F.col("dirt"))).alias("member_id"),
                  F.col("quantity").alias("traveller_count")).alias("traveller"),
@@ -218,8 +219,7 @@ def fliggy_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
         F.concat(F.lit("SUP"), F.col("seller_num").cast("string")).alias("supplier_id"),
         F.timestamp_seconds(booked).alias("booked_at"),
         F.when(F.col("channel") == "mobile", F.lit("app")).otherwise(F.lit("web")).alias("channel"),
-    )
-    return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
+    ])
 
 
 def taopiaopiao_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf,
@@ -248,13 +248,10 @@ def taopiaopiao_landing(orders: DataFrame, *, seed: int, months: list[Month], di
         F.when(F.col("channel") == "mobile", F.lit("app")).otherwise(F.lit("pc")),
         sep="\t",
     )
-    staged = rows.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
-        _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-        key.alias("sort_key"),
-        "dirt",
+    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
+                   late_rate=late_rate, payload=[
         _malformed(line, F.col("dirt")).alias("value"),
-    )
-    return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
+    ])
 
 
 def accounts_landing(accounts: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf) -> DataFrame:
@@ -297,13 +294,10 @@ def interactions_landing(events: DataFrame, *, seed: int, months: list[Month], d
         "duration_s",
     )
     line = F.regexp_replace(F.to_json(record), '"ts":-1', '"ts":"yesterday"')
-    staged = events.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
-        _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-        key.alias("sort_key"),
-        "dirt",
+    return _staged(events, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
+                   late_rate=late_rate, payload=[
         _malformed(line, F.col("dirt")).alias("value"),
-    )
-    return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
+    ])
 
 
 def service_landing(tickets: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf,
@@ -327,13 +321,10 @@ def service_landing(tickets: DataFrame, *, seed: int, months: list[Month], dirt:
         .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), "yyyy-MM-dd HH:mm:ss")),
         F.col("status"),
     )
-    staged = tickets.select("*", _dirt(seed, src, key, dirt, DIRT_KINDS).alias("dirt")).select(
-        _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-        key.alias("sort_key"),
-        "dirt",
+    return _staged(tickets, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
+                   late_rate=late_rate, payload=[
         _malformed(line, F.col("dirt")).alias("value"),
-    )
-    return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
+    ])
 
 
 def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float) -> DataFrame:
@@ -350,13 +341,10 @@ def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: Dirt
         F.when(F.col("dirt") == "bad_timestamp", F.lit("not-a-time"))
         .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), "yyyy-MM-dd'T'HH:mm:ssXXX")).alias("flagged_at"),
     )
-    staged = flags.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
-        _batch(seed, src, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-        key.alias("sort_key"),
-        "dirt",
+    return _staged(flags, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
+                   late_rate=late_rate, payload=[
         _malformed(F.to_json(record), F.col("dirt")).alias("value"),
-    )
-    return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
+    ])
 
 
 # The CSV/TSV header of each text source, written as the first line of every file.

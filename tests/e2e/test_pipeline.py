@@ -1,0 +1,189 @@
+"""End to end: the real CLI (and spark-submit) on a tiny world in a temp dir.
+
+One module-scoped world, several lakehouses built from it:
+  bulk    -- `taoqi generate` then one `taoqi run` over every batch
+  replica -- the same world generated again on another parallelism
+  monthly -- the bulk landing, run one month at a time (the first month by spark-submit)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from transforms.silver import reasons as R
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+MONTHS = ["2025-01", "2025-02", "2025-03", "2025-04"]
+WORLD = [
+    "generator.users=1500", "generator.months=4", "generator.start_month=2025-01", "generator.rows_per_file=2000",
+    # Enough dirt that every kind shows up in a world this small.
+    "generator.dirt.row_replay_rate=0.01", "generator.dirt.file_replay_rate=0.5",
+    "generator.dirt.missing_required_rate=0.005", "generator.dirt.bad_amount_rate=0.005",
+    "generator.dirt.unknown_user_rate=0.005", "generator.dirt.bad_timestamp_rate=0.005",
+    "generator.dirt.out_of_window_rate=0.005", "generator.dirt.bad_currency_rate=0.005",
+    "generator.dirt.malformed_line_rate=0.005", "generator.late_event_rate=0.05",
+    "spark.master=local[2]", "spark.shuffle_partitions=4",
+]
+SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "quarantine"]
+ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+
+
+def taoqi(*args: str, root: Path, sets: list[str] = WORLD, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / "taoqi"), *args, "--set", f"lakehouse.root={root}"]
+    for s in sets:
+        cmd += ["--set", s]
+    done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
+    if check:
+        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stderr[-4000:]}"
+    return done
+
+
+def landing_digest(root: Path) -> dict[str, str]:
+    """sha256 of every landed file; for Parquet, of its rows (parquet-mr writes a column's
+    encodings in hash-set order, so equal rows may differ in a few footer bytes across JVMs)."""
+    def digest(path: Path) -> str:
+        if path.suffix == ".parquet":
+            return hashlib.sha256(pq.read_table(path).to_pandas().to_json(orient="records").encode()).hexdigest()
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    return {str(p.relative_to(root)): digest(p)
+            for p in sorted((root / "landing").rglob("*")) if p.is_file() and not p.name.startswith((".", "_"))}
+
+
+@pytest.fixture(scope="module")
+def lakes(tmp_path_factory):
+    base = tmp_path_factory.mktemp("e2e")
+    bulk, replica, monthly = base / "bulk", base / "replica", base / "monthly"
+    taoqi("generate", root=bulk)
+    taoqi("generate", root=replica, sets=[*WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"])
+    shutil.copytree(bulk / "landing", monthly / "landing")
+    run = taoqi("run", root=bulk)
+    # The first month through spark-submit, exactly as a cluster would run it.
+    submit = subprocess.run(
+        [str(BIN / "spark-submit"), "--master", "local[2]", "--driver-memory", "2g",
+         "--packages", "io.delta:delta-spark_4.1_2.13:4.4.0",
+         "jobs/run.py", "--month", MONTHS[0], "--set", f"lakehouse.root={monthly}",
+         *[x for s in WORLD if not s.startswith("spark.master") for x in ("--set", s)]],
+        capture_output=True, text=True, env=ENV, timeout=900, cwd=Path(__file__).resolve().parents[2])
+    assert submit.returncode == 0, submit.stderr[-4000:]
+    for month in MONTHS[1:]:
+        taoqi("run", "--month", month, root=monthly)
+    return {"bulk": bulk, "replica": replica, "monthly": monthly, "run": run}
+
+
+def read(spark, root: Path, name: str):
+    layer, table = name.split(".")
+    return spark.read.format("delta").load(str(root / layer / table))
+
+
+def test_generator_writes_every_source_and_is_identical_on_another_parallelism(lakes):
+    bulk, replica = landing_digest(lakes["bulk"]), landing_digest(lakes["replica"])
+    assert bulk == replica  # file for file: text byte for byte, Parquet row for row
+    sources = {Path(p).parts[1] for p in bulk}
+    assert sources == {"accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets",
+                       "interactions", "service_events", "risk_flags"}
+    batches = {p.split("ingest_month=")[1][:7] for p in bulk}
+    assert batches == set(MONTHS)
+
+
+def test_run_reconciles_every_source_and_batch(spark, lakes):
+    recon = read(spark, lakes["bulk"], "ops.reconciliation")
+    rows = recon.collect()
+    assert len(rows) == 8 * len(MONTHS)
+    assert all(r["balanced"] for r in rows)
+    totals = recon.agg(*[F.sum(c).alias(c) for c in
+                         ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicate", "rows_late")]).first()
+    assert totals["rows_quarantined"] > 0 and totals["rows_duplicate"] > 0 and totals["rows_late"] > 0
+    # Counted independently of the reconciliation: what silver and quarantine really hold.
+    silver_rows = sum(read(spark, lakes["bulk"], f"silver.{t}").count() for t in SILVER[:-1])
+    assert silver_rows == totals["rows_valid"]
+    assert read(spark, lakes["bulk"], "silver.quarantine").count() == totals["rows_quarantined"]
+    bronze_rows = sum(read(spark, lakes["bulk"], f"bronze.{s}").count() for s in
+                      ("accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets",
+                       "interactions", "service_events", "risk_flags"))
+    assert bronze_rows == totals["rows_in"]
+    assert "balanced" in lakes["run"].stdout and "silver.orders" in lakes["run"].stdout
+
+
+def test_every_reason_is_quarantined_and_silver_is_clean(spark, lakes):
+    quarantine = read(spark, lakes["bulk"], "silver.quarantine")
+    assert {r["reason"] for r in quarantine.select("reason").distinct().collect()} == set(R.DESCRIPTIONS)
+    orders = read(spark, lakes["bulk"], "silver.orders")
+    assert orders.filter(F.col("amount_cny") <= 0).count() == 0
+    assert orders.groupBy("platform", "order_id").count().filter("count > 1").count() == 0
+    assert {r["platform"] for r in orders.select("platform").distinct().collect()} == \
+        {"taobao", "tmall", "fliggy", "taopiaopiao"}
+    # Risk control flagged some orders, and the flags reached the orders they name.
+    flags = read(spark, lakes["bulk"], "silver.risk_flags")
+    flagged = orders.filter("risk_flagged")
+    assert flagged.count() == flags.join(orders, ["platform", "order_id"], how="left_semi") \
+        .select("platform", "order_id").distinct().count() > 0
+
+
+def test_replayed_files_are_recorded_and_never_loaded(spark, lakes):
+    manifest = read(spark, lakes["bulk"], "ops.ingest_manifest")
+    replays = manifest.filter("status = 'replay'")
+    assert replays.count() > 0
+    loaded_files = {r["_source_file"].split("/")[-1] + "@" + r["_ingest_month"] for r in
+                    read(spark, lakes["bulk"], "bronze.taobao_orders").select("_source_file", "_ingest_month")
+                    .distinct().collect()}
+    for r in replays.filter("source = 'taobao_orders'").collect():
+        assert f"{r['file_name']}@{r['ingest_month']}" not in loaded_files
+
+
+def test_rerunning_the_pipeline_adds_nothing(spark, lakes):
+    root = lakes["bulk"]
+    before = {t: read(spark, root, t).count() for t in ("bronze.taobao_orders", "silver.orders", "ops.ingest_manifest")}
+    again = taoqi("run", root=root)
+    assert "nothing new to conform" in again.stderr
+    assert {t: read(spark, root, t).count() for t in before} == before
+
+
+def test_month_by_month_equals_one_pass_over_all_months(spark, lakes):
+    lineage = ["load_id"]
+    for table in SILVER:
+        bulk = read(spark, lakes["bulk"], f"silver.{table}").drop(*lineage, "source_file")
+        monthly = read(spark, lakes["monthly"], f"silver.{table}").drop(*lineage, "source_file")
+        assertDataFrameEqual(monthly, bulk)
+    volatile = ["load_id", "conformed_at"]
+    assertDataFrameEqual(read(spark, lakes["monthly"], "ops.reconciliation").drop(*volatile),
+                         read(spark, lakes["bulk"], "ops.reconciliation").drop(*volatile))
+
+
+def test_reconforming_a_month_leaves_the_same_tables(spark, lakes):
+    root = lakes["monthly"]
+    before = read(spark, root, "silver.orders").drop("load_id").collect()
+    taoqi("conform", "--month", MONTHS[1], root=root)
+    assertDataFrameEqual(read(spark, root, "silver.orders").drop("load_id"), before)
+
+
+@pytest.mark.parametrize("args, sets, message", [
+    (["ingest", "--month", "2031-01"], [], "no landing batch ingest_month=2031-01"),
+    (["ingest", "--month", "2031-1"], [], "month must be YYYY-MM"),
+    (["run"], ["generator.users=lots"], "generator.users: expected int"),
+    (["generate", "--users", "0"], [], "generator.users must be at least 1"),
+    (["run"], ["sources.taobao_orders.conformer=transforms.silver.nope"], "cannot import"),
+])
+def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, args, sets, message):
+    done = taoqi(*args, root=lakes["bulk"], sets=sets, check=False)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"taoqi {args[0]}: error:") and message in last
+
+
+def test_stages_need_their_upstream_tables(tmp_path):
+    done = taoqi("conform", root=tmp_path / "empty", sets=["spark.master=local[1]"], check=False)
+    assert done.returncode == 2
+    assert "ops.ingest_manifest not found" in done.stderr and "run `taoqi ingest` first" in done.stderr
