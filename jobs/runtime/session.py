@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 
-from pyspark import SparkConf as PySparkConf
 from pyspark.sql import SparkSession
 
 from jobs.runtime.config import Config
+from jobs.runtime.errors import UserError
 
 log = logging.getLogger(__name__)
 
+DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.4.0"  # the artifact built for Spark 4.1
 DELTA_SQL_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
@@ -28,9 +30,10 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    launched_conf = PySparkConf()  # holds spark.master when spark-submit launched this process
+    # spark-submit (and any launcher that starts the JVM first) hands this process a gateway;
+    # then the master, jars and driver memory are the launcher's and must not be overridden.
+    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
     builder = SparkSession.builder.appName(app_name or config.spark.app_name)
-    launched_by_submit = launched_conf.contains("spark.master")
     if not launched_by_submit and config.spark.master:
         builder = builder.master(config.spark.master)
     settings = {
@@ -56,6 +59,17 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
         builder = configure_spark_with_delta_pip(builder)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
+    if launched_by_submit and not _has_delta(spark):
+        raise UserError(f"Delta Lake is not on the classpath: add --packages {DELTA_PACKAGE} to spark-submit "
+                        "(or install it on the cluster)")
     log.info("spark %s master=%s defaultParallelism=%d", spark.version, spark.sparkContext.master,
              spark.sparkContext.defaultParallelism)
     return spark
+
+
+def _has_delta(spark: SparkSession) -> bool:
+    try:
+        spark.sparkContext._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
+    except Exception:  # py4j raises its own error type for a missing class
+        return False
+    return True
