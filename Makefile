@@ -1,5 +1,5 @@
 # The two commands of the README, plus the benchmark. Everything installs into .venv.
-PYTHON ?= python3.11
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 TAOQI := $(VENV)/bin/taoqi
