@@ -68,8 +68,7 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
 
 
 def _has_delta(spark: SparkSession) -> bool:
-    try:
-        spark.sparkContext._jvm.java.lang.Class.forName("io.delta.tables.DeltaTable")
-    except Exception:  # py4j raises its own error type for a missing class
-        return False
-    return True
+    """Whether the Delta classes load (py4j answers a missing class with a JavaPackage, not a JavaClass)."""
+    from py4j.java_gateway import JavaClass
+
+    return isinstance(spark.sparkContext._jvm.io.delta.tables.DeltaTable, JavaClass)
