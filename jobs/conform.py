@@ -141,13 +141,16 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
     def bronze(spec: SourceSpec) -> DataFrame:
         return tables.read(spark, config, f"bronze.{spec.name}").filter(F.col("_ingest_month").isin(months))
 
+    accounts = None
+    if any(spec.user_checked for spec in specs):
+        accounts = tables.read(spark, config, "silver.accounts").select("user_id", "ingest_month")
     batches = []
     for spec in specs:
         rows = spec.conform(bronze(spec), params=params)
         if spec.event_time_checked:
             rows = with_window_check(rows, late_tolerance_months=tolerance)
         if spec.user_checked:
-            rows = with_user_check(rows, tables.read(spark, config, "silver.accounts").select("user_id", "ingest_month"))
+            rows = with_user_check(rows, accounts)
         batches.append(rows.select("*", F.lit(spec.name).alias(_SOURCE)))
     candidates = reduce(DataFrame.unionByName, batches).persist(StorageLevel.MEMORY_AND_DISK)
     valid = F.col(REJECT_REASON).isNull()

@@ -109,10 +109,13 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
     digests = {} if not paths else {
         storage.qualify(spark, r["path"]): (r["length"], r["sha"]) for r in
         spark.read.format("binaryFile").load(paths).select("path", "length", F.sha2("content", 256).alias("sha")).collect()}
-    in_bronze = {(r["s"], r["m"], r["f"].rsplit("/", 1)[-1]) for r in reduce(DataFrame.unionByName, [
-        tables.read(spark, config, f"bronze.{s.name}").filter(F.col("_ingest_month").isin(months))
-        .select(F.lit(s.name).alias("s"), F.col("_ingest_month").alias("m"), F.col("_source_file").alias("f"))
-        .distinct() for s in specs]).collect()}
+    # Bronze is looked at only for batches with files the ledger lacks: an unchanged month costs nothing.
+    unknown_batches = sorted({month for files in listed.values() for month, _, _ in files})
+    in_bronze = set() if not unknown_batches else {
+        (r["s"], r["m"], r["f"].rsplit("/", 1)[-1]) for r in reduce(DataFrame.unionByName, [
+            tables.read(spark, config, f"bronze.{s.name}").filter(F.col("_ingest_month").isin(unknown_batches))
+            .select(F.lit(s.name).alias("s"), F.col("_ingest_month").alias("m"), F.col("_source_file").alias("f"))
+            .distinct() for s in specs]).collect()}
     plans = {}
     for spec in specs:
         found = []
