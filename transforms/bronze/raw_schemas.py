@@ -11,6 +11,11 @@ from __future__ import annotations
 from pyspark.sql import types as T
 
 
+# The ISO 8601 form with a UTC offset that Tmall (PaidAt) and risk control (flagged_at) send,
+# e.g. 2025-03-14T19:30:05+08:00 (the pattern letters that print and read the offset are XXX).
+ISO_OFFSET_TIME = "yyyy-MM-dd'T'HH:mm:ssXXX"
+
+
 def _strings(*names: str) -> T.StructType:
     return T.StructType([T.StructField(n, T.StringType(), True) for n in names])
 

@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from transforms.bronze.raw_schemas import ISO_OFFSET_TIME
 from transforms.schemas import AMOUNT
 from transforms.silver import reasons
 from transforms.sources import RAW_PAYLOAD, REJECT_REASON
@@ -201,7 +202,7 @@ def epoch_millis(col: Column | str) -> Column:
     return F.when(in_range, F.timestamp_millis(millis))
 
 
-def parse_offset_time(col: Column | str, pattern: str = "yyyy-MM-dd'T'HH:mm:ssXXX") -> Column:
+def parse_offset_time(col: Column | str, pattern: str = ISO_OFFSET_TIME) -> Column:
     """A time string that carries its own UTC offset ("2025-03-14T19:30:05+08:00", "...Z"); null if unparsable."""
     c = F.col(col) if isinstance(col, str) else col
     return F.try_to_timestamp(c, F.lit(pattern))

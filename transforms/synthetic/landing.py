@@ -163,7 +163,7 @@ def tmall_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: Di
                      F.when(uniform(seed, "tm_bad", key) < 0.5, _money(-local_amount)).otherwise(F.lit("99999999999.00")))
               .otherwise(_money(local_amount)))
     paid_at = F.when(F.col("dirt") == "bad_timestamp", F.lit("2025-13-45T25:61:00+08:00")) \
-        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), "yyyy-MM-dd'T'HH:mm:ssXXX"))
+        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME))
     line = _csv(
         F.concat(F.lit("TM"), key.cast("string")),
         _not_missing(_user(F.col("user_id"), F.col("dirt"))),
@@ -339,7 +339,7 @@ def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: Dirt
         _user(F.col("user_id"), F.col("dirt")).alias("user_id"),
         "rule", "risk_score",
         F.when(F.col("dirt") == "bad_timestamp", F.lit("not-a-time"))
-        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), "yyyy-MM-dd'T'HH:mm:ssXXX")).alias("flagged_at"),
+        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME)).alias("flagged_at"),
     )
     return _staged(flags, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
                    late_rate=late_rate, payload=[
