@@ -23,12 +23,17 @@ STAGES = {
     "generate": "jobs.generate",
     "ingest": "jobs.ingest",
     "conform": "jobs.conform",
+    "aggregate": "jobs.aggregate",
+    "score": "jobs.score",
     "run": "jobs.run",
+    "explain": "jobs.explain",
 }
 
 EPILOG = """examples:
   taoqi generate --set generator.users=20000
-  taoqi run                         # ingest and conform every landed month, in order
+  taoqi run                         # every landed month, in order: ingest, conform, aggregate, score
+  taoqi run --month 2025-06         # one monthly run
+  taoqi explain --user 42 --month 2025-06
   taoqi ingest --month 2025-03 --conf cluster --set lakehouse.root=s3a://bucket/taoqi
   spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run.py --conf cluster
 """

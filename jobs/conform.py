@@ -176,10 +176,12 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
                          f"ingest_month IN ({batch_list}) AND source IN ({sources})")
 
     is_late = (~is_dup & (F.col("event_month") < F.col("ingest_month"))) if event_table else F.lit(False)
+    row_month = F.col("event_month") if event_table else F.date_format("registered_date", "yyyy-MM")
     by_batch = [_SOURCE, "ingest_month"]
     kept = {(r[_SOURCE], r["ingest_month"]): r for r in ranked.groupBy(*by_batch).agg(
         F.count(F.when(~is_dup, 1)).alias("valid"), F.count(F.when(is_dup, 1)).alias("dups"),
-        F.count(F.when(is_late, 1)).alias("late")).collect()}
+        F.count(F.when(is_late, 1)).alias("late"),
+        F.array_sort(F.collect_set(F.when(~is_dup, row_month))).alias("months")).collect()}
     quarantined = {(r[_SOURCE], r["ingest_month"]): r["n"] for r in
                    candidates.filter(~valid).groupBy(*by_batch).agg(F.count("*").alias("n")).collect()}
     # Rows in, counted on bronze itself: a conformer that lost or invented rows cannot balance.
@@ -198,7 +200,8 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
             row = dict(source=spec.name, ingest_month=month, load_id=load_id, target=name,
                        rows_in=came["n"] if came else 0, rows_valid=got["valid"] if got else 0,
                        rows_quarantined=quarantined.get((spec.name, month), 0),
-                       rows_duplicate=got["dups"] if got else 0, rows_late=got["late"] if got else 0)
+                       rows_duplicate=got["dups"] if got else 0, rows_late=got["late"] if got else 0,
+                       event_months=list(got["months"]) if got else [])
             row["balanced"] = row["rows_in"] == row["rows_valid"] + row["rows_quarantined"] + row["rows_duplicate"]
             report.append(row)
     quarantine = conform_to(candidates.filter(~valid).select(

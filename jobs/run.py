@@ -1,10 +1,14 @@
-"""Run the monthly pipeline: ingest -> conform, for one month or for every landed month.
+"""Run the monthly pipeline: ingest -> conform -> aggregate -> score, for one month or every landed month.
 
-With --month M the batch M is ingested and conformed. Without it, every new
-file in the landing is ingested and every batch that received files is
-conformed, in one pass per stage: the tables end up exactly as after one
-monthly run per batch, in order (a test proves it). Ends with the
-reconciliation of the batches it conformed and per-table row counts.
+With --month M the batch M is ingested and conformed, then every month its
+events touched (M, and earlier months its late events fell into) is
+re-aggregated and every month whose inputs changed is rescored, M included.
+Without --month, every new file in the landing is ingested, every batch that
+received files is conformed, and every month is aggregated and scored, in
+one pass per stage: the tables end up exactly as after one monthly run per
+batch, in order (a test proves it). Ends with the reconciliation of the
+batches it conformed, per-table row counts and the calibration table of
+the latest scored month.
 """
 
 from __future__ import annotations
@@ -16,11 +20,11 @@ import sys
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs import conform, ingest
-from jobs.runtime import tables
+from jobs import aggregate, conform, ingest, score
+from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
-from transforms.schemas import SILVER_TABLES
+from transforms.schemas import GOLD_TABLES, SILVER_TABLES
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +46,27 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         print(conform.reconciliation_table(conform.conform(spark, config, months)))
     else:
         log.info("run: nothing new to conform")
+    stale = aggregate.stale_months(spark, config)
+    if stale:
+        log.info("run: aggregating month(s) %s", ", ".join(stale))
+        aggregate.aggregate(spark, config, stale)
+    to_score = score.stale_months(spark, config)
+    if to_score:
+        log.info("run: scoring month(s) %s", ", ".join(to_score))
+        score.score_months(spark, config, to_score)
     print(table_counts(spark, config))
+    scored = sorted(gold_log.computed(spark, config, score.SCORES))
+    if scored:
+        latest = args.month if args.month in scored else scored[-1]
+        print(score.calibration_report(spark, config, latest))
+        print(f"scores of {latest}: {tables.location(config, score.SCORES)} (month = '{latest}')")
 
 
 def table_counts(spark: SparkSession, config: Config) -> str:
-    """Rows per published bronze and silver table (a count per table, nothing per user)."""
+    """Rows per published table (a count per table, nothing per user)."""
     names = [f"bronze.{s}" for s in config.enabled_sources()] + [f"silver.{t}" for t in SILVER_TABLES] \
-        + ["silver.quarantine", "ops.reconciliation", "ops.ingest_manifest"]
+        + ["silver.quarantine"] + [f"gold.{t}" for t in GOLD_TABLES] \
+        + ["ops.reconciliation", "ops.ingest_manifest", "ops.gold_log"]
     lines = [f"{'table':<32} {'rows':>12}  location"]
     for name in names:
         if tables.exists(spark, config, name):

@@ -1,4 +1,4 @@
-"""One StructType per published table (silver and ops); pipelines end by projecting onto them."""
+"""One StructType per published table (silver, gold and ops); pipelines end by projecting onto them."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 AMOUNT = T.DecimalType(18, 2)
+AMOUNT_SUM = T.DecimalType(22, 2)  # sums of amounts: a member-month or 12 months, exact (no float drift)
 
 _LINEAGE = [
     T.StructField("source", T.StringType(), False),
@@ -125,7 +126,133 @@ OPS_RECONCILIATION = T.StructType([
     T.StructField("rows_duplicate", T.LongType(), False),
     T.StructField("rows_late", T.LongType(), False),  # valid rows whose event month is before the batch
     T.StructField("balanced", T.BooleanType(), False),  # rows_in = valid + quarantined + duplicate
+    # months the valid rows fall in (event months; registration months for accounts): what gold must redo
+    T.StructField("event_months", T.ArrayType(T.StringType(), False), False),
     T.StructField("conformed_at", T.TimestampType(), False),
+])
+
+# --------------------------------------------------------------------------- gold
+
+_PLATFORMS = ("taobao", "tmall", "fliggy", "taopiaopiao")
+_GROUPS = ("everyday", "luxury", "hobby", "family", "jewelry", "office", "topup", "travel", "tickets", "whale")
+
+
+def _longs(*names: str) -> list[T.StructField]:
+    return [T.StructField(n, T.LongType(), False) for n in names]
+
+
+def _sums(*names: str) -> list[T.StructField]:
+    return [T.StructField(n, AMOUNT_SUM, False) for n in names]
+
+
+# Additive partials shared by gold.user_month (one month) and gold.user_features (12 months).
+_ORDER_PARTIALS = [
+    *_longs("orders"),  # genuine orders: risk-flagged ones excluded
+    *_sums("spend_cny",  # genuine spend, before refunds and caps
+           "capped_spend_cny"),  # what the shopping score credits: after the cap table
+    *_longs("flagged_orders"), *_sums("flagged_spend_cny"),
+    *_sums(*[f"spend_{p}_cny" for p in _PLATFORMS], *[f"spend_{g}_cny" for g in _GROUPS],
+           "group_buy_spend_cny", "overseas_spend_cny"),
+    *_longs("overseas_orders"), *_sums("company_invoice_spend_cny"),
+    *_longs("mobile_orders", "pc_orders"),
+    T.StructField("max_order_cny", AMOUNT_SUM, True),
+    *_longs("big_orders",  # genuine orders of 1,000 CNY or more
+            "night_orders",  # placed 00:00-05:59 Shanghai
+            "premium_travel_orders",  # business or first class flights, 5-star hotels
+            "first_class_orders"),
+]
+_SERVICE_PARTIALS = [
+    *_longs("refunds", "returns", "disputes"),
+    *_sums("refund_cny",  # completed refunds and returns
+           "capped_refund_cny"),  # each at most the per-order cap of its platform's kind
+]
+_INTERACTION_PARTIALS = _longs("reviews", "positive_reviews", "qa", "likes", "live", "content", "live_seconds",
+                               "seller_chats")
+
+GOLD_USER_MONTH = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("month", T.StringType(), False),  # YYYY-MM of the events (Asia/Shanghai), the partition
+    *_ORDER_PARTIALS,
+    T.StructField("active_days_mask", T.IntegerType(), False),  # bit d-1: a genuine order on day d
+    T.StructField("platform_mask", T.IntegerType(), False),  # bits: taobao, tmall, fliggy, taopiaopiao
+    T.StructField("category_mask", T.LongType(), False),  # bit id-1 of each taxonomy category bought
+    T.StructField("sellers_sketch", T.BinaryType(), True),  # HLL sketch of the shops ordered from
+    *_SERVICE_PARTIALS,
+    *_INTERACTION_PARTIALS,
+    T.StructField("chat_sellers_sketch", T.BinaryType(), True),  # HLL sketch of the sellers chatted with
+])
+
+GOLD_USER_FEATURES = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("as_of_month", T.StringType(), False),  # the window is the 12 months ending here; the partition
+    # the account, as of the end of the month
+    T.StructField("registered_date", T.DateType(), True),
+    T.StructField("account_age_years", T.DoubleType(), False),
+    T.StructField("identity_verified", T.BooleanType(), False),
+    T.StructField("gender", T.StringType(), True),
+    T.StructField("birth_year", T.IntegerType(), True),
+    T.StructField("city_tier", T.IntegerType(), True),
+    T.StructField("device_mobile_share", T.DoubleType(), True),
+    # the 12-month roll-up of gold.user_month
+    *_longs("months_active",  # months with a genuine order
+            "active_days"),  # days with a genuine order
+    *_ORDER_PARTIALS,
+    *_SERVICE_PARTIALS,
+    *_INTERACTION_PARTIALS,
+    T.StructField("net_spend_cny", AMOUNT_SUM, False),  # capped spend - capped refunds, at least 0
+    T.StructField("net_gross_spend_cny", AMOUNT_SUM, False),  # spend - refunds, at least 0 (no caps)
+    T.StructField("platform_mask", T.IntegerType(), False),
+    *_longs("platforms_used", "categories_used", "distinct_sellers", "chat_sellers"),
+    T.StructField("category_mask", T.LongType(), False),
+    # score inputs after the monthly caps, and the same without the window's oldest month
+    # ("carry": what still counts next month if nothing new happens)
+    *_longs("scored_orders"), T.StructField("interaction_units", T.DoubleType(), False),
+    *_sums("carry_net_spend_cny"), *_longs("carry_scored_orders", "carry_active_days"),
+    T.StructField("carry_interaction_units", T.DoubleType(), False),
+])
+
+GOLD_SCORES = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("month", T.StringType(), False),  # the partition
+    # the four components (SPEC §2) and their sum
+    *[T.StructField(f"{c}_points", T.IntegerType(), False)
+      for c in ("purchase_amount", "purchase_frequency", "interaction", "credit")],
+    T.StructField("score", T.IntegerType(), False),
+    T.StructField("band", T.IntegerType(), False),  # 1: < 300, 2: 300-999, 3: >= 1000, 4: >= 2500
+    T.StructField("grade", T.StringType(), False),  # ordinary | super | apass_eligible
+    T.StructField("vip_fee_cny", T.IntegerType(), False),  # 88VIP yearly fee: 88 or 888
+    T.StructField("credit_score", T.DoubleType(), False),  # 0-100, the weighted credit dimensions
+    T.StructField("credit_level", T.StringType(), False),  # C0..C6
+    T.StructField("previous_score", T.IntegerType(), True),  # last month's score (null: not a member then)
+    T.StructField("score_change", T.IntegerType(), True),
+    T.StructField("growth_perk", T.BooleanType(), False),  # rose by at least scoring.growth_perk_rise
+    T.StructField("next_band_gap", T.IntegerType(), True),  # points to the next band (null at the top)
+    T.StructField("carry_score", T.IntegerType(), False),  # next month's score if nothing new happens
+    T.StructField("keep_band_points", T.IntegerType(), True),  # points to earn next month to stay (null: band 1)
+    T.StructField("service_queue", T.StringType(), False),
+])
+
+GOLD_SERVICE_ROUTING = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("month", T.StringType(), False),
+    T.StructField("credit_level", T.StringType(), False),
+    T.StructField("queue", T.StringType(), False),
+    T.StructField("queue_rank", T.IntegerType(), False),  # 1 is answered first
+])
+
+GOLD_TABLES = {
+    "user_month": (GOLD_USER_MONTH, "month"),
+    "user_features": (GOLD_USER_FEATURES, "as_of_month"),
+    "scores": (GOLD_SCORES, "month"),
+    "service_routing": (GOLD_SERVICE_ROUTING, "month"),
+}
+
+OPS_GOLD_LOG = T.StructType([
+    T.StructField("gold_table", T.StringType(), False),  # e.g. gold.scores
+    T.StructField("month", T.StringType(), False),
+    T.StructField("settings", T.StringType(), False),  # fingerprint of the settings the rows depend on
+    T.StructField("rows", T.LongType(), False),
+    T.StructField("computed_at", T.TimestampType(), False),
 ])
 
 SILVER_TABLES = {

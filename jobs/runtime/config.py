@@ -1,6 +1,7 @@
 """The one config loader: YAML base + overlays + ``--set key=value`` into one typed object.
 
-Every setting has exactly one default, in ``conf/base.yaml``; the dataclasses
+Every setting has exactly one default, in ``conf/base.yaml`` (the score's in
+``conf/scoring.yaml``, under the key ``scoring``); the dataclasses
 below only give the settings their types. Unknown keys, missing keys and
 values of the wrong type are user mistakes and raise :class:`ConfigError`.
 """
@@ -22,6 +23,7 @@ from typing import Any
 import yaml
 
 from jobs.runtime.errors import UserError
+from transforms.gold.params import ScoringConf, problems as scoring_problems
 from transforms.synthetic.profiles import DirtConf, SegmentProfile
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -83,6 +85,7 @@ class Config:
     generator: GeneratorConf
     sources: dict[str, SourceConf]
     conform: ConformConf
+    scoring: ScoringConf
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a path-based Delta table: ``<root>/<layer>/<table>``."""
@@ -130,12 +133,13 @@ def check_month(value: str) -> str:
 
 
 def load_config(overlays: list[str] | None = None, sets: list[str] | None = None) -> Config:
-    """Build the config: packaged ``base.yaml``, then each overlay in order, then ``--set`` pairs.
+    """Build the config: packaged ``base.yaml`` and ``scoring.yaml``, then each overlay in order, then ``--set`` pairs.
 
     An overlay is a YAML path or the bare name of a packaged overlay
     (``local``, ``cluster``, ``databricks``). With no overlay, ``local`` applies.
     """
     data = _read_yaml(_packaged("base"), "base.yaml")
+    data["scoring"] = _read_yaml(_packaged("scoring"), "scoring.yaml")
     for overlay in overlays if overlays else ["local"]:
         data = _deep_merge(data, _read_yaml(_resolve_overlay(overlay), overlay))
     for pair in sets or []:
@@ -278,3 +282,6 @@ def validate(config: Config) -> None:
         raise ConfigError("conform.late_tolerance_months must be >= 0")
     if "CNY" not in config.conform.fx_to_cny:
         raise ConfigError("conform.fx_to_cny must contain CNY")
+    wrong = scoring_problems(config.scoring)
+    if wrong:
+        raise ConfigError(f"scoring.{wrong[0]} (conf/scoring.yaml)")

@@ -20,8 +20,8 @@ from jobs.runtime.errors import UserError
 log = logging.getLogger(__name__)
 
 # Which stage publishes a table (by name, else by layer), for "run X first" messages.
-PRODUCER = {"ops.ingest_manifest": "ingest", "ops.reconciliation": "conform",
-            "bronze": "ingest", "silver": "conform", "gold": "run", "ops": "run"}
+PRODUCER = {"ops.ingest_manifest": "ingest", "ops.reconciliation": "conform", "gold.user_month": "aggregate",
+            "ops.gold_log": "aggregate", "bronze": "ingest", "silver": "conform", "gold": "score", "ops": "run"}
 
 
 class MissingTableError(UserError):

@@ -86,7 +86,9 @@ def population(ids: DataFrame, *, seed: int, segments: dict[str, SegmentProfile]
         is_elite.alias("elite"),
         (activity * F.sqrt(multiplier)).alias("order_rate"),
         (unit_price * F.sqrt(multiplier)).alias("unit_price"),
-        (p("interactions_per_month") * F.exp(0.5 * normal(seed, "inter", "user_id") - 0.125)).alias("interaction_rate"),
+        # Genuine quality consumers also engage more (reviews, content): the elite multiplier reaches them too.
+        (p("interactions_per_month") * F.sqrt(multiplier) * F.exp(0.5 * normal(seed, "inter", "user_id") - 0.125))
+        .alias("interaction_rate"),
         (p("seller_chats_per_month") * F.exp(0.4 * normal(seed, "chat", "user_id") - 0.08)).alias("chat_rate"),
         F.least(F.greatest(p("mobile_share") + 0.08 * normal(seed, "mobile", "user_id"), F.lit(0.0)), F.lit(1.0))
         .alias("mobile_pref"),

@@ -1,0 +1,147 @@
+"""Score members as of a month: gold.user_features, gold.scores and gold.service_routing.
+
+For a month M: roll the 12 months of gold.user_month ending at M up per
+member (gold.user_features), then compute the four components, the score,
+band, grade, 88VIP fee, credit level C0-C6, the change since M-1 and the
+growth perk, the gap to the next band and the points needed to keep the
+band (gold.scores), and the customer-service queue (gold.service_routing).
+
+With --month M, month M is (re)scored. Without it, every month whose inputs
+changed since it was scored is, oldest first: months never scored, months
+whose window was re-aggregated, months after a rescored month (their change
+since last month moved), and every month if conf/scoring.yaml changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from jobs.runtime import gold_log, storage, tables
+from jobs.runtime.config import Config, check_month
+from jobs.runtime.errors import UserError
+from jobs.runtime.logs import timed
+from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
+from transforms.gold.features import user_features, window_months
+from transforms.gold.score import scores, service_routing
+from transforms.schemas import GOLD_TABLES
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = __doc__
+USER_MONTH = "gold.user_month"
+FEATURES = "gold.user_features"
+SCORES = "gold.scores"
+ROUTING = "gold.service_routing"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", help="month YYYY-MM to (re)score (default: every month whose inputs changed)")
+
+
+def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
+    if args.month:
+        check_month(args.month)
+        if args.month not in gold_log.computed(spark, config, USER_MONTH):
+            raise UserError(f"gold.user_month has no partials for {args.month}: "
+                            f"run `taoqi aggregate --month {args.month}` first")
+        months = [args.month]
+    else:
+        months = stale_months(spark, config)
+    if not months:
+        log.info("score: every month is up to date (use --month to redo one)")
+        return
+    score_months(spark, config, months)
+
+
+def scoring_fingerprint(config: Config) -> str:
+    return gold_log.settings_fingerprint(config.scoring)
+
+
+def stale_months(spark: SparkSession, config: Config) -> list[str]:
+    """Aggregated months whose scores are missing or older than an input, oldest first.
+
+    Rescoring a month changes the next month's score change, so every scored
+    month after the first stale one is stale too.
+    """
+    aggregated = gold_log.computed(spark, config, USER_MONTH)
+    done = gold_log.computed(spark, config, SCORES)
+    new_accounts = [b for b in gold_log.batches(spark, config) if b.target == gold_log.ACCOUNTS_TARGET]
+    settings = scoring_fingerprint(config)
+    stale: list[str] = []
+    for month in sorted(aggregated):
+        last = done.get(month)
+        window = [m for m in window_months(month, config.scoring.window_months) if m in aggregated]
+        if (stale or last is None or last.settings != settings
+                or any(aggregated[m].at > last.at for m in window)
+                or any(b.conformed_at > last.at and b.event_months and b.event_months[0] <= month
+                       for b in new_accounts)):
+            stale.append(month)
+    return stale
+
+
+def score_months(spark: SparkSession, config: Config, months: list[str]) -> None:
+    """Compute features, scores and routing for ``months``, oldest first (each needs the month before)."""
+    for name in ("user_features", "scores", "service_routing"):
+        schema, partition = GOLD_TABLES[name]
+        tables.ensure(spark, config, f"gold.{name}", schema, partition_by=(partition,))
+    s = config.scoring
+    settings = scoring_fingerprint(config)
+    for month in sorted(months):
+        with timed("score", f"features {month}") as t:
+            features = user_features(
+                tables.read(spark, config, USER_MONTH), tables.read(spark, config, "silver.accounts"),
+                as_of=month, window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
+                interaction_monthly_caps=s.interaction_monthly_caps, interaction_weights=s.interaction_weights)
+            tables.replace_where(features, config, FEATURES, f"as_of_month = {tables.sql_literal(month)}")
+            t.rows_out = tables.last_operation_metrics(spark, config, FEATURES).get("numOutputRows", 0)
+        gold_log.record(spark, config, FEATURES, month, settings, t.rows_out)
+        with timed("score", f"scores {month}") as t:
+            previous_month = gold_log.previous_month(month)
+            previous = tables.read(spark, config, SCORES).filter(F.col("month") == previous_month)
+            result = scores(
+                tables.read(spark, config, FEATURES).filter(F.col("as_of_month") == month), previous, month=month,
+                components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,
+                bands=s.bands, vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
+            tables.replace_where(result, config, SCORES, f"month = {tables.sql_literal(month)}")
+            t.rows_out = tables.last_operation_metrics(spark, config, SCORES).get("numOutputRows", 0)
+            routing = service_routing(tables.read(spark, config, SCORES).filter(F.col("month") == month),
+                                      queues=s.service_queues)
+            tables.replace_where(routing, config, ROUTING, f"month = {tables.sql_literal(month)}")
+        gold_log.record(spark, config, SCORES, month, settings, t.rows_out)
+
+
+def calibration_report(spark: SparkSession, config: Config, month: str) -> str:
+    """The published figures (SPEC §8) beside the ones measured on ``month``'s scores.
+
+    On a synthetic world the generator's hidden truth, when present, adds how
+    many adversarial accounts reached the APASS band.
+    """
+    bands = config.scoring.bands
+    month_scores = tables.read(spark, config, SCORES).filter(F.col("month") == month)
+    shares = score_shares(month_scores, super_floor=bands.super, apass_floor=bands.apass_eligible).first().asDict()
+    by_segment = None
+    truth_path = config.truth_path("users")
+    if storage.exists(spark, truth_path):
+        by_segment = {r["segment"]: r["count"] for r in eligible_by_segment(
+            month_scores, spark.read.parquet(truth_path), apass_floor=bands.apass_eligible).collect()}
+    adversaries = {n for n, seg in config.generator.segments.items() if seg.kind == "adversary"}
+    lines = [f"calibration {month} (SPEC §8)", f"{'figure':<34} {'measured':<34} {'published':<18} ok"]
+    for figure, measured, published, ok in check_lines(shares, by_segment, adversaries):
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        lines.append(f"{figure:<34} {measured:<34} {published:<18} {mark}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["score", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
