@@ -1,9 +1,15 @@
-"""`make bench`: throughput of generate, ingest and conform at three world sizes.
+"""`make bench`: throughput of every stage at three world sizes, and incremental vs full gold.
 
-Not a test: it measures. For each size it generates a world into a fresh
-lakehouse under bench/results/tmp/, runs ingest and conform over every batch,
-and records wall seconds and events per second per core of each stage. The
-table is printed and written to bench/results/foundation.json with the
+Not a test: it measures. For each size it generates a 13-month world into a
+fresh lakehouse under bench/results/tmp/, then:
+  ingest     every batch
+  conform    batches 1-12 in one pass
+  full       a from-scratch 12-month recompute: aggregate batches 1-12, score month 12
+  (setup)    score months 1-11, untimed, so month 12 is as a monthly run leaves it
+  incremental  the monthly run of batch 13: conform it, aggregate its slices, score
+             month 13
+It records wall seconds and events per second per core (events = silver rows
+the step covers), prints a table and writes bench/results/gold.json with the
 machine beside it.
 
     python -m bench.run                       # sizes 10000 30000 100000
@@ -21,7 +27,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from jobs import conform, generate, ingest
+from jobs import aggregate, conform, generate, ingest, score
 from jobs.runtime import tables
 from jobs.runtime.config import load_config
 from jobs.runtime.logs import setup_logging
@@ -30,29 +36,56 @@ from jobs.runtime.session import build_spark
 RESULTS = Path(__file__).parent / "results"
 
 
+def _silver_events(spark, config, months: list[str]) -> int:
+    """Silver event rows whose event month is in ``months`` (what aggregating them reads)."""
+    from pyspark.sql import functions as F
+    return sum(tables.read(spark, config, f"silver.{t}").filter(F.col("event_month").isin(months)).count()
+               for t in ("orders", "interactions", "service_events"))
+
+
 def measure(spark, users: int, root: Path) -> dict:
     shutil.rmtree(root, ignore_errors=True)
     config = load_config(sets=[f"lakehouse.root={root}", f"generator.users={users}"])
     args = argparse.Namespace(users=None, months=None, seed=None)
-    timings = {}
-    started = time.perf_counter()
-    generate.execute(spark, config, args)
-    timings["generate"] = time.perf_counter() - started
+    seconds = {}
+
+    def timed(name, fn, *a):
+        started = time.perf_counter()
+        result = fn(*a)
+        seconds[name] = time.perf_counter() - started
+        return result
+
+    timed("generate", generate.execute, spark, config, args)
     months = ingest.landed_months(spark, config)
-    started = time.perf_counter()
-    ingest.ingest(spark, config, months)
-    timings["ingest"] = time.perf_counter() - started
-    started = time.perf_counter()
-    report = conform.conform(spark, config, months)
-    timings["conform"] = time.perf_counter() - started
-    events = sum(r["rows_in"] for r in report)
-    silver = sum(r["rows_valid"] for r in report)
+    first, last = months[:-1], months[-1]
+    timed("ingest", ingest.ingest, spark, config, months)
+    report = timed("conform", conform.conform, spark, config, first)
+    landed_events = sum(r["rows_in"] for r in report)
+    timed("full_aggregate", aggregate.aggregate, spark, config, first)
+    timed("full_score", score.score_months, spark, config, [first[-1]])
+    score.score_months(spark, config, first[:-1])  # setup: the history a monthly run would have left
+    score.score_months(spark, config, [first[-1]])
+    timed("incremental_conform", conform.conform, spark, config, [last])
+    touched = aggregate.stale_batches(spark, config)
+    timed("incremental_aggregate", aggregate.aggregate, spark, config, touched)
+    rescored = score.stale_months(spark, config)
+    timed("incremental_score", score.score_months, spark, config, rescored)
+    seconds["full"] = seconds["full_aggregate"] + seconds["full_score"]
+    seconds["incremental"] = seconds["incremental_aggregate"] + seconds["incremental_score"]
     cores = spark.sparkContext.defaultParallelism
+    window_events = _silver_events(spark, config, first)
+    month_events = _silver_events(spark, config, [last])
+    covered = {"generate": landed_events, "ingest": landed_events, "conform": landed_events,
+               "full_aggregate": window_events, "full_score": window_events, "full": window_events,
+               "incremental_conform": month_events, "incremental_aggregate": month_events,
+               "incremental_score": month_events, "incremental": month_events}
     return {
-        "users": users, "months": len(months), "events": events, "silver_rows": silver,
-        "seconds": {k: round(v, 1) for k, v in timings.items()},
-        "events_per_second_per_core": {k: round(events / v / cores) for k, v in timings.items()},
-        "bronze_versions": {s: tables.version(spark, config, f"bronze.{s}") for s in config.enabled_sources()},
+        "users": users, "months": len(months), "landed_events_12_batches": landed_events,
+        "silver_events_12_months": window_events, "silver_events_new_month": month_events,
+        "incremental_aggregated": touched, "incremental_rescored": rescored,
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "events_per_second_per_core": {k: round(covered[k] / v / cores) for k, v in seconds.items()},
+        "incremental_over_full": round(seconds["incremental"] / seconds["full"], 3),
     }
 
 
@@ -72,13 +105,12 @@ def main() -> None:
     out = {"command": "make bench", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "machine": machine, "results": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "foundation.json").write_text(json.dumps(out, indent=2) + "\n")
-    print(f"\n{'users':>8} {'events':>11} | {'generate s':>10} {'ev/s/core':>9} | {'ingest s':>8} {'ev/s/core':>9} | "
-          f"{'conform s':>9} {'ev/s/core':>9}")
+    (RESULTS / "gold.json").write_text(json.dumps(out, indent=2) + "\n")
+    steps = ["generate", "ingest", "conform", "full", "incremental_conform", "incremental"]
+    print(f"\n{'users':>8} " + " ".join(f"{s:>22}" for s in steps) + "  incr/full")
     for r in rows:
-        s, e = r["seconds"], r["events_per_second_per_core"]
-        print(f"{r['users']:>8,} {r['events']:>11,} | {s['generate']:>10} {e['generate']:>9,} | {s['ingest']:>8} "
-              f"{e['ingest']:>9,} | {s['conform']:>9} {e['conform']:>9,}")
+        cells = [f"{r['seconds'][s]:>7}s {r['events_per_second_per_core'][s]:>9,}/s/c" for s in steps]
+        print(f"{r['users']:>8,} " + " ".join(f"{c:>22}" for c in cells) + f"  {r['incremental_over_full']:>9}")
     print(f"machine: {machine}")
     shutil.rmtree(RESULTS / "tmp", ignore_errors=True)
 

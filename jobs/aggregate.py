@@ -1,10 +1,12 @@
-"""Aggregate silver events into gold.user_month: one row of additive partials per member and month.
+"""Aggregate silver into gold.user_month: additive partials per member, event month and batch.
 
-With --month M, month M is recomputed from its silver events. Without it,
-every month whose events changed since it was last aggregated is recomputed:
-months never aggregated, months that late events of a newer batch fell into,
-and every month if the cap table changed. Each month reads only its own
-silver partitions and replaces only its own gold partition.
+A landing batch's events become its "slices": one row per member and event
+month the batch brought events for (late events fall in their own months).
+A batch reads only its own silver rows, plus the few risk-flagged orders of
+the months before (a flag that arrives late takes its order back in this
+batch's slice). With --month M, batch M is recomputed. Without it, every
+batch conformed since it was last aggregated is, and every batch if the
+cap table changed.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
-from transforms.gold.user_month import user_month
+from transforms.gold.user_month import batch_slices
 from transforms.schemas import GOLD_TABLES
+from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
 
@@ -29,66 +32,75 @@ USER_MONTH = "gold.user_month"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", help="month YYYY-MM to (re)aggregate (default: every month whose events changed)")
+    parser.add_argument("--month", help="batch YYYY-MM to (re)aggregate (default: every batch conformed since)")
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     if args.month:
-        months = [checked_data_month(spark, config, args.month)]
+        batches = [checked_batch(spark, config, args.month)]
     else:
-        months = stale_months(spark, config)
-    if not months:
-        log.info("aggregate: every month is up to date (use --month to redo one)")
+        batches = stale_batches(spark, config)
+    if not batches:
+        log.info("aggregate: every batch is up to date (use --month to redo one)")
         return
-    aggregate(spark, config, months)
+    aggregate(spark, config, batches)
 
 
-def checked_data_month(spark: SparkSession, config: Config, month: str) -> str:
-    """``month`` if silver holds events of it, else a UserError listing the months that do."""
+def checked_batch(spark: SparkSession, config: Config, month: str) -> str:
+    """``month`` if it is a conformed batch with events, else a UserError listing the batches."""
     check_month(month)
-    months = gold_log.data_months(gold_log.batches(spark, config))
-    if month not in months:
-        known = f"{months[0]} to {months[-1]}" if months else "none"
-        raise UserError(f"no events for {month} in silver (months with events: {known}): "
+    batches = gold_log.event_batches(gold_log.batches(spark, config))
+    if month not in batches:
+        known = f"{batches[0]} to {batches[-1]}" if batches else "none"
+        raise UserError(f"no events for {month} in silver (conformed batches: {known}): "
                         f"land and conform that batch first (`taoqi run --month {month}`)")
     return month
 
 
 def caps_fingerprint(config: Config) -> str:
-    return gold_log.settings_fingerprint(config.scoring.caps)
+    return gold_log.settings_fingerprint(config.scoring.caps, config.conform.late_tolerance_months)
 
 
-def stale_months(spark: SparkSession, config: Config) -> list[str]:
-    """Months with events whose gold.user_month is missing, older than a batch touching them, or from other caps."""
-    batches = gold_log.batches(spark, config)
+def stale_batches(spark: SparkSession, config: Config) -> list[str]:
+    """Batches whose slices are missing, from other caps, or older than a conform they depend on.
+
+    A batch's slices read its own silver rows and the orders of the batches
+    up to ``late_tolerance_months + 1`` before it (risk flags arriving late),
+    so re-conforming a batch also makes the next few stale.
+    """
+    conformed = gold_log.batches(spark, config)
     done = gold_log.computed(spark, config, USER_MONTH)
     settings = caps_fingerprint(config)
-    stale = set()
-    for month in gold_log.data_months(batches):
-        last = done.get(month)
-        if last is None or last.settings != settings:
-            stale.add(month)
-    for batch in batches:
-        for month in gold_log.event_months_touched(batch):
-            if month in done and batch.conformed_at > done[month].at:
-                stale.add(month)
-    return sorted(stale)
+    reach = config.conform.late_tolerance_months + 1
+    stale = []
+    for batch in gold_log.event_batches(conformed):
+        last = done.get(batch)
+        if last is None or last.settings != settings or any(
+                b.target != gold_log.ACCOUNTS_TARGET and add_months(batch, -reach) <= b.ingest_month <= batch
+                and b.conformed_at > last.at for b in conformed):
+            stale.append(batch)
+    return stale
 
 
-def aggregate(spark: SparkSession, config: Config, months: list[str]) -> None:
-    """Recompute gold.user_month for ``months`` (each replaces its own partition)."""
+def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
+    """Recompute the slices of ``batches`` (each replaces exactly its own rows)."""
     schema, partition = GOLD_TABLES["user_month"]
     tables.ensure(spark, config, USER_MONTH, schema, partition_by=(partition,))
-    orders = tables.read(spark, config, "silver.orders")
-    interactions = tables.read(spark, config, "silver.interactions")
-    service = tables.read(spark, config, "silver.service_events")
+    silver = {t: tables.read(spark, config, f"silver.{t}")
+              for t in ("orders", "interactions", "service_events", "risk_flags")}
+    tolerance = config.conform.late_tolerance_months
     settings = caps_fingerprint(config)
-    for month in sorted(months):
-        with timed("aggregate", f"user_month {month}") as t:
-            partials = user_month(orders, interactions, service, month=month, caps=config.scoring.caps)
-            tables.replace_where(partials, config, USER_MONTH, f"month = {tables.sql_literal(month)}")
+    for batch in sorted(batches):
+        with timed("aggregate", f"user_month batch {batch}") as t:
+            slices = batch_slices(silver["orders"], silver["interactions"], silver["service_events"],
+                                  silver["risk_flags"], batch=batch, late_tolerance_months=tolerance,
+                                  caps=config.scoring.caps)
+            # the month bounds let Delta prune partitions; the rows are those of the batch
+            oldest = add_months(batch, -(tolerance + 1))
+            tables.replace_where(slices, config, USER_MONTH,
+                                 f"month >= '{oldest}' AND month <= '{batch}' AND batch = {tables.sql_literal(batch)}")
             t.rows_out = tables.last_operation_metrics(spark, config, USER_MONTH).get("numOutputRows", 0)
-        gold_log.record(spark, config, USER_MONTH, month, settings, t.rows_out)
+        gold_log.record(spark, config, USER_MONTH, batch, settings, t.rows_out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import sys
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.runtime import tables
+from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from transforms.gold.params import ScoringConf
@@ -34,14 +34,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     scores = tables.read(spark, config, "gold.scores")
-    month = check_month(args.month) if args.month else scores.agg(F.max("month")).first()[0]
-    if month is None:
-        raise UserError("gold.scores is empty: run `taoqi run` first")
+    scored = sorted(gold_log.computed(spark, config, "gold.scores"))
+    if not scored:
+        raise UserError("no month has been scored yet: run `taoqi run` first")
+    month = check_month(args.month) if args.month else scored[-1]
+    if month not in scored:
+        raise UserError(f"no scores for {month} (scored months: {scored[0]} to {scored[-1]})")
     score = scores.filter((F.col("month") == month) & (F.col("user_id") == args.user)).first()
     if score is None:
-        scored = scores.select("month").distinct().orderBy("month").collect()
-        if month not in {r["month"] for r in scored}:
-            raise UserError(f"no scores for {month} (scored months: {', '.join(r['month'] for r in scored)})")
         raise UserError(f"user {args.user} has no score for {month}: not a member by then, or an unknown id")
     features = tables.read(spark, config, "gold.user_features").filter(
         (F.col("as_of_month") == month) & (F.col("user_id") == args.user))

@@ -1,8 +1,8 @@
 """Run the monthly pipeline: ingest -> conform -> aggregate -> score, for one month or every landed month.
 
-With --month M the batch M is ingested and conformed, then every month its
-events touched (M, and earlier months its late events fell into) is
-re-aggregated and every month whose inputs changed is rescored, M included.
+With --month M the batch M is ingested, conformed and aggregated into gold
+slices (its late events count in their own months from now on), and month M
+is scored (with every month whose inputs changed, if any).
 Without --month, every new file in the landing is ingested, every batch that
 received files is conformed, and every month is aggregated and scored, in
 one pass per stage: the tables end up exactly as after one monthly run per
@@ -46,9 +46,9 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         print(conform.reconciliation_table(conform.conform(spark, config, months)))
     else:
         log.info("run: nothing new to conform")
-    stale = aggregate.stale_months(spark, config)
+    stale = aggregate.stale_batches(spark, config)
     if stale:
-        log.info("run: aggregating month(s) %s", ", ".join(stale))
+        log.info("run: aggregating batch(es) %s", ", ".join(stale))
         aggregate.aggregate(spark, config, stale)
     to_score = score.stale_months(spark, config)
     if to_score:

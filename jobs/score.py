@@ -6,10 +6,13 @@ band, grade, 88VIP fee, credit level C0-C6, the change since M-1 and the
 growth perk, the gap to the next band and the points needed to keep the
 band (gold.scores), and the customer-service queue (gold.service_routing).
 
-With --month M, month M is (re)scored. Without it, every month whose inputs
-changed since it was scored is, oldest first: months never scored, months
-whose window was re-aggregated, months after a rescored month (their change
-since last month moved), and every month if conf/scoring.yaml changed.
+The score of month M is what was known by batch M: the slices of batches up
+to M, so a published score never changes when later batches bring late
+events (those count from the month they arrive in). With --month M, month
+M is (re)scored. Without it, every month whose inputs changed since it was
+scored is, oldest first: new months, months whose batches were aggregated
+again, months after a rescored month, and every month if conf/scoring.yaml
+changed.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
-from transforms.gold.features import user_features, window_months
+from transforms.gold.features import user_features
 from transforms.gold.score import scores, service_routing
 from transforms.schemas import GOLD_TABLES
+from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,7 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     if args.month:
         check_month(args.month)
         if args.month not in gold_log.computed(spark, config, USER_MONTH):
-            raise UserError(f"gold.user_month has no partials for {args.month}: "
+            raise UserError(f"gold.user_month has no slices of batch {args.month}: "
                             f"run `taoqi aggregate --month {args.month}` first")
         months = [args.month]
     else:
@@ -63,23 +67,23 @@ def scoring_fingerprint(config: Config) -> str:
 
 
 def stale_months(spark: SparkSession, config: Config) -> list[str]:
-    """Aggregated months whose scores are missing or older than an input, oldest first.
+    """Months whose scores are missing or older than what they were computed from, oldest first.
 
-    Rescoring a month changes the next month's score change, so every scored
-    month after the first stale one is stale too.
+    The score of month M uses the slices of batches up to M, the accounts
+    known by batch M and the score of M-1; rescoring a month therefore makes
+    the months after it stale too. A new batch leaves every earlier month as
+    it was: only its own month is scored.
     """
     aggregated = gold_log.computed(spark, config, USER_MONTH)
     done = gold_log.computed(spark, config, SCORES)
-    new_accounts = [b for b in gold_log.batches(spark, config) if b.target == gold_log.ACCOUNTS_TARGET]
+    accounts = [b for b in gold_log.batches(spark, config) if b.target == gold_log.ACCOUNTS_TARGET]
     settings = scoring_fingerprint(config)
     stale: list[str] = []
     for month in sorted(aggregated):
         last = done.get(month)
-        window = [m for m in window_months(month, config.scoring.window_months) if m in aggregated]
         if (stale or last is None or last.settings != settings
-                or any(aggregated[m].at > last.at for m in window)
-                or any(b.conformed_at > last.at and b.event_months and b.event_months[0] <= month
-                       for b in new_accounts)):
+                or any(b <= month and at.at > last.at for b, at in aggregated.items())
+                or any(b.ingest_month <= month and b.conformed_at > last.at for b in accounts)):
             stale.append(month)
     return stale
 
@@ -101,8 +105,7 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
             t.rows_out = tables.last_operation_metrics(spark, config, FEATURES).get("numOutputRows", 0)
         gold_log.record(spark, config, FEATURES, month, settings, t.rows_out)
         with timed("score", f"scores {month}") as t:
-            previous_month = gold_log.previous_month(month)
-            previous = tables.read(spark, config, SCORES).filter(F.col("month") == previous_month)
+            previous = tables.read(spark, config, SCORES).filter(F.col("month") == add_months(month, -1))
             result = scores(
                 tables.read(spark, config, FEATURES).filter(F.col("as_of_month") == month), previous, month=month,
                 components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,

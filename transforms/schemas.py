@@ -147,7 +147,7 @@ def _sums(*names: str) -> list[T.StructField]:
 
 # Additive partials shared by gold.user_month (one month) and gold.user_features (12 months).
 _ORDER_PARTIALS = [
-    *_longs("orders"),  # genuine orders: risk-flagged ones excluded
+    *_longs("orders"),  # genuine orders: risk-flagged ones excluded (a slice may take one back: -1)
     *_sums("spend_cny",  # genuine spend, before refunds and caps
            "capped_spend_cny"),  # what the shopping score credits: after the cap table
     *_longs("flagged_orders"), *_sums("flagged_spend_cny"),
@@ -172,14 +172,15 @@ _INTERACTION_PARTIALS = _longs("reviews", "positive_reviews", "qa", "likes", "li
 GOLD_USER_MONTH = T.StructType([
     T.StructField("user_id", T.LongType(), False),
     T.StructField("month", T.StringType(), False),  # YYYY-MM of the events (Asia/Shanghai), the partition
+    T.StructField("batch", T.StringType(), False),  # the landing batch the events arrived in
     *_ORDER_PARTIALS,
     T.StructField("active_days_mask", T.IntegerType(), False),  # bit d-1: a genuine order on day d
     T.StructField("platform_mask", T.IntegerType(), False),  # bits: taobao, tmall, fliggy, taopiaopiao
     T.StructField("category_mask", T.LongType(), False),  # bit id-1 of each taxonomy category bought
-    T.StructField("sellers_sketch", T.BinaryType(), True),  # HLL sketch of the shops ordered from
+    T.StructField("sellers_sketch", T.ArrayType(T.LongType(), False), True),  # KMV sketch of the shops ordered from
     *_SERVICE_PARTIALS,
     *_INTERACTION_PARTIALS,
-    T.StructField("chat_sellers_sketch", T.BinaryType(), True),  # HLL sketch of the sellers chatted with
+    T.StructField("chat_sellers_sketch", T.ArrayType(T.LongType(), False), True),  # KMV sketch of sellers chatted with
 ])
 
 GOLD_USER_FEATURES = T.StructType([

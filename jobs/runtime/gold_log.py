@@ -1,10 +1,10 @@
 """What gold holds and what changed under it: the bookkeeping behind incremental months.
 
 ``ops.gold_log`` has one row per (gold table, month): when it was computed,
-from which settings, how many rows. ``ops.reconciliation`` says, per source
-and batch, when the batch was conformed and which months its rows fall in.
-Comparing the two tells which months late data re-opened (a batch of May
-with April events re-opens April) and which scores must follow.
+from which settings, how many rows (for gold.user_month the "month" is the
+landing batch whose slices were computed). ``ops.reconciliation`` says, per
+source and batch, when the batch was conformed. Comparing the two tells
+which batches must be aggregated again and which months rescored.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from transforms.schemas import OPS_GOLD_LOG
 
 GOLD_LOG = "ops.gold_log"
 RECONCILIATION = "ops.reconciliation"
-# A risk flag follows its order within days: it can change the order's month or the month before.
-FLAG_TARGET = "silver.risk_flags"
 ACCOUNTS_TARGET = "silver.accounts"
 
 
@@ -79,21 +77,6 @@ def batches(spark: SparkSession, config: Config) -> list[Batch]:
     return [Batch(r["target"], r["ingest_month"], r["at"], tuple(r["months"])) for r in rows]
 
 
-def event_months_touched(batch: Batch) -> set[str]:
-    """The months of gold.user_month a batch can change (accounts change none)."""
-    if batch.target == ACCOUNTS_TARGET:
-        return set()
-    months = set(batch.event_months)
-    if batch.target == FLAG_TARGET:
-        months |= {previous_month(m) for m in batch.event_months}
-    return months
-
-
-def previous_month(month: str) -> str:
-    year, mon = (int(p) for p in month.split("-"))
-    return f"{year - 1:04d}-12" if mon == 1 else f"{year:04d}-{mon - 1:02d}"
-
-
-def data_months(all_batches: list[Batch]) -> list[str]:
-    """Months with events in silver (orders, interactions or after-sales), oldest first."""
-    return sorted({m for b in all_batches if b.target not in (ACCOUNTS_TARGET, FLAG_TARGET) for m in b.event_months})
+def event_batches(all_batches: list[Batch]) -> list[str]:
+    """Conformed batches with events (orders, interactions, after-sales, flags), oldest first."""
+    return sorted({b.ingest_month for b in all_batches if b.target != ACCOUNTS_TARGET})

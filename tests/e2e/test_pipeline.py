@@ -37,6 +37,7 @@ WORLD = [
     "spark.master=local[2]", "spark.shuffle_partitions=4",
 ]
 SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "quarantine"]
+GOLD = ["user_month", "user_features", "scores", "service_routing"]
 ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
@@ -145,12 +146,19 @@ def test_replayed_files_are_recorded_and_never_loaded(spark, lakes):
         assert f"{r['file_name']}@{r['ingest_month']}" not in loaded_files
 
 
+def gold_rows(spark, root: Path) -> dict[str, list]:
+    return {t: read(spark, root, f"gold.{t}").collect() for t in GOLD}
+
+
 def test_rerunning_the_pipeline_adds_nothing(spark, lakes):
     root = lakes["bulk"]
     before = {t: read(spark, root, t).count() for t in ("bronze.taobao_orders", "silver.orders", "ops.ingest_manifest")}
+    log_before = read(spark, root, "ops.gold_log").collect()
     again = taoqi("run", root=root)
     assert "nothing new to conform" in again.stderr
+    assert "aggregating" not in again.stderr and "scoring month" not in again.stderr
     assert {t: read(spark, root, t).count() for t in before} == before
+    assertDataFrameEqual(read(spark, root, "ops.gold_log"), log_before)  # nothing was recomputed
 
 
 def test_month_by_month_equals_one_pass_over_all_months(spark, lakes):
@@ -162,13 +170,48 @@ def test_month_by_month_equals_one_pass_over_all_months(spark, lakes):
     volatile = ["load_id", "conformed_at"]
     assertDataFrameEqual(read(spark, lakes["monthly"], "ops.reconciliation").drop(*volatile),
                          read(spark, lakes["bulk"], "ops.reconciliation").drop(*volatile))
+    # Incremental = full for gold, bit for bit, although late events arrived: batch 3 brought
+    # events of months 1 and 2, which count in their own slices from batch 3 on.
+    late = read(spark, lakes["monthly"], "ops.reconciliation").filter(
+        (F.col("target") == "silver.orders") & (F.col("ingest_month") == MONTHS[2])).first()
+    assert late["rows_late"] > 0 and late["event_months"] == MONTHS[:3]
+    slices = read(spark, lakes["monthly"], "gold.user_month").filter(F.col("batch") == MONTHS[2])
+    assert {r["month"] for r in slices.select("month").distinct().collect()} >= set(MONTHS[:3])
+    for table in GOLD:
+        assertDataFrameEqual(read(spark, lakes["monthly"], f"gold.{table}"), read(spark, lakes["bulk"], f"gold.{table}"))
+    scores = read(spark, lakes["bulk"], "gold.scores")
+    assert {r["month"] for r in scores.select("month").distinct().collect()} == set(MONTHS)
+    members = read(spark, lakes["bulk"], "silver.accounts").filter(F.col("registered_date") <= "2025-04-30").count()
+    assert scores.filter(F.col("month") == MONTHS[-1]).count() == members
+    assert scores.filter(F.col("previous_score").isNotNull() & (F.col("month") == MONTHS[0])).count() == 0
+    assert scores.filter(F.col("score_change").isNotNull()).count() > 0
 
 
-def test_reconforming_a_month_leaves_the_same_tables(spark, lakes):
+def test_rerunning_a_month_leaves_the_same_tables(spark, lakes):
     root = lakes["monthly"]
     before = read(spark, root, "silver.orders").drop("load_id").collect()
-    taoqi("conform", "--month", MONTHS[1], root=root)
+    gold_before = gold_rows(spark, root)
+    rerun = taoqi("run", "--month", MONTHS[1], root=root)
+    # the batch is conformed again, so it and the batches whose slices read its orders are
+    # aggregated again, and the months after it rescored: with the same result
+    assert f"aggregating batch(es) {', '.join(MONTHS[1:])}" in rerun.stderr
+    assert f"scoring month(s) {', '.join(MONTHS[1:])}" in rerun.stderr
     assertDataFrameEqual(read(spark, root, "silver.orders").drop("load_id"), before)
+    for table, rows in gold_before.items():
+        assertDataFrameEqual(read(spark, root, f"gold.{table}"), rows)
+
+
+def test_run_ends_with_the_calibration_table_and_explain_explains(spark, lakes):
+    out = lakes["run"].stdout
+    assert f"calibration {MONTHS[-1]} (SPEC §8)" in out and "super members (score >= 1000)" in out
+    assert "adversaries among >= 2500" in out  # the synthetic world's truth is there
+    top = read(spark, lakes["bulk"], "gold.scores").filter(F.col("month") == MONTHS[-1]) \
+        .orderBy(F.desc("score"), "user_id").first()
+    done = taoqi("explain", "--user", str(top["user_id"]), "--month", MONTHS[-1], root=lakes["bulk"])
+    text = done.stdout
+    assert f"member {top['user_id']}, {MONTHS[-1]}: score {top['score']:,}" in text
+    assert f"level {top['credit_level']}" in text and "refund_rate" in text and "customer service queue" in text
+    assert ("next band:" in text) and ("to keep band" in text or top["band"] == 1)
 
 
 @pytest.mark.parametrize("args, sets, message", [
@@ -177,6 +220,12 @@ def test_reconforming_a_month_leaves_the_same_tables(spark, lakes):
     (["run"], ["generator.users=lots"], "generator.users: expected int"),
     (["generate", "--users", "0"], [], "generator.users must be at least 1"),
     (["run"], ["sources.taobao_orders.conformer=transforms.silver.nope"], "cannot import"),
+    (["aggregate", "--month", "2031-01"], [], "no events for 2031-01 in silver (conformed batches: 2025-01 to"),
+    (["score", "--month", "2031-01"], [], "gold.user_month has no slices of batch 2031-01"),
+    (["run"], ["scoring.components.interaction.interaction_units.max_points=-5"], "must not be negative"),
+    (["score"], ["scoring.bands.super=3000"], "scoring.bands: lowest_band < super < apass_eligible"),
+    (["explain", "--user", "999999999", "--month", MONTHS[-1]], [], "user 999999999 has no score for 2025-04"),
+    (["explain", "--user", "1", "--month", "2031-01"], [], "no scores for 2031-01"),
 ])
 def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, args, sets, message):
     done = taoqi(*args, root=lakes["bulk"], sets=sets, check=False)

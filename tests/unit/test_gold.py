@@ -17,9 +17,9 @@ from jobs.runtime.config import load_config
 from transforms.gold import params as P
 from transforms.gold.features import user_features, window_months
 from transforms.gold.score import scores, with_change, with_grade, with_level
-from transforms.gold.user_month import user_month
+from transforms.gold.user_month import batch_slices
 from transforms.schemas import (AMOUNT_SUM, GOLD_USER_FEATURES, GOLD_USER_MONTH, SILVER_ACCOUNTS, SILVER_INTERACTIONS,
-                                SILVER_ORDERS, SILVER_SERVICE_EVENTS, conform_to)
+                                SILVER_ORDERS, SILVER_RISK_FLAGS, SILVER_SERVICE_EVENTS, conform_to)
 from transforms.silver.common import event_time_columns
 
 # The numbers these tests compute by hand, pinned here so that tuning conf/scoring.yaml does not move them.
@@ -75,6 +75,19 @@ def interactions(spark, rows):
     return _events(spark, SILVER_INTERACTIONS, [{**r, "event_id": f"e{i}"} for i, r in enumerate(rows)], base)
 
 
+def flags(spark, rows):
+    base = dict(platform="taobao", user_id=1, rule="BRUSH_RING", risk_score=0.9, source="risk_flags",
+                ingest_month="2025-03", load_id="l1")
+    return _events(spark, SILVER_RISK_FLAGS, [{**r, "flag_id": f"f{i}"} for i, r in enumerate(rows)], base)
+
+
+def slices(o, i=None, s=None, f=None, *, batch="2025-03", caps=None):
+    spark = o.sparkSession
+    return batch_slices(o, i if i is not None else interactions(spark, []), s if s is not None else service(spark, []),
+                        f if f is not None else flags(spark, []), batch=batch, late_tolerance_months=2,
+                        caps=caps or CAPS)
+
+
 def service(spark, rows):
     base = dict(platform="taobao", user_id=1, order_id="o0", status="COMPLETED", source="service_events",
                 ingest_month="2025-03", load_id="l1")
@@ -87,24 +100,30 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
         dict(amount_cny=100.00, at="2025-03-10 12:00:00"),
         dict(amount_cny=250.50, at="2025-03-31 23:59:59", platform="tmall", seller_id="tmall:1",
              category="luxury_bags", category_group="luxury", is_overseas=True, channel="pc"),
-        dict(amount_cny=999.00, at="2025-04-01 00:00:00"),  # April in Shanghai, still March 31 in UTC
-        dict(amount_cny=80.00, at="2025-03-12 03:00:00", risk_flagged=True, risk_rule="BRUSH_RING"),
+        # April in Shanghai, still March 31 in UTC: it came with the April batch
+        dict(amount_cny=999.00, at="2025-04-01 00:00:00", ingest_month="2025-04"),
+        dict(amount_cny=80.00, at="2025-03-12 03:00:00", risk_flagged=True, risk_rule="BRUSH_RING", order_id="fake"),
+        dict(amount_cny=55.00, at="2025-02-27 10:00:00"),  # a late February order in the March batch
     ])
+    f = flags(spark, [dict(order_id="fake", at="2025-03-13 09:00:00")])
     i = interactions(spark, [
         dict(kind="review", rating=5, is_positive=True, at="2025-03-11 10:00:00"),
         dict(kind="review", rating=2, is_positive=False, at="2025-03-11 11:00:00"),
         dict(kind="live", duration_s=600, at="2025-03-20 20:00:00"),
         dict(kind="seller_chat", target_id="taobao:7", at="2025-03-20 20:00:00"),
-        dict(kind="like", at="2025-04-01 00:00:01"),
+        dict(kind="like", at="2025-04-01 00:00:01", ingest_month="2025-04"),
     ])
     s = service(spark, [
         dict(kind="refund", amount_cny=40.00, at="2025-03-15 09:00:00"),
         dict(kind="return", amount_cny=30.00, at="2025-03-16 09:00:00"),
         dict(kind="dispute", amount_cny=0.00, status="OPEN", at="2025-03-17 09:00:00"),
     ])
-    march = user_month(o, i, s, month="2025-03", caps=CAPS).collect()
-    assert len(march) == 1
-    m = march[0]
+    batch = {(r["month"], r["batch"]): r for r in slices(o, i, s, f).collect()}
+    assert set(batch) == {("2025-03", "2025-03"), ("2025-02", "2025-03")}  # the late order has its own slice
+    late = batch[("2025-02", "2025-03")]
+    assert (late["orders"], late["spend_cny"], late["active_days_mask"], late["reviews"]) == \
+        (1, Decimal("55.00"), 1 << 26, 0)
+    m = batch[("2025-03", "2025-03")]
     assert (m["orders"], m["spend_cny"], m["capped_spend_cny"]) == (2, Decimal("350.50"), Decimal("350.50"))
     assert (m["flagged_orders"], m["flagged_spend_cny"]) == (1, Decimal("80.00"))
     assert m["active_days_mask"] == (1 << 9) | (1 << 30)  # the 10th and the 31st
@@ -114,9 +133,32 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
     assert (m["refunds"], m["returns"], m["disputes"], m["refund_cny"]) == (1, 1, 1, Decimal("70.00"))
     assert (m["reviews"], m["positive_reviews"], m["live"], m["live_seconds"], m["seller_chats"], m["likes"]) == \
         (2, 1, 1, 600, 1, 0)
-    april = user_month(o, i, s, month="2025-04", caps=CAPS).collect()
-    assert [(r["orders"], r["spend_cny"], r["likes"], r["active_days_mask"]) for r in april] == \
-        [(1, Decimal("999.00"), 1, 1)]
+    april = slices(o, i, s, f, batch="2025-04").collect()
+    assert [(r["month"], r["orders"], r["spend_cny"], r["likes"], r["active_days_mask"]) for r in april] == \
+        [("2025-04", 1, Decimal("999.00"), 1, 1)]
+
+
+def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(spark):
+    o = orders(spark, [dict(amount_cny=30000.00, at="2025-03-31 22:00:00", risk_flagged=True, order_id="x"),
+                       dict(amount_cny=100.00, at="2025-03-05 10:00:00")])
+    f = flags(spark, [dict(order_id="x", at="2025-04-01 09:00:00", ingest_month="2025-04")])
+    march = slices(o, f=f).first()  # by batch 2025-03 nobody knew: it counted
+    assert (march["orders"], march["spend_cny"], march["capped_spend_cny"], march["flagged_orders"]) == \
+        (2, Decimal("30100.00"), Decimal("20100.00"), 0)
+    taken_back = slices(o, f=f, batch="2025-04").collect()
+    assert [(r["month"], r["batch"], r["orders"], r["spend_cny"], r["capped_spend_cny"], r["flagged_orders"],
+             r["flagged_spend_cny"], r["active_days_mask"]) for r in taken_back] == \
+        [("2025-03", "2025-04", -1, Decimal("-30000.00"), Decimal("-20000.00"), 1, Decimal("30000.00"), 0)]
+    # rolled up as of April, the order is gone; as of March it was there
+    um = slices(o, f=f).unionByName(slices(o, f=f, batch="2025-04"))
+    accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True)])
+    def rolled(as_of):
+        return user_features(um, accounts, as_of=as_of, window=12, orders_monthly_cap=60,
+                             interaction_monthly_caps=S.interaction_monthly_caps,
+                             interaction_weights=S.interaction_weights).first()
+    assert (rolled("2025-03")["orders"], rolled("2025-03")["net_spend_cny"]) == (2, Decimal("20100.00"))
+    assert (rolled("2025-04")["orders"], rolled("2025-04")["net_spend_cny"], rolled("2025-04")["flagged_orders"]) \
+        == (1, Decimal("100.00"), 1)
 
 
 def test_caps_scale_orders_down_per_order_day_and_month(spark):
@@ -130,23 +172,21 @@ def test_caps_scale_orders_down_per_order_day_and_month(spark):
         dict(amount_cny=5000, at="2025-03-06 10:00:00", platform="fliggy", seller_id="fliggy:1",
              category="travel_flight", category_group="travel", item_kind="virtual"),  # virtual order cap: 300
     ])
-    empty_i, empty_s = interactions(spark, []), service(spark, [])
-    row = user_month(o, empty_i, empty_s, month="2025-03", caps=caps).first()
+    row = slices(o, caps=caps).first()
     assert row["spend_cny"] == Decimal("7600.00")
     assert row["capped_spend_cny"] == Decimal("1700.00")  # 1500 + 300 = 1800, then the month cap
     no_month_cap = dataclasses.replace(caps, month=10**9)
-    assert user_month(o, empty_i, empty_s, month="2025-03", caps=no_month_cap).first()["capped_spend_cny"] \
-        == Decimal("1800.00")
+    assert slices(o, caps=no_month_cap).first()["capped_spend_cny"] == Decimal("1800.00")
     shop_caps = dataclasses.replace(no_month_cap, physical=dataclasses.replace(caps.physical, shop_month=1000))
     # all three physical orders are from one shop: 1500 -> 1000 (the smaller factor wins)
-    assert user_month(o, empty_i, empty_s, month="2025-03", caps=shop_caps).first()["capped_spend_cny"] \
-        == Decimal("1300.00")
+    assert slices(o, caps=shop_caps).first()["capped_spend_cny"] == Decimal("1300.00")
 
 
 def _month_row(spark, user_id, month, **values):
     base = {f.name: (0 if not isinstance(f.dataType, type(AMOUNT_SUM)) else Decimal(0))
             for f in GOLD_USER_MONTH.fields}
-    base.update(user_id=user_id, month=month, max_order_cny=None, sellers_sketch=None, chat_sellers_sketch=None)
+    base.update(user_id=user_id, month=month, batch=month, max_order_cny=None, sellers_sketch=None,
+                chat_sellers_sketch=None)
     base.update({k: Decimal(str(v)) if isinstance(v, float) else v for k, v in values.items()})
     return base
 
@@ -172,24 +212,29 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
                    active_days_mask=0b111, platform_mask=0b01, reviews=25, positive_reviews=25),
         _month_row(spark, 1, "2025-06", orders=2, capped_spend_cny=300.0, active_days_mask=0b11,
                    platform_mask=0b100, category_mask=1 << 62),
+        # a late June order that came with the July batch: its day is already active
+        _month_row(spark, 1, "2025-06", batch="2025-07", orders=1, capped_spend_cny=50.0, active_days_mask=0b10),
+        # December events that arrive in January are not known by the December score
+        _month_row(spark, 1, "2025-12", batch="2026-01", orders=4, capped_spend_cny=400.0, active_days_mask=0b1),
         _month_row(spark, 1, "2026-01", orders=9, capped_spend_cny=900.0, active_days_mask=0b1),  # after as_of
     ]
     accounts = _accounts(spark, [
         dict(user_id=1, registered_date=date(2015, 12, 31), identity_verified=True),
         dict(user_id=2, registered_date=date(2020, 6, 30), identity_verified=False),  # a member with no events
         dict(user_id=3, registered_date=date(2026, 1, 2), identity_verified=True),  # not a member yet
+        dict(user_id=4, registered_date=date(2025, 11, 1), identity_verified=True, ingest_month="2026-01"),  # unknown
     ])
     got = {r["user_id"]: r for r in features_for(spark, rows, accounts).collect()}
     assert set(got) == {1, 2}
     one = got[1]
-    assert (one["orders"], one["months_active"], one["active_days"]) == (72, 2, 5)
-    assert one["net_spend_cny"] == Decimal("1200.00")  # 1000 - 100 + 300
-    assert one["scored_orders"] == 60 + 2  # 70 orders in January count as the monthly cap of 60
+    assert (one["orders"], one["months_active"], one["active_days"]) == (73, 2, 5)
+    assert one["net_spend_cny"] == Decimal("1250.00")  # 1000 - 100 + 300 + 50
+    assert one["scored_orders"] == 60 + 3  # 70 orders in January count as the monthly cap of 60
     assert one["interaction_units"] == 20 * S.interaction_weights["review"]  # 25 reviews, capped at 20
     assert (one["platforms_used"], one["categories_used"], one["account_age_years"]) == (2, 1, 10.0)
     # next month January 2025 leaves the window: what carries over is June only
     assert (one["carry_net_spend_cny"], one["carry_scored_orders"], one["carry_active_days"]) == \
-        (Decimal("300.00"), 2, 2)
+        (Decimal("350.00"), 3, 2)
     two = got[2]
     assert (two["orders"], two["net_spend_cny"], two["identity_verified"], two["account_age_years"]) == \
         (0, Decimal("0.00"), False, 5.5)
@@ -339,3 +384,21 @@ def test_invalid_scoring_settings_are_named():
     negative = dataclasses.replace(S, components={"interaction": {"interaction_units": P.CurveTerm(-1, 10)}})
     assert "max_points: must not be negative" in P.problems(negative)[0]
     assert P.problems(S) == []
+
+
+def test_kmv_sketch_is_exact_below_k_order_free_and_mergeable(spark):
+    from transforms.gold.sketch import kmv_estimate, kmv_sketch, kmv_union
+
+    values = spark.range(3000).select((F.col("id") % 2000).cast("string").alias("v"), (F.col("id") % 3).alias("part"))
+    forward = values.orderBy("v").coalesce(1).agg(kmv_sketch(F.col("v"), 64).alias("s")).first()["s"]
+    backward = values.orderBy(F.desc("v")).repartition(3).agg(kmv_sketch(F.col("v"), 64).alias("s")).first()["s"]
+    assert forward == backward and len(forward) == 64  # a function of the set, not of the order
+    merged = values.groupBy("part").agg(kmv_sketch(F.col("v"), 64).alias("s")) \
+        .agg(kmv_union(F.col("s"), 64).alias("s")).first()["s"]
+    assert merged == forward  # the union of the parts' sketches is the sketch of the whole
+    est = spark.createDataFrame([(forward,)], "s array<bigint>").select(kmv_estimate(F.col("s"), 64)).first()[0]
+    assert 2000 * 0.7 < est < 2000 * 1.3 and est != 2000
+    small = values.filter(F.col("v").isin("1", "2", "3")).agg(kmv_sketch(F.col("v")).alias("s"))
+    assert small.select(kmv_estimate(F.col("s"))).first()[0] == 3
+    nothing = values.filter("false").agg(kmv_sketch(F.col("v")).alias("s"))
+    assert nothing.select(kmv_estimate(F.col("s"))).first()[0] == 0

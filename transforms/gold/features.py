@@ -1,9 +1,10 @@
 """gold.user_features: the 12-month roll-up of gold.user_month per member, as of a month.
 
-Point in time: only months up to ``as_of`` and accounts registered by its
-last day. Members without any event in the window are still members (the
-score has a credit part for them too). One shuffle: the accounts and the
-12 months of partials are unioned and grouped by member once.
+Point in time: only months up to ``as_of``, only what had arrived by batch
+``as_of`` (slices and accounts), and accounts registered by the month's last
+day. Members without any event in the window are still members (the score
+has a credit part for them too). One shuffle: the accounts and the 12 months
+of slices are unioned, clustered by member once and aggregated in two steps.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from transforms.gold.params import INTERACTION_KINDS
+from transforms.gold.sketch import kmv_estimate, kmv_union
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_FEATURES, conform_to
+from transforms.silver.common import add_months
 
 # user_month count columns of each interaction kind
 INTERACTION_COLUMNS = {"review": "reviews", "qa": "qa", "like": "likes", "live": "live", "content": "content"}
@@ -29,25 +32,37 @@ def month_end(month: str) -> Column:
 
 def window_months(as_of: str, months: int) -> list[str]:
     """The ``months`` calendar months ending with ``as_of``, oldest first."""
-    year, month = (int(p) for p in as_of.split("-"))
-    out = []
-    for back in range(months - 1, -1, -1):
-        y, m = divmod(year * 12 + month - 1 - back, 12)
-        out.append(f"{y:04d}-{m + 1:02d}")
-    return out
+    return [add_months(as_of, -back) for back in range(months - 1, -1, -1)]
 
 
 def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, window: int,
                   orders_monthly_cap: int, interaction_monthly_caps: dict[str, int],
                   interaction_weights: dict[str, float]) -> DataFrame:
-    """Roll ``window`` months of partials up to one row per member as of ``as_of``."""
-    months = window_months(as_of, window)
-    partials = user_month.filter(F.col("month").isin(months))
-    members = accounts.filter(F.col("registered_date") <= month_end(as_of)).select(
-        "user_id", *_ACCOUNT)
-    rows = partials.unionByName(members, allowMissingColumns=True)
+    """Roll the slices of ``window`` months known by batch ``as_of`` up to one row per member.
 
-    summed = [c for c in user_month.columns if c not in _NOT_SUMMED]
+    Members are the accounts registered by the month's last day and known by
+    its batch. The slices of a month are first merged into the month (monthly
+    caps apply to the month's totals, active days are OR-ed within the month),
+    then the months into the window; both steps run on one shuffle by member.
+    """
+    months = window_months(as_of, window)
+    partials = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).drop("batch")
+    members = accounts.filter((F.col("registered_date") <= month_end(as_of)) & (F.col("ingest_month") <= as_of)) \
+        .select("user_id", *_ACCOUNT)
+    rows = partials.unionByName(members, allowMissingColumns=True).repartition("user_id")
+
+    summed = [c for c in user_month.columns if c not in _NOT_SUMMED and c != "batch"]
+    by_month = rows.groupBy("user_id", "month").agg(
+        *[F.max(c).alias(c) for c in _ACCOUNT],
+        *[F.sum(c).alias(c) for c in summed],
+        F.max("max_order_cny").alias("max_order_cny"),
+        F.bit_or("active_days_mask").alias("active_days_mask"),
+        F.bit_or("platform_mask").alias("platform_mask"),
+        F.bit_or("category_mask").alias("category_mask"),
+        kmv_union(F.col("sellers_sketch")).alias("sellers_sketch"),
+        kmv_union(F.col("chat_sellers_sketch")).alias("chat_sellers_sketch"),
+    )
+
     carry = F.col("month") > months[0]  # the months that still count next month
     # least() skips nulls: guard so the accounts' rows (no partials) count nothing, not the cap
     is_partial = F.col("month").isNotNull()
@@ -60,7 +75,7 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, win
     def zero_sum(col: Column, dtype: T.DataType) -> Column:
         return F.coalesce(F.sum(col), F.lit(0)).cast(dtype)
 
-    rolled = rows.groupBy("user_id").agg(
+    rolled = by_month.groupBy("user_id").agg(
         *[F.max(c).alias(c) for c in _ACCOUNT],
         F.count(F.when(F.col("orders") > 0, 1)).alias("months_active"),
         zero_sum(active_days, T.LongType()).alias("active_days"),
@@ -68,8 +83,8 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, win
         F.max("max_order_cny").alias("max_order_cny"),
         F.bit_or("platform_mask").alias("platform_mask"),
         F.bit_or("category_mask").alias("category_mask"),
-        F.hll_union_agg("sellers_sketch").alias("_sellers"),
-        F.hll_union_agg("chat_sellers_sketch").alias("_chat_sellers"),
+        kmv_union(F.col("sellers_sketch")).alias("_sellers"),
+        kmv_union(F.col("chat_sellers_sketch")).alias("_chat_sellers"),
         zero_sum(orders_counted, T.LongType()).alias("scored_orders"),
         zero_sum(units, T.DoubleType()).alias("interaction_units"),
         zero_sum(F.when(carry, net_capped), AMOUNT_SUM).alias("_carry_net"),
@@ -95,8 +110,8 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, win
         F.coalesce(F.col("platform_mask"), F.lit(0)).alias("platform_mask"),
         F.bit_count(F.coalesce(F.col("platform_mask"), F.lit(0))).cast("long").alias("platforms_used"),
         F.bit_count(F.coalesce(F.col("category_mask"), F.lit(0).cast("long"))).cast("long").alias("categories_used"),
-        F.coalesce(F.hll_sketch_estimate("_sellers"), F.lit(0)).alias("distinct_sellers"),
-        F.coalesce(F.hll_sketch_estimate("_chat_sellers"), F.lit(0)).alias("chat_sellers"),
+        kmv_estimate(F.col("_sellers")).alias("distinct_sellers"),
+        kmv_estimate(F.col("_chat_sellers")).alias("chat_sellers"),
         F.coalesce(F.col("category_mask"), F.lit(0).cast("long")).alias("category_mask"),
         "scored_orders", "interaction_units",
         F.greatest(F.col("_carry_net"), zero).alias("carry_net_spend_cny"),

@@ -1,10 +1,20 @@
-"""gold.user_month: one row per (member, month) of additive partials of that month's silver events.
+"""gold.user_month: additive partials per member, event month and landing batch ("slices").
 
-Every column is a sum, a count, an OR-ed bitmask, a max or a mergeable HLL
-sketch, so a 12-month window is the exact roll-up of 12 rows (ARCHITECTURE
-§1). The cap table (SPEC §2) is applied here, on the month's orders, because
-per-order, per-day, per-category and per-shop caps need the events: what a
-month stores is the capped spend, and caps never span months.
+A slice (member, month, batch) holds what the events of one event month that
+arrived in one landing batch add up to. A batch's slices are computed from
+that batch's silver rows alone, so a new month costs one month of events;
+late events land in their own slice of the month they belong to; and the
+slices known by batch M are exactly what the score of month M may use, so
+a month-by-month run and a full recompute give the same rows (ARCHITECTURE
+§1). Every column is a sum, a count, an OR-ed bitmask, a max or a mergeable
+distinct-count sketch, so any set of slices rolls up exactly.
+
+The cap table (SPEC §2) is applied within a slice, because per-order, per-day,
+per-category and per-shop caps need the events. Risk control: an order
+counts as genuine in its slice unless a flag for it arrived by its batch; a
+flag that arrives in a later batch takes the order back in that batch's
+slice of the order's month (a negative correction: -1 order, minus its
+amount, minus its per-order-capped credit).
 """
 
 from __future__ import annotations
@@ -16,7 +26,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from transforms.gold.params import CapTable
+from transforms.gold.sketch import kmv_sketch
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_MONTH, conform_to
+from transforms.silver.common import add_months
 from transforms.taxonomy import CATEGORIES, GROUPS
 
 # Bit i of platform_mask; spend_<platform> columns.
@@ -24,11 +36,12 @@ PLATFORMS = ("taobao", "tmall", "fliggy", "taopiaopiao")
 VIRTUAL_PLATFORMS = ("fliggy", "taopiaopiao")  # everything they sell is virtual (travel, tickets)
 # Bit (id - 1) of category_mask: one bit per taxonomy category in a BIGINT.
 assert len(CATEGORIES) <= 63, "category_mask holds 63 categories; widen it before adding more"
-HLL_LG_K = 10  # sketch precision: about 3 % error on distinct sellers, small sketches
 NIGHT_HOURS = (0, 5)  # orders placed 00:00-05:59 Shanghai (order farms work at night)
 BIG_ORDER_CNY = 1000  # SPEC §5: APASS members' average order is >= 1,000 CNY
 REFUND_KINDS = ("refund", "return")
 COMPLETED = "COMPLETED"
+WEIGHT = "_weight"  # +1 a genuine order of the batch, 0 flagged on arrival, -1 taken back by a later flag
+SLICE = ["user_id", "event_month"]
 
 
 def _money(col: Column) -> Column:
@@ -40,32 +53,54 @@ def _kind_cap(caps: CapTable, field: str, is_virtual: Column) -> Column:
         F.lit(getattr(caps.physical, field))).cast(AMOUNT_SUM)
 
 
-def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
-    """Orders with ``credited_cny``: what each genuine order adds to the shopping score under the caps.
+def weighted_orders(orders: DataFrame, risk_flags: DataFrame, *, batch: str, late_tolerance_months: int) -> DataFrame:
+    """The orders that change ``batch``'s slices, with a weight (see WEIGHT).
 
-    An order first counts up to the per-order cap of its kind; then, for each of
-    its groups (member-day-kind, member-category, member-shop, within the month)
-    whose credited total exceeds the group's cap, the group is scaled down to the
-    cap. An order takes the smallest of its groups' scale factors, so no group
-    ever credits more than its cap. Risk-flagged orders credit nothing.
-    Expects one month of orders, already clustered by ``user_id`` (the windows
-    below then need no further shuffle).
+    Only risk-flagged orders are looked up against the flags (a small join):
+    an order silver has never flagged is genuine whatever the batch.
+    """
+    oldest = add_months(batch, -(late_tolerance_months + 1))  # a flag follows its order within days
+    flags = risk_flags.filter((F.col("ingest_month") <= batch) & (F.col("event_month") >= oldest))
+    first_flag = flags.groupBy("platform", "order_id").agg(F.min("ingest_month").alias("_first_flag"))
+    recent = orders.filter(F.col("event_month").between(oldest, batch))
+    new = recent.filter(F.col("ingest_month") == batch)
+    unflagged = new.filter(~F.col("risk_flagged")).select("*", F.lit(1).alias(WEIGHT))
+    flagged = new.filter(F.col("risk_flagged")).join(first_flag, ["platform", "order_id"], how="left").select(
+        *orders.columns, F.when(F.coalesce(F.col("_first_flag") <= batch, F.lit(False)), 0).otherwise(1).alias(WEIGHT))
+    taken_back = recent.filter((F.col("ingest_month") < batch) & F.col("risk_flagged")).join(
+        first_flag.filter(F.col("_first_flag") == batch), ["platform", "order_id"], how="left_semi") \
+        .select("*", F.lit(-1).alias(WEIGHT))
+    return unflagged.unionByName(flagged).unionByName(taken_back)
+
+
+def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
+    """Weighted orders with ``credited_cny``: what each adds to the shopping score under the caps.
+
+    A genuine order first counts up to the per-order cap of its kind; then, for
+    each of its groups (member-day-kind, member-category, member-shop, within
+    the slice) whose credited total exceeds the group's cap, the group is
+    scaled down to the cap. An order takes the smallest of its groups' scale
+    factors, so no group ever credits more than its cap. An order taken back
+    by a later flag credits minus its per-order-capped amount; a flagged one
+    nothing. Expects orders clustered by ``user_id`` (the windows then need
+    no further shuffle).
     """
     is_virtual = F.col("item_kind") == "virtual"
-    genuine = ~F.col("risk_flagged")
-    per_order = F.when(genuine, F.least(_money(F.col("amount_cny")), _kind_cap(caps, "order", is_virtual))) \
-        .otherwise(F.lit(0).cast(AMOUNT_SUM))
-    with_order_cap = orders.select("*", per_order.alias("_order_credit"))
+    per_order = F.least(_money(F.col("amount_cny")), _kind_cap(caps, "order", is_virtual))
+    genuine = F.col(WEIGHT) == 1
+    with_order_cap = orders.select(
+        "*", F.when(genuine, per_order).otherwise(F.lit(0).cast(AMOUNT_SUM)).alias("_order_credit"))
 
     def factor(group: list[str], cap: str) -> Column:
-        total = F.sum("_order_credit").over(Window.partitionBy("user_id", *group))
+        total = F.sum("_order_credit").over(Window.partitionBy(*SLICE, *group))
         return F.when(total > _kind_cap(caps, cap, is_virtual), _kind_cap(caps, cap, is_virtual) / total) \
             .otherwise(F.lit(1))
 
     scale = F.least(F.lit(1), factor(["event_date", "item_kind"], "day"),
                     factor(["category"], "category_month"), factor(["seller_id"], "shop_month"))
-    return with_order_cap.select(
-        *orders.columns, _money(F.round(F.col("_order_credit") * scale, 2)).alias("credited_cny"))
+    credited = F.when(genuine, _money(F.round(F.col("_order_credit") * scale, 2))) \
+        .when(F.col(WEIGHT) == -1, -per_order).otherwise(F.lit(0).cast(AMOUNT_SUM))
+    return with_order_cap.select(*orders.columns, credited.alias("credited_cny"))
 
 
 def _bit(position: Column, kind: T.DataType) -> Column:
@@ -73,26 +108,28 @@ def _bit(position: Column, kind: T.DataType) -> Column:
     return F.call_function("shiftleft", F.lit(1).cast(kind), position.cast("int"))
 
 
-def monthly_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
-    """Order partials of one month per member (orders of that month only)."""
-    genuine = ~F.col("risk_flagged")
+def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
+    """Order partials per (member, event month) of weighted orders."""
+    weight = F.col(WEIGHT)
+    genuine = weight == 1
     amount = _money(F.col("amount_cny"))
     zero = F.lit(0).cast(AMOUNT_SUM)
 
-    def spend_if(cond: Column) -> Column:
-        return F.sum(F.when(genuine & cond, amount).otherwise(zero))
+    def spend_if(cond: Column) -> Column:  # genuine spend, minus what later flags took back
+        return F.sum(F.when(cond & (weight != 0), amount * weight).otherwise(zero))
 
     def count_if(cond: Column) -> Column:
-        return F.count(F.when(genuine & cond, 1))
+        return F.sum(F.when(cond, weight).otherwise(0)).cast("long")
 
     category_id = F.create_map(*[x for c in CATEGORIES for x in (F.lit(c.code), F.lit(c.id))])[F.col("category")]
     platform_bit = F.create_map(*[x for i, p in enumerate(PLATFORMS) for x in (F.lit(p), F.lit(i))])[F.col("platform")]
     hour = F.hour("event_time")
-    credited = orders.repartition("user_id").transform(credited_orders, caps=caps)
-    return credited.groupBy("user_id").agg(
+    credited = weighted.repartition("user_id").transform(credited_orders, caps=caps)
+    return credited.groupBy(*SLICE).agg(
         count_if(F.lit(True)).alias("orders"),
         spend_if(F.lit(True)).alias("spend_cny"),
-        F.least(F.sum("credited_cny"), F.lit(caps.month).cast(AMOUNT_SUM)).alias("capped_spend_cny"),
+        (F.least(F.sum(F.when(genuine, F.col("credited_cny")).otherwise(zero)), F.lit(caps.month).cast(AMOUNT_SUM))
+         + F.sum(F.when(~genuine, F.col("credited_cny")).otherwise(zero))).alias("capped_spend_cny"),
         F.count(F.when(~genuine, 1)).alias("flagged_orders"),
         F.sum(F.when(~genuine, amount).otherwise(zero)).alias("flagged_spend_cny"),
         F.bit_or(F.when(genuine, _bit(F.dayofmonth("event_date") - 1, T.IntegerType()))).alias("active_days_mask"),
@@ -111,14 +148,14 @@ def monthly_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
         count_if(hour.between(*NIGHT_HOURS)).alias("night_orders"),
         count_if(F.col("travel_class").isin("business", "first") | (F.col("hotel_star") >= 5)).alias("premium_travel_orders"),
         count_if(F.col("travel_class") == "first").alias("first_class_orders"),
-        F.hll_sketch_agg(F.when(genuine, F.col("seller_id")), HLL_LG_K).alias("sellers_sketch"),
+        kmv_sketch(F.when(genuine, F.col("seller_id"))).alias("sellers_sketch"),
     )
 
 
-def monthly_interactions(interactions: DataFrame) -> DataFrame:
-    """Interaction partials of one month per member."""
+def slice_interactions(interactions: DataFrame) -> DataFrame:
+    """Interaction partials per (member, event month)."""
     kind = F.col("kind")
-    return interactions.groupBy("user_id").agg(
+    return interactions.groupBy(*SLICE).agg(
         F.count(F.when(kind == "review", 1)).alias("reviews"),
         F.count(F.when((kind == "review") & F.col("is_positive"), 1)).alias("positive_reviews"),
         F.count(F.when(kind == "qa", 1)).alias("qa"),
@@ -127,12 +164,12 @@ def monthly_interactions(interactions: DataFrame) -> DataFrame:
         F.count(F.when(kind == "content", 1)).alias("content"),
         F.coalesce(F.sum(F.when(kind == "live", F.col("duration_s").cast("long"))), F.lit(0)).alias("live_seconds"),
         F.count(F.when(kind == "seller_chat", 1)).alias("seller_chats"),
-        F.hll_sketch_agg(F.when(kind == "seller_chat", F.col("target_id")), HLL_LG_K).alias("chat_sellers_sketch"),
+        kmv_sketch(F.when(kind == "seller_chat", F.col("target_id"))).alias("chat_sellers_sketch"),
     )
 
 
-def monthly_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
-    """After-sales partials of one month per member: counts, and completed refunds and returns.
+def slice_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
+    """After-sales partials per (member, event month): counts, and completed refunds and returns.
 
     Refunds count in the month they happen (a month's partials never change
     because of a later month). A refund takes back at most what an order of
@@ -143,7 +180,7 @@ def monthly_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
     amount = _money(F.col("amount_cny"))
     is_virtual = F.col("platform").isin(*VIRTUAL_PLATFORMS)
     zero = F.lit(0).cast(AMOUNT_SUM)
-    return service_events.groupBy("user_id").agg(
+    return service_events.groupBy(*SLICE).agg(
         F.count(F.when(kind == "refund", 1)).alias("refunds"),
         F.count(F.when(kind == "return", 1)).alias("returns"),
         F.count(F.when(kind == "dispute", 1)).alias("disputes"),
@@ -153,27 +190,32 @@ def monthly_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
     )
 
 
-def user_month(orders: DataFrame, interactions: DataFrame, service_events: DataFrame, *,
-               month: str, caps: CapTable) -> DataFrame:
-    """Partials of ``month`` for every member with an event in it, projected onto GOLD_USER_MONTH.
+def batch_slices(orders: DataFrame, interactions: DataFrame, service_events: DataFrame, risk_flags: DataFrame, *,
+                 batch: str, late_tolerance_months: int, caps: CapTable) -> DataFrame:
+    """Every slice of landing batch ``batch``, projected onto GOLD_USER_MONTH.
 
-    Each event table is read for that month only and shuffled once (by member);
-    the three pre-aggregates join on their shared partitioning.
+    Reads the batch's silver rows (its event months only: partition pruning)
+    and the few risk-flagged orders of the months before; each event table is
+    shuffled once, by member, and the three pre-aggregates join on it.
     """
-    def in_month(df: DataFrame) -> DataFrame:
-        return df.filter(F.col("event_month") == month)
+    earliest = add_months(batch, -late_tolerance_months)
 
-    parts = [in_month(orders).transform(monthly_orders, caps=caps),
-             in_month(interactions).transform(monthly_interactions),
-             in_month(service_events).transform(monthly_service, caps=caps)]
-    joined = reduce(lambda a, b: a.join(b, "user_id", how="full"), parts)
+    def of_batch(df: DataFrame) -> DataFrame:
+        return df.filter(F.col("event_month").between(earliest, batch) & (F.col("ingest_month") == batch))
+
+    weighted = weighted_orders(orders, risk_flags, batch=batch, late_tolerance_months=late_tolerance_months)
+    parts = [slice_orders(weighted, caps=caps), slice_interactions(of_batch(interactions)),
+             slice_service(of_batch(service_events), caps=caps)]
+    joined = reduce(lambda a, b: a.join(b, SLICE, how="full"), parts)
     sketches = {"sellers_sketch", "chat_sellers_sketch"}
     filled = []
     for field in GOLD_USER_MONTH.fields:
         if field.name == "month":
-            filled.append(F.lit(month).alias("month"))
+            filled.append(F.col("event_month").alias("month"))
+        elif field.name == "batch":
+            filled.append(F.lit(batch).alias("batch"))
         elif field.name in sketches or field.name in ("user_id", "max_order_cny"):
             filled.append(F.col(field.name))
-        else:  # a member without orders (or interactions...) that month has zero of them
+        else:  # a slice without orders (or interactions...) has zero of them
             filled.append(F.coalesce(F.col(field.name), F.lit(0).cast(field.dataType)).alias(field.name))
     return joined.select(*filled).transform(conform_to, GOLD_USER_MONTH)

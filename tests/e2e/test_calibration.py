@@ -1,0 +1,63 @@
+"""Calibration (SPEC §8): on the default world the scores reproduce the published shares.
+
+A 30 000-member world over the default 13 months, through the real CLI:
+super members are 3-5 % of members, members at >= 2500 are 2-20x the APASS
+rate of 1 in 10,000, and adversarial accounts are among them. The shares are
+checked on the latest month, whose window holds 12 full months.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from tests.e2e.test_pipeline import read, taoqi
+
+pytestmark = pytest.mark.e2e
+
+USERS = 30_000
+WORLD = [f"generator.users={USERS}", "spark.master=local[2]", "spark.shuffle_partitions=4"]
+ADVERSARIES = {"brusher", "reseller", "serial_returner", "one_off_whale"}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> tuple[Path, str]:
+    root = tmp_path_factory.mktemp("calibration")
+    taoqi("generate", root=root, sets=WORLD)
+    run = taoqi("run", root=root, sets=WORLD)
+    return root, run.stdout
+
+
+def test_the_default_world_reproduces_the_published_shares(spark, world):
+    root, stdout = world
+    scores = read(spark, root, "gold.scores")
+    latest = scores.agg(F.max("month")).first()[0]
+    month = scores.filter(F.col("month") == latest)
+    members = month.count()
+    assert members == read(spark, root, "silver.accounts").filter(F.col("registered_date") <= "2026-01-31").count()
+    super_share = month.filter(F.col("score") >= 1000).count() / members
+    assert 0.03 <= super_share <= 0.05, super_share
+    eligible = month.filter(F.col("score") >= 2500)
+    multiple = eligible.count() / (members / 10_000)
+    assert 2 <= multiple <= 20, multiple
+    truth = spark.read.parquet(str(root / "truth" / "users"))
+    segments = {r["segment"]: r["count"] for r in eligible.join(truth, "user_id").groupBy("segment").count().collect()}
+    assert sum(n for s, n in segments.items() if s in ADVERSARIES) > 0, segments  # score >= 2500 is not enough
+    assert sum(n for s, n in segments.items() if s not in ADVERSARIES and s != "mass") > 0, segments
+    # The run printed the same figures beside the published ones, all within range.
+    table = stdout[stdout.index(f"calibration {latest}"):]
+    assert "NO" not in [line.split()[-1] for line in table.splitlines()[2:7] if line.strip()]
+    assert f"{super_share:.2%}" in table
+
+
+def test_caps_keep_one_off_whales_from_buying_a_grade(spark, world):
+    root, _ = world
+    truth = spark.read.parquet(str(root / "truth" / "users")).filter(F.col("segment") == "one_off_whale")
+    latest = read(spark, root, "gold.scores").agg(F.max("month")).first()[0]
+    whales = read(spark, root, "gold.user_features").filter(F.col("as_of_month") == latest).join(truth, "user_id")
+    totals = whales.agg(F.sum("spend_cny").alias("spent"), F.sum("net_spend_cny").alias("credited")).first()
+    assert totals["credited"] < totals["spent"] * 0.2  # a car or a flat bought online is mostly capped away
+    bands = read(spark, root, "gold.scores").filter(F.col("month") == latest).join(truth, "user_id")
+    assert bands.filter(F.col("band") == 4).count() == 0
