@@ -22,7 +22,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from transforms.silver import reasons as R
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the module fixture builds several lakehouses
 
 BIN = Path(sys.executable).parent
 MONTHS = ["2025-01", "2025-02", "2025-03", "2025-04"]
