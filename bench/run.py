@@ -36,10 +36,10 @@ from jobs.runtime.session import build_spark
 RESULTS = Path(__file__).parent / "results"
 
 
-def _silver_events(spark, config, months: list[str]) -> int:
-    """Silver event rows whose event month is in ``months`` (what aggregating them reads)."""
+def _silver_events(spark, config, batches: list[str]) -> int:
+    """Silver event rows of ``batches`` (what aggregating those batches reads)."""
     from pyspark.sql import functions as F
-    return sum(tables.read(spark, config, f"silver.{t}").filter(F.col("event_month").isin(months)).count()
+    return sum(tables.read(spark, config, f"silver.{t}").filter(F.col("ingest_month").isin(batches)).count()
                for t in ("orders", "interactions", "service_events"))
 
 
@@ -81,7 +81,7 @@ def measure(spark, users: int, root: Path) -> dict:
                "incremental_score": month_events, "incremental": month_events}
     return {
         "users": users, "months": len(months), "landed_events_12_batches": landed_events,
-        "silver_events_12_months": window_events, "silver_events_new_month": month_events,
+        "silver_events_12_batches": window_events, "silver_events_new_batch": month_events,
         "incremental_aggregated": touched, "incremental_rescored": rescored,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "events_per_second_per_core": {k: round(covered[k] / v / cores) for k, v in seconds.items()},
@@ -96,6 +96,7 @@ def main() -> None:
     setup_logging()
     spark = build_spark(load_config(), app_name="taoqi-bench")
     rows = []
+    shutil.rmtree(RESULTS / "tmp", ignore_errors=True)
     for users in args.sizes:
         rows.append(measure(spark, users, RESULTS / "tmp" / f"u{users}"))
         print(json.dumps(rows[-1]), flush=True)
@@ -112,7 +113,7 @@ def main() -> None:
         cells = [f"{r['seconds'][s]:>7}s {r['events_per_second_per_core'][s]:>9,}/s/c" for s in steps]
         print(f"{r['users']:>8,} " + " ".join(f"{c:>22}" for c in cells) + f"  {r['incremental_over_full']:>9}")
     print(f"machine: {machine}")
-    shutil.rmtree(RESULTS / "tmp", ignore_errors=True)
+    print(f"worlds kept for inspection under {RESULTS / 'tmp'} (the next run replaces them)")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
+    tables.read(spark, config, USER_MONTH)  # missing -> "run `taoqi aggregate` first"
     if args.month:
         check_month(args.month)
         if args.month not in gold_log.computed(spark, config, USER_MONTH):

@@ -235,7 +235,16 @@ def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, args, sets, mess
     assert last.startswith(f"taoqi {args[0]}: error:") and message in last
 
 
-def test_stages_need_their_upstream_tables(tmp_path):
-    done = taoqi("conform", root=tmp_path / "empty", sets=["spark.master=local[1]"], check=False)
+@pytest.mark.parametrize("stage, missing, producer", [
+    ("conform", "ops.ingest_manifest", "ingest"),
+    ("aggregate", "ops.reconciliation", "conform"),
+    ("score", "gold.user_month", "aggregate"),
+    ("explain", "gold.scores", "score"),
+])
+def test_stages_need_their_upstream_tables(tmp_path, stage, missing, producer):
+    extra = ["--user", "1"] if stage == "explain" else []
+    done = taoqi(stage, *extra, root=tmp_path / "empty", sets=["spark.master=local[1]"], check=False)
     assert done.returncode == 2
-    assert "ops.ingest_manifest not found" in done.stderr and "run `taoqi ingest` first" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert f"{missing} not found" in last or f"{missing} is missing" in last, last
+    assert f"`taoqi {producer}`" in last, last
