@@ -97,16 +97,16 @@ def main() -> None:
     spark = build_spark(load_config(), app_name="taoqi-bench")
     rows = []
     shutil.rmtree(RESULTS / "tmp", ignore_errors=True)
-    for users in args.sizes:
-        rows.append(measure(spark, users, RESULTS / "tmp" / f"u{users}"))
-        print(json.dumps(rows[-1]), flush=True)
     cores = spark.sparkContext.defaultParallelism
     machine = {"cores": os.cpu_count(), "spark_cores": cores, "python": platform.python_version(),
                "spark": spark.version, "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)}
-    out = {"command": "make bench", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "machine": machine, "results": rows}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "gold.json").write_text(json.dumps(out, indent=2) + "\n")
+    for users in args.sizes:
+        rows.append(measure(spark, users, RESULTS / "tmp" / f"u{users}"))
+        print(json.dumps(rows[-1]), flush=True)
+        out = {"command": "make bench", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine, "results": rows}
+        (RESULTS / "gold.json").write_text(json.dumps(out, indent=2) + "\n")  # after each size
     steps = ["generate", "ingest", "conform", "full", "incremental_conform", "incremental"]
     print(f"\n{'users':>8} " + " ".join(f"{s:>22}" for s in steps) + "  incr/full")
     for r in rows:

@@ -201,21 +201,39 @@ def test_rerunning_a_month_leaves_the_same_tables(spark, lakes):
         assertDataFrameEqual(read(spark, root, f"gold.{table}"), rows)
 
 
-def test_run_ends_with_the_calibration_table_and_explain_explains(spark, lakes):
+def taoqi_here(capsys, *args: str, root: Path, sets: list[str] = WORLD) -> tuple[int, str, str]:
+    """The CLI in this process, on the tests' SparkSession (no JVM start): (exit code, stdout, stderr)."""
+    from jobs.cli import main
+
+    capsys.readouterr()
+    code = main([*args, "--set", f"lakehouse.root={root}", *[x for s in sets for x in ("--set", s)]])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_run_ends_with_the_calibration_table_and_explain_explains(spark, lakes, capsys):
     out = lakes["run"].stdout
     assert f"calibration {MONTHS[-1]} (SPEC §8)" in out and "super members (score >= 1000)" in out
     assert "adversaries among >= 2500" in out  # the synthetic world's truth is there
     top = read(spark, lakes["bulk"], "gold.scores").filter(F.col("month") == MONTHS[-1]) \
         .orderBy(F.desc("score"), "user_id").first()
-    done = taoqi("explain", "--user", str(top["user_id"]), "--month", MONTHS[-1], root=lakes["bulk"])
-    text = done.stdout
+    code, text, _ = taoqi_here(capsys, "explain", "--user", str(top["user_id"]), "--month", MONTHS[-1],
+                               root=lakes["bulk"])
+    assert code == 0
     assert f"member {top['user_id']}, {MONTHS[-1]}: score {top['score']:,}" in text
     assert f"level {top['credit_level']}" in text and "refund_rate" in text and "customer service queue" in text
     assert ("next band:" in text) and ("to keep band" in text or top["band"] == 1)
 
 
+def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
+    done = taoqi("ingest", "--month", "2031-01", root=lakes["bulk"], check=False)  # the real process
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("taoqi ingest: error:") and "no landing batch ingest_month=2031-01" in last
+
+
 @pytest.mark.parametrize("args, sets, message", [
-    (["ingest", "--month", "2031-01"], [], "no landing batch ingest_month=2031-01"),
     (["ingest", "--month", "2031-1"], [], "month must be YYYY-MM"),
     (["run"], ["generator.users=lots"], "generator.users: expected int"),
     (["generate", "--users", "0"], [], "generator.users must be at least 1"),
@@ -227,12 +245,11 @@ def test_run_ends_with_the_calibration_table_and_explain_explains(spark, lakes):
     (["explain", "--user", "999999999", "--month", MONTHS[-1]], [], "user 999999999 has no score for 2025-04"),
     (["explain", "--user", "1", "--month", "2031-01"], [], "no scores for 2031-01"),
 ])
-def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, args, sets, message):
-    done = taoqi(*args, root=lakes["bulk"], sets=sets, check=False)
-    assert done.returncode == 2
-    assert "Traceback" not in done.stderr
-    last = done.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"taoqi {args[0]}: error:") and message in last
+def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, capsys, args, sets, message):
+    code, _, err = taoqi_here(capsys, *args, root=lakes["bulk"], sets=[*WORLD, *sets])
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"taoqi {args[0]}: error:") and message in last, last
 
 
 @pytest.mark.parametrize("stage, missing, producer", [
@@ -241,10 +258,10 @@ def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, args, sets, mess
     ("score", "gold.user_month", "aggregate"),
     ("explain", "gold.scores", "score"),
 ])
-def test_stages_need_their_upstream_tables(tmp_path, stage, missing, producer):
+def test_stages_need_their_upstream_tables(tmp_path, capsys, stage, missing, producer):
     extra = ["--user", "1"] if stage == "explain" else []
-    done = taoqi(stage, *extra, root=tmp_path / "empty", sets=["spark.master=local[1]"], check=False)
-    assert done.returncode == 2
-    last = done.stderr.strip().splitlines()[-1]
+    code, _, err = taoqi_here(capsys, stage, *extra, root=tmp_path / "empty")
+    assert code == 2
+    last = err.strip().splitlines()[-1]
     assert f"{missing} not found" in last or f"{missing} is missing" in last, last
     assert f"`taoqi {producer}`" in last, last
