@@ -76,6 +76,7 @@ def run_stage(name: str, config: Config, args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    TIMINGS.clear()  # one summary per invocation, also when called in-process (notebooks, tests)
     started = time.perf_counter()
     try:
         config = load_config(args.conf, args.sets)

@@ -3,7 +3,8 @@
 One module-scoped world, several lakehouses built from it:
   bulk    -- `taoqi generate` then one `taoqi run` over every batch
   replica -- the same world generated again on another parallelism
-  monthly -- the bulk landing, run one month at a time (the first month by spark-submit)
+  monthly -- the bulk landing, run one month at a time (the first month by spark-submit, the
+             others through the CLI in this process)
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def landing_digest(root: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def lakes(tmp_path_factory):
+def lakes(tmp_path_factory, spark):
     base = tmp_path_factory.mktemp("e2e")
     bulk, replica, monthly = base / "bulk", base / "replica", base / "monthly"
     taoqi("generate", root=bulk)
@@ -81,8 +82,11 @@ def lakes(tmp_path_factory):
     # spark-submit's master wins over the config's local[*]. (spark-submit merges the Python
     # driver's stderr into its stdout.)
     assert "master=local[2]" in submit.stdout + submit.stderr
+    from jobs.cli import main  # the next months in this process: no JVM start each
+
     for month in MONTHS[1:]:
-        taoqi("run", "--month", month, root=monthly)
+        assert main(["run", "--month", month, "--set", f"lakehouse.root={monthly}",
+                     *[x for s in WORLD for x in ("--set", s)]]) == 0, month
     return {"bulk": bulk, "replica": replica, "monthly": monthly, "run": run}
 
 
@@ -150,13 +154,13 @@ def gold_rows(spark, root: Path) -> dict[str, list]:
     return {t: read(spark, root, f"gold.{t}").collect() for t in GOLD}
 
 
-def test_rerunning_the_pipeline_adds_nothing(spark, lakes):
+def test_rerunning_the_pipeline_adds_nothing(spark, lakes, capsys):
     root = lakes["bulk"]
     before = {t: read(spark, root, t).count() for t in ("bronze.taobao_orders", "silver.orders", "ops.ingest_manifest")}
     log_before = read(spark, root, "ops.gold_log").collect()
-    again = taoqi("run", root=root)
-    assert "nothing new to conform" in again.stderr
-    assert "aggregating" not in again.stderr and "scoring month" not in again.stderr
+    code, _, err = taoqi_here(capsys, "run", root=root)
+    assert code == 0 and "nothing new to conform" in err
+    assert "aggregating" not in err and "scoring month" not in err
     assert {t: read(spark, root, t).count() for t in before} == before
     assertDataFrameEqual(read(spark, root, "ops.gold_log"), log_before)  # nothing was recomputed
 
@@ -187,15 +191,16 @@ def test_month_by_month_equals_one_pass_over_all_months(spark, lakes):
     assert scores.filter(F.col("score_change").isNotNull()).count() > 0
 
 
-def test_rerunning_a_month_leaves_the_same_tables(spark, lakes):
+def test_rerunning_a_month_leaves_the_same_tables(spark, lakes, capsys):
     root = lakes["monthly"]
     before = read(spark, root, "silver.orders").drop("load_id").collect()
     gold_before = gold_rows(spark, root)
-    rerun = taoqi("run", "--month", MONTHS[1], root=root)
+    code, _, err = taoqi_here(capsys, "run", "--month", MONTHS[1], root=root)
     # the batch is conformed again, so it and the batches whose slices read its orders are
     # aggregated again, and the months after it rescored: with the same result
-    assert f"aggregating batch(es) {', '.join(MONTHS[1:])}" in rerun.stderr
-    assert f"scoring month(s) {', '.join(MONTHS[1:])}" in rerun.stderr
+    assert code == 0
+    assert f"aggregating batch(es) {', '.join(MONTHS[1:])}" in err
+    assert f"scoring month(s) {', '.join(MONTHS[1:])}" in err
     assertDataFrameEqual(read(spark, root, "silver.orders").drop("load_id"), before)
     for table, rows in gold_before.items():
         assertDataFrameEqual(read(spark, root, f"gold.{table}"), rows)
