@@ -1,8 +1,18 @@
+"""One SparkSession for the whole suite: the e2e tests run the CLI in this process on it."""
+
+import dataclasses
+
 import pytest
+
 from jobs.runtime.config import load_config
 from jobs.runtime.session import build_spark
 
+
 @pytest.fixture(scope="session")
 def spark():
-    config = load_config(sets=["spark.master=local[2]", "spark.shuffle_partitions=4", "spark.extra={spark.ui.enabled: 'false'}"])
-    return build_spark(config, app_name="taoqi-tests")
+    config = load_config(sets=["spark.master=local[2]", "spark.shuffle_partitions=4"])
+    # Added to the local overlay's Spark settings, not in place of them: its driver heap (6g) is
+    # what lets the calibration world run in this JVM (at 1g an executor OOM exits the JVM).
+    extra = {**config.spark.extra, "spark.ui.enabled": "false"}
+    return build_spark(dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=extra)),
+                       app_name="taoqi-tests")
