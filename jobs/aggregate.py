@@ -17,7 +17,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from jobs.runtime import gold_log, tables
+from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
@@ -97,8 +97,9 @@ def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
                                   caps=config.scoring.caps)
             # the month bounds let Delta prune partitions; the rows are those of the batch
             oldest = add_months(batch, -(tolerance + 1))
-            tables.replace_where(slices, config, USER_MONTH,
-                                 f"month >= '{oldest}' AND month <= '{batch}' AND batch = {tables.sql_literal(batch)}")
+            with quality.gate(spark, config, "aggregate", USER_MONTH, slices, month=batch) as checked:
+                tables.replace_where(checked, config, USER_MONTH, f"month >= '{oldest}' AND month <= '{batch}' "
+                                     f"AND batch = {tables.sql_literal(batch)}")
             t.rows_out = tables.last_operation_metrics(spark, config, USER_MONTH).get("numOutputRows", 0)
         gold_log.record(spark, config, USER_MONTH, batch, settings, t.rows_out)
 

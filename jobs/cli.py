@@ -1,7 +1,8 @@
 """``taoqi <stage>``: one subcommand per stage, the same arguments under spark-submit.
 
 Every stage takes ``--conf FILE`` (repeatable overlay) and ``--set key=value``
-(repeatable). A user mistake ends with one line on stderr and exit code 2.
+(repeatable). A user mistake ends with one line on stderr and exit code 2; a
+failed critical data-quality check with one line and exit code 3.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 
 from jobs.runtime.config import Config, load_config
 from jobs.runtime.errors import UserError
+from jobs.runtime import quality
 from jobs.runtime.logs import TIMINGS, setup_logging, summary_table
 
 log = logging.getLogger("taoqi")
@@ -27,6 +29,7 @@ STAGES = {
     "score": "jobs.score",
     "run": "jobs.run",
     "explain": "jobs.explain",
+    "quality": "jobs.quality",
 }
 
 EPILOG = """examples:
@@ -34,6 +37,7 @@ EPILOG = """examples:
   taoqi run                         # every landed month, in order: ingest, conform, aggregate, score
   taoqi run --month 2025-06         # one monthly run
   taoqi explain --user 42 --month 2025-06
+  taoqi quality --month 2025-06     # re-validate the published tables of a month
   taoqi ingest --month 2025-03 --conf cluster --set lakehouse.root=s3a://bucket/taoqi
   spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run.py --conf cluster
 """
@@ -77,15 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
     TIMINGS.clear()  # one summary per invocation, also when called in-process (notebooks, tests)
+    quality.start_run()
     started = time.perf_counter()
     try:
         config = load_config(args.conf, args.sets)
         run_stage(args.stage, config, args)
     except UserError as err:
+        if quality.RUN.validated:
+            print(quality.summary(), file=sys.stderr)
         print(f"taoqi {args.stage}: error: {err}", file=sys.stderr)
         return err.exit_code
     if TIMINGS:
         print(summary_table(TIMINGS), file=sys.stderr)
+    if quality.RUN.validated:
+        print(quality.summary())
     log.info("taoqi %s finished in %.1fs", args.stage, time.perf_counter() - started)
     return 0
 

@@ -27,7 +27,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.runtime import tables
+from jobs.runtime import quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
@@ -107,15 +107,18 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
     batch_list = ", ".join(tables.sql_literal(m) for m in months)
     source_list = ", ".join(tables.sql_literal(s.name) for specs in by_target.values() for s in specs)
     with timed("conform", "quarantine") as t:
-        tables.replace_where(reduce(DataFrame.unionByName, rejected), config, QUARANTINE,
-                             f"ingest_month IN ({batch_list}) AND source IN ({source_list})")
+        with quality.gate(spark, config, "conform", QUARANTINE, reduce(DataFrame.unionByName, rejected),
+                          month=months[-1]) as checked:
+            tables.replace_where(checked, config, QUARANTINE,
+                                 f"ingest_month IN ({batch_list}) AND source IN ({source_list})")
         t.rows_out = sum(r["rows_quarantined"] for r in report)
     for cached in rejected:
         cached.unpersist()
     now = datetime.now(timezone.utc)
     recon = spark.createDataFrame([{**r, "conformed_at": now} for r in report], OPS_RECONCILIATION)
-    tables.replace_where(recon, config, RECONCILIATION,
-                         f"ingest_month IN ({batch_list}) AND source IN ({source_list})")
+    with quality.gate(spark, config, "conform", RECONCILIATION, recon, month=months[-1]) as checked:
+        tables.replace_where(checked, config, RECONCILIATION,
+                             f"ingest_month IN ({batch_list}) AND source IN ({source_list})")
     unbalanced = [r for r in report if not r["balanced"]]
     if unbalanced:
         r = unbalanced[0]
@@ -172,8 +175,11 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
     is_dup = (F.col(DUP_RANK) > 1) | F.coalesce(F.col(_KNOWN_SINCE) < F.col("ingest_month"), F.lit(False))
     sources = ", ".join(tables.sql_literal(s.name) for s in specs)
     batch_list = ", ".join(tables.sql_literal(m) for m in months)
-    tables.replace_where(conform_to(ranked.filter(~is_dup), schema), config, name,
-                         f"ingest_month IN ({batch_list}) AND source IN ({sources})")
+    users = {} if target == "accounts" else {
+        "accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
+    with quality.gate(spark, config, "conform", name, conform_to(ranked.filter(~is_dup), schema),
+                      month=months[-1], references=users) as checked:
+        tables.replace_where(checked, config, name, f"ingest_month IN ({batch_list}) AND source IN ({sources})")
 
     is_late = (~is_dup & (F.col("event_month") < F.col("ingest_month"))) if event_table else F.lit(False)
     row_month = F.col("event_month") if event_table else F.date_format("registered_date", "yyyy-MM")

@@ -20,13 +20,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.runtime import storage, tables
+from jobs.runtime import quality, storage, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms.bronze.ingest import CORRUPT, FilePlan, LandedFile, plan_files, reader_schema, with_ingest_metadata
 from transforms.schemas import OPS_INGEST_MANIFEST
+from transforms.silver.common import add_months
 from transforms.sources import BRONZE_METADATA, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     for spec in specs:
         files = plans[spec.name]
         with timed("ingest", spec.name) as t:
-            appended[spec.name] = t.rows_out = load_files(spark, config, spec, files.to_load, load_id)
+            appended[spec.name] = t.rows_out = load_files(spark, config, spec, files.to_load, load_id, months)
         # already_loaded holds files bronze has but the ledger lacks (a crash between the two appends).
         for f, status, first in ([(f, "loaded", None) for f in files.to_load + files.already_loaded]
                                  + [(f, "replay", first) for f, first in files.replays]):
@@ -139,12 +140,36 @@ def read_landed(spark: SparkSession, spec: SourceSpec, paths: list[str], load_id
     return with_ingest_metadata(raw, fields=spec.raw_schema.fieldNames(), text_format=text_format, load_id=load_id)
 
 
-def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: list[LandedFile], load_id: str) -> int:
-    """Append the rows of ``files`` to bronze.<source> in one commit; return the rows appended."""
-    if not files:
+def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: list[LandedFile], load_id: str,
+               months: list[str]) -> int:
+    """Validate the rows of ``files`` and append them to bronze.<source> in one commit; return the rows appended.
+
+    A batch of ``months`` the source has no rows of yet is validated even
+    without files: an empty platform month is a broken feed, not a quiet one.
+    """
+    name = f"bronze.{spec.name}"
+    history = batch_history(spark, config, name, months)
+    if not files and not history.filter(F.col("is_new")).take(1):
         return 0
-    tables.append(read_landed(spark, spec, [f.path for f in files], load_id), config, f"bronze.{spec.name}")
-    return tables.last_operation_metrics(spark, config, f"bronze.{spec.name}").get("numOutputRows", 0)
+    rows = read_landed(spark, spec, [f.path for f in files], load_id) if files else \
+        spark.createDataFrame([], bronze_schema(spec))
+    with quality.gate(spark, config, "ingest", name, rows, month=max(months), references={"history": history},
+                      bronze_schema=bronze_schema(spec)) as checked:
+        if not files:
+            return 0
+        tables.append(checked, config, name)
+    return tables.last_operation_metrics(spark, config, name).get("numOutputRows", 0)
+
+
+def batch_history(spark: SparkSession, config: Config, name: str, months: list[str]) -> DataFrame:
+    """Rows per earlier batch of a bronze table (within the volume check's reach), and the batches of
+    ``months`` it has no rows of yet (``n`` 0, ``is_new``): the ``history`` view of the bronze suite."""
+    oldest = add_months(min(months), -config.quality.volume.trailing_batches)
+    counts = (tables.read(spark, config, name).filter(F.col("_ingest_month").between(oldest, max(months)))
+              .groupBy("_ingest_month").agg(F.count("*").alias("n")))
+    present = {r["_ingest_month"] for r in counts.select("_ingest_month").collect()}  # one row per batch
+    new = spark.createDataFrame([(m, 0) for m in months if m not in present], "_ingest_month string, n long")
+    return counts.select("*", F.lit(False).alias("is_new")).unionByName(new.select("*", F.lit(True).alias("is_new")))
 
 
 def bronze_schema(spec: SourceSpec) -> T.StructType:

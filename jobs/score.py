@@ -24,14 +24,15 @@ import sys
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from jobs.runtime import gold_log, storage, tables
+from jobs.runtime import gold_log, quality, storage, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
 from transforms.gold.features import user_features
 from transforms.gold.score import scores, service_routing
-from transforms.schemas import GOLD_TABLES
+from transforms.gold.stability import metric_bins, stability
+from transforms.schemas import GOLD_TABLES, OPS_STABILITY
 from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ USER_MONTH = "gold.user_month"
 FEATURES = "gold.user_features"
 SCORES = "gold.scores"
 ROUTING = "gold.service_routing"
+STABILITY = "ops.stability"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -102,7 +104,9 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
                 tables.read(spark, config, USER_MONTH), tables.read(spark, config, "silver.accounts"),
                 as_of=month, window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
                 interaction_monthly_caps=s.interaction_monthly_caps, interaction_weights=s.interaction_weights)
-            tables.replace_where(features, config, FEATURES, f"as_of_month = {tables.sql_literal(month)}")
+            accounts = {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
+            with quality.gate(spark, config, "score", FEATURES, features, month=month, references=accounts) as checked:
+                tables.replace_where(checked, config, FEATURES, f"as_of_month = {tables.sql_literal(month)}")
             t.rows_out = tables.last_operation_metrics(spark, config, FEATURES).get("numOutputRows", 0)
         gold_log.record(spark, config, FEATURES, month, settings, t.rows_out)
         with timed("score", f"scores {month}") as t:
@@ -111,12 +115,33 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
                 tables.read(spark, config, FEATURES).filter(F.col("as_of_month") == month), previous, month=month,
                 components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,
                 bands=s.bands, vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
-            tables.replace_where(result, config, SCORES, f"month = {tables.sql_literal(month)}")
+            with quality.gate(spark, config, "score", SCORES, result, month=month) as checked:
+                tables.replace_where(checked, config, SCORES, f"month = {tables.sql_literal(month)}")
             t.rows_out = tables.last_operation_metrics(spark, config, SCORES).get("numOutputRows", 0)
             routing = service_routing(tables.read(spark, config, SCORES).filter(F.col("month") == month),
                                       queues=s.service_queues)
-            tables.replace_where(routing, config, ROUTING, f"month = {tables.sql_literal(month)}")
+            with quality.gate(spark, config, "score", ROUTING, routing, month=month) as checked:
+                tables.replace_where(checked, config, ROUTING, f"month = {tables.sql_literal(month)}")
         gold_log.record(spark, config, SCORES, month, settings, t.rows_out)
+        monitor_stability(spark, config, month)
+
+
+def monitor_stability(spark: SparkSession, config: Config, month: str) -> None:
+    """PSI of month's score, components and grades against the month before (ops.stability), if scored."""
+    before = add_months(month, -1)
+    all_scores = tables.read(spark, config, SCORES)
+    previous = all_scores.filter(F.col("month") == before)
+    if previous.isEmpty():
+        return
+    s, q = config.scoring, config.quality.stability
+    specs = metric_bins(score_edges=q.score_edges, component_maxima=s.component_maxima(),
+                        component_bins=q.component_bins)
+    tables.ensure(spark, config, STABILITY, OPS_STABILITY)
+    with timed("score", f"stability {month}"):
+        psi = stability(all_scores.filter(F.col("month") == month), previous, month=month, previous_month=before,
+                        specs=specs)
+        with quality.gate(spark, config, "score", STABILITY, psi, month=month) as checked:
+            tables.replace_where(checked, config, STABILITY, f"month = {tables.sql_literal(month)}")
 
 
 def calibration_report(spark: SparkSession, config: Config, month: str) -> str:

@@ -256,6 +256,33 @@ OPS_GOLD_LOG = T.StructType([
     T.StructField("computed_at", T.TimestampType(), False),
 ])
 
+OPS_QUALITY_RESULTS = T.StructType([
+    T.StructField("run_id", T.StringType(), False),  # one per CLI invocation
+    T.StructField("stage", T.StringType(), False),
+    T.StructField("month", T.StringType(), False),  # the newest month or batch of the validated slice
+    T.StructField("table_name", T.StringType(), False),
+    T.StructField("check_name", T.StringType(), False),  # the suite's name for it (quality.severity keys)
+    T.StructField("expectation", T.StringType(), False),  # the GE expectation type
+    T.StructField("column_name", T.StringType(), True),
+    T.StructField("severity", T.StringType(), False),  # critical | warning
+    T.StructField("success", T.BooleanType(), False),
+    T.StructField("observed_value", T.StringType(), True),  # JSON of GE's observed value
+    T.StructField("unexpected_count", T.LongType(), True),
+    T.StructField("unexpected_percent", T.DoubleType(), True),
+    T.StructField("element_count", T.LongType(), True),
+    T.StructField("validated_at", T.TimestampType(), False),
+])
+
+OPS_STABILITY = T.StructType([
+    T.StructField("month", T.StringType(), False),
+    T.StructField("metric", T.StringType(), False),  # score, <component>_points, grade
+    T.StructField("previous_month", T.StringType(), False),
+    T.StructField("bins", T.IntegerType(), False),
+    T.StructField("psi", T.DoubleType(), False),  # population stability index vs previous_month
+    T.StructField("members", T.LongType(), False),
+    T.StructField("previous_members", T.LongType(), False),
+])
+
 SILVER_TABLES = {
     "orders": SILVER_ORDERS,
     "interactions": SILVER_INTERACTIONS,

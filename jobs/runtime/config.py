@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from jobs.runtime.errors import UserError
+from expectations.params import QualityConf, problems as quality_problems
 from transforms.gold.params import ScoringConf, problems as scoring_problems
 from transforms.synthetic.profiles import DirtConf, SegmentProfile
 
@@ -85,6 +86,7 @@ class Config:
     generator: GeneratorConf
     sources: dict[str, SourceConf]
     conform: ConformConf
+    quality: QualityConf
     scoring: ScoringConf
 
     def table_path(self, layer: str, table: str) -> str:
@@ -282,6 +284,9 @@ def validate(config: Config) -> None:
         raise ConfigError("conform.late_tolerance_months must be >= 0")
     if "CNY" not in config.conform.fx_to_cny:
         raise ConfigError("conform.fx_to_cny must contain CNY")
+    wrong_quality = quality_problems(config.quality)
+    if wrong_quality:
+        raise ConfigError(f"quality.{wrong_quality[0]}")
     wrong = scoring_problems(config.scoring)
     if wrong:
         raise ConfigError(f"scoring.{wrong[0]} (conf/scoring.yaml)")

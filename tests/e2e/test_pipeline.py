@@ -1,10 +1,10 @@
 """End to end: the real CLI (and spark-submit) on a tiny world in a temp dir.
 
 One module-scoped world, several lakehouses built from it:
-  bulk    -- `taoqi generate` then one `taoqi run` over every batch
+  bulk    -- `taoqi generate` then one `taoqi run` over every batch, every table validated
   replica -- the same world generated again on another parallelism
   monthly -- the bulk landing, run one month at a time (the first month by spark-submit, the
-             others through the CLI in this process)
+             others through the CLI in this process), quality checks off
 """
 
 from __future__ import annotations
@@ -37,13 +37,21 @@ WORLD = [
     "generator.dirt.malformed_line_rate=0.005", "generator.late_event_rate=0.05",
     "spark.master=local[2]", "spark.shuffle_partitions=4",
 ]
+# The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
+# (validating the same rows twice would only add minutes).
+MONTHLY = [*WORLD, "quality.enabled=false"]
 SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "quarantine"]
 GOLD = ["user_month", "user_features", "scores", "service_routing"]
 ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
+def at(root: Path) -> list[str]:
+    """The settings that put a run's tables and reports under ``root``."""
+    return ["--set", f"lakehouse.root={root}", "--set", f"quality.reports_root={root / 'reports'}"]
+
+
 def taoqi(*args: str, root: Path, sets: list[str] = WORLD, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(BIN / "taoqi"), *args, "--set", f"lakehouse.root={root}"]
+    cmd = [str(BIN / "taoqi"), *args, *at(root)]
     for s in sets:
         cmd += ["--set", s]
     done = subprocess.run(cmd, capture_output=True, text=True, env=ENV, timeout=900)
@@ -75,8 +83,8 @@ def lakes(tmp_path_factory, spark):
     submit = subprocess.run(
         [str(BIN / "spark-submit"), "--master", "local[2]", "--driver-memory", "2g",
          "--packages", "io.delta:delta-spark_4.1_2.13:4.4.0",
-         "jobs/run.py", "--month", MONTHS[0], "--set", f"lakehouse.root={monthly}",
-         *[x for s in WORLD if not s.startswith("spark.master") for x in ("--set", s)]],
+         "jobs/run.py", "--month", MONTHS[0], *at(monthly),
+         *[x for s in MONTHLY if not s.startswith("spark.master") for x in ("--set", s)]],
         capture_output=True, text=True, env=ENV, timeout=900, cwd=Path(__file__).resolve().parents[2])
     assert submit.returncode == 0, submit.stderr[-4000:]
     # spark-submit's master wins over the config's local[*]. (spark-submit merges the Python
@@ -85,8 +93,8 @@ def lakes(tmp_path_factory, spark):
     from jobs.cli import main  # the next months in this process: no JVM start each
 
     for month in MONTHS[1:]:
-        assert main(["run", "--month", month, "--set", f"lakehouse.root={monthly}",
-                     *[x for s in WORLD for x in ("--set", s)]]) == 0, month
+        assert main(["run", "--month", month, *at(monthly),
+                     *[x for s in MONTHLY for x in ("--set", s)]]) == 0, month
     return {"bulk": bulk, "replica": replica, "monthly": monthly, "run": run}
 
 
@@ -195,7 +203,7 @@ def test_rerunning_a_month_leaves_the_same_tables(spark, lakes, capsys):
     root = lakes["monthly"]
     before = read(spark, root, "silver.orders").drop("load_id").collect()
     gold_before = gold_rows(spark, root)
-    code, _, err = taoqi_here(capsys, "run", "--month", MONTHS[1], root=root)
+    code, _, err = taoqi_here(capsys, "run", "--month", MONTHS[1], root=root, sets=MONTHLY)
     # the batch is conformed again, so it and the batches whose slices read its orders are
     # aggregated again, and the months after it rescored: with the same result
     assert code == 0
@@ -211,7 +219,7 @@ def taoqi_here(capsys, *args: str, root: Path, sets: list[str] = WORLD) -> tuple
     from jobs.cli import main
 
     capsys.readouterr()
-    code = main([*args, "--set", f"lakehouse.root={root}", *[x for s in sets for x in ("--set", s)]])
+    code = main([*args, *at(root), *[x for s in sets for x in ("--set", s)]])
     out = capsys.readouterr()
     return code, out.out, out.err
 
@@ -270,3 +278,61 @@ def test_stages_need_their_upstream_tables(tmp_path, capsys, stage, missing, pro
     last = err.strip().splitlines()[-1]
     assert f"{missing} not found" in last or f"{missing} is missing" in last, last
     assert f"`taoqi {producer}`" in last, last
+
+
+def test_every_published_table_was_validated_before_it_was_published(spark, lakes):
+    results = read(spark, lakes["bulk"], "ops.quality_results")
+    validated = {r["table_name"] for r in results.select("table_name").distinct().collect()}
+    assert validated == {*(f"bronze.{s}" for s in ("accounts", "taobao_orders", "tmall_orders", "fliggy_bookings",
+                                                   "taopiaopiao_tickets", "interactions", "service_events",
+                                                   "risk_flags")),
+                         *(f"silver.{t}" for t in SILVER), "ops.reconciliation", *(f"gold.{t}" for t in GOLD),
+                         "ops.stability"}
+    assert results.filter((F.col("severity") == "critical") & ~F.col("success")).count() == 0
+    # scores and stability were validated for every month, one run id for the whole `taoqi run`
+    per_month = results.filter(F.col("table_name").isin("gold.scores", "ops.stability")) \
+        .groupBy("table_name").agg(F.countDistinct("month").alias("months")).collect()
+    assert {r["table_name"]: r["months"] for r in per_month} == {"gold.scores": 4, "ops.stability": 3}
+    assert results.select("run_id").distinct().count() == 1
+    stability = read(spark, lakes["bulk"], "ops.stability")
+    assert stability.count() == 3 * 6 and stability.filter(F.col("psi") < 0).count() == 0
+    assert "quality: table" in lakes["run"].stdout
+    for month in MONTHS:
+        assert (lakes["bulk"] / "reports" / month / "data_docs" / "index.html").is_file()
+
+
+def test_quality_revalidates_a_published_month_without_writing(spark, lakes, capsys):
+    root = lakes["bulk"]
+    versions = {t: tables_version(spark, root, t) for t in ("gold.scores", "silver.orders", "bronze.tmall_orders")}
+    code, out, _ = taoqi_here(capsys, "quality", "--month", MONTHS[1], root=root)
+    assert code == 0
+    assert "gold.scores" in out and "silver.orders" in out and "bronze.tmall_orders" in out
+    assert {t: tables_version(spark, root, t) for t in versions} == versions
+    again = read(spark, root, "ops.quality_results").filter(F.col("stage") == "quality")
+    assert {r["month"] for r in again.select("month").distinct().collect()} == {MONTHS[1]}
+    assert again.select("table_name").distinct().count() == 20  # 8 bronze, 6 silver, reconciliation, 4 gold, stability
+
+
+def test_an_empty_platform_month_stops_ingest_and_publishes_nothing(spark, lakes, tmp_path, capsys):
+    root = tmp_path / "gap"
+    shutil.copytree(lakes["bulk"] / "landing", root / "landing",
+                    ignore=lambda d, names: [n for n in names if n.startswith("ingest_month=") and n != f"ingest_month={MONTHS[0]}"])
+    assert taoqi_here(capsys, "ingest", root=root)[0] == 0
+    versions = {s: tables_version(spark, root, f"bronze.{s}") for s in ("accounts", "fliggy_bookings")}
+    for source in (lakes["bulk"] / "landing").iterdir():  # the second month lands, except Fliggy's
+        if source.name != "fliggy_bookings":
+            shutil.copytree(source / f"ingest_month={MONTHS[1]}", root / "landing" / source.name / f"ingest_month={MONTHS[1]}")
+    code, _, err = taoqi_here(capsys, "ingest", root=root)
+    assert code == 3
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("taoqi ingest: error: critical check 'batch not empty' failed on bronze.fliggy_bookings "
+                           f"{MONTHS[1]}") and "left unchanged" in last, last
+    assert tables_version(spark, root, "bronze.fliggy_bookings") == versions["fliggy_bookings"]
+    assert read(spark, root, "bronze.fliggy_bookings").filter(F.col("_ingest_month") == MONTHS[1]).count() == 0
+
+
+def tables_version(spark, root: Path, name: str) -> int:
+    from delta.tables import DeltaTable
+
+    layer, table = name.split(".")
+    return DeltaTable.forPath(spark, str(root / layer / table)).history(1).first()["version"]

@@ -98,6 +98,11 @@ class ScoringConf:
     credit: CreditConf
     service_queues: list[ServiceQueue]
 
+    def component_maxima(self) -> dict[str, float]:
+        """The most points each of the four components can give (the saturation of its curves)."""
+        maxima = {c: float(sum(t.max_points for t in self.components[c].values())) for c in COMPONENTS[:3]}
+        return {**maxima, "credit": float(max(self.credit_points_by_level))}
+
 
 def problems(s: ScoringConf) -> list[str]:
     """Everything wrong with a scoring config, as 'setting: what' lines (empty when valid)."""

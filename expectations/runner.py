@@ -1,0 +1,126 @@
+"""The checkpoint runner: a suite of checks on a Spark DataFrame through a GE checkpoint.
+
+GE's Spark datasource validates the DataFrame where it is (nothing is
+converted to pandas); results come back in the SUMMARY format with no
+failing values collected (``partial_unexpected_count`` 0), so what reaches
+the driver is one small record per check. One ephemeral GE context per Data
+Docs directory and process: no ``gx/`` folder in the repository, the HTML
+goes where the caller says.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from itertools import count
+from typing import Any
+
+from pyspark.sql import DataFrame
+
+from expectations.suites import Check
+
+log = logging.getLogger(__name__)
+
+RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "return_unexpected_index_query": False}
+SITE = "local_site"  # the site every ephemeral context has; re-pointed at the caller's directory
+_GE_VIEW = "tmp_view"  # GE registers {batch} of UnexpectedRowsExpectation under this name and leaves it
+
+_contexts: dict[str | None, Any] = {}
+_names = count(1)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One check's result, as stored in ops.quality_results."""
+
+    check: str
+    expectation: str
+    column: str | None
+    severity: str
+    success: bool
+    observed_value: str | None  # JSON
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    element_count: int | None
+    error: str | None = None  # GE could not evaluate the check (counts as a failure)
+
+
+def context(docs_dir: str | None) -> Any:
+    """The ephemeral GE context of this process writing Data Docs to ``docs_dir`` (None: no docs)."""
+    if docs_dir in _contexts:
+        return _contexts[docs_dir]
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    ctx = gx.get_context(mode="ephemeral")
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    if docs_dir is not None:
+        ctx.update_data_docs_site(SITE, {
+            "class_name": "SiteBuilder", "show_how_to_buttons": False,
+            # An ephemeral context has no root directory: the store needs an absolute path.
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                              "base_directory": os.path.abspath(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+    ctx.data_sources.add_spark(name="taoqi", persist=False)  # the caller persists what it validates
+    _contexts[docs_dir] = ctx
+    return ctx
+
+
+def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: dict[str, str], *,
+              docs_dir: str | None = None, references: dict[str, DataFrame] | None = None) -> list[Outcome]:
+    """Validate ``df`` against ``checks``; return one outcome per check, in suite order.
+
+    ``severities`` maps each check name to critical or warning (GE's own
+    severity field carries it into Data Docs). ``references`` are registered
+    as temporary views for the checks' SQL and dropped afterwards.
+    """
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+
+    ctx = context(docs_dir)
+    for check in checks:
+        expectation = check.expectation  # built for this call: setting its meta and severity is safe
+        expectation.meta = {**(expectation.meta or {}), "check": check.name}
+        expectation.severity = severities[check.name]
+    # Given whole to the constructor: adding expectations one by one to a suite the context
+    # holds serialises the suite once per expectation.
+    suite = gx.ExpectationSuite(name=suite_name, expectations=[c.expectation for c in checks])
+    if suite_name in {s.name for s in ctx.suites.all()}:
+        ctx.suites.delete(suite_name)
+    suite = ctx.suites.add(suite)
+    n = next(_names)
+    asset = ctx.data_sources.get("taoqi").add_dataframe_asset(name=f"{suite_name}#{n}")
+    batch = asset.add_batch_definition_whole_dataframe("slice")
+    definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{suite_name}#{n}", data=batch,
+                                                                        suite=suite))
+    actions = [UpdateDataDocsAction(name="data_docs", site_names=[SITE])] if docs_dir is not None else []
+    checkpoint = ctx.checkpoints.add(gx.Checkpoint(name=f"{suite_name}#{n}", validation_definitions=[definition],
+                                                   actions=actions, result_format=RESULT_FORMAT))
+    spark = df.sparkSession
+    for name, ref in (references or {}).items():
+        ref.createOrReplaceTempView(name)
+    try:
+        result = checkpoint.run(batch_parameters={"dataframe": df})
+    finally:
+        for name in [*(references or {}), _GE_VIEW]:
+            spark.catalog.dropTempView(name)
+    (suite_result,) = result.run_results.values()
+    by_check = {r.expectation_config.meta["check"]: r for r in suite_result.results}
+    return [_outcome(check.name, by_check[check.name], severities[check.name]) for check in checks]
+
+
+def _outcome(name: str, r: Any, severity: str) -> Outcome:
+    config, res = r.expectation_config, r.result or {}
+    kwargs = config.kwargs
+    column = kwargs.get("column") or (", ".join(kwargs["column_list"]) if kwargs.get("column_list") else None)
+    error = None
+    if r.exception_info and r.exception_info.get("raised_exception"):
+        error = str(r.exception_info.get("exception_message"))[:500]
+    observed = res.get("observed_value")
+    return Outcome(
+        check=name, expectation=config.type, column=column, severity=severity, success=bool(r.success),
+        observed_value=None if observed is None else json.dumps(observed, default=str)[:2000],
+        unexpected_count=res.get("unexpected_count"), unexpected_percent=res.get("unexpected_percent"),
+        element_count=res.get("element_count"), error=error)

@@ -1,0 +1,276 @@
+"""The expectation suites, as code: one per table, built from its declared schema plus its own rules.
+
+A suite is a list of named checks; the name is what the config's
+``quality.severity`` and the stage's error message refer to ("silver.orders:
+critical check 'users exist in accounts' failed"). Suites know nothing of
+stages: the job hands them the DataFrame to validate and, for checks that
+compare it with other data, the reference DataFrames they name
+(``REFERENCES``), registered as temporary views under those names.
+
+Slices: a stage validates what it is about to publish (a month, a batch),
+so key uniqueness is checked within that slice; the stages' own logic
+(deduplication against earlier batches, one slice per month) keeps keys
+unique across slices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import great_expectations.expectations as gxe
+from pyspark.sql import types as T
+
+from expectations.params import QualityConf
+from transforms.gold.params import COMPONENTS, ScoringConf
+from transforms.schemas import (GOLD_TABLES, OPS_RECONCILIATION, OPS_STABILITY, SILVER_QUARANTINE, SILVER_TABLES)
+from transforms.silver import reasons as R
+
+CREDIT_LEVELS = [f"C{i}" for i in range(7)]
+GRADES = ["ordinary", "super", "apass_eligible"]
+# Reference views the suites' SQL may use (the job registers them under these names).
+REFERENCES = ("accounts", "history")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    expectation: Any  # a great_expectations Expectation
+
+
+@dataclass(frozen=True)
+class SuiteInputs:
+    """What a suite needs beyond the DataFrame: settings and the slice being validated."""
+
+    quality: QualityConf
+    scoring: ScoringConf
+    natural_keys: dict[str, tuple[str, ...]]  # silver table -> its natural key (from the sources)
+    max_order_amount_cny: float
+
+
+def unexpected_rows(description: str, query: str) -> Any:
+    """A check that fails when ``query`` (over ``{batch}`` and the reference views) returns rows."""
+    return gxe.UnexpectedRowsExpectation(description=description, unexpected_rows_query=query)
+
+
+def column_paths(schema: T.StructType, prefix: str = "") -> list[str]:
+    """The columns as GE lists them: each field, then its nested fields as dotted paths."""
+    paths = []
+    for f in schema.fields:
+        paths.append(prefix + f.name)
+        if isinstance(f.dataType, T.StructType):
+            paths += column_paths(f.dataType, f"{prefix}{f.name}.")
+    return paths
+
+
+def schema_checks(schema: T.StructType) -> list[Check]:
+    """Columns in order, each column's type, and no nulls where the schema declares none."""
+    checks = [Check("columns", gxe.ExpectTableColumnsToMatchOrderedList(column_list=column_paths(schema)))]
+    checks += [Check(f"type of {f.name}", gxe.ExpectColumnTypeToBe(column=f.name, type_=type(f.dataType).__name__))
+               for f in schema.fields]
+    checks += [Check(f"{f.name} not null", gxe.ExpectColumnValuesToNotBeNull(column=f.name))
+               for f in schema.fields if not f.nullable]
+    return checks
+
+
+def unique(*columns: str) -> Check:
+    name = f"{', '.join(columns)} unique"
+    if len(columns) == 1:
+        return Check(name, gxe.ExpectColumnValuesToBeUnique(column=columns[0]))
+    return Check(name, gxe.ExpectCompoundColumnsToBeUnique(column_list=list(columns)))
+
+
+def between(column: str, low: float | None, high: float | None, **kw: Any) -> Check:
+    label = f"{column} >= {low:g}" if high is None else f"{column} <= {high:g}" if low is None \
+        else f"{column} in [{low:g}, {high:g}]"
+    return Check(label, gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high, **kw))
+
+
+def in_set(column: str, values: list) -> Check:
+    return Check(f"{column} in set", gxe.ExpectColumnValuesToBeInSet(column=column, value_set=values))
+
+
+def users_exist(user_column: str = "user_id") -> Check:
+    return Check("users exist in accounts", unexpected_rows(
+        "every user is a registered account (silver.accounts)",
+        f"SELECT b.{user_column} FROM {{batch}} b LEFT ANTI JOIN accounts a ON b.{user_column} = a.user_id"))
+
+
+# --------------------------------------------------------------------------- bronze
+
+
+def bronze_checks(source: str, schema: T.StructType, q: QualityConf) -> list[Check]:
+    """A source's appended rows: the contract, metadata present, every new batch non-empty and in volume.
+
+    The ``history`` view holds (``_ingest_month``, ``n``, ``is_new``): the rows
+    each earlier batch of the source has in bronze (``is_new`` false), and a
+    row with ``n`` = 0 and ``is_new`` true for each batch this append is the
+    first load of, so a new batch without rows is seen.
+    """
+    v = q.volume
+    counts = ("SELECT m, SUM(n) AS n, MAX(is_new) AS is_new FROM ("
+              "SELECT _ingest_month AS m, COUNT(*) AS n, false AS is_new FROM {batch} GROUP BY _ingest_month "
+              "UNION ALL SELECT _ingest_month AS m, n, is_new FROM history) GROUP BY m")
+    trailing = (f"SELECT m, n, is_new, AVG(n) OVER (ORDER BY m ROWS BETWEEN {v.trailing_batches} PRECEDING "
+                f"AND 1 PRECEDING) AS trailing FROM ({counts})")
+    return [
+        *schema_checks(schema),
+        Check("batch not empty", unexpected_rows(
+            "every batch loaded for the first time has rows (an empty platform month is a broken feed)",
+            f"SELECT m FROM ({counts}) WHERE is_new AND n = 0")),
+        Check("volume vs trailing batches", unexpected_rows(
+            f"a new batch has {v.min_ratio:g}x-{v.max_ratio:g}x the rows of the {v.trailing_batches} batches before it",
+            f"SELECT m, n, trailing FROM ({trailing}) WHERE is_new AND trailing IS NOT NULL "
+            f"AND (n < {v.min_ratio} * trailing OR n > {v.max_ratio} * trailing)")),
+    ]
+
+
+# --------------------------------------------------------------------------- silver
+
+
+def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
+    """A silver table's published batches: schema, key, domains, amounts, users, freshness."""
+    target = table.split(".", 1)[1]
+    schema = SILVER_TABLES[target]
+    columns = schema.fieldNames()
+    checks = [*schema_checks(schema), unique(*inputs.natural_keys[target])]
+    if "platform" in columns:
+        checks.append(in_set("platform", ["taobao", "tmall", "fliggy", "taopiaopiao"]))
+    if "amount_cny" in columns:
+        checks.append(between("amount_cny", 0, inputs.max_order_amount_cny))
+    if "event_month" in columns:
+        checks += [
+            Check("event month of event date", unexpected_rows(
+                "event_month is the month of event_date, not after the batch",
+                "SELECT event_month FROM {batch} WHERE event_month <> date_format(event_date, 'yyyy-MM') "
+                "OR event_month > ingest_month")),
+            Check("freshness", unexpected_rows(
+                f"the latest event of each batch is in the last {inputs.quality.freshness_days} days of its month",
+                "SELECT ingest_month, MAX(event_date) AS latest FROM {batch} GROUP BY ingest_month HAVING "
+                f"MAX(event_date) < date_sub(last_day(to_date(ingest_month || '-01')), "
+                f"{inputs.quality.freshness_days})")),
+        ]
+    if target != "accounts":
+        checks.append(users_exist())
+    if target == "orders":
+        checks += [in_set("item_kind", ["physical", "virtual"]), in_set("channel", ["mobile", "pc"]),
+                   between("quantity", 1, None)]
+    if target == "interactions":
+        checks.append(between("rating", 1, 5))
+    if target == "service_events":
+        checks.append(in_set("kind", ["refund", "return", "dispute"]))
+    if target == "accounts":
+        checks += [in_set("gender", ["M", "F", "U"]), between("mobile_share", 0, 1)]
+    return checks
+
+
+def quarantine_checks() -> list[Check]:
+    return [*schema_checks(SILVER_QUARANTINE), in_set("reason", sorted(R.DESCRIPTIONS))]
+
+
+def reconciliation_checks() -> list[Check]:
+    return [
+        *schema_checks(OPS_RECONCILIATION),
+        unique("source", "ingest_month"),
+        Check("in = valid + quarantined + duplicates", unexpected_rows(
+            "every bronze row is valid, quarantined or a duplicate: nothing lost, nothing invented",
+            "SELECT source, ingest_month FROM {batch} "
+            "WHERE rows_in <> rows_valid + rows_quarantined + rows_duplicate OR NOT balanced")),
+    ]
+
+
+# --------------------------------------------------------------------------- gold
+
+
+def user_month_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["user_month"]
+    return [
+        *schema_checks(schema),
+        unique("user_id", "month", "batch"),
+        Check("month not after batch", unexpected_rows(
+            "a slice holds events of its batch month or earlier", "SELECT month, batch FROM {batch} WHERE month > batch")),
+        between("active_days_mask", 0, None), between("platform_mask", 0, 15), between("category_mask", 0, None),
+    ]
+
+
+def user_features_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["user_features"]
+    return [*schema_checks(schema), unique("user_id", "as_of_month"), users_exist(),
+            between("account_age_years", 0, None), between("net_spend_cny", 0, None),
+            between("scored_orders", 0, None), between("interaction_units", 0, None)]
+
+
+def scores_checks(inputs: SuiteInputs) -> list[Check]:
+    """gold.scores: components within their maxima, totals, bands, grades and fees consistent."""
+    schema, _ = GOLD_TABLES["scores"]
+    s, q = inputs.scoring, inputs.quality
+    maxima = s.component_maxima()
+    b = s.bands
+    band_of = (f"CASE WHEN score >= {b.apass_eligible} THEN 4 WHEN score >= {b.super} THEN 3 "
+               f"WHEN score >= {b.lowest_band} THEN 2 ELSE 1 END")
+    return [
+        *schema_checks(schema),
+        unique("user_id", "month"),
+        *[between(f"{c}_points", 0, maxima[c]) for c in COMPONENTS],
+        Check("score = sum of components", unexpected_rows(
+            "the score is the sum of its four components",
+            "SELECT user_id FROM {batch} WHERE score <> " + " + ".join(f"{c}_points" for c in COMPONENTS))),
+        Check("band of score", unexpected_rows(
+            "the band follows the score and scoring.bands", f"SELECT user_id FROM {{batch}} WHERE band <> {band_of}")),
+        Check("grade and fee of band", unexpected_rows(
+            "grade and 88VIP fee follow the band",
+            f"SELECT user_id FROM {{batch}} WHERE grade <> CASE band WHEN 4 THEN 'apass_eligible' WHEN 3 THEN 'super' "
+            f"ELSE 'ordinary' END OR vip_fee_cny <> CASE WHEN band >= 3 THEN {s.vip_fee_cny.member} "
+            f"ELSE {s.vip_fee_cny.standard} END")),
+        in_set("credit_level", CREDIT_LEVELS),
+        between("credit_score", 0, 100),
+        Check("change and growth perk", unexpected_rows(
+            f"score_change = score - previous_score; the perk is a rise of at least {s.growth_perk_rise}",
+            "SELECT user_id FROM {batch} WHERE NOT (score_change <=> score - previous_score) "
+            f"OR growth_perk <> COALESCE(score_change >= {s.growth_perk_rise}, false)")),
+        in_set("service_queue", [x.queue for x in s.service_queues]),
+        # Distribution (SPEC §3): super members are 3-5 % of members.
+        Check("super share at least", gxe.ExpectColumnValuesToBeBetween(
+            column="score", min_value=b.super, mostly=q.super_share.min,
+            description=f"at least {q.super_share.min:.0%} of members score >= {b.super} (super members)")),
+        Check("super share at most", gxe.ExpectColumnValuesToBeBetween(
+            column="score", max_value=b.super - 1, mostly=1 - q.super_share.max,
+            description=f"at most {q.super_share.max:.0%} of members score >= {b.super}")),
+    ]
+
+
+def service_routing_checks(s: ScoringConf) -> list[Check]:
+    schema, _ = GOLD_TABLES["service_routing"]
+    queues = [x.queue for x in s.service_queues]
+    return [*schema_checks(schema), unique("user_id", "month"), in_set("credit_level", CREDIT_LEVELS),
+            in_set("queue", queues), between("queue_rank", 1, len(queues))]
+
+
+def stability_checks(q: QualityConf) -> list[Check]:
+    return [*schema_checks(OPS_STABILITY), unique("month", "metric"), between("psi", 0, None),
+            Check("stability", gxe.ExpectColumnValuesToBeBetween(
+                column="psi", max_value=q.stability.psi_warn_above,
+                description=f"PSI month over month at most {q.stability.psi_warn_above:g} for every metric"))]
+
+
+def checks_for(table: str, inputs: SuiteInputs, bronze_schema: T.StructType | None = None) -> list[Check]:
+    """The checks of ``table`` (``layer.name``)."""
+    layer, _, name = table.partition(".")
+    if layer == "bronze":
+        assert bronze_schema is not None, "bronze checks need the source's bronze schema"
+        return bronze_checks(name, bronze_schema, inputs.quality)
+    if table == "silver.quarantine":
+        return quarantine_checks()
+    if layer == "silver":
+        return silver_checks(table, inputs)
+    by_table = {
+        "ops.reconciliation": reconciliation_checks,
+        "gold.user_month": user_month_checks,
+        "gold.user_features": user_features_checks,
+        "gold.scores": lambda: scores_checks(inputs),
+        "gold.service_routing": lambda: service_routing_checks(inputs.scoring),
+        "ops.stability": lambda: stability_checks(inputs.quality),
+    }
+    if table not in by_table:
+        raise KeyError(f"no expectation suite for {table}")
+    return by_table[table]()

@@ -1,0 +1,93 @@
+"""Re-validate the published tables of a month on demand, with the suites the stages run before publishing.
+
+For month M: every bronze table's batch M, the silver tables' and the
+quarantine's batch M, the reconciliation of batch M, gold.user_month's
+slices of batch M, gold.user_features as of M, gold.scores and
+gold.service_routing of M, and ops.stability of M. Each result is appended
+to ops.quality_results (stage "quality") and the Data Docs of M are
+rebuilt; nothing is written to the validated tables. Exit code 3 if any
+critical check failed (so a scheduler can hold back what reads them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.ingest import batch_history, bronze_schema
+from jobs.runtime import quality, tables
+from jobs.runtime.config import Config, check_month
+from jobs.runtime.errors import UserError
+from jobs.runtime.registry import enabled_sources
+from transforms.schemas import SILVER_TABLES
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = __doc__
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--month", required=True, help="month YYYY-MM whose published slices to validate")
+
+
+def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
+    month = check_month(args.month)
+    slices = published_slices(spark, config, month)
+    if not slices:
+        raise UserError(f"no published table has rows of {month}: run `taoqi run --month {month}` first")
+    failed_critical = []
+    for table, (df, references, schema) in slices.items():
+        outcomes = quality.validate(spark, config, "quality", table, df, month=month, references=references,
+                                    bronze_schema=schema, stop_on_critical=False)
+        failed_critical += [f"{table}: {o.check}" for o in outcomes if not o.success and o.severity == "critical"]
+    if failed_critical:
+        raise quality.QualityError(f"{len(failed_critical)} critical check(s) failed in {month}: "
+                                   + "; ".join(failed_critical[:5]) + (" ..." if len(failed_critical) > 5 else ""))
+
+
+def published_slices(spark: SparkSession, config: Config,
+                     month: str) -> dict[str, tuple[DataFrame, dict[str, DataFrame], object]]:
+    """table -> (its rows of ``month``, the reference views its suite needs, bronze schema or None)."""
+    found: dict[str, tuple[DataFrame, dict[str, DataFrame], object]] = {}
+
+    def add(name: str, rows: DataFrame, references: dict | None = None, schema=None) -> None:
+        if tables.exists(spark, config, name) and not rows.isEmpty():
+            found[name] = (rows, references or {}, schema)
+
+    def table(name: str) -> DataFrame:
+        return tables.read(spark, config, name)
+
+    for spec in enabled_sources(config):
+        name = f"bronze.{spec.name}"
+        if tables.exists(spark, config, name):
+            # the batch as a first load: its earlier batches are its history, it is "new" itself
+            history = batch_history(spark, config, name, [month]).filter(F.col("_ingest_month") != month) \
+                .unionByName(spark.createDataFrame([(month, 0, True)], "_ingest_month string, n long, is_new boolean"))
+            add(name, table(name).filter(F.col("_ingest_month") == month), {"history": history}, bronze_schema(spec))
+    accounts = {"accounts": table("silver.accounts").select("user_id")} \
+        if tables.exists(spark, config, "silver.accounts") else {}
+    for target in SILVER_TABLES:
+        name = f"silver.{target}"
+        if tables.exists(spark, config, name):
+            add(name, table(name).filter(F.col("ingest_month") == month), {} if target == "accounts" else accounts)
+    for name, column in (("silver.quarantine", "ingest_month"), ("ops.reconciliation", "ingest_month"),
+                         ("gold.user_month", "batch"), ("gold.user_features", "as_of_month"),
+                         ("gold.scores", "month"), ("gold.service_routing", "month"), ("ops.stability", "month")):
+        if tables.exists(spark, config, name):
+            refs = accounts if name == "gold.user_features" else {}
+            add(name, table(name).filter(F.col(column) == month), refs)
+    return found
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.cli import main as cli_main
+
+    return cli_main(["quality", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,153 @@
+"""Validate, then publish: every stage's output passes its table's suite before it is written.
+
+``with quality.gate(spark, config, "conform", "silver.orders", df, month=M) as checked:``
+materialises ``df``, runs the table's suite on it (expectations/), appends the
+outcomes to ops.quality_results and, if a *critical* check failed, raises
+:class:`QualityError` before the body runs: the table keeps its published
+version. Failed *warnings* are logged and recorded; the body then writes
+``checked`` (the materialised rows, so validation and write compute them once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterator
+
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from jobs.runtime import tables
+from jobs.runtime.config import Config
+from jobs.runtime.errors import UserError
+from jobs.runtime.logs import timed
+from jobs.runtime.registry import enabled_sources
+from transforms.schemas import OPS_QUALITY_RESULTS
+
+log = logging.getLogger(__name__)
+
+RESULTS = "ops.quality_results"
+
+
+class QualityError(UserError):
+    """A critical check failed: the stage stopped and the table was left as it was."""
+
+    exit_code = 3
+
+
+@dataclass
+class RunQuality:
+    """The checks of this process's run, for its summary (like logs.TIMINGS)."""
+
+    run_id: str = ""
+    validated: list[tuple[str, str, int, list]] = field(default_factory=list)  # (table, month, checks, failed)
+    docs: set[str] = field(default_factory=set)
+
+
+RUN = RunQuality()
+
+
+def start_run() -> str:
+    """A new run id; the summary starts empty (called once per CLI invocation)."""
+    RUN.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    RUN.validated.clear()
+    RUN.docs.clear()
+    return RUN.run_id
+
+
+def docs_dir(config: Config, month: str) -> str:
+    return os.path.join(config.quality.reports_root, month, "data_docs")
+
+
+@contextmanager
+def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
+         references: dict[str, DataFrame] | None = None,
+         bronze_schema: T.StructType | None = None) -> Iterator[DataFrame]:
+    """Validate ``df`` (what ``stage`` is about to publish to ``table``) and yield it for the write."""
+    if not config.quality.enabled:
+        yield df
+        return
+    # Materialised once, lineage cut: the suite's ~30 queries and the write then each start from
+    # these rows instead of re-planning the stage's whole plan (measured on gold.scores: 17 s ->
+    # 3 s per validation). Delta's MERGE materialises its source the same way. An executor lost
+    # meanwhile fails the stage, which is idempotent: run it again.
+    checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
+    validate(spark, config, stage, table, checked, month=month, references=references,
+             bronze_schema=bronze_schema)
+    yield checked
+
+
+def validate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
+             references: dict[str, DataFrame] | None = None, bronze_schema: T.StructType | None = None,
+             stop_on_critical: bool = True) -> list:
+    """Run ``table``'s suite on ``df`` and record the outcomes; a critical failure raises QualityError
+    (unless ``stop_on_critical`` is false: re-validating published tables reports them all)."""
+    from expectations.runner import run_suite
+    from expectations.suites import SuiteInputs, checks_for
+
+    q = config.quality
+    inputs = SuiteInputs(quality=q, scoring=config.scoring,
+                         natural_keys={s.target: s.natural_key for s in enabled_sources(config)},
+                         max_order_amount_cny=config.conform.max_order_amount_cny)
+    checks = checks_for(table, inputs, bronze_schema)
+    severities = {c.name: q.severity_of(table, c.name) for c in checks}
+    where = docs_dir(config, month) if q.data_docs else None
+    with timed(stage, f"validate {table}") as t:
+        outcomes = run_suite(df, table, checks, severities, docs_dir=where, references=references)
+        t.rows_in = len(outcomes)
+    if not RUN.run_id:
+        start_run()
+    record(spark, config, stage, table, month, outcomes)
+    failed = [o for o in outcomes if not o.success]
+    RUN.validated.append((table, month, len(outcomes), failed))
+    if where:
+        RUN.docs.add(os.path.join(where, "index.html"))
+    for o in failed:
+        log.warning("quality: %s check %r failed on %s %s (%s)", o.severity, o.check, table, month, describe(o))
+    critical = [o for o in failed if o.severity == "critical"]
+    if critical and stop_on_critical:
+        o = critical[0]
+        more = f" (and {len(critical) - 1} more)" if len(critical) > 1 else ""
+        docs = f"; Data Docs: {os.path.join(where, 'index.html')}" if where else ""
+        raise QualityError(f"critical check {o.check!r} failed on {table} {month}: {describe(o)}{more}; "
+                           f"{table} left unchanged{docs}")
+    log.info("quality: %s %s: %d checks passed%s", table, month, len(outcomes) - len(failed),
+             f", {len(failed)} warning(s)" if failed else "")
+    return outcomes
+
+
+def describe(o) -> str:
+    """What a failed check saw, in a few words."""
+    if o.error:
+        return f"could not be evaluated: {o.error}"
+    if o.unexpected_count is not None:
+        return f"{o.unexpected_count:,} unexpected of {o.element_count:,} ({o.unexpected_percent or 0:.2f}%)"
+    return f"observed {o.observed_value}"
+
+
+def record(spark: SparkSession, config: Config, stage: str, table: str, month: str, outcomes: list) -> None:
+    """Append the outcomes to ops.quality_results (one row per check; the trend of every check)."""
+    tables.ensure(spark, config, RESULTS, OPS_QUALITY_RESULTS)
+    now = datetime.now(timezone.utc)
+    rows = [(RUN.run_id, stage, month, table, o.check, o.expectation, o.column, o.severity, o.success,
+             o.observed_value if o.error is None else f"error: {o.error}", o.unexpected_count,
+             None if o.unexpected_percent is None else float(o.unexpected_percent), o.element_count, now)
+            for o in outcomes]
+    tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)
+
+
+def summary() -> str:
+    """The run's checks per table, failures named, and where the Data Docs are."""
+    if not RUN.validated:
+        return ""
+    lines = [f"{'quality: table':<28} {'month':<8} {'checks':>6} {'failed':>6}  failed checks"]
+    for table, month, n, failed in RUN.validated:
+        names = ", ".join(f"{o.check} ({o.severity})" for o in failed)
+        lines.append(f"{table:<28} {month:<8} {n:>6} {len(failed):>6}  {names}")
+    lines += [f"data docs: {d}" for d in sorted(RUN.docs)]
+    return "\n".join(lines)

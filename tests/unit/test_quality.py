@@ -1,0 +1,120 @@
+"""Quality gates: suites on hand-built tables, critical vs warning, nothing published on a critical failure."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs.runtime import quality, tables
+from jobs.runtime.config import ConfigError, load_config
+from tests.unit.test_gold import _features
+from transforms.gold.score import scores
+from transforms.gold.stability import metric_bins, stability
+
+
+S = load_config().scoring  # the scoring the suites check against
+
+
+def _config(tmp_path, *sets):
+    return load_config(sets=[f"lakehouse.root={tmp_path / 'lh'}", f"quality.reports_root={tmp_path / 'reports'}",
+                             *sets])
+
+
+def _scores(spark, spends: list[int], month="2025-12"):
+    members = [dict(user_id=i + 1, net_spend_cny=spend, scored_orders=40, active_days=30, account_age_years=5.0,
+                    months_active=10, orders=40, platforms_used=2) for i, spend in enumerate(spends)]
+    return scores(_features(spark, members), None, month=month, components=S.components,
+                  credit_points_by_level=S.credit_points_by_level, credit=S.credit, bands=S.bands,
+                  vip_fee=S.vip_fee_cny, growth_perk_rise=S.growth_perk_rise, queues=S.service_queues).localCheckpoint()
+
+
+def _outcomes(spark, config, df, table="gold.scores"):
+    return {o.check: o for o in quality.validate(spark, config, "test", table, df, month="2025-12",
+                                                 stop_on_critical=False)}
+
+
+def test_valid_scores_pass_and_a_broken_band_is_named(spark, tmp_path):
+    config = _config(tmp_path, "quality.data_docs=false", "quality.super_share={min: 0.0, max: 1.0}")
+    good = _scores(spark, [0, 5000, 50000, 200000, 900000])
+    outcomes = _outcomes(spark, config, good)
+    assert [name for name, o in outcomes.items() if not o.success] == []
+    assert outcomes["user_id, month unique"].success and outcomes["band of score"].severity == "critical"
+    broken = good.withColumn("band", F.when(F.col("user_id") == 2, F.lit(4)).otherwise(F.col("band")))
+    outcomes = _outcomes(spark, config, broken)
+    # one member's band contradicts the score, and so do the grade and fee that follow the score's band
+    assert [name for name, o in outcomes.items() if not o.success] == ["band of score", "grade and fee of band"]
+    assert outcomes["band of score"].observed_value == "1"
+    doubled = good.unionByName(good.filter(F.col("user_id") == 3))
+    failed = {n: o for n, o in _outcomes(spark, config, doubled).items() if not o.success}
+    assert list(failed) == ["user_id, month unique"] and failed["user_id, month unique"].unexpected_count == 2
+
+
+def test_super_share_is_checked_against_the_published_band(spark, tmp_path):
+    config = _config(tmp_path, "quality.data_docs=false")
+    # 1 super member of 5 is 20 %: above the published 3-5 %, a warning by default
+    outcomes = _outcomes(spark, config, _scores(spark, [0, 0, 0, 0, 2_000_000]))
+    assert outcomes["super share at least"].success
+    at_most = outcomes["super share at most"]
+    assert not at_most.success and at_most.severity == "warning" and at_most.unexpected_percent == pytest.approx(20.0)
+
+
+def test_a_critical_failure_publishes_nothing_and_is_recorded(spark, tmp_path):
+    config = _config(tmp_path, "quality.data_docs=true", "quality.super_share={min: 0.0, max: 1.0}")
+    good = _scores(spark, [0, 5000, 50000])
+    tables.ensure(spark, config, "gold.scores", good.schema, partition_by=("month",))
+    with quality.gate(spark, config, "test", "gold.scores", good, month="2025-12") as checked:
+        tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+    version = tables.version(spark, config, "gold.scores")
+    broken = good.withColumn("score", F.col("score") + 1)  # no longer the sum of its components
+    with pytest.raises(quality.QualityError, match=r"critical check 'score = sum of components' failed on "
+                                                   r"gold.scores 2025-12: .*gold.scores left unchanged"):
+        with quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked:
+            tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+    assert tables.version(spark, config, "gold.scores") == version
+    assert not DeltaTable.forPath(spark, tables.location(config, "gold.scores")).toDF().join(
+        broken, ["user_id", "score"]).take(1)
+    results = tables.read(spark, config, quality.RESULTS)
+    failed = results.filter(~F.col("success")).select("table_name", "check_name", "severity").collect()
+    assert [tuple(r) for r in failed] == [("gold.scores", "score = sum of components", "critical")]
+    # two validations of the same suite: every check once each, one failure in all
+    assert results.count() % 2 == 0 and results.select("run_id").distinct().count() == 1
+    assert (tmp_path / "reports" / "2025-12" / "data_docs" / "index.html").is_file()
+
+
+def test_a_check_made_a_warning_in_config_lets_the_write_through(spark, tmp_path):
+    config = _config(tmp_path, "quality.data_docs=false",
+                     "quality.super_share={min: 0.0, max: 1.0}",  # a --set mapping replaces the whole mapping:
+                     "quality.severity={'gold.scores/score = sum of components': warning}")
+    broken = _scores(spark, [0, 5000]).withColumn("score", F.col("score") + 1)
+    tables.ensure(spark, config, "gold.scores", broken.schema, partition_by=("month",))
+    with quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked:
+        tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+    assert tables.read(spark, config, "gold.scores").count() == 2
+
+
+def test_psi_is_zero_for_the_same_month_and_follows_its_formula_for_a_shift(spark):
+    specs = metric_bins(score_edges=[0, 1000], component_maxima=S.component_maxima(), component_bins=2)
+    before = _scores(spark, [0] * 6 + [2_000_000] * 2)
+    same = {r["metric"]: r for r in stability(before, before, month="2026-01", previous_month="2025-12",
+                                                specs=specs).collect()}
+    assert {m: r["psi"] for m, r in same.items()} == {m: 0.0 for m in same} and len(same) == 6
+    after = _scores(spark, [0] * 4 + [2_000_000] * 4)
+    psi = {r["metric"]: r for r in stability(after, before, month="2026-01", previous_month="2025-12",
+                                               specs=specs).collect()}
+    shares_before, shares_after = [6 / 8, 2 / 8], [4 / 8, 4 / 8]  # below and at/above 1000 points
+    expected = sum((p - q) * math.log(p / q) for p, q in zip(shares_after, shares_before))
+    assert psi["score"]["psi"] == pytest.approx(expected, abs=1e-6)
+    assert (psi["score"]["members"], psi["score"]["previous_members"], psi["score"]["bins"]) == (8, 8, 2)
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("quality.severity={columns: fatal}", "quality.severity.columns must be critical or warning"),
+    ("quality.super_share={min: 0.06, max: 0.05}", "quality.super_share needs 0 <= min <= max <= 1"),
+    ("quality.stability.score_edges=[0, 500, 300]", "quality.stability.score_edges must be at least two increasing"),
+])
+def test_invalid_quality_settings_are_config_errors(setting, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        load_config(sets=[setting])

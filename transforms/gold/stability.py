@@ -1,0 +1,60 @@
+"""Population stability index (PSI) of the score, its components and the grade shares, month over month.
+
+PSI = sum over bins of (p - q) * ln(p / q), p and q the shares of members in
+a bin this month and last month (empty bins count as 0.01 % so the log is
+finite). Bins are fixed, not learned from the data, so a month's PSI is the
+same whoever computes it and whenever: the score by ``score_edges``, each
+component in equal bins of its own range, the grade by its value. What
+reaches the driver is nothing per member: one row per metric comes out.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from transforms.schemas import OPS_STABILITY, conform_to
+
+EMPTY_BIN_SHARE = 1e-4
+GRADES = ("ordinary", "super", "apass_eligible")
+
+
+def metric_bins(*, score_edges: list[float], component_maxima: dict[str, float],
+                component_bins: int) -> list[tuple[str, Column, int]]:
+    """(metric, bin of a gold.scores row, number of bins) for every monitored metric."""
+    specs = [("score", sum((F.when(F.col("score") >= e, 1).otherwise(0) for e in score_edges[1:]), F.lit(0)),
+              len(score_edges))]
+    for component, top in component_maxima.items():
+        column = f"{component}_points"
+        share = F.col(column) / F.lit(float(top) if top > 0 else 1.0)
+        specs.append((column, F.least(F.floor(share * component_bins).cast("int"), F.lit(component_bins - 1)),
+                      component_bins))
+    grade = F.coalesce(*[F.when(F.col("grade") == g, i) for i, g in enumerate(GRADES)], F.lit(0))
+    specs.append(("grade", grade, len(GRADES)))
+    return specs
+
+
+def stability(current: DataFrame, previous: DataFrame, *, month: str, previous_month: str,
+              specs: list[tuple[str, Column, int]]) -> DataFrame:
+    """One ops.stability row per metric: the PSI of ``current`` (month) against ``previous`` (previous_month)."""
+    def counts(scores: DataFrame, name: str) -> DataFrame:
+        stacked = scores.select(F.explode(F.array(*[
+            F.struct(F.lit(metric).alias("metric"), bin_.cast("int").alias("bin")) for metric, bin_, _ in specs
+        ])).alias("x")).select("x.*")
+        return stacked.groupBy("metric", "bin").agg(F.count("*").alias(name))
+
+    every_bin = current.sparkSession.range(1).select(F.explode(F.array(*[
+        F.struct(F.lit(metric).alias("metric"), F.lit(b).alias("bin"), F.lit(n).alias("bins"))
+        for metric, _, n in specs for b in range(n)])).alias("x")).select("x.*")
+    by_metric = Window.partitionBy("metric")
+    shares = (every_bin.join(counts(current, "n"), ["metric", "bin"], "left")
+              .join(counts(previous, "n_prev"), ["metric", "bin"], "left")
+              .fillna(0, subset=["n", "n_prev"])
+              .select("*", F.sum("n").over(by_metric).alias("members"),
+                      F.sum("n_prev").over(by_metric).alias("previous_members")))
+    p = F.greatest(F.col("n") / F.col("members"), F.lit(EMPTY_BIN_SHARE))
+    q = F.greatest(F.col("n_prev") / F.col("previous_members"), F.lit(EMPTY_BIN_SHARE))
+    psi = shares.groupBy("metric", "bins", "members", "previous_members").agg(
+        F.round(F.sum((p - q) * F.log(p / q)), 6).alias("psi"))  # summation order aside
+    return conform_to(psi.select("*", F.lit(month).alias("month"), F.lit(previous_month).alias("previous_month")),
+                      OPS_STABILITY)
