@@ -31,4 +31,4 @@ bench: $(STAMP)
 	$(PY) -m bench.run
 
 clean:
-	rm -rf $(VENV) lakehouse spark-warehouse .pytest_cache
+	rm -rf $(VENV) lakehouse reports spark-warehouse .pytest_cache
