@@ -83,18 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     TIMINGS.clear()  # one summary per invocation, also when called in-process (notebooks, tests)
     quality.start_run()
     started = time.perf_counter()
+    config = None
     try:
         config = load_config(args.conf, args.sets)
         run_stage(args.stage, config, args)
     except UserError as err:
         if quality.RUN.validated:
             print(quality.summary(), file=sys.stderr)
+            quality.write_summary(config)
         print(f"taoqi {args.stage}: error: {err}", file=sys.stderr)
         return err.exit_code
     if TIMINGS:
         print(summary_table(TIMINGS), file=sys.stderr)
     if quality.RUN.validated:
         print(quality.summary())
+        print(f"quality summary: {quality.write_summary(config)}")
     log.info("taoqi %s finished in %.1fs", args.stage, time.perf_counter() - started)
     return 0
 

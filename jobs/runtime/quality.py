@@ -141,6 +141,18 @@ def record(spark: SparkSession, config: Config, stage: str, table: str, month: s
     tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)
 
 
+def write_summary(config: Config) -> str | None:
+    """Write the run's summary beside the Data Docs of its newest month; return the path."""
+    if not RUN.validated:
+        return None
+    path = os.path.join(config.quality.reports_root, max(month for _, month, _, _ in RUN.validated),
+                        "quality_summary.txt")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(f"run {RUN.run_id}\n{summary()}\n")
+    return path
+
+
 def summary() -> str:
     """The run's checks per table, failures named, and where the Data Docs are."""
     if not RUN.validated:

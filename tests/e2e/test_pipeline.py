@@ -297,6 +297,9 @@ def test_every_published_table_was_validated_before_it_was_published(spark, lake
     stability = read(spark, lakes["bulk"], "ops.stability")
     assert stability.count() == 3 * 6 and stability.filter(F.col("psi") < 0).count() == 0
     assert "quality: table" in lakes["run"].stdout
+    summary = lakes["bulk"] / "reports" / MONTHS[-1] / "quality_summary.txt"
+    assert f"quality summary: {summary}" in lakes["run"].stdout
+    assert "gold.scores" in summary.read_text() and "bronze.fliggy_bookings" in summary.read_text()
     for month in MONTHS:
         assert (lakes["bulk"] / "reports" / month / "data_docs" / "index.html").is_file()
 
