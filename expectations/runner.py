@@ -119,8 +119,11 @@ def _outcome(name: str, r: Any, severity: str) -> Outcome:
     if r.exception_info and r.exception_info.get("raised_exception"):
         error = str(r.exception_info.get("exception_message"))[:500]
     observed = res.get("observed_value")
+    unexpected = res.get("unexpected_count")
+    if config.type == "unexpected_rows_expectation" and isinstance(observed, int):
+        unexpected = observed  # its observed value is the number of rows the query returned
     return Outcome(
         check=name, expectation=config.type, column=column, severity=severity, success=bool(r.success),
         observed_value=None if observed is None else json.dumps(observed, default=str)[:2000],
-        unexpected_count=res.get("unexpected_count"), unexpected_percent=res.get("unexpected_percent"),
+        unexpected_count=unexpected, unexpected_percent=res.get("unexpected_percent"),
         element_count=res.get("element_count"), error=error)

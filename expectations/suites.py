@@ -24,7 +24,9 @@ from pyspark.sql import types as T
 from expectations.params import QualityConf
 from transforms.gold.params import COMPONENTS, ScoringConf
 from transforms.schemas import (GOLD_TABLES, OPS_RECONCILIATION, OPS_STABILITY, SILVER_QUARANTINE, SILVER_TABLES)
+from transforms.bronze.ingest import leaf_fields
 from transforms.silver import reasons as R
+from transforms.sources import SourceSpec
 
 CREDIT_LEVELS = [f"C{i}" for i in range(7)]
 GRADES = ["ordinary", "super", "apass_eligible"]
@@ -94,6 +96,56 @@ def users_exist(user_column: str = "user_id") -> Check:
     return Check("users exist in accounts", unexpected_rows(
         "every user is a registered account (silver.accounts)",
         f"SELECT b.{user_column} FROM {{batch}} b LEFT ANTI JOIN accounts a ON b.{user_column} = a.user_id"))
+
+
+# --------------------------------------------------------------------------- landing
+
+
+def _values(rows: list[tuple]) -> str:
+    """A SQL VALUES list of string literals."""
+    def lit(v: object) -> str:
+        return "'" + str(v).replace("'", "''") + "'"
+    return ", ".join("(" + ", ".join(lit(v) for v in row) + ")" for row in rows)
+
+
+def landing_checks(source: SourceSpec) -> list[Check]:
+    """The shape of the files about to be loaded (schema drift), checked before a row is read.
+
+    The batch holds one row per (file, position, field, type) as the file
+    carries it (``LandedFile.fields``). CSV/TSV are read by position, so their
+    header must be the contract's columns in its order; Parquet is read by
+    name with the contract's types, so a retyped column cannot be read at
+    all; JSON is read by name and its writers omit null fields, so only a
+    key the contract does not know (a renamed or added field) is drift --
+    a dropped JSON field shows up as rows quarantined for the missing value.
+    """
+    if source.format == "parquet":
+        contract = list(leaf_fields(source.raw_schema))
+    else:
+        contract = [(f.name, None) for f in source.raw_schema.fields]
+    names = _values([(name,) for name, _ in contract])
+    # a dropped JSON field cannot be told from null values (JSON writers omit null fields)
+    checks = [] if source.format == "json" else [Check("no contract field missing", unexpected_rows(
+        f"every landed file carries every field of the {source.name} contract",
+        f"SELECT f.file, c.col1 AS field FROM (SELECT DISTINCT file FROM {{batch}}) f "
+        f"CROSS JOIN (VALUES {names}) c WHERE NOT EXISTS "
+        f"(SELECT 1 FROM {{batch}} b WHERE b.file = f.file AND b.field = c.col1)"))]
+    checks.append(Check("no field beyond the contract", unexpected_rows(
+        f"every field of a landed file is one of the {source.name} contract's (a renamed or added field is drift)",
+        f"SELECT file, field FROM {{batch}} WHERE field NOT IN (SELECT col1 FROM VALUES {names})")))
+    if source.format == "csv":
+        positions = _values([(name, i) for i, (name, _) in enumerate(contract)])
+        checks.append(Check("columns in contract order", unexpected_rows(
+            "a CSV header lists the contract's columns in its order (CSV is read by position)",
+            f"SELECT b.file, b.field, b.position FROM {{batch}} b JOIN (VALUES {positions}) c "
+            f"ON b.field = c.col1 WHERE b.position <> CAST(c.col2 AS INT)")))
+    if source.format == "parquet":
+        types = _values(contract)
+        checks.append(Check("field types as contracted", unexpected_rows(
+            f"every Parquet column has the {source.name} contract's type (a retyped column cannot be read)",
+            f"SELECT b.file, b.field, b.type FROM {{batch}} b JOIN (VALUES {types}) c "
+            f"ON b.field = c.col1 WHERE b.type <> c.col2")))
+    return checks
 
 
 # --------------------------------------------------------------------------- bronze
@@ -253,12 +305,14 @@ def stability_checks(q: QualityConf) -> list[Check]:
                 description=f"PSI month over month at most {q.stability.psi_warn_above:g} for every metric"))]
 
 
-def checks_for(table: str, inputs: SuiteInputs, bronze_schema: T.StructType | None = None) -> list[Check]:
-    """The checks of ``table`` (``layer.name``)."""
+def checks_for(table: str, inputs: SuiteInputs, source: SourceSpec | None = None) -> list[Check]:
+    """The checks of ``table`` (``layer.name``; ``landing.<source>`` is the shape of its landed files)."""
     layer, _, name = table.partition(".")
-    if layer == "bronze":
-        assert bronze_schema is not None, "bronze checks need the source's bronze schema"
-        return bronze_checks(name, bronze_schema, inputs.quality)
+    if layer in ("landing", "bronze"):
+        assert source is not None and source.name == name, f"{table} checks need the source's spec"
+        if layer == "landing":
+            return landing_checks(source)
+        return bronze_checks(name, source.bronze_schema, inputs.quality)
     if table == "silver.quarantine":
         return quarantine_checks()
     if layer == "silver":

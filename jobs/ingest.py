@@ -25,10 +25,11 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
-from transforms.bronze.ingest import CORRUPT, FilePlan, LandedFile, plan_files, reader_schema, with_ingest_metadata
+from transforms.bronze.ingest import (CORRUPT, FilePlan, LandedFile, file_heads, header_fields, leaf_fields,
+                                     plan_files, reader_schema, with_ingest_metadata)
 from transforms.schemas import OPS_INGEST_MANIFEST
 from transforms.silver.common import add_months
-from transforms.sources import BRONZE_METADATA, SourceSpec
+from transforms.sources import SourceSpec
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     tables.ensure(spark, config, MANIFEST, OPS_INGEST_MANIFEST, partition_by=("source",))
     specs = enabled_sources(config)
     for spec in specs:
-        tables.ensure(spark, config, f"bronze.{spec.name}", bronze_schema(spec), partition_by=("_ingest_month",))
+        tables.ensure(spark, config, f"bronze.{spec.name}", spec.bronze_schema, partition_by=("_ingest_month",))
     with timed("ingest", "plan") as t:
         plans = plan(spark, config, specs, months)
         t.rows_out = sum(len(p.to_load) for p in plans.values())
@@ -94,7 +95,8 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
 
     Only files the ledger does not know are hashed (on the executors), so a new
     month costs its own files, never a re-read of the landing. Everything that
-    reaches the driver is one row per file.
+    reaches the driver is one row per file: its digest and its shape (the
+    fields it carries, for the drift checks of ``landing.<source>``).
     """
     ledger = tables.read(spark, config, MANIFEST).select(
         "source", "ingest_month", "file_name", "file_path", "content_sha256", "status").collect()
@@ -107,9 +109,8 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
             for f in storage.list_dir(spark, f"{config.landing_path(spec.name)}/ingest_month={month}")
             if not f.is_dir and f.name.endswith(spec.file_suffix) and (month, f.name) not in known]
     paths = [path for files in listed.values() for _, path, _ in files]
-    digests = {} if not paths else {
-        storage.qualify(spark, r["path"]): (r["length"], r["sha"]) for r in
-        spark.read.format("binaryFile").load(paths).select("path", "length", F.sha2("content", 256).alias("sha")).collect()}
+    heads = {} if not paths else {
+        storage.qualify(spark, r["path"]): r for r in file_heads(spark.read.format("binaryFile").load(paths)).collect()}
     # Bronze is looked at only for batches with files the ledger lacks: an unchanged month costs nothing.
     unknown_batches = sorted({month for files in listed.values() for month, _, _ in files})
     in_bronze = set() if not unknown_batches else {
@@ -121,13 +122,26 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
     for spec in specs:
         found = []
         for month, path, name in listed[spec.name]:
-            size, sha = digests[storage.qualify(spark, path)]
-            found.append(LandedFile(path, name, size, sha, month))
+            head = heads[storage.qualify(spark, path)]
+            found.append(LandedFile(path, name, head["length"], head["sha"], month,
+                                    fields_as_sent(spark, spec, path, head)))
         known_content = {r["content_sha256"]: r["file_path"] for r in ledger
                          if r["source"] == spec.name and r["status"] == "loaded"}
         loaded = {(m, f) for s, m, f in in_bronze if s == spec.name}
         plans[spec.name] = plan_files(found, loaded=loaded, known_content=known_content)
     return plans
+
+
+def fields_as_sent(spark: SparkSession, spec: SourceSpec, path: str, head) -> tuple:
+    """The fields a landed file carries (LandedFile.fields), from its head or its Parquet footer."""
+    if head["length"] == 0:
+        return ()
+    if spec.format == "csv":
+        return header_fields(head["first_line"], spec.reader_options.get("sep", ","))
+    if spec.format == "json":
+        return tuple((key, None) for key in sorted(head["json_keys"]))
+    # One footer read per new file, on the driver: a Parquet file's schema is in its last bytes.
+    return leaf_fields(spark.read.parquet(path).schema)
 
 
 def read_landed(spark: SparkSession, spec: SourceSpec, paths: list[str], load_id: str) -> DataFrame:
@@ -151,10 +165,16 @@ def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: lis
     history = batch_history(spark, config, name, months)
     if not files and not history.filter(F.col("is_new")).take(1):
         return 0
+    if files and config.quality.enabled:
+        # The files' shapes first: a drifted file is stopped before a row of it is read.
+        shapes = spark.createDataFrame([(f.name, i, field, kind) for f in files for i, (field, kind) in
+                                        enumerate(f.fields)], "file string, position int, field string, type string")
+        quality.validate(spark, config, "ingest", f"landing.{spec.name}", shapes, month=max(months), source=spec,
+                         publishes=name)
     rows = read_landed(spark, spec, [f.path for f in files], load_id) if files else \
-        spark.createDataFrame([], bronze_schema(spec))
+        spark.createDataFrame([], spec.bronze_schema)
     with quality.gate(spark, config, "ingest", name, rows, month=max(months), references={"history": history},
-                      bronze_schema=bronze_schema(spec)) as checked:
+                      source=spec) as checked:
         if not files:
             return 0
         tables.append(checked, config, name)
@@ -170,10 +190,6 @@ def batch_history(spark: SparkSession, config: Config, name: str, months: list[s
     present = {r["_ingest_month"] for r in counts.select("_ingest_month").collect()}  # one row per batch
     new = spark.createDataFrame([(m, 0) for m in months if m not in present], "_ingest_month string, n long")
     return counts.select("*", F.lit(False).alias("is_new")).unionByName(new.select("*", F.lit(True).alias("is_new")))
-
-
-def bronze_schema(spec: SourceSpec) -> T.StructType:
-    return T.StructType([*spec.raw_schema.fields, *BRONZE_METADATA.fields])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,12 +18,13 @@ import sys
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.ingest import batch_history, bronze_schema
+from jobs.ingest import batch_history
 from jobs.runtime import quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.registry import enabled_sources
 from transforms.schemas import SILVER_TABLES
+from transforms.sources import SourceSpec
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +41,9 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     if not slices:
         raise UserError(f"no published table has rows of {month}: run `taoqi run --month {month}` first")
     failed_critical = []
-    for table, (df, references, schema) in slices.items():
+    for table, (df, references, source) in slices.items():
         outcomes = quality.validate(spark, config, "quality", table, df, month=month, references=references,
-                                    bronze_schema=schema, stop_on_critical=False)
+                                    source=source, stop_on_critical=False)
         failed_critical += [f"{table}: {o.check}" for o in outcomes if not o.success and o.severity == "critical"]
     if failed_critical:
         raise quality.QualityError(f"{len(failed_critical)} critical check(s) failed in {month}: "
@@ -50,13 +51,13 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 
 
 def published_slices(spark: SparkSession, config: Config,
-                     month: str) -> dict[str, tuple[DataFrame, dict[str, DataFrame], object]]:
-    """table -> (its rows of ``month``, the reference views its suite needs, bronze schema or None)."""
-    found: dict[str, tuple[DataFrame, dict[str, DataFrame], object]] = {}
+                     month: str) -> dict[str, tuple[DataFrame, dict[str, DataFrame], SourceSpec | None]]:
+    """table -> (its rows of ``month``, the reference views its suite needs, its source spec or None)."""
+    found: dict[str, tuple[DataFrame, dict[str, DataFrame], SourceSpec | None]] = {}
 
-    def add(name: str, rows: DataFrame, references: dict | None = None, schema=None) -> None:
+    def add(name: str, rows: DataFrame, references: dict | None = None, source=None) -> None:
         if tables.exists(spark, config, name) and not rows.isEmpty():
-            found[name] = (rows, references or {}, schema)
+            found[name] = (rows, references or {}, source)
 
     def table(name: str) -> DataFrame:
         return tables.read(spark, config, name)
@@ -67,7 +68,7 @@ def published_slices(spark: SparkSession, config: Config,
             # the batch as a first load: its earlier batches are its history, it is "new" itself
             history = batch_history(spark, config, name, [month]).filter(F.col("_ingest_month") != month) \
                 .unionByName(spark.createDataFrame([(month, 0, True)], "_ingest_month string, n long, is_new boolean"))
-            add(name, table(name).filter(F.col("_ingest_month") == month), {"history": history}, bronze_schema(spec))
+            add(name, table(name).filter(F.col("_ingest_month") == month), {"history": history}, spec)
     accounts = {"accounts": table("silver.accounts").select("user_id")} \
         if tables.exists(spark, config, "silver.accounts") else {}
     for target in SILVER_TABLES:

@@ -49,3 +49,8 @@ class SourceSpec:
     user_checked: bool  # rows of unknown users are quarantined (not for accounts)
     conform: Callable[..., DataFrame]  # (bronze batch, *, params: ConformParams) -> candidates
     reader_options: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def bronze_schema(self) -> T.StructType:
+        """bronze.<name>: the source's fields as sent, then the ingest metadata."""
+        return T.StructType([*self.raw_schema.fields, *BRONZE_METADATA.fields])

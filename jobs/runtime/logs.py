@@ -13,7 +13,7 @@ log = logging.getLogger("taoqi")
 
 
 def setup_logging(verbose: bool = False) -> None:
-    """Timestamped lines on stderr; py4j and Spark's Python side kept quiet."""
+    """Timestamped lines on stderr; py4j, Spark's Python side and GE kept quiet."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -21,7 +21,7 @@ def setup_logging(verbose: bool = False) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("py4j", "pyspark", "urllib3"):
+    for noisy in ("py4j", "pyspark", "urllib3", "great_expectations"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -20,7 +20,6 @@ from typing import Iterator
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
 from jobs.runtime import tables
 from jobs.runtime.config import Config
@@ -28,6 +27,7 @@ from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms.schemas import OPS_QUALITY_RESULTS
+from transforms.sources import SourceSpec
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +66,7 @@ def docs_dir(config: Config, month: str) -> str:
 
 @contextmanager
 def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
-         references: dict[str, DataFrame] | None = None,
-         bronze_schema: T.StructType | None = None) -> Iterator[DataFrame]:
+         references: dict[str, DataFrame] | None = None, source: SourceSpec | None = None) -> Iterator[DataFrame]:
     """Validate ``df`` (what ``stage`` is about to publish to ``table``) and yield it for the write."""
     if not config.quality.enabled:
         yield df
@@ -77,16 +76,19 @@ def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFr
     # 3 s per validation). Delta's MERGE materialises its source the same way. An executor lost
     # meanwhile fails the stage, which is idempotent: run it again.
     checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
-    validate(spark, config, stage, table, checked, month=month, references=references,
-             bronze_schema=bronze_schema)
+    validate(spark, config, stage, table, checked, month=month, references=references, source=source)
     yield checked
 
 
 def validate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
-             references: dict[str, DataFrame] | None = None, bronze_schema: T.StructType | None = None,
-             stop_on_critical: bool = True) -> list:
+             references: dict[str, DataFrame] | None = None, source: SourceSpec | None = None,
+             publishes: str | None = None, stop_on_critical: bool = True) -> list:
     """Run ``table``'s suite on ``df`` and record the outcomes; a critical failure raises QualityError
-    (unless ``stop_on_critical`` is false: re-validating published tables reports them all)."""
+    (unless ``stop_on_critical`` is false: re-validating published tables reports them all).
+
+    ``source`` is the spec behind a ``landing.*``/``bronze.*`` table; ``publishes`` the table the
+    stage writes when that is not ``table`` itself (landed files are checked for bronze).
+    """
     from expectations.runner import run_suite
     from expectations.suites import SuiteInputs, checks_for
 
@@ -94,7 +96,7 @@ def validate(spark: SparkSession, config: Config, stage: str, table: str, df: Da
     inputs = SuiteInputs(quality=q, scoring=config.scoring,
                          natural_keys={s.target: s.natural_key for s in enabled_sources(config)},
                          max_order_amount_cny=config.conform.max_order_amount_cny)
-    checks = checks_for(table, inputs, bronze_schema)
+    checks = checks_for(table, inputs, source)
     severities = {c.name: q.severity_of(table, c.name) for c in checks}
     where = docs_dir(config, month) if q.data_docs else None
     with timed(stage, f"validate {table}") as t:
@@ -115,7 +117,7 @@ def validate(spark: SparkSession, config: Config, stage: str, table: str, df: Da
         more = f" (and {len(critical) - 1} more)" if len(critical) > 1 else ""
         docs = f"; Data Docs: {os.path.join(where, 'index.html')}" if where else ""
         raise QualityError(f"critical check {o.check!r} failed on {table} {month}: {describe(o)}{more}; "
-                           f"{table} left unchanged{docs}")
+                           f"{publishes or table} left unchanged{docs}")
     log.info("quality: %s %s: %d checks passed%s", table, month, len(outcomes) - len(failed),
              f", {len(failed)} warning(s)" if failed else "")
     return outcomes
@@ -125,6 +127,8 @@ def describe(o) -> str:
     """What a failed check saw, in a few words."""
     if o.error:
         return f"could not be evaluated: {o.error}"
+    if o.unexpected_count is not None and o.element_count is None:
+        return f"{o.unexpected_count:,} unexpected row(s)"
     if o.unexpected_count is not None:
         return f"{o.unexpected_count:,} unexpected of {o.element_count:,} ({o.unexpected_percent or 0:.2f}%)"
     return f"observed {o.observed_value}"

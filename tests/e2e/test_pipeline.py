@@ -40,6 +40,8 @@ WORLD = [
 # The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
 # (validating the same rows twice would only add minutes).
 MONTHLY = [*WORLD, "quality.enabled=false"]
+SOURCES = ["accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets", "interactions",
+           "service_events", "risk_flags"]
 SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "quarantine"]
 GOLD = ["user_month", "user_features", "scores", "service_routing"]
 ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
@@ -283,9 +285,7 @@ def test_stages_need_their_upstream_tables(tmp_path, capsys, stage, missing, pro
 def test_every_published_table_was_validated_before_it_was_published(spark, lakes):
     results = read(spark, lakes["bulk"], "ops.quality_results")
     validated = {r["table_name"] for r in results.select("table_name").distinct().collect()}
-    assert validated == {*(f"bronze.{s}" for s in ("accounts", "taobao_orders", "tmall_orders", "fliggy_bookings",
-                                                   "taopiaopiao_tickets", "interactions", "service_events",
-                                                   "risk_flags")),
+    assert validated == {*(f"landing.{s}" for s in SOURCES), *(f"bronze.{s}" for s in SOURCES),
                          *(f"silver.{t}" for t in SILVER), "ops.reconciliation", *(f"gold.{t}" for t in GOLD),
                          "ops.stability"}
     assert results.filter((F.col("severity") == "critical") & ~F.col("success")).count() == 0
@@ -339,3 +339,88 @@ def tables_version(spark, root: Path, name: str) -> int:
 
     layer, table = name.split(".")
     return DeltaTable.forPath(spark, str(root / layer / table)).history(1).first()["version"]
+
+
+# ---------------------------------------------------------------------------- schema drift
+
+
+def _rewrite_lines(path: Path, edit) -> None:
+    """Edit a landed text file line by line, as bytes (its dirty lines need not be UTF-8)."""
+    lines = path.read_bytes().split(b"\n")
+    path.write_bytes(b"\n".join(edit(i, line) if line else line for i, line in enumerate(lines)))
+
+
+def _rename_csv_column(path: Path) -> None:
+    _rewrite_lines(path, lambda i, line: line.replace(b"PayAmount", b"PayAmt") if i == 0 else line)
+
+
+def _extra_csv_column(path: Path) -> None:
+    _rewrite_lines(path, lambda i, line: line + (b",Coupon" if i == 0 else b",C1"))
+
+
+def _swap_csv_columns(path: Path) -> None:  # the header moved, the values did not: read by position, a silent mix-up
+    _rewrite_lines(path, lambda i, line: line.replace(b"MemberId,ShopId", b"ShopId,MemberId") if i == 0 else line)
+
+
+def _rename_json_field(path: Path) -> None:
+    _rewrite_lines(path, lambda i, line: line.replace(b'"total_fee":', b'"total_fee_fen":'))
+
+
+def _extra_json_field(path: Path) -> None:
+    _rewrite_lines(path, lambda i, line: line.replace(b"{", b'{"coupon_id":"C1",', 1))
+
+
+def _write_parquet(table, path: Path) -> None:
+    """Write ``table`` as a new writer would: no Spark schema in the footer, times as UTC micros
+    (pyarrow reads Spark's INT96 times as naive nanos, which Spark does not read back)."""
+    import pyarrow as pa
+
+    utc = table.column("booked_at").cast(pa.timestamp("us", tz="UTC"))
+    table = table.set_column(table.schema.get_field_index("booked_at"), "booked_at", utc)
+    pq.write_table(table.replace_schema_metadata(None), path)
+
+
+def _retype_parquet_column(path: Path) -> None:  # traveller.member_id sent as a string instead of a long
+    import pyarrow as pa
+
+    table = pq.read_table(path)
+    traveller = table.column("traveller").combine_chunks()
+    retyped = pa.StructArray.from_arrays(
+        [traveller.field("member_id").cast(pa.string()), traveller.field("traveller_count")],
+        names=["member_id", "traveller_count"])
+    _write_parquet(table.set_column(table.schema.get_field_index("traveller"), "traveller", retyped), path)
+
+
+def _rename_parquet_column(path: Path) -> None:
+    table = pq.read_table(path)
+    _write_parquet(table.rename_columns(["sales_channel" if n == "channel" else n for n in table.column_names]), path)
+
+
+@pytest.mark.parametrize("source, drift, check, unexpected", [
+    ("tmall_orders", _rename_csv_column, "no contract field missing", 1),
+    ("tmall_orders", _extra_csv_column, "no field beyond the contract", 1),
+    ("tmall_orders", _swap_csv_columns, "columns in contract order", 2),
+    ("taobao_orders", _rename_json_field, "no field beyond the contract", 1),
+    ("taobao_orders", _extra_json_field, "no field beyond the contract", 1),
+    ("fliggy_bookings", _retype_parquet_column, "field types as contracted", 1),
+    ("fliggy_bookings", _rename_parquet_column, "no contract field missing", 1),
+], ids=["csv-renamed", "csv-extra", "csv-reordered", "json-renamed", "json-extra", "parquet-retyped",
+        "parquet-renamed"])
+def test_schema_drift_stops_ingest_before_a_row_is_loaded(spark, lakes, tmp_path, capsys, source, drift, check,
+                                                          unexpected):
+    root = tmp_path / "drift"
+    batch = f"ingest_month={MONTHS[0]}"
+    shutil.copytree(lakes["bulk"] / "landing" / source / batch, root / "landing" / source / batch)
+    drifted = sorted(p for p in (root / "landing" / source / batch).iterdir() if not p.name.startswith("."))[0]
+    (drifted.parent / f".{drifted.name}.crc").unlink()  # Spark's checksum of the file as generated
+    drift(drifted)
+    only_this_source = [*WORLD, *(f"sources.{s}.enabled=false" for s in SOURCES if s != source)]
+    code, _, err = taoqi_here(capsys, "ingest", root=root, sets=only_this_source)
+    assert code == 3, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"taoqi ingest: error: critical check {check!r} failed on landing.{source} {MONTHS[0]}: "
+                           f"{unexpected} unexpected row(s)"), last
+    assert f"bronze.{source} left unchanged" in last
+    assert read(spark, root, f"bronze.{source}").count() == 0
+    failed = read(spark, root, "ops.quality_results").filter(~F.col("success")).collect()
+    assert {(r["table_name"], r["check_name"]) for r in failed} >= {(f"landing.{source}", check)}

@@ -131,3 +131,32 @@ def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_pat
             assert outcomes == {R.BAD_VALUE, None} and got[(kind, R.BAD_VALUE)] > 0  # reviews only
         else:
             assert outcomes == {reason}, f"{source} {kind}: {sorted(map(str, outcomes))}"
+
+
+TAOBAO_ORDER = {"order_id": "TB1", "buyer_id": 1, "seller_id": 12177, "cat_id": 50000028, "quantity": 1,
+                "total_fee": 26368, "currency": "CNY", "pay_time": 1736775359, "terminal": "mobile",
+                "group_buy": False, "global_buy": False}
+
+
+@pytest.mark.parametrize("field, sent, reason", [
+    ("total_fee", "263.68", R.BAD_AMOUNT),  # yuan as a decimal string instead of integer fen
+    ("pay_time", "2025-01-13 21:35:59", R.BAD_TIMESTAMP),  # a local time string instead of epoch seconds
+    ("quantity", 1.5, R.BAD_VALUE),  # a fraction where a count was contracted
+])
+def test_a_retyped_field_of_a_text_feed_is_quarantined_with_the_reason_of_its_value(spark, tmp_path, field, sent,
+                                                                                   reason):
+    """Text feeds are read as strings, so a type change is not drift that stops ingest: each
+    row whose value no longer parses is quarantined with that value's reason; the rest stay valid."""
+    import json
+
+    config = load_config()
+    spec = load_source("taobao_orders", config.sources["taobao_orders"].conformer)
+    batch = tmp_path / "ingest_month=2025-01"
+    batch.mkdir()
+    retyped = {**TAOBAO_ORDER, "order_id": "TB2", field: sent}
+    (batch / "taobao_orders-2025-01-00000.json").write_text(json.dumps(TAOBAO_ORDER) + "\n" + json.dumps(retyped) + "\n")
+    bronze = read_landed(spark, spec, [str(batch)], "load-test")
+    conformed = spec.conform(bronze, params=ConformParams(fx_to_cny=config.conform.fx_to_cny,
+                                                          max_order_amount_cny=config.conform.max_order_amount_cny))
+    got = {r["order_id"]: r[REJECT_REASON] for r in conformed.select("order_id", REJECT_REASON).collect()}
+    assert got == {"TB1": None, "TB2": reason}

@@ -43,6 +43,11 @@ def reader_schema(raw_schema: T.StructType, text_format: bool) -> T.StructType:
     return T.StructType([*raw_schema.fields, T.StructField(CORRUPT, T.StringType(), True)])
 
 
+# How much of each landed text file is read for its shape: a CSV header, or enough JSON lines
+# that a field the feed renamed or added shows up among their keys.
+HEAD_BYTES = 65_536
+
+
 @dataclass(frozen=True)
 class LandedFile:
     path: str
@@ -50,6 +55,44 @@ class LandedFile:
     size: int
     sha256: str
     ingest_month: str
+    # The fields the file carries, in its order, as (name, type): a CSV header's names; the keys
+    # of a JSON file's first lines (type None); a Parquet footer's leaf columns with their types.
+    fields: tuple[tuple[str, str | None], ...] = ()
+
+
+def file_heads(binary_files: DataFrame) -> DataFrame:
+    """Per file of a ``binaryFile`` read: path, length, sha256, its first line and the keys of its
+    first JSON lines (the whole file when it is at most HEAD_BYTES, else its complete lines).
+
+    Evaluated on the executors, so one short row per file reaches the driver.
+    """
+    head = F.substring("content", 1, HEAD_BYTES).cast("string")
+    lines = F.split(head, "\n")
+    complete = F.when(F.col("length") <= HEAD_BYTES, lines).otherwise(F.slice(lines, 1, F.size(lines) - 1))
+    keys = F.array_distinct(F.flatten(F.transform(
+        complete, lambda line: F.coalesce(F.json_object_keys(line), F.array().cast("array<string>")))))
+    return binary_files.select(
+        "path", "length", F.sha2("content", 256).alias("sha"),
+        F.substring_index(head, "\n", 1).alias("first_line"), keys.alias("json_keys"))
+
+
+def header_fields(first_line: str | None, sep: str) -> tuple[tuple[str, None], ...]:
+    """The column names of a CSV/TSV header line (quotes, BOM and a CR stripped)."""
+    if not first_line:
+        return ()
+    line = first_line.lstrip("\ufeff").rstrip("\r")
+    return tuple((name.strip().strip('"'), None) for name in line.split(sep))
+
+
+def leaf_fields(schema: T.StructType, prefix: str = "") -> tuple[tuple[str, str], ...]:
+    """A schema's leaf columns as (dotted path, type): how a Parquet file's shape is compared."""
+    fields: list[tuple[str, str]] = []
+    for f in schema.fields:
+        if isinstance(f.dataType, T.StructType):
+            fields += leaf_fields(f.dataType, f"{prefix}{f.name}.")
+        else:
+            fields.append((prefix + f.name, f.dataType.simpleString()))
+    return tuple(fields)
 
 
 @dataclass(frozen=True)
