@@ -12,8 +12,14 @@ It records wall seconds and events per second per core (events = silver rows
 the step covers), prints a table and writes bench/results/gold.json with the
 machine beside it.
 
-    python -m bench.run                       # sizes 10000 30000 100000
+Then the cost of the quality gates: the demo world (`make demo`: the default
+config, 100 k members, 13 months) run through every stage with the gates
+on, as `taoqi run` does; per stage, its wall seconds and the seconds of its
+validations (the "validate ..." steps), written to bench/results/quality.json.
+
+    python -m bench.run                       # sizes 10000 30000 100000, then quality at the demo size
     python -m bench.run --sizes 5000 20000    # any sizes
+    python -m bench.run --sizes --quality-users 30000   # only the quality part, at another size
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 from jobs import aggregate, conform, generate, ingest, score
 from jobs.runtime import tables
 from jobs.runtime.config import load_config
+from jobs.runtime import logs
 from jobs.runtime.logs import setup_logging
 from jobs.runtime.session import build_spark
 
@@ -90,9 +97,38 @@ def measure(spark, users: int, root: Path) -> dict:
     }
 
 
+def measure_quality(spark, users: int | None, root: Path) -> dict:
+    """Every stage over the whole world with the quality gates on; per stage, wall and validation seconds."""
+    shutil.rmtree(root, ignore_errors=True)
+    sets = [f"lakehouse.root={root}", f"quality.reports_root={root / 'reports'}"]
+    config = load_config(sets=sets + ([f"generator.users={users}"] if users else []))
+    generate.execute(spark, config, argparse.Namespace(users=None, months=None, seed=None))
+    months = ingest.landed_months(spark, config)
+    stages = [("ingest", ingest.ingest, months), ("conform", conform.conform, months),
+              ("aggregate", aggregate.aggregate, months), ("score", score.score_months, months)]
+    per_stage = {}
+    for name, run_stage, arg in stages:
+        logs.TIMINGS.clear()
+        started = time.perf_counter()
+        run_stage(spark, config, arg)
+        wall = time.perf_counter() - started
+        validate = sum(t.seconds for t in logs.TIMINGS if t.step.startswith("validate "))
+        per_stage[name] = {"seconds": round(wall, 1), "validate_seconds": round(validate, 1),
+                           "validations": sum(t.step.startswith("validate ") for t in logs.TIMINGS),
+                           "validate_share": round(validate / wall, 3)}
+    total = sum(v["seconds"] for v in per_stage.values())
+    total_validate = sum(v["validate_seconds"] for v in per_stage.values())
+    return {"users": config.generator.users, "months": len(months), "stages": per_stage,
+            "seconds": round(total, 1), "validate_seconds": round(total_validate, 1),
+            "validate_share": round(total_validate / total, 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 30_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 30_000, 100_000],
+                        help="members of each gold world (none: skip the gold part)")
+    parser.add_argument("--quality-users", type=int, default=None,
+                        help="members of the quality world (default: the demo's, generator.users); 0 skips it")
     args = parser.parse_args()
     setup_logging()
     spark = build_spark(load_config(), app_name="taoqi-bench")
@@ -109,10 +145,21 @@ def main() -> None:
                "machine": machine, "results": rows}
         (RESULTS / "gold.json").write_text(json.dumps(out, indent=2) + "\n")  # after each size
     steps = ["generate", "ingest", "conform", "full", "incremental_conform", "incremental"]
-    print(f"\n{'users':>8} " + " ".join(f"{s:>22}" for s in steps) + "  incr/full")
+    if rows:
+        print(f"\n{'users':>8} " + " ".join(f"{s:>22}" for s in steps) + "  incr/full")
     for r in rows:
         cells = [f"{r['seconds'][s]:>7}s {r['events_per_second_per_core'][s]:>9,}/s/c" for s in steps]
         print(f"{r['users']:>8,} " + " ".join(f"{c:>22}" for c in cells) + f"  {r['incremental_over_full']:>9}")
+    if args.quality_users != 0:
+        q = measure_quality(spark, args.quality_users, RESULTS / "tmp" / "quality")
+        out = {"command": "make bench", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "machine": machine, "results": q}
+        (RESULTS / "quality.json").write_text(json.dumps(out, indent=2) + "\n")
+        print(f"\nquality gates, {q['users']:,} members, {q['months']} months:")
+        print(f"{'stage':<10} {'seconds':>8} {'validating':>10} {'checks runs':>11} {'share':>6}")
+        for name, v in [*q["stages"].items(), ("total", {**q, "validations": ""})]:
+            print(f"{name:<10} {v['seconds']:>8} {v['validate_seconds']:>10} {v['validations']:>11} "
+                  f"{v['validate_share']:>6.1%}")
     print(f"machine: {machine}")
     print(f"worlds kept for inspection under {RESULTS / 'tmp'} (the next run replaces them)")
 
