@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import count
 from typing import Any
 
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "return_unexpected_index_query": False}
 SITE = "local_site"  # the site every ephemeral context has; re-pointed at the caller's directory
 _GE_VIEW = "tmp_view"  # GE registers {batch} of UnexpectedRowsExpectation under this name and leaves it
+_SAMPLE_VIEW = "taoqi_failed_batch"  # the batch again, for the rows of a failed SQL check
 
 _contexts: dict[str | None, Any] = {}
 _names = count(1)
@@ -45,6 +46,7 @@ class Outcome:
     unexpected_percent: float | None
     element_count: int | None
     error: str | None = None  # GE could not evaluate the check (counts as a failure)
+    sample: str | None = None  # a few of the rows a failed SQL check returned, for the error message
 
 
 def context(docs_dir: str | None) -> Any:
@@ -103,12 +105,30 @@ def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: d
         ref.createOrReplaceTempView(name)
     try:
         result = checkpoint.run(batch_parameters={"dataframe": df})
+        (suite_result,) = result.run_results.values()
+        by_check = {r.expectation_config.meta["check"]: r for r in suite_result.results}
+        outcomes = [_outcome(check.name, by_check[check.name], severities[check.name]) for check in checks]
+        # SUMMARY results carry no rows; a failed SQL check's first rows say what to fix
+        # (which file, which member), so they are fetched again, only on failure, a few.
+        df.createOrReplaceTempView(_SAMPLE_VIEW)
+        outcomes = [o if o.success or o.expectation != "unexpected_rows_expectation" else
+                    replace(o, sample=_sample(spark, by_check[o.check].expectation_config.kwargs))
+                    for o in outcomes]
     finally:
-        for name in [*(references or {}), _GE_VIEW]:
+        for name in [*(references or {}), _GE_VIEW, _SAMPLE_VIEW]:
             spark.catalog.dropTempView(name)
-    (suite_result,) = result.run_results.values()
-    by_check = {r.expectation_config.meta["check"]: r for r in suite_result.results}
-    return [_outcome(check.name, by_check[check.name], severities[check.name]) for check in checks]
+    return outcomes
+
+
+def _sample(spark: Any, kwargs: dict, rows: int = 3) -> str | None:
+    """The first ``rows`` rows of an unexpected-rows query, as ``col=value`` text."""
+    try:
+        query = kwargs["unexpected_rows_query"].replace("{batch}", _SAMPLE_VIEW)
+        found = spark.sql(f"SELECT * FROM ({query}) LIMIT {rows}").collect()
+    except Exception as err:  # the sample only decorates the message; the outcome stands without it
+        log.debug("no sample of a failed check: %s", err)
+        return None
+    return "; ".join(", ".join(f"{k}={v}" for k, v in r.asDict().items()) for r in found) or None
 
 
 def _outcome(name: str, r: Any, severity: str) -> Outcome:

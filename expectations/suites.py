@@ -46,8 +46,13 @@ class SuiteInputs:
 
     quality: QualityConf
     scoring: ScoringConf
-    natural_keys: dict[str, tuple[str, ...]]  # silver table -> its natural key (from the sources)
+    sources: tuple[SourceSpec, ...]  # the enabled sources, in config order
     max_order_amount_cny: float
+
+    @property
+    def natural_keys(self) -> dict[str, tuple[str, ...]]:
+        """silver table -> its natural key (from the sources)."""
+        return {s.target: s.natural_key for s in self.sources}
 
 
 def unexpected_rows(description: str, query: str) -> Any:
@@ -108,44 +113,43 @@ def _values(rows: list[tuple]) -> str:
     return ", ".join("(" + ", ".join(lit(v) for v in row) + ")" for row in rows)
 
 
-def landing_checks(source: SourceSpec) -> list[Check]:
-    """The shape of the files about to be loaded (schema drift), checked before a row is read.
+def landing_checks(sources: tuple[SourceSpec, ...]) -> list[Check]:
+    """The shape of every file about to be loaded (schema drift), checked before a row is read.
 
-    The batch holds one row per (file, position, field, type) as the file
-    carries it (``LandedFile.fields``). CSV/TSV are read by position, so their
-    header must be the contract's columns in its order; Parquet is read by
-    name with the contract's types, so a retyped column cannot be read at
-    all; JSON is read by name and its writers omit null fields, so only a
-    key the contract does not know (a renamed or added field) is drift --
-    a dropped JSON field shows up as rows quarantined for the missing value.
+    The batch holds one row per (source, file, position, field, type) as the
+    file carries it (``LandedFile.fields``); the contract of every source is
+    inlined as a VALUES table. CSV/TSV are read by position, so their header
+    must be the contract's columns in its order; Parquet is read by name
+    with the contract's types, so a retyped column cannot be read at all;
+    JSON is read by name and its writers omit null fields, so only a key the
+    contract does not know (a renamed or added field) is drift -- a dropped
+    JSON field shows up as rows quarantined for the missing value.
     """
-    if source.format == "parquet":
-        contract = list(leaf_fields(source.raw_schema))
-    else:
-        contract = [(f.name, None) for f in source.raw_schema.fields]
-    names = _values([(name,) for name, _ in contract])
-    # a dropped JSON field cannot be told from null values (JSON writers omit null fields)
-    checks = [] if source.format == "json" else [Check("no contract field missing", unexpected_rows(
-        f"every landed file carries every field of the {source.name} contract",
-        f"SELECT f.file, c.col1 AS field FROM (SELECT DISTINCT file FROM {{batch}}) f "
-        f"CROSS JOIN (VALUES {names}) c WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {{batch}} b WHERE b.file = f.file AND b.field = c.col1)"))]
-    checks.append(Check("no field beyond the contract", unexpected_rows(
-        f"every field of a landed file is one of the {source.name} contract's (a renamed or added field is drift)",
-        f"SELECT file, field FROM {{batch}} WHERE field NOT IN (SELECT col1 FROM VALUES {names})")))
-    if source.format == "csv":
-        positions = _values([(name, i) for i, (name, _) in enumerate(contract)])
-        checks.append(Check("columns in contract order", unexpected_rows(
-            "a CSV header lists the contract's columns in its order (CSV is read by position)",
-            f"SELECT b.file, b.field, b.position FROM {{batch}} b JOIN (VALUES {positions}) c "
-            f"ON b.field = c.col1 WHERE b.position <> CAST(c.col2 AS INT)")))
-    if source.format == "parquet":
-        types = _values(contract)
-        checks.append(Check("field types as contracted", unexpected_rows(
-            f"every Parquet column has the {source.name} contract's type (a retyped column cannot be read)",
-            f"SELECT b.file, b.field, b.type FROM {{batch}} b JOIN (VALUES {types}) c "
-            f"ON b.field = c.col1 WHERE b.type <> c.col2")))
-    return checks
+    rows = []
+    for spec in sources:
+        fields = leaf_fields(spec.raw_schema) if spec.format == "parquet" else \
+            [(f.name, "string") for f in spec.raw_schema.fields]
+        rows += [(spec.name, spec.format, name, kind, i) for i, (name, kind) in enumerate(fields)]
+    contract = f"WITH contract AS (SELECT * FROM VALUES {_values(rows)} AS c(source, format, field, type, position)) "
+    return [
+        Check("no contract field missing", unexpected_rows(
+            "every landed CSV/TSV and Parquet file carries every field of its source's contract",
+            contract + "SELECT f.source, f.file, c.field FROM (SELECT DISTINCT source, file FROM {batch}) f "
+            "JOIN contract c ON c.source = f.source AND c.format <> 'json' "
+            "LEFT ANTI JOIN {batch} b ON b.source = f.source AND b.file = f.file AND b.field = c.field")),
+        Check("no field beyond the contract", unexpected_rows(
+            "every field of a landed file is one of its source's contract (a renamed or added field is drift)",
+            contract + "SELECT b.source, b.file, b.field FROM {batch} b "
+            "LEFT ANTI JOIN contract c ON c.source = b.source AND c.field = b.field")),
+        Check("columns in contract order", unexpected_rows(
+            "a CSV/TSV header lists its contract's columns in the contract's order (CSV is read by position)",
+            contract + "SELECT b.source, b.file, b.field, b.position FROM {batch} b JOIN contract c "
+            "ON c.source = b.source AND c.field = b.field AND c.format = 'csv' WHERE b.position <> c.position")),
+        Check("field types as contracted", unexpected_rows(
+            "every Parquet column has its contract's type (a retyped column cannot be read)",
+            contract + "SELECT b.source, b.file, b.field, b.type FROM {batch} b JOIN contract c "
+            "ON c.source = b.source AND c.field = b.field AND c.format = 'parquet' WHERE b.type <> c.type")),
+    ]
 
 
 # --------------------------------------------------------------------------- bronze
@@ -305,13 +309,13 @@ def stability_checks(q: QualityConf) -> list[Check]:
                 description=f"PSI month over month at most {q.stability.psi_warn_above:g} for every metric"))]
 
 
-def checks_for(table: str, inputs: SuiteInputs, source: SourceSpec | None = None) -> list[Check]:
-    """The checks of ``table`` (``layer.name``; ``landing.<source>`` is the shape of its landed files)."""
+def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
+    """The checks of ``table`` (``layer.name``; ``landing`` is the shape of the files about to be loaded)."""
+    if table == "landing":
+        return landing_checks(inputs.sources)
     layer, _, name = table.partition(".")
-    if layer in ("landing", "bronze"):
-        assert source is not None and source.name == name, f"{table} checks need the source's spec"
-        if layer == "landing":
-            return landing_checks(source)
+    if layer == "bronze":
+        (source,) = [s for s in inputs.sources if s.name == name]
         return bronze_checks(name, source.bronze_schema, inputs.quality)
     if table == "silver.quarantine":
         return quarantine_checks()

@@ -69,6 +69,7 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     with timed("ingest", "plan") as t:
         plans = plan(spark, config, specs, months)
         t.rows_out = sum(len(p.to_load) for p in plans.values())
+    validate_landing(spark, config, plans, months)
     load_id = f"load-{uuid.uuid4().hex[:12]}"
     appended, ledger = {}, []
     for spec in specs:
@@ -132,6 +133,17 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
     return plans
 
 
+def validate_landing(spark: SparkSession, config: Config, plans: dict[str, FilePlan], months: list[str]) -> None:
+    """Check the shapes of every file about to be loaded (suite ``landing``) before any is read:
+    a drifted file stops ingest with every bronze table unchanged."""
+    shapes = [(source, f.name, i, field, kind) for source, files in plans.items() for f in files.to_load
+              for i, (field, kind) in enumerate(f.fields)]
+    if shapes and config.quality.enabled:
+        quality.validate(spark, config, "ingest", "landing", spark.createDataFrame(
+            shapes, "source string, file string, position int, field string, type string"),
+            month=max(months), publishes="every bronze table")
+
+
 def fields_as_sent(spark: SparkSession, spec: SourceSpec, path: str, head) -> tuple:
     """The fields a landed file carries (LandedFile.fields), from its head or its Parquet footer."""
     if head["length"] == 0:
@@ -165,16 +177,10 @@ def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: lis
     history = batch_history(spark, config, name, months)
     if not files and not history.filter(F.col("is_new")).take(1):
         return 0
-    if files and config.quality.enabled:
-        # The files' shapes first: a drifted file is stopped before a row of it is read.
-        shapes = spark.createDataFrame([(f.name, i, field, kind) for f in files for i, (field, kind) in
-                                        enumerate(f.fields)], "file string, position int, field string, type string")
-        quality.validate(spark, config, "ingest", f"landing.{spec.name}", shapes, month=max(months), source=spec,
-                         publishes=name)
     rows = read_landed(spark, spec, [f.path for f in files], load_id) if files else \
         spark.createDataFrame([], spec.bronze_schema)
-    with quality.gate(spark, config, "ingest", name, rows, month=max(months), references={"history": history},
-                      source=spec) as checked:
+    with quality.gate(spark, config, "ingest", name, rows, month=max(months),
+                      references={"history": history}) as checked:
         if not files:
             return 0
         tables.append(checked, config, name)

@@ -24,7 +24,6 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.registry import enabled_sources
 from transforms.schemas import SILVER_TABLES
-from transforms.sources import SourceSpec
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,9 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     if not slices:
         raise UserError(f"no published table has rows of {month}: run `taoqi run --month {month}` first")
     failed_critical = []
-    for table, (df, references, source) in slices.items():
+    for table, (df, references) in slices.items():
         outcomes = quality.validate(spark, config, "quality", table, df, month=month, references=references,
-                                    source=source, stop_on_critical=False)
+                                    stop_on_critical=False)
         failed_critical += [f"{table}: {o.check}" for o in outcomes if not o.success and o.severity == "critical"]
     if failed_critical:
         raise quality.QualityError(f"{len(failed_critical)} critical check(s) failed in {month}: "
@@ -51,13 +50,13 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 
 
 def published_slices(spark: SparkSession, config: Config,
-                     month: str) -> dict[str, tuple[DataFrame, dict[str, DataFrame], SourceSpec | None]]:
-    """table -> (its rows of ``month``, the reference views its suite needs, its source spec or None)."""
-    found: dict[str, tuple[DataFrame, dict[str, DataFrame], SourceSpec | None]] = {}
+                     month: str) -> dict[str, tuple[DataFrame, dict[str, DataFrame]]]:
+    """table -> (its rows of ``month``, the reference views its suite needs)."""
+    found: dict[str, tuple[DataFrame, dict[str, DataFrame]]] = {}
 
-    def add(name: str, rows: DataFrame, references: dict | None = None, source=None) -> None:
+    def add(name: str, rows: DataFrame, references: dict | None = None) -> None:
         if tables.exists(spark, config, name) and not rows.isEmpty():
-            found[name] = (rows, references or {}, source)
+            found[name] = (rows, references or {})
 
     def table(name: str) -> DataFrame:
         return tables.read(spark, config, name)
@@ -68,7 +67,7 @@ def published_slices(spark: SparkSession, config: Config,
             # the batch as a first load: its earlier batches are its history, it is "new" itself
             history = batch_history(spark, config, name, [month]).filter(F.col("_ingest_month") != month) \
                 .unionByName(spark.createDataFrame([(month, 0, True)], "_ingest_month string, n long, is_new boolean"))
-            add(name, table(name).filter(F.col("_ingest_month") == month), {"history": history}, spec)
+            add(name, table(name).filter(F.col("_ingest_month") == month), {"history": history})
     accounts = {"accounts": table("silver.accounts").select("user_id")} \
         if tables.exists(spark, config, "silver.accounts") else {}
     for target in SILVER_TABLES:

@@ -27,7 +27,6 @@ from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms.schemas import OPS_QUALITY_RESULTS
-from transforms.sources import SourceSpec
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +65,7 @@ def docs_dir(config: Config, month: str) -> str:
 
 @contextmanager
 def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
-         references: dict[str, DataFrame] | None = None, source: SourceSpec | None = None) -> Iterator[DataFrame]:
+         references: dict[str, DataFrame] | None = None) -> Iterator[DataFrame]:
     """Validate ``df`` (what ``stage`` is about to publish to ``table``) and yield it for the write."""
     if not config.quality.enabled:
         yield df
@@ -76,27 +75,26 @@ def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFr
     # 3 s per validation). Delta's MERGE materialises its source the same way. An executor lost
     # meanwhile fails the stage, which is idempotent: run it again.
     checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
-    validate(spark, config, stage, table, checked, month=month, references=references, source=source)
+    validate(spark, config, stage, table, checked, month=month, references=references)
     yield checked
 
 
 def validate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
-             references: dict[str, DataFrame] | None = None, source: SourceSpec | None = None,
-             publishes: str | None = None, stop_on_critical: bool = True) -> list:
+             references: dict[str, DataFrame] | None = None, publishes: str | None = None,
+             stop_on_critical: bool = True) -> list:
     """Run ``table``'s suite on ``df`` and record the outcomes; a critical failure raises QualityError
     (unless ``stop_on_critical`` is false: re-validating published tables reports them all).
 
-    ``source`` is the spec behind a ``landing.*``/``bronze.*`` table; ``publishes`` the table the
-    stage writes when that is not ``table`` itself (landed files are checked for bronze).
+    ``publishes`` names what the stage writes when that is not ``table`` itself (the landed files'
+    shapes are checked for bronze).
     """
     from expectations.runner import run_suite
     from expectations.suites import SuiteInputs, checks_for
 
     q = config.quality
-    inputs = SuiteInputs(quality=q, scoring=config.scoring,
-                         natural_keys={s.target: s.natural_key for s in enabled_sources(config)},
+    inputs = SuiteInputs(quality=q, scoring=config.scoring, sources=tuple(enabled_sources(config)),
                          max_order_amount_cny=config.conform.max_order_amount_cny)
-    checks = checks_for(table, inputs, source)
+    checks = checks_for(table, inputs)
     severities = {c.name: q.severity_of(table, c.name) for c in checks}
     where = docs_dir(config, month) if q.data_docs else None
     with timed(stage, f"validate {table}") as t:
@@ -128,7 +126,7 @@ def describe(o) -> str:
     if o.error:
         return f"could not be evaluated: {o.error}"
     if o.unexpected_count is not None and o.element_count is None:
-        return f"{o.unexpected_count:,} unexpected row(s)"
+        return f"{o.unexpected_count:,} unexpected row(s)" + (f" (e.g. {o.sample})" if o.sample else "")
     if o.unexpected_count is not None:
         return f"{o.unexpected_count:,} unexpected of {o.element_count:,} ({o.unexpected_percent or 0:.2f}%)"
     return f"observed {o.observed_value}"
