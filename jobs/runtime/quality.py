@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Iterator
 
+from py4j.protocol import Py4JError
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
@@ -75,8 +76,20 @@ def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFr
     # 3 s per validation). Delta's MERGE materialises its source the same way. An executor lost
     # meanwhile fails the stage, which is idempotent: run it again.
     checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
-    validate(spark, config, stage, table, checked, month=month, references=references)
-    yield checked
+    try:
+        validate(spark, config, stage, table, checked, month=month, references=references)
+        yield checked
+    finally:
+        release(checked)
+
+
+def release(checkpointed: DataFrame) -> None:
+    """Drop the blocks of a ``localCheckpoint`` now: Spark frees them only when a driver GC happens
+    to collect the RDD, and at scale a month's output held until then crowds the executors."""
+    try:
+        checkpointed._jdf.queryExecution().analyzed().rdd().unpersist(False)
+    except (AttributeError, Py4JError) as err:  # Spark Connect has no JVM handle: its server cleans up
+        log.debug("could not release a checkpoint: %s", err)
 
 
 def validate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,

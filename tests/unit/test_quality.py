@@ -84,6 +84,30 @@ def test_a_critical_failure_publishes_nothing_and_is_recorded(spark, tmp_path):
     assert (tmp_path / "reports" / "2025-12" / "data_docs" / "index.html").is_file()
 
 
+def _checkpoints(spark) -> set[int]:
+    """Ids of the RDDs held by a localCheckpoint (Delta keeps its own table-state caches beside them)."""
+    held = spark.sparkContext._jsc.getPersistentRDDs()
+    return {int(k) for k in held.keySet() if "localCheckpoint" in held[k].toDebugString().splitlines()[0]}
+
+
+def test_the_gate_releases_what_it_materialised(spark, tmp_path):
+    """GE's batches are not persisted (persist=False) and the gate's own checkpoint is dropped on exit,
+    whether the write went through or a critical check stopped it."""
+    config = _config(tmp_path, "quality.data_docs=false", "quality.super_share={min: 0.0, max: 1.0}")
+    good = _scores(spark, [0, 5000])
+    tables.ensure(spark, config, "gold.scores", good.schema, partition_by=("month",))
+    before = _checkpoints(spark)
+    with quality.gate(spark, config, "test", "gold.scores", good, month="2025-12") as checked:
+        assert len(_checkpoints(spark) - before) == 1
+        tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+    assert _checkpoints(spark) == before
+    with pytest.raises(quality.QualityError):
+        with quality.gate(spark, config, "test", "gold.scores", good.withColumn("score", F.col("score") + 1),
+                          month="2025-12"):
+            pass
+    assert _checkpoints(spark) == before
+
+
 def test_a_check_made_a_warning_in_config_lets_the_write_through(spark, tmp_path):
     config = _config(tmp_path, "quality.data_docs=false",
                      "quality.super_share={min: 0.0, max: 1.0}",  # a --set mapping replaces the whole mapping:
