@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 
 import pytest
 from delta.tables import DeltaTable
@@ -142,3 +143,32 @@ def test_psi_is_zero_for_the_same_month_and_follows_its_formula_for_a_shift(spar
 def test_invalid_quality_settings_are_config_errors(setting, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_config(sets=[setting])
+
+
+@pytest.mark.parametrize("rows, volume_ok", [(100, True), (40, False), (250, False)])
+def test_a_new_batch_is_checked_against_the_batches_before_it(spark, tmp_path, rows, volume_ok):
+    """Volume: a new batch within 0.5x-2x the average of the 3 months before it (a warning); batches
+    older than that do not count, and a batch with no rows fails 'batch not empty' (critical)."""
+    from jobs.runtime.registry import load_source
+
+    config = _config(tmp_path, "quality.data_docs=false")
+    spec = load_source("risk_flags", config.sources["risk_flags"].conformer)
+    metadata = dict(_source_file="f.json", _ingest_month="2025-05", _load_id="l1", _ingested_at=datetime(2025, 6, 1),
+                    _row_hash="h", _malformed=False, _raw=None)
+    batch = spark.createDataFrame([{**{f: None for f in spec.raw_schema.fieldNames()}, **metadata, "flag_id": str(i)}
+                                   for i in range(rows)], spec.bronze_schema)
+    # 2025-01 (out of reach: 3 months before 2025-05 are 02-04) would drag the average down to 77.5
+    history = spark.createDataFrame([("2025-01", 10, False), ("2025-02", 80, False), ("2025-03", 100, False),
+                                     ("2025-04", 120, False), ("2025-05", 0, True)],
+                                    "_ingest_month string, n long, is_new boolean")
+    outcomes = {o.check: o for o in quality.validate(spark, config, "test", "bronze.risk_flags", batch,
+                                                     month="2025-05", references={"history": history},
+                                                     stop_on_critical=False)}
+    volume = outcomes["volume vs trailing batches"]
+    assert (volume.success, volume.severity) == (volume_ok, "warning")
+    assert volume.sample is None if volume_ok else volume.sample == f"m=2025-05, n={rows}, trailing=100.0"
+    assert outcomes["batch not empty"].success
+    empty = quality.validate(spark, config, "test", "bronze.risk_flags", batch.limit(0), month="2025-05",
+                             references={"history": history}, stop_on_critical=False)
+    (not_empty,) = [o for o in empty if o.check == "batch not empty"]
+    assert (not_empty.success, not_empty.severity, not_empty.sample) == (False, "critical", "m=2025-05")
