@@ -34,9 +34,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from jobs import aggregate, conform, generate, ingest, score
-from jobs.runtime import tables
+from jobs.runtime import logs, tables
 from jobs.runtime.config import load_config
-from jobs.runtime import logs
 from jobs.runtime.logs import setup_logging
 from jobs.runtime.session import build_spark
 

@@ -25,8 +25,9 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
-from transforms.bronze.ingest import (CORRUPT, FilePlan, LandedFile, file_heads, header_fields, leaf_fields,
-                                     plan_files, reader_schema, with_ingest_metadata)
+from transforms.bronze.ingest import (CORRUPT, LANDING_CONTRACT, LANDING_SHAPES, FilePlan, LandedFile, file_heads,
+                                     header_fields, landing_contract, leaf_fields, plan_files, reader_schema,
+                                     with_ingest_metadata)
 from transforms.schemas import OPS_INGEST_MANIFEST
 from transforms.silver.common import add_months
 from transforms.sources import SourceSpec
@@ -69,7 +70,7 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     with timed("ingest", "plan") as t:
         plans = plan(spark, config, specs, months)
         t.rows_out = sum(len(p.to_load) for p in plans.values())
-    validate_landing(spark, config, plans, months)
+    validate_landing(spark, config, specs, plans, months)
     load_id = f"load-{uuid.uuid4().hex[:12]}"
     appended, ledger = {}, []
     for spec in specs:
@@ -97,7 +98,7 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
     Only files the ledger does not know are hashed (on the executors), so a new
     month costs its own files, never a re-read of the landing. Everything that
     reaches the driver is one row per file: its digest and its shape (the
-    fields it carries, for the drift checks of ``landing.<source>``).
+    fields it carries, for the drift checks of the ``landing`` suite).
     """
     ledger = tables.read(spark, config, MANIFEST).select(
         "source", "ingest_month", "file_name", "file_path", "content_sha256", "status").collect()
@@ -124,8 +125,8 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
         found = []
         for month, path, name in listed[spec.name]:
             head = heads[storage.qualify(spark, path)]
-            found.append(LandedFile(path, name, head["length"], head["sha"], month,
-                                    fields_as_sent(spark, spec, path, head)))
+            shape = fields_as_sent(spark, spec, path, head) if config.quality.enabled else ()  # for the gate only
+            found.append(LandedFile(path, name, head["length"], head["sha"], month, shape))
         known_content = {r["content_sha256"]: r["file_path"] for r in ledger
                          if r["source"] == spec.name and r["status"] == "loaded"}
         loaded = {(m, f) for s, m, f in in_bronze if s == spec.name}
@@ -133,15 +134,16 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
     return plans
 
 
-def validate_landing(spark: SparkSession, config: Config, plans: dict[str, FilePlan], months: list[str]) -> None:
+def validate_landing(spark: SparkSession, config: Config, specs: list[SourceSpec], plans: dict[str, FilePlan],
+                     months: list[str]) -> None:
     """Check the shapes of every file about to be loaded (suite ``landing``) before any is read:
     a drifted file stops ingest with every bronze table unchanged."""
     shapes = [(source, f.name, i, field, kind) for source, files in plans.items() for f in files.to_load
               for i, (field, kind) in enumerate(f.fields)]
     if shapes and config.quality.enabled:
-        quality.validate(spark, config, "ingest", "landing", spark.createDataFrame(
-            shapes, "source string, file string, position int, field string, type string"),
-            month=max(months), publishes="every bronze table")
+        contract = spark.createDataFrame(landing_contract(specs), LANDING_CONTRACT)
+        quality.validate(spark, config, "ingest", "landing", spark.createDataFrame(shapes, LANDING_SHAPES),
+                         month=max(months), references={"contract": contract}, publishes="every bronze table")
 
 
 def fields_as_sent(spark: SparkSession, spec: SourceSpec, path: str, head) -> tuple:

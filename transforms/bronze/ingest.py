@@ -84,6 +84,23 @@ def header_fields(first_line: str | None, sep: str) -> tuple[tuple[str, None], .
     return tuple((name.strip().strip('"'), None) for name in line.split(sep))
 
 
+# The landed files' shapes and the sources' contracts, as the `landing` suite reads them
+# (the batch and its reference view ``contract``).
+LANDING_SHAPES = "source string, file string, position int, field string, type string"
+LANDING_CONTRACT = "source string, format string, field string, type string, position int"
+
+
+def landing_contract(sources) -> list[tuple]:
+    """Every field each source's contract expects, as LANDING_CONTRACT rows: a Parquet file's leaf
+    columns with their types, a text file's fields (all read as strings) in their order."""
+    rows = []
+    for spec in sources:
+        fields = leaf_fields(spec.raw_schema) if spec.format == "parquet" else \
+            [(f.name, "string") for f in spec.raw_schema.fields]
+        rows += [(spec.name, spec.format, name, kind, i) for i, (name, kind) in enumerate(fields)]
+    return rows
+
+
 def leaf_fields(schema: T.StructType, prefix: str = "") -> tuple[tuple[str, str], ...]:
     """A schema's leaf columns as (dotted path, type): how a Parquet file's shape is compared."""
     fields: list[tuple[str, str]] = []
