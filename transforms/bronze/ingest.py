@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from transforms.sources import SourceSpec
 
 CORRUPT = "_corrupt_record"
 
@@ -90,7 +93,7 @@ LANDING_SHAPES = "source string, file string, position int, field string, type s
 LANDING_CONTRACT = "source string, format string, field string, type string, position int"
 
 
-def landing_contract(sources) -> list[tuple]:
+def landing_contract(sources: Iterable[SourceSpec]) -> list[tuple]:
     """Every field each source's contract expects, as LANDING_CONTRACT rows: a Parquet file's leaf
     columns with their types, a text file's fields (all read as strings) in their order."""
     rows = []
