@@ -9,6 +9,8 @@ of slices are unioned, clustered by member once and aggregated in two steps.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -30,6 +32,16 @@ def month_end(month: str) -> Column:
     return F.last_day(F.to_date(F.lit(month + "-01")))
 
 
+def _fen(amount: Column) -> Column:
+    """An amount in CNY (2 decimals) as a long of fen."""
+    return (amount * 100).cast("long")
+
+
+def _cny(fen: Column) -> Column:
+    """Fen back to an exact CNY amount (null stays null)."""
+    return (fen.cast(T.DecimalType(20, 0)) * F.lit(Decimal("0.01"))).cast(AMOUNT_SUM)
+
+
 def window_months(as_of: str, months: int) -> list[str]:
     """The ``months`` calendar months ending with ``as_of``, oldest first."""
     return [add_months(as_of, -back) for back in range(months - 1, -1, -1)]
@@ -46,7 +58,11 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, win
     then the months into the window; both steps run on one shuffle by member.
     """
     months = window_months(as_of, window)
-    partials = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).drop("batch")
+    decimals = {f.name for f in user_month.schema.fields if isinstance(f.dataType, T.DecimalType)}
+    # Amounts are summed as longs of fen: exact like decimals, and measured 21 s -> 12 s for the
+    # roll-up of a 100 k-member world (Spark sums decimals of this precision as BigDecimals).
+    partials = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).select(
+        *[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns if c != "batch"])
     members = accounts.filter((F.col("registered_date") <= month_end(as_of)) & (F.col("ingest_month") <= as_of)) \
         .select("user_id", *_ACCOUNT)
     rows = partials.unionByName(members, allowMissingColumns=True).repartition("user_id")
@@ -87,13 +103,14 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, win
         kmv_union(F.col("chat_sellers_sketch")).alias("_chat_sellers"),
         zero_sum(orders_counted, T.LongType()).alias("scored_orders"),
         zero_sum(units, T.DoubleType()).alias("interaction_units"),
-        zero_sum(F.when(carry, net_capped), AMOUNT_SUM).alias("_carry_net"),
+        zero_sum(F.when(carry, net_capped), T.LongType()).alias("_carry_net"),
         zero_sum(F.when(carry, orders_counted), T.LongType()).alias("carry_scored_orders"),
         zero_sum(F.when(carry, active_days), T.LongType()).alias("carry_active_days"),
         zero_sum(F.when(carry, units), T.DoubleType()).alias("carry_interaction_units"),
     )
-    zero = F.lit(0).cast(AMOUNT_SUM)
-    summed_filled = [F.coalesce(F.col(c), F.lit(0)).alias(c) for c in summed]
+    zero = F.lit(0).cast("long")
+    summed_filled = [(_cny(F.coalesce(F.col(c), zero)) if c in decimals else F.coalesce(F.col(c), zero)).alias(c)
+                     for c in summed]
     age_years = F.months_between(month_end(as_of), F.col("registered_date")) / 12
     return rolled.select(
         "user_id", F.lit(as_of).alias("as_of_month"),
@@ -102,10 +119,10 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, win
         F.coalesce(F.col("identity_verified"), F.lit(False)).alias("identity_verified"),
         "gender", "birth_year", "city_tier", F.col("mobile_share").alias("device_mobile_share"),
         "months_active", "active_days", *summed_filled,
-        "max_order_cny",
-        F.greatest(F.coalesce(F.col("capped_spend_cny"), zero) - F.coalesce(F.col("capped_refund_cny"), zero), zero)
-        .alias("net_spend_cny"),
-        F.greatest(F.coalesce(F.col("spend_cny"), zero) - F.coalesce(F.col("refund_cny"), zero), zero)
+        _cny(F.col("max_order_cny")).alias("max_order_cny"),
+        _cny(F.greatest(F.coalesce(F.col("capped_spend_cny"), zero) - F.coalesce(F.col("capped_refund_cny"), zero),
+                        zero)).alias("net_spend_cny"),
+        _cny(F.greatest(F.coalesce(F.col("spend_cny"), zero) - F.coalesce(F.col("refund_cny"), zero), zero))
         .alias("net_gross_spend_cny"),
         F.coalesce(F.col("platform_mask"), F.lit(0)).alias("platform_mask"),
         F.bit_count(F.coalesce(F.col("platform_mask"), F.lit(0))).cast("long").alias("platforms_used"),
@@ -114,6 +131,6 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of: str, win
         kmv_estimate(F.col("_chat_sellers")).alias("chat_sellers"),
         F.coalesce(F.col("category_mask"), F.lit(0).cast("long")).alias("category_mask"),
         "scored_orders", "interaction_units",
-        F.greatest(F.col("_carry_net"), zero).alias("carry_net_spend_cny"),
+        _cny(F.greatest(F.col("_carry_net"), zero)).alias("carry_net_spend_cny"),
         "carry_scored_orders", "carry_active_days", "carry_interaction_units",
     ).transform(conform_to, GOLD_USER_FEATURES)
