@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from expectations.params import QualityConf
 from transforms.gold.params import COMPONENTS, ScoringConf
-from transforms.schemas import (GOLD_TABLES, OPS_RECONCILIATION, OPS_STABILITY, SILVER_QUARANTINE, SILVER_TABLES)
+from transforms.schemas import (GOLD_TABLES, OPS_APASS_OVERRIDES, OPS_RECONCILIATION, OPS_STABILITY, SILVER_QUARANTINE, SILVER_TABLES)
 from transforms.silver import reasons as R
 from transforms.sources import SourceSpec
 
@@ -205,6 +205,8 @@ def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
         checks.append(between("rating", 1, 5))
     if target == "service_events":
         checks.append(in_set("kind", ["refund", "return", "dispute"]))
+    if target == "apass_reviews":
+        checks.append(in_set("outcome", ["kept", "removed"]))
     if target == "accounts":
         checks += [in_set("gender", ["M", "F", "U"]), between("mobile_share", 0, 1)]
     return checks
@@ -299,6 +301,41 @@ def stability_checks(q: QualityConf) -> list[Check]:
                 description=f"PSI month over month at most {q.stability.psi_warn_above:g} for every metric"))]
 
 
+def apass_candidates_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["apass_candidates"]
+    return [*schema_checks(schema), unique("user_id", "month"), in_set("credit_level", CREDIT_LEVELS),
+            Check("gates and their failures agree", unexpected_rows(
+                "a candidate passes the gates exactly when no gate failed",
+                "SELECT user_id FROM {batch} WHERE passes_gates <> (size(gate_failures) = 0)"))]
+
+
+def apass_selection_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["apass_selection"]
+    decisions = ["invited", "invited_by_override", "waitlisted", "gated_out", "excluded_by_override"]
+    return [
+        *schema_checks(schema), unique("user_id", "month"), in_set("decision", decisions),
+        between("model_score", 0, 1),
+        Check("invitations within capacity", unexpected_rows(
+            "the model invites at most the capacity left after invite overrides",
+            "SELECT month FROM {batch} GROUP BY month HAVING COUNT(CASE WHEN invited THEN 1 END) > "
+            "GREATEST(MAX(capacity), COUNT(CASE WHEN decision = 'invited_by_override' THEN 1 END))")),
+        Check("overrides say why", unexpected_rows(
+            "every override decision carries its reason",
+            "SELECT user_id FROM {batch} WHERE decision LIKE '%override' AND override_reason IS NULL")),
+    ]
+
+
+def apass_renewals_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["apass_renewals"]
+    return [*schema_checks(schema), unique("user_id", "expiry_year"), between("a_energy_points", 0, None),
+            between("qualifying_spend_cny", 0, None), in_set("status", ["passed", "failed", "in_progress"]),
+            in_set("source", ["review", "invitation"])]
+
+
+def apass_overrides_checks() -> list[Check]:
+    return [*schema_checks(OPS_APASS_OVERRIDES), in_set("action", ["invite", "exclude"])]
+
+
 def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
     """The checks of ``table`` (``layer.name``; ``landing`` is the shape of the files about to be loaded)."""
     if table == "landing":
@@ -318,6 +355,10 @@ def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
         "gold.scores": lambda: scores_checks(inputs),
         "gold.service_routing": lambda: service_routing_checks(inputs.scoring),
         "ops.stability": lambda: stability_checks(inputs.quality),
+        "gold.apass_candidates": apass_candidates_checks,
+        "gold.apass_selection": apass_selection_checks,
+        "gold.apass_renewals": apass_renewals_checks,
+        "ops.apass_overrides": apass_overrides_checks,
     }
     if table not in by_table:
         raise KeyError(f"no expectation suite for {table}")

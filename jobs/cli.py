@@ -27,6 +27,12 @@ STAGES = {
     "conform": "jobs.conform",
     "aggregate": "jobs.aggregate",
     "score": "jobs.score",
+    "train": "jobs.train",
+    "promote": "jobs.promote",
+    "models": "jobs.models",
+    "select": "jobs.select",
+    "override": "jobs.override",
+    "renew": "jobs.renew",
     "run": "jobs.run",
     "explain": "jobs.explain",
     "quality": "jobs.quality",
@@ -37,6 +43,10 @@ EPILOG = """examples:
   taoqi run                         # every landed month, in order: ingest, conform, aggregate, score
   taoqi run --month 2025-06         # one monthly run
   taoqi explain --user 42 --month 2025-06
+  taoqi train --month 2026-01 && taoqi promote && taoqi models
+  taoqi select --month 2026-01      # invitations with the champion selector
+  taoqi override add --user 42 --month 2026-01 --action exclude --reason "chargeback fraud case 7731"
+  taoqi renew --year 2025           # A-energy renewal and the warning list
   taoqi quality --month 2025-06     # re-validate the published tables of a month
   taoqi ingest --month 2025-03 --conf cluster --set lakehouse.root=s3a://bucket/taoqi
   spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run.py --conf cluster
@@ -73,7 +83,8 @@ def run_stage(name: str, config: Config, args: argparse.Namespace) -> None:
     from jobs.runtime.session import build_spark
 
     module = importlib.import_module(STAGES[name])
-    spark = build_spark(config, app_name=f"taoqi-{name}")
+    # stages that only talk to MLflow (promote, models) start no Spark session
+    spark = build_spark(config, app_name=f"taoqi-{name}") if getattr(module, "NEEDS_SPARK", True) else None
     module.execute(spark, config, args)
 
 

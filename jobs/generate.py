@@ -24,6 +24,7 @@ from jobs.runtime import storage
 from jobs.runtime.config import Config
 from jobs.runtime.logs import timed
 from transforms.synthetic import events, landing
+from transforms.synthetic.apass_history import apass_reviews
 from transforms.synthetic.population import population, truth
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ LAYOUT = {
     "interactions": ("text", ".json"),
     "service_events": ("csv", ".csv"),
     "risk_flags": ("text", ".json"),
+    "apass_reviews": ("text", ".json"),
 }
 
 
@@ -84,6 +86,8 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
             events.risk_flags(orders, seed=gen.seed, flag_rate=gen.risk_flag_rate,
                               false_positive_rate=gen.risk_false_positive_rate, world_end_epoch=world_end_epoch),
             **common, **late),
+        "apass_reviews": lambda: landing.apass_reviews_landing(
+            apass_reviews(users, seed=gen.seed, months=months, history=gen.apass_history), **common, **late),
     }
     dirt_counts = []
     for source, build in outputs.items():

@@ -1,4 +1,4 @@
-"""Run the monthly pipeline: ingest -> conform -> aggregate -> score, for one month or every landed month.
+"""Run the monthly pipeline: ingest -> conform -> aggregate -> score -> train -> promote -> select -> renew.
 
 With --month M the batch M is ingested, conformed and aggregated into gold
 slices (its late events count in their own months from now on), and month M
@@ -6,9 +6,13 @@ is scored (with every month whose inputs changed, if any).
 Without --month, every new file in the landing is ingested, every batch that
 received files is conformed, and every month is aggregated and scored, in
 one pass per stage: the tables end up exactly as after one monthly run per
-batch, in order (a test proves it). Ends with the reconciliation of the
-batches it conformed, per-table row counts and the calibration table of
-the latest scored month.
+batch, in order (a test proves it). When months were scored, the APASS
+selector is retrained as of the latest one, promoted if it beats the
+champion, and the champion selects that month's invitations; then the
+renewals of the memberships ending this year and last year are evaluated.
+A world too small or too young to train on logs why and skips the selector.
+Ends with the reconciliation of the batches it conformed, per-table row
+counts and the calibration table of the latest scored month.
 """
 
 from __future__ import annotations
@@ -54,19 +58,43 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     if to_score:
         log.info("run: scoring month(s) %s", ", ".join(to_score))
         score.score_months(spark, config, to_score)
-    print(table_counts(spark, config))
     scored = sorted(gold_log.computed(spark, config, score.SCORES))
+    if scored:
+        latest = args.month if args.month in scored else scored[-1]
+        if to_score or latest not in gold_log.computed(spark, config, "gold.apass_selection"):
+            apass_stages(spark, config, latest)
+    print(table_counts(spark, config))
     if scored:
         latest = args.month if args.month in scored else scored[-1]
         print(score.calibration_report(spark, config, latest))
         print(f"scores of {latest}: {tables.location(config, score.SCORES)} (month = '{latest}')")
 
 
+def apass_stages(spark: SparkSession, config: Config, month: str) -> None:
+    """train -> promote -> select for ``month``, then the renewals ending in its year and the year before."""
+    from jobs import model_registry, promote, renew, select, train
+
+    try:
+        train.train(spark, config, month)
+        _, reason = promote.promote(config)
+        print(reason)
+    except train.TooFewLabelsError as err:
+        log.warning("run: the APASS selector was not retrained: %s", err)
+    try:
+        select.select(spark, config, month)
+    except model_registry.MissingModelError as err:
+        log.warning("run: no APASS selection for %s: %s", month, err)
+        return
+    latest_batch = sorted(gold_log.computed(spark, config, "gold.user_month"))[-1]
+    for year in (int(month[:4]) - 1, int(month[:4])):
+        renew.renew(spark, config, year, latest_batch=latest_batch)
+
+
 def table_counts(spark: SparkSession, config: Config) -> str:
     """Rows per published table (a count per table, nothing per user)."""
     names = [f"bronze.{s}" for s in config.enabled_sources()] + [f"silver.{t}" for t in SILVER_TABLES] \
         + ["silver.quarantine"] + [f"gold.{t}" for t in GOLD_TABLES] \
-        + ["ops.reconciliation", "ops.ingest_manifest", "ops.gold_log"]
+        + ["ops.reconciliation", "ops.ingest_manifest", "ops.gold_log", "ops.stability", "ops.apass_overrides"]
     lines = [f"{'table':<32} {'rows':>12}  location"]
     for name in names:
         if tables.exists(spark, config, name):

@@ -92,6 +92,16 @@ SILVER_RISK_FLAGS = T.StructType([
     *_LINEAGE,
 ])
 
+SILVER_APASS_REVIEWS = T.StructType([
+    T.StructField("review_id", T.StringType(), False),
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("invited_month", T.StringType(), False),  # the membership year began here, 12 months before
+    T.StructField("outcome", T.StringType(), False),  # kept | removed: the selector's label
+    T.StructField("reason", T.StringType(), True),  # removals: brushing | resale | serial_returns | ...
+    *_EVENT_TIME,  # when the review decided (the label is known from then on)
+    *_LINEAGE,
+])
+
 SILVER_QUARANTINE = T.StructType([
     T.StructField("source", T.StringType(), False),
     T.StructField("ingest_month", T.StringType(), False),
@@ -241,11 +251,61 @@ GOLD_SERVICE_ROUTING = T.StructType([
     T.StructField("queue_rank", T.IntegerType(), False),  # 1 is answered first
 ])
 
+def _apass_candidates() -> T.StructType:
+    from transforms.apass.indicators import NAMES, PROFILE_COLUMNS  # the catalogue is the selector's
+
+    profile_types = {"gender": T.StringType(), "birth_year": T.IntegerType(), "city_tier": T.IntegerType()}
+    return T.StructType([
+        T.StructField("user_id", T.LongType(), False),
+        T.StructField("month", T.StringType(), False),  # the partition
+        T.StructField("credit_level", T.StringType(), False),
+        T.StructField("passes_gates", T.BooleanType(), False),  # score >= 2500 and credit >= apass.min_credit_level
+        T.StructField("gate_failures", T.ArrayType(T.StringType(), True), False),
+        *[T.StructField(c, profile_types[c], True) for c in PROFILE_COLUMNS],  # profile only, never model inputs
+        *[T.StructField(n, T.DoubleType(), False) for n in NAMES],
+    ])
+
+
+GOLD_APASS_CANDIDATES = _apass_candidates()
+
+GOLD_APASS_SELECTION = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("month", T.StringType(), False),  # the partition
+    T.StructField("model_version", T.IntegerType(), False),  # apass_selector version (the champion then)
+    T.StructField("model_score", T.DoubleType(), True),  # P(kept at the yearly review); null: gated out
+    T.StructField("rank", T.IntegerType(), True),  # among the members past the gates, 1 = best
+    T.StructField("invited", T.BooleanType(), False),
+    # invited | invited_by_override | waitlisted | gated_out | excluded_by_override
+    T.StructField("decision", T.StringType(), False),
+    T.StructField("override_reason", T.StringType(), True),
+    T.StructField("reason_codes", T.ArrayType(T.StringType(), True), False),  # failed gates first, then features
+    T.StructField("capacity", T.IntegerType(), False),  # invitations the month allows
+])
+
+GOLD_APASS_RENEWALS = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("expiry_year", T.IntegerType(), False),  # the partition: `taoqi renew --year`
+    T.StructField("membership_start", T.StringType(), False),  # first month of the membership year
+    T.StructField("expiry_month", T.StringType(), False),  # last month of it
+    T.StructField("source", T.StringType(), False),  # review (kept at a yearly review) | invitation
+    T.StructField("as_of_month", T.StringType(), False),  # data up to this month's batch
+    T.StructField("qualifying_spend_cny", AMOUNT_SUM, False),  # genuine spend net of refunds, membership year
+    T.StructField("a_energy_points", T.DoubleType(), False),
+    T.StructField("passed", T.BooleanType(), True),  # null while the year runs
+    T.StructField("warning_month", T.StringType(), False),
+    T.StructField("points_at_warning", T.DoubleType(), True),  # null before the warning month
+    T.StructField("warned", T.BooleanType(), True),  # below the pass mark at the warning month
+    T.StructField("status", T.StringType(), False),  # passed | failed | in_progress
+])
+
 GOLD_TABLES = {
     "user_month": (GOLD_USER_MONTH, "month"),
     "user_features": (GOLD_USER_FEATURES, "as_of_month"),
     "scores": (GOLD_SCORES, "month"),
     "service_routing": (GOLD_SERVICE_ROUTING, "month"),
+    "apass_candidates": (GOLD_APASS_CANDIDATES, "month"),
+    "apass_selection": (GOLD_APASS_SELECTION, "month"),
+    "apass_renewals": (GOLD_APASS_RENEWALS, "expiry_year"),
 }
 
 OPS_GOLD_LOG = T.StructType([
@@ -273,6 +333,15 @@ OPS_QUALITY_RESULTS = T.StructType([
     T.StructField("validated_at", T.TimestampType(), False),
 ])
 
+OPS_APASS_OVERRIDES = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("month", T.StringType(), False),  # the selection month it applies to
+    T.StructField("action", T.StringType(), False),  # invite | exclude
+    T.StructField("reason", T.StringType(), False),
+    T.StructField("author", T.StringType(), False),
+    T.StructField("created_at", T.TimestampType(), False),  # the latest override of a member and month wins
+])
+
 OPS_STABILITY = T.StructType([
     T.StructField("month", T.StringType(), False),
     T.StructField("metric", T.StringType(), False),  # score, <component>_points, grade
@@ -289,6 +358,7 @@ SILVER_TABLES = {
     "accounts": SILVER_ACCOUNTS,
     "service_events": SILVER_SERVICE_EVENTS,
     "risk_flags": SILVER_RISK_FLAGS,
+    "apass_reviews": SILVER_APASS_REVIEWS,
 }
 
 

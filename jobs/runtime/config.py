@@ -24,7 +24,9 @@ import yaml
 
 from jobs.runtime.errors import UserError
 from expectations.params import QualityConf, problems as quality_problems
+from transforms.apass.params import ApassConf, problems as apass_problems
 from transforms.gold.params import ScoringConf, problems as scoring_problems
+from transforms.synthetic.apass_history import HIDDEN_CLASSES, ApassHistoryConf
 from transforms.synthetic.profiles import DirtConf, SegmentProfile
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -63,6 +65,7 @@ class GeneratorConf:
     seasonality: dict[str, float]
     sellers: dict[str, int]
     dirt: DirtConf
+    apass_history: ApassHistoryConf
     segments: dict[str, SegmentProfile]
 
 
@@ -80,6 +83,11 @@ class ConformConf:
 
 
 @dataclass(frozen=True)
+class MlflowConf:
+    tracking_uri: str | None  # None: sqlite under a local lakehouse root
+
+
+@dataclass(frozen=True)
 class Config:
     lakehouse: LakehouseConf
     spark: SparkConf
@@ -88,6 +96,8 @@ class Config:
     conform: ConformConf
     quality: QualityConf
     scoring: ScoringConf
+    apass: ApassConf
+    mlflow: MlflowConf
 
     def table_path(self, layer: str, table: str) -> str:
         """Location of a path-based Delta table: ``<root>/<layer>/<table>``."""
@@ -280,6 +290,15 @@ def validate(config: Config) -> None:
     for name, rate in dataclasses.asdict(gen.dirt).items():
         if not 0.0 <= rate <= 0.5:
             raise ConfigError(f"generator.dirt.{name} must be between 0 and 0.5, got {rate}")
+    history = gen.apass_history
+    for name, rates in (("invite_rate", history.invite_rate), ("kept_rate", history.kept_rate)):
+        if set(rates) != set(HIDDEN_CLASSES):
+            raise ConfigError(f"generator.apass_history.{name} needs exactly {', '.join(HIDDEN_CLASSES)}")
+        for cls, rate in rates.items():
+            if not 0.0 <= rate <= 1.0:
+                raise ConfigError(f"generator.apass_history.{name}.{cls} must be between 0 and 1, got {rate}")
+    if not 0.0 <= history.reason_accuracy <= 1.0:
+        raise ConfigError(f"generator.apass_history.reason_accuracy must be between 0 and 1, got {history.reason_accuracy}")
     if config.conform.late_tolerance_months < 0:
         raise ConfigError("conform.late_tolerance_months must be >= 0")
     if "CNY" not in config.conform.fx_to_cny:
@@ -290,3 +309,6 @@ def validate(config: Config) -> None:
     wrong = scoring_problems(config.scoring)
     if wrong:
         raise ConfigError(f"scoring.{wrong[0]} (conf/scoring.yaml)")
+    wrong_apass = apass_problems(config.apass)
+    if wrong_apass:
+        raise ConfigError(f"apass.{wrong_apass[0]}")

@@ -15,6 +15,7 @@ from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 from jobs.runtime.config import load_config
 from transforms.schemas import SILVER_TABLES
 from transforms.silver import (
+    apass_reviews,
     accounts,
     fliggy_bookings,
     interactions,
@@ -84,7 +85,8 @@ def reasons_by(rows: list[Row], key: str) -> dict:
 def test_every_configured_source_has_a_matching_spec():
     config = load_config()
     assert list(config.sources) == ["accounts", "taobao_orders", "tmall_orders", "fliggy_bookings",
-                                    "taopiaopiao_tickets", "interactions", "service_events", "risk_flags"]
+                                    "taopiaopiao_tickets", "interactions", "service_events", "risk_flags",
+                                    "apass_reviews"]
     for name, conf in config.sources.items():
         spec = importlib.import_module(conf.conformer).SOURCE
         assert spec.name == name
@@ -451,6 +453,37 @@ def test_risk_flags(spark):
     assert reasons_by(rows, "_row_hash") == {
         "h0": None, "h1": None, "h2": R.MISSING_REQUIRED, "h3": R.BAD_TIMESTAMP, "h4": R.BAD_VALUE,
         "h5": R.BAD_VALUE, "h6": R.MALFORMED_LINE,
+    }
+
+
+def review_row(review_id: str, **changes) -> dict:
+    row = {"review_id": review_id, "member_id": "1001", "invited_month": "2024-03",
+           "reviewed_at": "2025-03-31T23:59:59+08:00", "outcome": "REMOVED", "reason": "resale"}
+    return {**row, **changes}
+
+
+def test_apass_reviews(spark):
+    rows = conform_rows(spark, apass_reviews, [
+        review_row("A1"),
+        review_row("A2", outcome="KEPT", reason="resale", reviewed_at="2025-03-31T16:00:00Z"),  # kept: no reason
+        review_row("A3", outcome=" "),
+        review_row("A4", reviewed_at="last week"),
+        review_row("A5", outcome="PROMOTED"),
+        review_row("A6", reason=None),  # a removal must say why
+        review_row("A7", reason="rude"),
+        review_row("A8", invited_month="2024-13"),
+        malformed('{"review_id": "A9",'),
+    ])
+    columns = ("review_id", "user_id", "invited_month", "outcome", "reason", "event_time_shown", "event_month")
+    assertDataFrameEqual(valid(rows, *columns), [
+        Row(review_id="A1", user_id=1001, invited_month="2024-03", outcome="removed", reason="resale",
+            event_time_shown="2025-03-31 23:59:59.000+08:00", event_month="2025-03"),
+        Row(review_id="A2", user_id=1001, invited_month="2024-03", outcome="kept", reason=None,
+            event_time_shown="2025-04-01 00:00:00.000+08:00", event_month="2025-04"),
+    ])
+    assert reasons_by(rows, "_row_hash") == {
+        "h0": None, "h1": None, "h2": R.MISSING_REQUIRED, "h3": R.BAD_TIMESTAMP, "h4": R.BAD_VALUE,
+        "h5": R.BAD_VALUE, "h6": R.BAD_VALUE, "h7": R.BAD_VALUE, "h8": R.MALFORMED_LINE,
     }
 
 

@@ -20,6 +20,7 @@ from transforms.silver import reasons as R
 from transforms.silver.common import with_user_check, with_window_check
 from transforms.sources import REJECT_REASON, ConformParams
 from transforms.synthetic import events, landing
+from transforms.synthetic.apass_history import apass_reviews
 from transforms.synthetic.landing import DIRT_KINDS
 from transforms.synthetic.population import population
 
@@ -41,6 +42,7 @@ CATALOGUE = {
     # Interactions carry no amount or currency: bad_amount spoils a review's rating (others stay valid).
     "interactions": {**EVERYWHERE, "bad_amount": R.BAD_VALUE, "bad_currency": None},
     "risk_flags": {**EVERYWHERE, "bad_amount": None, "bad_currency": None},
+    "apass_reviews": {**EVERYWHERE, "bad_amount": None, "bad_currency": None},
 }
 MONTHS = ["2025-01", "2025-02"]
 
@@ -63,6 +65,9 @@ def world(spark):
         "service_events": events.service_events(orders, seed=gen.seed, world_end_epoch=end),
         "risk_flags": events.risk_flags(orders, seed=gen.seed, flag_rate=1.0, false_positive_rate=0.05,
                                         world_end_epoch=end),
+        # everyone invited, so a 400-member world has reviews to spoil
+        "apass_reviews": apass_reviews(users, seed=gen.seed, months=months, history=dataclasses.replace(
+            gen.apass_history, invite_rate={k: 1.0 for k in gen.apass_history.invite_rate})),
     }
     # Every account is known from the first batch, so only injected unknown users are unknown.
     known = users.select("user_id", F.lit(MONTHS[0]).alias("ingest_month"))
@@ -83,6 +88,7 @@ def _landing(source, inputs, *, seed, months, dirt, fx):
         "interactions": lambda: landing.interactions_landing(inputs["interactions"], **common, **late),
         "service_events": lambda: landing.service_landing(inputs["service_events"], **common, **late),
         "risk_flags": lambda: landing.risk_landing(inputs["risk_flags"], **common, **late),
+        "apass_reviews": lambda: landing.apass_reviews_landing(inputs["apass_reviews"], **common, **late),
     }
     return build[source]()
 

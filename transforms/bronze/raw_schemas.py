@@ -84,6 +84,12 @@ SERVICE_EVENTS = _strings(
     "ticket_id", "order_ref", "platform", "user_id", "type", "amount", "currency", "created_at", "status",
 )
 
+# APASS program reviews: JSON lines, one per member reviewed a year after an invitation;
+# reviewed_at ISO 8601 with offset, invited_month YYYY-MM, outcome KEPT|REMOVED, reason (removals only).
+APASS_REVIEWS = _strings(
+    "review_id", "member_id", "invited_month", "reviewed_at", "outcome", "reason",
+)
+
 # Platform risk control: JSON lines, one flag per suspected brushed order; flagged_at ISO 8601 with offset.
 RISK_FLAGS = _strings(
     "flag_id", "order_ref", "platform", "user_id", "rule", "risk_score", "flagged_at",

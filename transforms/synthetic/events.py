@@ -52,7 +52,7 @@ def calendar(months: list[str]) -> list[Month]:
     return out
 
 
-def _at(values: list, index: Column) -> Column:
+def value_at(values: list, index: Column) -> Column:
     """values[index] for a 0-based index column, as a literal array lookup."""
     return F.element_at(F.array(*[F.lit(v) for v in values]), index + 1)
 
@@ -63,21 +63,21 @@ def user_months(users: DataFrame, *, seed: int, months: list[Month], seasonality
     month_idx = F.explode(F.sequence(F.lit(0), F.lit(len(months) - 1))).alias("month_idx")
     rows = users.select("*", month_idx)
     key = ("user_id", "month_idx")
-    month_start = _at([m.start_epoch for m in months], F.col("month_idx"))
-    month_end = month_start + _at([m.days * 86400 for m in months], F.col("month_idx"))
+    month_start = value_at([m.start_epoch for m in months], F.col("month_idx"))
+    month_end = month_start + value_at([m.days * 86400 for m in months], F.col("month_idx"))
     registered_epoch = F.unix_timestamp(F.col("registered_date").cast("timestamp"))
     registered = registered_epoch < month_end
     active = registered & (uniform(seed, "active", *key) < F.col("p_active_month_prob"))
     noise = F.exp(0.3 * normal(seed, "month_noise", *key) - 0.045)
     # A member who registers mid-month is active for the rest of it only.
     share_of_month = F.least(F.lit(1.0), (month_end - F.greatest(registered_epoch, month_start)) / (month_end - month_start))
-    scale = F.when(active, noise * share_of_month * _at(season, F.col("month_idx"))).otherwise(F.lit(0.0))
+    scale = F.when(active, noise * share_of_month * value_at(season, F.col("month_idx"))).otherwise(F.lit(0.0))
     return rows.select(
         "*",
         month_start.alias("month_start"),
         F.greatest(registered_epoch, month_start).alias("earliest_epoch"),
         (month_end - F.greatest(registered_epoch, month_start)).alias("span_seconds"),
-        _at([m.days for m in months], F.col("month_idx")).alias("month_days"),
+        value_at([m.days for m in months], F.col("month_idx")).alias("month_days"),
         F.least(stochastic_round(F.col("order_rate") * scale, uniform(seed, "n_orders", *key)), F.lit(WHALE_EVENT - 1))
         .alias("n_orders"),
         stochastic_round(F.col("interaction_rate") * scale, uniform(seed, "n_inter", *key)).alias("n_interactions"),
@@ -147,8 +147,8 @@ def orders(months_rows: DataFrame, *, seed: int, segments: dict[str, SegmentProf
     pooled = F.col("p_seller_pool") > 0
     seller = F.when(pooled, F.pmod(F.col("seller_base") + F.floor(u("seller") * F.col("p_seller_pool")), n_sellers)) \
         .otherwise(F.floor(n_sellers * F.pow(u("seller"), 3.0)))  # a long-tailed market: few big shops
-    countries = _at(OVERSEAS_COUNTRIES, F.floor(u("country") * len(OVERSEAS_COUNTRIES)).cast("int"))
-    currencies = _at(CROSS_BORDER_CURRENCIES, F.floor(u("ccy") * len(CROSS_BORDER_CURRENCIES)).cast("int"))
+    countries = value_at(OVERSEAS_COUNTRIES, F.floor(u("country") * len(OVERSEAS_COUNTRIES)).cast("int"))
+    currencies = value_at(CROSS_BORDER_CURRENCIES, F.floor(u("ccy") * len(CROSS_BORDER_CURRENCIES)).cast("int"))
     currency = (F.when((F.col("platform") == "tmall") & F.col("is_overseas"), currencies)
                 .when((F.col("platform") == "fliggy") & F.col("is_overseas") & (u("fliggy_ccy") < 0.3), currencies)
                 .otherwise(F.lit("CNY")))

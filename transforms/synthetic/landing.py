@@ -347,6 +347,27 @@ def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: Dirt
     ])
 
 
+def apass_reviews_landing(reviews: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf,
+                          late_rate: float) -> DataFrame:
+    """The APASS program's yearly reviews as JSON lines with ISO times and upper-case outcomes."""
+    src = "apass_reviews"
+    key = F.col("user_id")
+    kinds = ("missing_required", "unknown_user", "bad_timestamp", "out_of_window", "malformed_line")
+    record = F.struct(
+        F.concat(F.lit("AR"), F.col("invited_month"), F.lit("-"), key.cast("string")).alias("review_id"),
+        _not_missing(_user(key, F.col("dirt"))).alias("member_id"),
+        "invited_month",
+        F.when(F.col("dirt") == "bad_timestamp", F.lit("last week"))
+        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME)).alias("reviewed_at"),
+        F.upper(F.col("outcome")).alias("outcome"),
+        "reason",
+    )
+    return _staged(reviews, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
+                   late_rate=late_rate, payload=[
+        _malformed(F.to_json(record), F.col("dirt")).alias("value"),
+    ])
+
+
 # The CSV/TSV header of each text source, written as the first line of every file.
 HEADERS = {
     "tmall_orders": header_of(raw_schemas.TMALL_ORDERS),

@@ -1,0 +1,59 @@
+"""What the selector's stages read from the lakehouse: indicators of a few members, labels, capacity.
+
+Shared by ``train`` (labelled members at their review months) and
+``select`` (a month's candidates). Both touch only the rows of the members
+they need: the keys are small and broadcast.
+"""
+
+from __future__ import annotations
+
+import math
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.runtime import tables
+from jobs.runtime.config import Config
+
+FEATURES = "gold.user_features"
+SCORES = "gold.scores"
+USER_MONTH = "gold.user_month"
+REVIEWS = "silver.apass_reviews"
+# The Delta tables a selector version is computed from (their versions are logged with it).
+INPUT_TABLES = (FEATURES, SCORES, USER_MONTH, REVIEWS)
+
+
+def indicator_rows(spark: SparkSession, config: Config, keys: DataFrame) -> DataFrame:
+    """Every indicator of the members and months in ``keys`` (user_id, as_of_month), point in time."""
+    from transforms.apass.indicators import indicators
+
+    small = F.broadcast(keys.select("user_id", "as_of_month").distinct())
+    months = [r["as_of_month"] for r in keys.select("as_of_month").distinct().collect()]
+    features = tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)) \
+        .join(small, ["user_id", "as_of_month"], "left_semi")
+    scores = tables.read(spark, config, SCORES).filter(F.col("month").isin(months)) \
+        .join(small.withColumnRenamed("as_of_month", "month"), ["user_id", "month"], "left_semi")
+    return indicators(features, scores, tables.read(spark, config, USER_MONTH), window=config.scoring.window_months)
+
+
+def is_gated(config: Config) -> F.Column:
+    """The published gates on a gold.scores row (SPEC §5): score >= 2500 and credit >= C5."""
+    level = F.substring(F.col("credit_level"), 2, 1).cast("int")
+    return (F.col("score") >= config.scoring.bands.apass_eligible) & (level >= config.apass.min_credit_level)
+
+
+def capacity(members: int, config: Config) -> int:
+    """Invitations a month allows: ceil(members x apass.invite_rate), at least one."""
+    return max(1, math.ceil(members * config.apass.invite_rate))
+
+
+def month_counts(spark: SparkSession, config: Config, month: str) -> tuple[int, int]:
+    """(members scored, members past the gates) in ``month``: two counts, nothing per member."""
+    row = tables.read(spark, config, SCORES).filter(F.col("month") == month).agg(
+        F.count("*").alias("members"), F.count(F.when(is_gated(config), 1)).alias("gated")).first()
+    return int(row["members"]), int(row["gated"])
+
+
+def input_versions(spark: SparkSession, config: Config) -> dict[str, int]:
+    """The current Delta version of every input table (logged: ``versionAsOf`` rebuilds the inputs)."""
+    return {name: tables.version(spark, config, name) for name in INPUT_TABLES}

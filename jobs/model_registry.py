@@ -1,0 +1,147 @@
+"""MLflow plumbing of the APASS selector: the tracking store, the experiment, versions and aliases.
+
+The one module (with the selector's stages: train, promote, models, select)
+that imports MLflow. The default store is a SQLite file under a local
+lakehouse root (``<root>/mlflow.db``, artifacts in ``<root>/mlflow``);
+``mlflow.tracking_uri`` points the same code at a tracking server or
+Databricks. Versions are promoted with aliases (``challenger``,
+``champion``), never with the deprecated stages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlparse
+
+from jobs.runtime.config import Config, ConfigError
+from jobs.runtime.errors import UserError
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+MODEL_ARTIFACT = "model"
+HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
+
+# MLflow reads its log level when first imported: quiet its INFO chatter (table creation, migrations).
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+
+
+def _local_root(config: Config) -> Path | None:
+    """The lakehouse root as a local directory, or None when it is remote (s3a://, abfss://, dbfs:/ ...)."""
+    parsed = urlparse(config.lakehouse.root)
+    if parsed.scheme in ("", "file"):
+        return Path(parsed.path if parsed.scheme else config.lakehouse.root).resolve()
+    return None
+
+
+def tracking_uri(config: Config) -> str:
+    """The configured tracking URI, or SQLite under a local lakehouse root."""
+    if config.mlflow.tracking_uri:
+        return config.mlflow.tracking_uri
+    root = _local_root(config)
+    if root is None:
+        raise ConfigError(f"mlflow.tracking_uri is not set and the lakehouse root {config.lakehouse.root} is not "
+                          "local: set mlflow.tracking_uri (a tracking server, or databricks)")
+    root.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{root / 'mlflow.db'}"
+
+
+def connect(config: Config):
+    """Point MLflow (tracking and registry) at the configured store and return a client."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    uri = tracking_uri(config)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def experiment_id(config: Config) -> str:
+    """The selector's experiment, created on first use (artifacts beside the SQLite store when local)."""
+    import mlflow
+
+    name = config.apass.selector.experiment
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    root = _local_root(config) if not config.mlflow.tracking_uri else None
+    location = (root / "mlflow").as_uri() if root is not None else None
+    return mlflow.create_experiment(name, artifact_location=location)
+
+
+def code_version() -> str:
+    """The git commit of the checkout when there is one, else the installed package version."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return f"taoqi-{metadata.version('taoqi')}"
+
+
+class MissingModelError(UserError):
+    """No version holds the alias a stage needs."""
+
+
+@dataclass(frozen=True)
+class Version:
+    version: int
+    run_id: str
+    aliases: tuple[str, ...]
+    month: str | None
+    metrics: dict[str, float]
+    created: int  # epoch milliseconds
+
+
+def version_by_alias(client, name: str, alias: str) -> Version | None:
+    """The version holding ``alias``, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    return _version(client, name, mv)
+
+
+def versions(client, name: str) -> list[Version]:
+    """Every registered version, newest first, with its aliases and its training run's metrics."""
+    found = client.search_model_versions(f"name = '{name}'", order_by=["version_number DESC"])
+    # search results carry no aliases: read each version back
+    return [_version(client, name, client.get_model_version(name, mv.version)) for mv in found]
+
+
+def _version(client, name: str, mv) -> Version:
+    run = client.get_run(mv.run_id)
+    return Version(version=int(mv.version), run_id=mv.run_id, aliases=tuple(sorted(mv.aliases)),
+                   month=run.data.tags.get("taoqi.month"), metrics=dict(run.data.metrics),
+                   created=int(mv.creation_timestamp))
+
+
+def load_booster(config: Config, alias: str):
+    """(LightGBM booster, version) of ``models:/<name>@<alias>``; a missing alias is a user mistake."""
+    import mlflow.lightgbm
+
+    client = connect(config)
+    name = config.apass.selector.registered_model
+    found = version_by_alias(client, name, alias)
+    if found is None:
+        raise MissingModelError(f"no {alias} version of {name} in {tracking_uri(config)}: run `taoqi train` "
+                        f"and `taoqi promote` first")
+    return mlflow.lightgbm.load_model(f"models:/{name}@{alias}"), found
+
+
+@contextlib.contextmanager
+def quiet_registration():
+    """MLflow prints registration notices straight to stderr; keep the CLI's output to its own lines."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        yield
