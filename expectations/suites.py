@@ -325,6 +325,11 @@ def apass_selection_checks() -> list[Check]:
     ]
 
 
+def apass_profile_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["apass_profile"]
+    return [*schema_checks(schema), unique("month", "figure")]
+
+
 def apass_renewals_checks() -> list[Check]:
     schema, _ = GOLD_TABLES["apass_renewals"]
     return [*schema_checks(schema), unique("user_id", "expiry_year"), between("a_energy_points", 0, None),
@@ -358,6 +363,7 @@ def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
         "gold.apass_candidates": apass_candidates_checks,
         "gold.apass_selection": apass_selection_checks,
         "gold.apass_renewals": apass_renewals_checks,
+        "gold.apass_profile": apass_profile_checks,
         "ops.apass_overrides": apass_overrides_checks,
     }
     if table not in by_table:

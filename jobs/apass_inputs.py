@@ -12,8 +12,9 @@ import math
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.runtime import tables
-from jobs.runtime.config import Config
+from jobs.runtime import gold_log, tables
+from jobs.runtime.config import Config, check_month
+from jobs.runtime.errors import UserError
 
 FEATURES = "gold.user_features"
 SCORES = "gold.scores"
@@ -21,6 +22,18 @@ USER_MONTH = "gold.user_month"
 REVIEWS = "silver.apass_reviews"
 # The Delta tables a selector version is computed from (their versions are logged with it).
 INPUT_TABLES = (FEATURES, SCORES, USER_MONTH, REVIEWS)
+
+
+def scored_month(spark: SparkSession, config: Config, month: str | None) -> str:
+    """``month`` if it was scored (default: the latest scored month); else a UserError naming what to run."""
+    scored = sorted(gold_log.computed(spark, config, SCORES))
+    if not scored:
+        raise UserError("no month has been scored yet: run `taoqi run` first")
+    chosen = check_month(month) if month else scored[-1]
+    if chosen not in scored:
+        raise UserError(f"no scores for {chosen} (scored months: {scored[0]} to {scored[-1]}): "
+                        f"run `taoqi score --month {chosen}` first")
+    return chosen
 
 
 def indicator_rows(spark: SparkSession, config: Config, keys: DataFrame) -> DataFrame:

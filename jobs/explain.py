@@ -49,6 +49,29 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     row = features.select("*", *[v.alias(f"_value_{n}") for n, (v, _) in dims.items()],
                           *[p.alias(f"_points_{n}") for n, (_, p) in dims.items()]).first()
     print(explanation(score.asDict(), row.asDict(), config.scoring))
+    print(apass_explanation(spark, config, score.asDict()))
+
+
+def apass_explanation(spark: SparkSession, config: Config, score: dict) -> str:
+    """Why the member was, or was not, invited to APASS in the month (gold.apass_selection)."""
+    month, floor = score["month"], config.scoring.bands.apass_eligible
+    selected = tables.exists(spark, config, "gold.apass_selection") and \
+        month in gold_log.computed(spark, config, "gold.apass_selection")
+    if not selected:
+        return f"APASS: no selection for {month} yet (`taoqi select --month {month}`)"
+    row = tables.read(spark, config, "gold.apass_selection").filter(
+        (F.col("month") == month) & (F.col("user_id") == score["user_id"])).first()
+    if row is None:
+        return (f"APASS: not a candidate: score {score['score']:,} is below {floor:,} "
+                f"({floor - score['score']:,} points short); candidates also need credit C{config.apass.min_credit_level}+")
+    decision = {"invited": f"invited (rank {row['rank']} of the capacity {row['capacity']})",
+                "invited_by_override": f"invited by an override: {row['override_reason']}",
+                "waitlisted": f"not invited: rank {row['rank']}, the capacity is {row['capacity']}",
+                "gated_out": "not invited: a gate failed",
+                "excluded_by_override": f"excluded by an override: {row['override_reason']}"}[row["decision"]]
+    chance = "" if row["model_score"] is None else f"; selector v{row['model_version']} P(kept) {row['model_score']:.3f}"
+    why = "; ".join(row["reason_codes"]) or "-"
+    return f"APASS {month}: {decision}{chance}\n  reasons: {why}"
 
 
 def _term_points(x: float, max_points: float, half_at: float) -> float:

@@ -141,7 +141,9 @@ def monitor_stability(spark: SparkSession, config: Config, month: str) -> None:
         psi = stability(all_scores.filter(F.col("month") == month), previous, month=month, previous_month=before,
                         specs=specs)
         with quality.gate(spark, config, "score", STABILITY, psi, month=month) as checked:
-            tables.replace_where(checked, config, STABILITY, f"month = {tables.sql_literal(month)}")
+            # the selector's rows of the month (metric selector.*) are `taoqi select`'s
+            tables.replace_where(checked, config, STABILITY, f"month = {tables.sql_literal(month)} AND "
+                                 "metric NOT LIKE 'selector.%'")
 
 
 def calibration_report(spark: SparkSession, config: Config, month: str) -> str:

@@ -25,10 +25,10 @@ from pyspark.sql import functions as F
 
 from jobs import apass_inputs, model_registry
 from jobs.runtime import gold_log, quality, tables
-from jobs.runtime.config import Config, check_month
-from jobs.runtime.errors import UserError
+from jobs.runtime.config import Config
 from jobs.runtime.logs import timed
-from transforms.schemas import GOLD_TABLES, OPS_APASS_OVERRIDES, conform_to
+from transforms.schemas import GOLD_TABLES, OPS_APASS_OVERRIDES, OPS_STABILITY, conform_to
+from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,10 @@ DESCRIPTION = __doc__
 CANDIDATES = "gold.apass_candidates"
 SELECTION = "gold.apass_selection"
 OVERRIDES = "ops.apass_overrides"
+PROFILE = "gold.apass_profile"
+PROFILE_SCHEMA = GOLD_TABLES["apass_profile"][0]
+STABILITY = "ops.stability"
+SELECTOR_METRICS = "selector."  # prefix of the selector's rows in ops.stability (the score's have none)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,13 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
-    scored = sorted(gold_log.computed(spark, config, apass_inputs.SCORES))
-    if not scored:
-        raise UserError("no month has been scored yet: run `taoqi run` first")
-    month = check_month(args.month) if args.month else scored[-1]
-    if month not in scored:
-        raise UserError(f"no scores for {month} (scored months: {scored[0]} to {scored[-1]})")
-    select(spark, config, month)
+    select(spark, config, apass_inputs.scored_month(spark, config, args.month))
 
 
 def candidates(spark: SparkSession, config: Config, month: str) -> DataFrame:
@@ -119,7 +117,7 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
     from transforms.apass.selector import SCORED_SCHEMA, scorer
 
     booster, champion = model_registry.load_booster(config, model_registry.CHAMPION)
-    for name in ("apass_candidates", "apass_selection"):
+    for name in ("apass_candidates", "apass_selection", "apass_profile"):
         schema, partition = GOLD_TABLES[name]
         tables.ensure(spark, config, f"gold.{name}", schema, partition_by=(partition,))
     members_n, _ = apass_inputs.month_counts(spark, config, month)
@@ -145,6 +143,56 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
     print(f"APASS {month}: capacity {capacity} of {members_n:,} members; champion v{champion.version}; "
           + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     print(f"selection: {tables.location(config, SELECTION)} (month = '{month}')")
+    print(profile_check(spark, config, month))
+    monitor_stability(spark, config, month, features)
+
+
+def profile_check(spark: SparkSession, config: Config, month: str) -> str:
+    """The invited candidates' profile beside SPEC §5's, stored in gold.apass_profile and returned as a table."""
+    from transforms.apass.profile import invited_profile, profile_lines
+
+    invited = tables.read(spark, config, CANDIDATES).filter(F.col("month") == month).join(
+        tables.read(spark, config, SELECTION).filter((F.col("month") == month) & F.col("invited")).select("user_id"),
+        "user_id", "left_semi")
+    measured = invited_profile(invited, year=int(month[:4])).first().asDict()  # one row of figures
+    lines = profile_lines(measured)
+    rows = spark.createDataFrame([(month, f, m, p, ok) for f, m, p, ok in lines], PROFILE_SCHEMA)
+    with quality.gate(spark, config, "select", PROFILE, rows, month=month) as checked:
+        tables.replace_where(checked, config, PROFILE, f"month = {tables.sql_literal(month)}")
+    table = [f"invited profile {month} (SPEC §5)", f"{'figure':<34} {'measured':>14}  {'published':<22} ok"]
+    table += [f"{f:<34} {m:>14}  {p:<22} {'' if ok is None else 'yes' if ok else 'NO'}" for f, m, p, ok in lines]
+    return "\n".join(table)
+
+
+def monitor_stability(spark: SparkSession, config: Config, month: str, features: list[str]) -> None:
+    """PSI of every selector input and of the model score against the month before (ops.stability, metric
+    ``selector.<name>``): deciles of the month before for the inputs, tenths of [0, 1] for the score."""
+    from transforms.gold.stability import stability
+
+    before = add_months(month, -1)
+    all_cands = tables.read(spark, config, CANDIDATES)
+    previous = all_cands.filter(F.col("month") == before)
+    if previous.isEmpty():
+        return
+    scored = tables.read(spark, config, SELECTION).select("user_id", "month", "model_score")
+    current = all_cands.filter(F.col("month") == month).join(scored, ["user_id", "month"], "left")
+    previous = previous.join(scored, ["user_id", "month"], "left")
+    edges = previous.approxQuantile(features, [i / 10 for i in range(1, 10)], 0.001)  # 9 numbers per input
+    specs = [(f"selector.{name}", _bin(F.col(name), sorted(set(cuts))), len(set(cuts)) + 1)
+             for name, cuts in zip(features, edges)]
+    specs.append(("selector.model_score", _bin(F.coalesce(F.col("model_score"), F.lit(-1.0)),
+                                               [i / 10 for i in range(0, 10)]), 11))
+    tables.ensure(spark, config, STABILITY, OPS_STABILITY)
+    with timed("select", f"stability {month}"):
+        psi = stability(current, previous, month=month, previous_month=before, specs=specs)
+        with quality.gate(spark, config, "select", STABILITY, psi, month=month) as checked:
+            tables.replace_where(checked, config, STABILITY, f"month = {tables.sql_literal(month)} AND "
+                                 f"metric LIKE '{SELECTOR_METRICS}%'")
+
+
+def _bin(value, cuts: list[float]):
+    """How many of ``cuts`` the value reaches: bins 0..len(cuts)."""
+    return sum((F.when(value >= c, 1).otherwise(0) for c in cuts), F.lit(0))
 
 
 def add_override(spark: SparkSession, config: Config, row: dict) -> None:

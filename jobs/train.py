@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from jobs import apass_inputs, model_registry
 from jobs.runtime import gold_log, tables
-from jobs.runtime.config import Config, check_month
+from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from transforms.silver.common import add_months
@@ -46,25 +46,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
-    scored = sorted(gold_log.computed(spark, config, apass_inputs.SCORES))
-    if not scored:
-        raise UserError("no month has been scored yet: run `taoqi run` first")
-    month = check_month(args.month) if args.month else scored[-1]
-    if month not in scored:
-        raise UserError(f"no scores for {month} (scored months: {scored[0]} to {scored[-1]}): "
-                        f"run `taoqi score --month {month}` first")
-    train(spark, config, month)
+    train(spark, config, apass_inputs.scored_month(spark, config, args.month))
 
 
 def labelled_frame(spark: SparkSession, config: Config, month: str) -> pd.DataFrame:
     """Labelled members with their indicators as of their review months: known by batch ``month``."""
+    s = config.apass.selector
     aggregated = sorted(gold_log.computed(spark, config, apass_inputs.USER_MONTH))
-    earliest = add_months(aggregated[0], config.apass.selector.min_history_months - 1) if aggregated else month
+    earliest = add_months(aggregated[0], s.min_history_months - 1) if aggregated else month
     reviews = (tables.read(spark, config, apass_inputs.REVIEWS)
                .filter((F.col("ingest_month") <= month) & F.col("event_month").between(earliest, month))
                .select("user_id", F.col("event_month").alias("as_of_month"),
                        (F.col("outcome") == "kept").cast("int").alias("label"), "reason"))
-    label_months = sorted(r["as_of_month"] for r in reviews.select("as_of_month").distinct().collect())
+    per_month = {r["as_of_month"]: r["count"] for r in reviews.groupBy("as_of_month").count().collect()}
+    label_months = sorted(per_month)
+    # counted before any indicator is computed: a small or young world stops here, in a second
+    training = sum(per_month[m] for m in label_months[:-s.holdout_months])
+    if training < s.min_training_labels:
+        raise TooFewLabelsError(
+            f"too few labels to train as of {month}: {training} review(s) before the {s.holdout_months} holdout "
+            f"month(s) since {earliest} (needs {s.min_training_labels}): train on a later month or a larger world, "
+            "or lower apass.selector.min_training_labels")
     scored = gold_log.computed(spark, config, apass_inputs.SCORES)
     missing = [m for m in label_months if m not in scored]
     if missing:
@@ -90,7 +92,7 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
     from mlflow.models import infer_signature
 
     from transforms.apass.indicators import NAMES
-    from transforms.apass.selector import evaluate, fit, importance, predict
+    from transforms.apass.selector import evaluate, fit, predict
 
     s = config.apass.selector
     with timed("train", f"labels {month}") as t:
@@ -98,12 +100,9 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
         t.rows_out = len(frame)
     train_rows, holdout, held = split(frame, s.holdout_months)
     for name, part in (("training", train_rows), ("holdout", holdout)):
-        if len(part) < (s.min_training_labels if name == "training" else 1) or part["label"].nunique() < 2:
-            raise TooFewLabelsError(
-                f"too few labels to train as of {month}: {len(train_rows)} training and {len(holdout)} holdout "
-                f"review(s) (the {name} set needs both outcomes and training at least "
-                f"{s.min_training_labels}): train on a later month or a larger world, or lower "
-                "apass.selector.min_training_labels")
+        if part["label"].nunique() < 2:
+            raise TooFewLabelsError(f"the {name} reviews as of {month} ({len(part)}) are all "
+                                    f"{'kept' if part['label'].all() else 'removed'}: a model needs both outcomes")
     members, gated_now = apass_inputs.month_counts(spark, config, month)
     invitations = apass_inputs.capacity(members, config)
     invite_share = min(1.0, invitations / gated_now) if gated_now else 1.0

@@ -282,6 +282,14 @@ GOLD_APASS_SELECTION = T.StructType([
     T.StructField("capacity", T.IntegerType(), False),  # invitations the month allows
 ])
 
+GOLD_APASS_PROFILE = T.StructType([
+    T.StructField("month", T.StringType(), False),  # the partition
+    T.StructField("figure", T.StringType(), False),
+    T.StructField("measured", T.StringType(), False),  # over the invited candidates of the month
+    T.StructField("published", T.StringType(), False),  # SPEC §5
+    T.StructField("within", T.BooleanType(), True),  # within the published range; null: no range published
+])
+
 GOLD_APASS_RENEWALS = T.StructType([
     T.StructField("user_id", T.LongType(), False),
     T.StructField("expiry_year", T.IntegerType(), False),  # the partition: `taoqi renew --year`
@@ -305,6 +313,7 @@ GOLD_TABLES = {
     "service_routing": (GOLD_SERVICE_ROUTING, "month"),
     "apass_candidates": (GOLD_APASS_CANDIDATES, "month"),
     "apass_selection": (GOLD_APASS_SELECTION, "month"),
+    "apass_profile": (GOLD_APASS_PROFILE, "month"),
     "apass_renewals": (GOLD_APASS_RENEWALS, "expiry_year"),
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
 from pyspark.sql import SparkSession
 
@@ -51,6 +52,11 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
         "spark.ui.showConsoleProgress": "false",
         **config.spark.extra,
     }
+    if not launched_by_submit and not os.environ.get("PYSPARK_PYTHON"):
+        # Python workers (the selector's scoring) run this interpreter, whose packages (LightGBM)
+        # the job installed; PySpark reads the variable when the context starts. Under a launcher,
+        # spark.pyspark.python or PYSPARK_PYTHON chooses the cluster's interpreter instead.
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     for key, value in settings.items():
         builder = builder.config(key, value)
     if config.spark.delta_jars_from_maven and not launched_by_submit:

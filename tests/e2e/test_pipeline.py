@@ -41,8 +41,8 @@ WORLD = [
 # (validating the same rows twice would only add minutes).
 MONTHLY = [*WORLD, "quality.enabled=false"]
 SOURCES = ["accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets", "interactions",
-           "service_events", "risk_flags"]
-SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "quarantine"]
+           "service_events", "risk_flags", "apass_reviews"]
+SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "apass_reviews", "quarantine"]
 GOLD = ["user_month", "user_features", "scores", "service_routing"]
 ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 

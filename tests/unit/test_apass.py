@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
@@ -179,3 +178,11 @@ def test_renewal_evaluates_each_membership_year_on_what_was_known(spark):
         ("in_progress", None, 33.0, True)
     # member 2's year ends in February 2026: 200 000 CNY so far, its warning month is not reached yet
     assert (running[2]["a_energy_points"], running[2]["warned"], running[2]["status"]) == (80.0, None, "in_progress")
+
+
+def test_the_readme_catalogue_lists_every_indicator():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    catalogue = readme.split("### Selector indicators", 1)[1]
+    assert [name for name in NAMES if f"`{name}`" not in catalogue] == []

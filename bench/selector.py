@@ -1,0 +1,81 @@
+"""The selector's invitations against the generator's hidden truth: not a test, an evaluation.
+
+For every selected month of a lakehouse: who the champion invited, and who
+the score-only baseline (the gates, then the top scores) would have invited
+with the same capacity, by hidden segment; the share of adversaries and of
+genuine-quality (elite) members in each. Reads <root>/truth/users, which no
+pipeline stage reads. Writes bench/results/selector.json.
+
+    python -m bench.selector --root ./lakehouse
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pyspark.sql import Window
+from pyspark.sql import functions as F
+
+from jobs.runtime import tables
+from jobs.runtime.config import load_config
+from jobs.runtime.session import build_spark
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def evaluate(root: str) -> list[dict]:
+    config = load_config(sets=[f"lakehouse.root={root}"])
+    spark = build_spark(config, app_name="taoqi-bench-selector")
+    truth = spark.read.parquet(config.truth_path("users")).select("user_id", "segment", "adversary_type", "elite")
+    selection = tables.read(spark, config, "gold.apass_selection")
+    candidates = tables.read(spark, config, "gold.apass_candidates")
+    out = []
+    for month in sorted(r["month"] for r in selection.select("month").distinct().collect()):
+        sel = selection.filter(F.col("month") == month)
+        capacity = sel.first()["capacity"]
+        best_scores = Window.partitionBy("month").orderBy(F.desc("score"), F.asc("user_id"))
+        baseline = (candidates.filter((F.col("month") == month) & F.col("passes_gates"))
+                    .select("user_id", "month", F.row_number().over(best_scores).alias("n"))
+                    .filter(F.col("n") <= capacity).select("user_id"))
+        row = {"month": month, "capacity": capacity,
+               "candidates": candidates.filter(F.col("month") == month).count(),
+               "past_the_gates": candidates.filter((F.col("month") == month) & F.col("passes_gates")).count()}
+        for name, invited in (("selector", sel.filter("invited").select("user_id")), ("baseline", baseline)):
+            rows = invited.join(truth, "user_id").groupBy("segment", "adversary_type", "elite").count().collect()
+            n = sum(r["count"] for r in rows)
+            row[name] = {
+                "invited": n,
+                "adversary_share": sum(r["count"] for r in rows if r["adversary_type"] != "none") / n if n else None,
+                "elite_share": sum(r["count"] for r in rows if r["elite"]) / n if n else None,
+                "by_segment": {f"{r['segment']}{' (elite)' if r['elite'] else ''}": r["count"] for r in rows},
+            }
+        out.append(row)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", default="./lakehouse", help="lakehouse root with a selection and the truth")
+    args = parser.parse_args()
+    months = evaluate(args.root)
+    for m in months:
+        print(f"{m['month']}: capacity {m['capacity']}, {m['candidates']} candidates, {m['past_the_gates']} past the gates")
+        for name in ("selector", "baseline"):
+            r = m[name]
+            print(f"  {name:<9} invited {r['invited']}: adversaries {r['adversary_share']}, elite {r['elite_share']}, "
+                  f"{r['by_segment']}")
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / "selector.json"
+    path.write_text(json.dumps({"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                "machine": f"{platform.machine()}, 2 cores", "root": args.root,
+                                "command": f"python -m bench.selector --root {args.root}", "months": months},
+                               indent=2))
+    print(f"written {path}")
+
+
+if __name__ == "__main__":
+    main()

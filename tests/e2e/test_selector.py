@@ -1,0 +1,138 @@
+"""The APASS selector end to end on the default 30 000-member world: train, promote, select, override, renew.
+
+Through the CLI in this process, on the calibration world (tests/e2e/conftest.py).
+Labels need the scores of their review months: the three months before the
+latest are scored here, and the selector learns from the reviews of the
+world's last four months (two train, two are the holdout).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from tests.e2e.conftest import LATEST, WORLD
+from tests.e2e.test_pipeline import read
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+SELECTOR = [*WORLD, "apass.selector.min_history_months=10", "apass.selector.holdout_months=2",
+            "apass.selector.min_training_labels=20"]
+LABEL_MONTHS = ["2025-10", "2025-11", "2025-12"]  # with LATEST: the review months the selector learns from
+
+
+def taoqi(root, *args: str) -> str:
+    """Run one stage in this process; returns what it printed (it must succeed)."""
+    from jobs.cli import main
+
+    sets = [x for s in [f"lakehouse.root={root}", *SELECTOR] for x in ("--set", s)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main([*args, *sets])
+    assert code == 0, (args, printed.getvalue()[-2000:])
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(world):
+    for month in LABEL_MONTHS:
+        taoqi(world, "score", "--month", month)
+    first = taoqi(world, "train", "--month", LATEST)
+    promoted = taoqi(world, "promote")
+    again = taoqi(world, "train", "--month", LATEST)  # same data, config and seed
+    kept = taoqi(world, "promote")
+    return world, first, promoted, again, kept
+
+
+def _client(root):
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{root}/mlflow.db"
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
+    root, first, _, again, _ = trained
+    client = _client(root)
+    one, two = (client.get_model_version("apass_selector", v) for v in ("1", "2"))
+    runs = [client.get_run(v.run_id) for v in (one, two)]
+    assert runs[0].data.metrics == runs[1].data.metrics
+    assert runs[0].data.metrics["training_rows"] >= 20
+    # the printed holdout table is the same too, and it compares the selector with the baseline
+    assert first.split("registered")[0] == again.split("registered")[0]
+    assert "baseline" in first and "AUC" in first
+    # what reproduces a version is logged with it: Delta versions of the inputs, config hash, code version
+    tags = runs[0].data.tags
+    assert {"taoqi.delta_version.gold.user_features", "taoqi.delta_version.silver.apass_reviews", "taoqi.config",
+            "taoqi.code_version"} <= set(tags)
+    assert int(tags["taoqi.delta_version.gold.scores"]) >= 0
+    artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "plots")}
+    assert artifacts == {"plots/feature_importance.png", "plots/precision_recall.png"}
+
+
+def test_the_champion_is_not_replaced_by_a_challenger_that_does_not_beat_it(trained):
+    root, _, promoted, _, kept = trained
+    assert "promoted apass_selector version 1 to @champion: no champion yet" in promoted
+    # version 2 is as good as version 1, not better by the margin: it stays the challenger
+    assert "version 2 stays @challenger" in kept and "does not beat" in kept
+    client = _client(root)
+    assert int(client.get_model_version_by_alias("apass_selector", "champion").version) == 1
+    assert int(client.get_model_version_by_alias("apass_selector", "challenger").version) == 2
+    assert "does not beat" in client.get_model_version("apass_selector", "2").tags["taoqi.promotion"]
+
+
+def test_selection_invites_the_capacity_with_reasons_and_reproduces(spark, trained):
+    root = trained[0]
+    out = taoqi(root, "select", "--month", LATEST)
+    assert "champion v1" in out
+    sel = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).cache()
+    members = read(spark, root, "gold.scores").filter(F.col("month") == LATEST).count()
+    capacity = -(-members // 10_000)  # ceil(members x 1 in 10,000)
+    assert sel.filter("invited").count() == capacity == sel.first()["capacity"]
+    candidates = read(spark, root, "gold.apass_candidates").filter(F.col("month") == LATEST)
+    assert sel.count() == candidates.count() > capacity  # every candidate has a decision
+    assert sel.filter(F.size("reason_codes") == 0).count() == 0  # and its reasons
+    invited = sel.filter("invited").orderBy("rank").collect()
+    assert [r["rank"] for r in invited] == list(range(1, capacity + 1))
+    waitlisted = sel.filter(F.col("decision") == "waitlisted")
+    assert waitlisted.agg(F.max("model_score")).first()[0] <= min(r["model_score"] for r in invited)
+    assert all(code.split()[-1].startswith("+") for r in invited for code in r["reason_codes"])
+    before = sel.select("user_id", "decision", "model_score", "rank", "reason_codes").collect()
+
+    # an audited exclusion of the best member and an invitation of an ordinary member
+    best = invited[0]["user_id"]
+    ordinary = read(spark, root, "gold.scores").filter((F.col("month") == LATEST) & (F.col("band") == 1)) \
+        .orderBy("user_id").first()["user_id"]
+    taoqi(root, "override", "add", "--user", str(best), "--month", LATEST, "--action", "exclude",
+          "--reason", "chargeback case 7731", "--author", "risk-team")
+    taoqi(root, "override", "add", "--user", str(ordinary), "--month", LATEST, "--action", "invite",
+          "--reason", "board decision 12", "--author", "ceo-office")
+    assert "chargeback case 7731" in taoqi(root, "override", "list", "--month", LATEST)
+    taoqi(root, "select", "--month", LATEST)
+    after = {r["user_id"]: r for r in read(spark, root, "gold.apass_selection")
+             .filter(F.col("month") == LATEST).collect()}
+    assert (after[best]["decision"], after[best]["override_reason"]) == ("excluded_by_override", "chargeback case 7731")
+    assert (after[ordinary]["decision"], after[ordinary]["invited"]) == ("invited_by_override", True)
+    # the override took a place first: the model invites one member fewer, the next best in rank order
+    model_invited = sorted(u for u, r in after.items() if r["decision"] == "invited")
+    assert model_invited == sorted(r["user_id"] for r in invited[1:capacity])
+
+    # without the overrides, the same data, config and model give the same invitations
+    spark.sql(f"DELETE FROM delta.`{root}/ops/apass_overrides`")
+    taoqi(root, "select", "--month", LATEST)
+    assertDataFrameEqual(read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
+                         .select("user_id", "decision", "model_score", "rank", "reason_codes"), before)
+    sel.unpersist()
+
+
+def test_renewal_scores_the_membership_years_ending_in_a_year(spark, trained):
+    root = trained[0]
+    out = taoqi(root, "renew", "--year", "2025")
+    renewals = read(spark, root, "gold.apass_renewals").filter(F.col("expiry_year") == 2025).collect()
+    assert renewals and all(r["status"] in ("passed", "failed") for r in renewals)  # 2025 is over: decided
+    assert all((r["a_energy_points"] >= 60) == r["passed"] for r in renewals)
+    assert f"passed {sum(r['status'] == 'passed' for r in renewals)}" in out
