@@ -30,7 +30,7 @@ STAGES = {
     "train": "jobs.train",
     "promote": "jobs.promote",
     "models": "jobs.models",
-    "select": "jobs.select",
+    "select": "jobs.selection",  # not jobs/select.py: that name would shadow the stdlib module under spark-submit
     "override": "jobs.override",
     "renew": "jobs.renew",
     "run": "jobs.run",

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
-    from jobs.select import OVERRIDES, add_override
+    from jobs.selection import OVERRIDES, add_override
 
     if args.command == "add":
         missing = [f"--{n}" for n in ("user", "month", "action", "reason") if getattr(args, n) in (None, "")]

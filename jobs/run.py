@@ -72,7 +72,7 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 
 def apass_stages(spark: SparkSession, config: Config, month: str) -> None:
     """train -> promote -> select for ``month``, then the renewals ending in its year and the year before."""
-    from jobs import model_registry, promote, renew, select, train
+    from jobs import model_registry, promote, renew, selection, train
 
     try:
         train.train(spark, config, month)
@@ -81,7 +81,7 @@ def apass_stages(spark: SparkSession, config: Config, month: str) -> None:
     except train.TooFewLabelsError as err:
         log.warning("run: the APASS selector was not retrained: %s", err)
     try:
-        select.select(spark, config, month)
+        selection.select(spark, config, month)
     except model_registry.MissingModelError as err:
         log.warning("run: no APASS selection for %s: %s", month, err)
         return

@@ -64,9 +64,10 @@ def labelled_frame(spark: SparkSession, config: Config, month: str) -> pd.DataFr
     training = sum(per_month[m] for m in label_months[:-s.holdout_months])
     if training < s.min_training_labels:
         raise TooFewLabelsError(
-            f"too few labels to train as of {month}: {training} review(s) before the {s.holdout_months} holdout "
-            f"month(s) since {earliest} (needs {s.min_training_labels}): train on a later month or a larger world, "
-            "or lower apass.selector.min_training_labels")
+            f"too few labels to train as of {month}: {training} review(s) from {earliest} (the first month with "
+            f"{s.min_history_months} months of data) up to the {s.holdout_months} holdout month(s), needs "
+            f"{s.min_training_labels}: train on a later month or a larger world, or lower "
+            "apass.selector.min_training_labels")
     scored = gold_log.computed(spark, config, apass_inputs.SCORES)
     missing = [m for m in label_months if m not in scored]
     if missing:

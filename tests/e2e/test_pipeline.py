@@ -284,6 +284,15 @@ def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
     (["score"], ["scoring.bands.super=3000"], "scoring.bands: lowest_band < super < apass_eligible"),
     (["explain", "--user", "999999999", "--month", MONTHS[-1]], [], f"user 999999999 has no score for {MONTHS[-1]}"),
     (["explain", "--user", "1", "--month", "2031-01"], [], "no scores for 2031-01"),
+    # the APASS stages on a world too small to have trained a selector
+    (["train"], [], f"too few labels to train as of {MONTHS[-1]}"),
+    (["train", "--month", "2031-01"], [], "no scores for 2031-01"),
+    (["promote"], [], "apass_selector has no @challenger version: run `taoqi train` first"),
+    (["select"], [], "no champion version of apass_selector"),
+    (["renew", "--year", "2031"], [], "--year 2031 is outside the data (2025-01 to 2025-03)"),
+    (["override", "add", "--user", "1"], [], "override add needs --month, --action, --reason"),
+    (["select"], ["apass.invite_rate=0.5"], "apass.invite_rate: must be in (0, 0.01]"),
+    (["train"], ["apass.selector.monotone.shoe_size=1"], "apass.selector.monotone.shoe_size: not an indicator"),
 ])
 def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, capsys, args, sets, message):
     code, _, err = taoqi_here(capsys, *args, root=lakes["bulk"], sets=[*WORLD, *sets])

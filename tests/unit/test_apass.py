@@ -13,7 +13,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.renew import memberships, points, renewals
 from jobs.runtime.config import load_config
-from jobs.select import selection
+from jobs.selection import decisions
 from tests.unit.test_gold import _features, _month_row
 from transforms.apass import selector
 from transforms.apass.indicators import INDICATORS, NAMES, indicators
@@ -123,7 +123,7 @@ def test_overrides_apply_after_the_model_and_before_the_quota(spark):
     overrides = spark.createDataFrame([(1, "exclude", "fraud case 17"), (9, "invite", "board decision 3")],
                                       "user_id long, action string, override_reason string")
     members = spark.createDataFrame([(u,) for u in (1, 2, 3, 4, 5, 9)], "user_id long")
-    got = selection(cands, scored, overrides, members, month="2025-12", model_version=3, capacity=2)
+    got = decisions(cands, scored, overrides, members, month="2025-12", model_version=3, capacity=2)
     want = [
         Row(user_id=1, decision="excluded_by_override", invited=False, rank=None, override_reason="fraud case 17",
             reason_codes=[]),

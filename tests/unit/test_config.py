@@ -71,3 +71,13 @@ def test_months():
     for bad in ("2025-6", "202506", "2025-00", ""):
         with pytest.raises(ConfigError):
             check_month(bad)
+
+
+def test_no_stage_script_shadows_the_standard_library():
+    # spark-submit jobs/<stage>.py puts jobs/ first on sys.path: a jobs/select.py would be imported
+    # by PySpark as the stdlib `select` (it was: a circular-import crash under spark-submit).
+    import sys
+    from pathlib import Path
+
+    jobs = Path(__file__).resolve().parents[2] / "jobs"
+    assert sorted(p.stem for p in jobs.glob("*.py") if p.stem in sys.stdlib_module_names) == []

@@ -78,7 +78,7 @@ def active_overrides(spark: SparkSession, config: Config, month: str) -> DataFra
             .select("user_id", "action", F.col("reason").alias("override_reason")))
 
 
-def selection(cands: DataFrame, scored: DataFrame, overrides: DataFrame, members: DataFrame, *, month: str,
+def decisions(cands: DataFrame, scored: DataFrame, overrides: DataFrame, members: DataFrame, *, month: str,
               model_version: int, capacity: int) -> DataFrame:
     """Decisions for every candidate and every overridden member: the overrides, then the quota by rank."""
     invite_overrides = overrides.filter(F.col("action") == "invite").join(members, "user_id", "left_semi")
@@ -132,7 +132,7 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
         scored = cands.filter("passes_gates").select("user_id", *features).mapInPandas(
             scorer(booster.model_to_string(), features, config.apass.reason_codes), SCORED_SCHEMA)
         members = tables.read(spark, config, apass_inputs.SCORES).filter(F.col("month") == month).select("user_id")
-        result = selection(cands, scored, active_overrides(spark, config, month), members, month=month,
+        result = decisions(cands, scored, active_overrides(spark, config, month), members, month=month,
                            model_version=champion.version, capacity=capacity)
         with quality.gate(spark, config, "select", SELECTION, result, month=month) as checked:
             tables.replace_where(checked, config, SELECTION, f"month = {tables.sql_literal(month)}")
