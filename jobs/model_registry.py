@@ -51,6 +51,14 @@ def tracking_uri(config: Config) -> str:
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
+def may_hold_models(config: Config) -> bool:
+    """False when the default local store was never created (no model can exist): callers skip MLflow."""
+    if config.mlflow.tracking_uri:
+        return True
+    root = _local_root(config)
+    return root is None or (root / "mlflow.db").exists()
+
+
 def connect(config: Config):
     """Point MLflow (tracking and registry) at the configured store and return a client."""
     import mlflow

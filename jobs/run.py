@@ -80,6 +80,9 @@ def apass_stages(spark: SparkSession, config: Config, month: str) -> None:
         print(reason)
     except train.TooFewLabelsError as err:
         log.warning("run: the APASS selector was not retrained: %s", err)
+        if not model_registry.may_hold_models(config):
+            log.warning("run: no APASS selection for %s: no selector was ever trained here", month)
+            return
     try:
         selection.select(spark, config, month)
     except model_registry.MissingModelError as err:
