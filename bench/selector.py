@@ -53,6 +53,18 @@ def evaluate(root: str) -> list[dict]:
                 "elite_share": sum(r["count"] for r in rows if r["elite"]) / n if n else None,
                 "by_segment": {f"{r['segment']}{' (elite)' if r['elite'] else ''}": r["count"] for r in rows},
             }
+        # The same two rankings deeper down: at 2x and 5x the capacity (SPEC §5: later 1 in 5,000).
+        ranked = (candidates.filter((F.col("month") == month) & F.col("passes_gates")).select("user_id", "score")
+                  .join(sel.select("user_id", "rank"), "user_id").join(truth, "user_id")
+                  .select("*", F.row_number().over(Window.orderBy(F.desc("score"), F.asc("user_id")))
+                          .alias("score_rank")))
+        is_adversary = F.col("adversary_type") != "none"
+        row["deeper"] = {}
+        for k in (capacity, 2 * capacity, 5 * capacity):
+            r = ranked.agg(*[F.sum(F.when((F.col(rank) <= k) & flag, 1).otherwise(0)).alias(f"{name}_{what}")
+                             for name, rank in (("selector", "rank"), ("baseline", "score_rank"))
+                             for what, flag in (("adversaries", is_adversary), ("elite", F.col("elite")))]).first()
+            row["deeper"][str(k)] = r.asDict()
         out.append(row)
     return out
 
@@ -68,6 +80,9 @@ def main() -> None:
             r = m[name]
             print(f"  {name:<9} invited {r['invited']}: adversaries {r['adversary_share']}, elite {r['elite_share']}, "
                   f"{r['by_segment']}")
+        for k, r in m["deeper"].items():
+            print(f"  top {k:>3}: selector {r['selector_adversaries']} adversaries, {r['selector_elite']} elite; "
+                  f"baseline {r['baseline_adversaries']} adversaries, {r['baseline_elite']} elite")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "selector.json"
     path.write_text(json.dumps({"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
