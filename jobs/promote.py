@@ -36,8 +36,8 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     print(reason)
 
 
-def holdout_metric(config: Config, booster, holdout, metric: str) -> float:
-    """``metric`` of ``booster`` on ``holdout`` (the gates and invited share of its training month)."""
+def holdout_metric(config: Config, booster, holdout, metric: str, invite_share: float) -> float:
+    """``metric`` of ``booster`` on ``holdout``, inviting ``invite_share`` of the gated rows (its training month's)."""
     from transforms.apass.selector import evaluate, predict
 
     missing = [f for f in booster.feature_name() if f not in holdout.columns]
@@ -47,7 +47,7 @@ def holdout_metric(config: Config, booster, holdout, metric: str) -> float:
     metrics = evaluate(holdout, probabilities=predict(booster, holdout),
                        apass_floor=config.scoring.bands.apass_eligible,
                        min_credit_level=config.apass.min_credit_level,
-                       invite_share=float(holdout.attrs.get("invite_share", 1.0)))
+                       invite_share=invite_share)
     return float(metrics.get(metric, float("nan")))
 
 
@@ -70,11 +70,11 @@ def promote(config: Config) -> tuple[bool, str]:
     else:
         holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(
             run_id=challenger.run_id, artifact_path=model_registry.HOLDOUT_ARTIFACT))
-        holdout.attrs["invite_share"] = challenger.metrics.get("invite_share", 1.0)
+        invite_share = float(challenger.metrics.get("invite_share", 1.0))
         new, _ = model_registry.load_booster(config, model_registry.CHALLENGER)
         old, _ = model_registry.load_booster(config, model_registry.CHAMPION)
         metric = s.promotion_metric
-        new_value, old_value = (holdout_metric(config, b, holdout, metric) for b in (new, old))
+        new_value, old_value = (holdout_metric(config, b, holdout, metric, invite_share) for b in (new, old))
         promoted = new_value >= old_value + s.promotion_margin
         why = (f"{metric} {new_value:.4f} vs champion v{champion.version} {old_value:.4f} on the challenger's "
                f"holdout ({len(holdout)} reviews): {'beats' if promoted else 'does not beat'} it by the margin "
