@@ -31,7 +31,7 @@ class StabilityConf:
 class QualityConf:
     enabled: bool
     data_docs: bool
-    reports_root: str  # local directory: <reports_root>/<month>/data_docs
+    reports_root: str | None  # local directory (None: Config.reports_dir decides): <reports_root>/<month>/...
     severity: dict[str, str]  # "<check>" or "<table>/<check>" -> critical | warning (default critical)
     volume: VolumeConf
     freshness_days: int

@@ -341,6 +341,25 @@ def apass_overrides_checks() -> list[Check]:
     return [*schema_checks(OPS_APASS_OVERRIDES), in_set("action", ["invite", "exclude"])]
 
 
+def personas_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["personas"]
+    return [*schema_checks(schema), unique("user_id", "month"), between("segment", 0, None),
+            between("distance", 0, None),
+            Check("one persona per segment", unexpected_rows(
+                "every member of a segment has the segment's persona",
+                "SELECT month, segment FROM {batch} GROUP BY month, segment HAVING COUNT(DISTINCT persona) > 1"))]
+
+
+def persona_profiles_checks() -> list[Check]:
+    schema, _ = GOLD_TABLES["persona_profiles"]
+    return [*schema_checks(schema), unique("month", "persona", "attribute", "level"), between("p_value", 0, 1),
+            in_set("test", ["welch_t", "chi_square"]),
+            Check("every persona has its size", unexpected_rows(
+                "each persona of the month has a members row",
+                "SELECT persona FROM {batch} GROUP BY persona "
+                "HAVING COUNT(CASE WHEN attribute = 'members' THEN 1 END) <> 1"))]
+
+
 def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
     """The checks of ``table`` (``layer.name``; ``landing`` is the shape of the files about to be loaded)."""
     if table == "landing":
@@ -365,6 +384,8 @@ def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
         "gold.apass_renewals": apass_renewals_checks,
         "gold.apass_profile": apass_profile_checks,
         "ops.apass_overrides": apass_overrides_checks,
+        "gold.personas": personas_checks,
+        "gold.persona_profiles": persona_profiles_checks,
     }
     if table not in by_table:
         raise KeyError(f"no expectation suite for {table}")

@@ -33,6 +33,8 @@ STAGES = {
     "select": "jobs.selection",  # not jobs/select.py: that name would shadow the stdlib module under spark-submit
     "override": "jobs.override",
     "renew": "jobs.renew",
+    "personas": "jobs.personas",
+    "report": "jobs.report",
     "run": "jobs.run",
     "explain": "jobs.explain",
     "quality": "jobs.quality",
@@ -78,14 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_stage(name: str, config: Config, args: argparse.Namespace) -> None:
-    """Build the session and execute one stage (also used by ``run`` to chain stages)."""
+def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None:
+    """Build the session and execute one stage; returns the line to print last (``run``: the report's path)."""
     from jobs.runtime.session import build_spark
 
     module = importlib.import_module(STAGES[name])
     # stages that only talk to MLflow (promote, models) start no Spark session
     spark = build_spark(config, app_name=f"taoqi-{name}") if getattr(module, "NEEDS_SPARK", True) else None
-    module.execute(spark, config, args)
+    return module.execute(spark, config, args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     config = None
     try:
         config = load_config(args.conf, args.sets)
-        run_stage(args.stage, config, args)
+        last_line = run_stage(args.stage, config, args)
     except UserError as err:
         if quality.RUN.validated:
             print(quality.summary(), file=sys.stderr)
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(quality.summary())
         print(f"quality summary: {quality.write_summary(config)}")
     log.info("taoqi %s finished in %.1fs", args.stage, time.perf_counter() - started)
+    if last_line:
+        print(last_line)
     return 0
 
 

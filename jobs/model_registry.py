@@ -1,6 +1,7 @@
-"""MLflow plumbing of the APASS selector: the tracking store, the experiment, versions and aliases.
+"""MLflow plumbing of the APASS selector and the persona model: the tracking store, experiments,
+versions and aliases.
 
-The one module (with the selector's stages: train, promote, models, select)
+The one module (with the model stages: train, promote, models, select, personas)
 that imports MLflow. The default store is a SQLite file under a local
 lakehouse root (``<root>/mlflow.db``, artifacts in ``<root>/mlflow``);
 ``mlflow.tracking_uri`` points the same code at a tracking server or
@@ -24,6 +25,7 @@ from jobs.runtime.errors import UserError
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+PERSONAS_ALIAS = "current"  # the persona model of the latest `taoqi personas`
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
 
@@ -70,11 +72,12 @@ def connect(config: Config):
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def experiment_id(config: Config) -> str:
-    """The selector's experiment, created on first use (artifacts beside the SQLite store when local)."""
+def experiment_id(config: Config, name: str | None = None) -> str:
+    """The experiment ``name`` (default: the selector's), created on first use (artifacts beside the
+    SQLite store when local)."""
     import mlflow
 
-    name = config.apass.selector.experiment
+    name = name or config.apass.selector.experiment
     found = mlflow.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
@@ -153,3 +156,42 @@ def quiet_registration():
     """MLflow prints registration notices straight to stderr; keep the CLI's output to its own lines."""
     with contextlib.redirect_stderr(io.StringIO()):
         yield
+
+
+def log_persona_model(config: Config, model, *, month: str, params: dict, metrics: dict, documents: dict,
+                      input_versions: dict[str, int]) -> int:
+    """Log the persona model (Spark ML pipeline: assembler, scaler, KMeans) with its k selection and
+    mapping rules; register it under personas.registered_model with the alias ``current``; return the version."""
+    import mlflow
+    import mlflow.spark
+
+    client = connect(config)
+    name = config.personas.registered_model
+    mlflow.set_experiment(experiment_id=experiment_id(config, config.personas.experiment))
+    with mlflow.start_run(run_name=f"{name} {month}"):
+        mlflow.set_tags({"taoqi.month": month, "taoqi.config": config.fingerprint(), "taoqi.code_version": code_version(),
+                         **{f"taoqi.delta_version.{t}": str(v) for t, v in input_versions.items()}})
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
+        for filename, document in documents.items():
+            mlflow.log_dict(document, filename)
+        with quiet_registration():
+            info = mlflow.spark.log_model(model, name=MODEL_ARTIFACT, registered_model_name=name)
+    version = int(info.registered_model_version)
+    client.set_registered_model_alias(name, PERSONAS_ALIAS, str(version))
+    return version
+
+
+def artifact_base64(run_id: str, path: str) -> str | None:
+    """A run's artifact (a plot) as base64, or None if the run has no such artifact."""
+    import base64
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        local = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path)
+    except (MlflowException, OSError):
+        return None
+    with open(local, "rb") as source:
+        return base64.b64encode(source.read()).decode("ascii")

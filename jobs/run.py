@@ -1,4 +1,5 @@
-"""Run the monthly pipeline: ingest -> conform -> aggregate -> score -> train -> promote -> select -> renew.
+"""Run the monthly pipeline: ingest -> conform -> aggregate -> score -> train -> promote -> select -> renew
+-> personas -> report.
 
 With --month M the batch M is ingested, conformed and aggregated into gold
 slices (its late events count in their own months from now on), and month M
@@ -11,21 +12,26 @@ selector is retrained as of the latest one, promoted if it beats the
 champion, and the champion selects that month's invitations; then the
 renewals of the memberships ending this year and last year are evaluated.
 A world too small or too young to train on logs why and skips the selector.
-Ends with the reconciliation of the batches it conformed, per-table row
-counts and the calibration table of the latest scored month.
+Then the month's high-value members are segmented into personas and the
+run report is written (report.enabled; a world too small to segment skips
+the personas only). Ends with the reconciliation of the batches it
+conformed, per-table row counts, the calibration table of the latest scored
+month and the path of its report.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import time
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import aggregate, conform, ingest, score
-from jobs.runtime import gold_log, tables
+from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from transforms.schemas import GOLD_TABLES, SILVER_TABLES
@@ -39,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--month", help="month YYYY-MM to run (default: every month in the landing, in order)")
 
 
-def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
+def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> str | None:
+    started = time.time()
     landed = ingest.landed_months(spark, config)
     if args.month and check_month(args.month) not in landed:
         raise UserError(f"no landing batch for {args.month}: landed months are {', '.join(landed)}")
@@ -63,11 +70,32 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         latest = args.month if args.month in scored else scored[-1]
         if to_score or latest not in gold_log.computed(spark, config, "gold.apass_selection"):
             apass_stages(spark, config, latest)
+    report_path = None
+    if scored and config.report.enabled and (to_score or months):
+        report_path = report_stages(spark, config, latest, started=started, conformed=months)
     print(table_counts(spark, config))
     if scored:
-        latest = args.month if args.month in scored else scored[-1]
         print(score.calibration_report(spark, config, latest))
         print(f"scores of {latest}: {tables.location(config, score.SCORES)} (month = '{latest}')")
+        if report_path is None and os.path.exists(os.path.join(config.reports_dir(latest), "index.html")):
+            report_path = os.path.abspath(os.path.join(config.reports_dir(latest), "index.html"))
+    # the CLI prints it last, after the quality summary: the line a newcomer opens
+    return f"report: {report_path}" if report_path else None
+
+
+def report_stages(spark: SparkSession, config: Config, month: str, *, started: float, conformed: list[str]) -> str:
+    """personas, then the run manifest and the report of ``month``; returns the report's path."""
+    from jobs import personas, report
+    from jobs.runtime.logs import TIMINGS
+
+    try:
+        personas.personas(spark, config, month)
+    except personas.TooFewMembersError as err:
+        log.warning("run: no personas for %s: %s", month, err)
+    manifest = report.write_manifest(config, month, run_id=quality.RUN.run_id, timings=list(TIMINGS),
+                                     started=started, conformed=conformed)
+    log.info("run: manifest %s", manifest)
+    return report.report(spark, config, month, manifest=report.read_manifest(config, month))
 
 
 def apass_stages(spark: SparkSession, config: Config, month: str) -> None:

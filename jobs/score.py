@@ -152,6 +152,15 @@ def calibration_report(spark: SparkSession, config: Config, month: str) -> str:
     On a synthetic world the generator's hidden truth, when present, adds how
     many adversarial accounts reached the APASS band.
     """
+    lines = [f"calibration {month} (SPEC §8)", f"{'figure':<34} {'measured':<34} {'published':<18} ok"]
+    for figure, measured, published, ok in calibration_lines(spark, config, month):
+        mark = "" if ok is None else ("yes" if ok else "NO")
+        lines.append(f"{figure:<34} {measured:<34} {published:<18} {mark}")
+    return "\n".join(lines)
+
+
+def calibration_lines(spark: SparkSession, config: Config, month: str) -> list[tuple[str, str, str, bool | None]]:
+    """(figure, measured, published, within) of the calibration table of ``month`` (one aggregate)."""
     bands = config.scoring.bands
     month_scores = tables.read(spark, config, SCORES).filter(F.col("month") == month)
     shares = score_shares(month_scores, super_floor=bands.super, apass_floor=bands.apass_eligible).first().asDict()
@@ -161,11 +170,7 @@ def calibration_report(spark: SparkSession, config: Config, month: str) -> str:
         by_segment = {r["segment"]: r["count"] for r in eligible_by_segment(
             month_scores, spark.read.parquet(truth_path), apass_floor=bands.apass_eligible).collect()}
     adversaries = {n for n, seg in config.generator.segments.items() if seg.kind == "adversary"}
-    lines = [f"calibration {month} (SPEC §8)", f"{'figure':<34} {'measured':<34} {'published':<18} ok"]
-    for figure, measured, published, ok in check_lines(shares, by_segment, adversaries):
-        mark = "" if ok is None else ("yes" if ok else "NO")
-        lines.append(f"{figure:<34} {measured:<34} {published:<18} {mark}")
-    return "\n".join(lines)
+    return check_lines(shares, by_segment, adversaries)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -169,7 +169,9 @@ _ORDER_PARTIALS = [
     *_longs("big_orders",  # genuine orders of 1,000 CNY or more
             "night_orders",  # placed 00:00-05:59 Shanghai
             "premium_travel_orders",  # business or first class flights, 5-star hotels
-            "first_class_orders"),
+            "first_class_orders",
+            "order_hour_sum",  # sum of the Shanghai hour (0-23) each order was placed at
+            "order_hour_sq_sum"),  # sum of its square: with orders, the spread of shopping times
 ]
 _SERVICE_PARTIALS = [
     *_longs("refunds", "returns", "disputes"),
@@ -306,6 +308,30 @@ GOLD_APASS_RENEWALS = T.StructType([
     T.StructField("status", T.StringType(), False),  # passed | failed | in_progress
 ])
 
+GOLD_PERSONAS = T.StructType([
+    T.StructField("user_id", T.LongType(), False),
+    T.StructField("month", T.StringType(), False),  # the partition
+    T.StructField("segment", T.IntegerType(), False),  # the KMeans cluster of the month's model
+    T.StructField("persona", T.StringType(), False),  # the segment's persona by the mapping rules, or other
+    T.StructField("distance", T.DoubleType(), False),  # to the segment's centroid, in scaled feature units
+    T.StructField("model_version", T.IntegerType(), True),  # the registered persona model (null: not logged)
+])
+
+GOLD_PERSONA_PROFILES = T.StructType([
+    T.StructField("month", T.StringType(), False),  # the partition
+    T.StructField("persona", T.StringType(), False),
+    T.StructField("attribute", T.StringType(), False),  # members | a numeric attribute | top_category | gender ...
+    T.StructField("level", T.StringType(), True),  # the category of a categorical attribute or top_category
+    T.StructField("members", T.LongType(), False),  # the persona's size
+    T.StructField("value", T.DoubleType(), True),  # the persona's mean, or its share of the level
+    T.StructField("rest_value", T.DoubleType(), True),  # the same over the rest of the population
+    T.StructField("test", T.StringType(), True),  # welch_t | chi_square
+    T.StructField("statistic", T.DoubleType(), True),  # Welch's t
+    T.StructField("p_value", T.DoubleType(), True),
+    T.StructField("pearson_residual", T.DoubleType(), True),  # (observed - expected) / sqrt(expected)
+    T.StructField("significant", T.BooleanType(), True),  # p_value < personas.alpha
+])
+
 GOLD_TABLES = {
     "user_month": (GOLD_USER_MONTH, "month"),
     "user_features": (GOLD_USER_FEATURES, "as_of_month"),
@@ -315,6 +341,8 @@ GOLD_TABLES = {
     "apass_selection": (GOLD_APASS_SELECTION, "month"),
     "apass_profile": (GOLD_APASS_PROFILE, "month"),
     "apass_renewals": (GOLD_APASS_RENEWALS, "expiry_year"),
+    "personas": (GOLD_PERSONAS, "month"),
+    "persona_profiles": (GOLD_PERSONA_PROFILES, "month"),
 }
 
 OPS_GOLD_LOG = T.StructType([

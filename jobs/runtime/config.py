@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import types
 import typing
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import yaml
 
@@ -26,6 +28,7 @@ from jobs.runtime.errors import UserError
 from expectations.params import QualityConf, problems as quality_problems
 from transforms.apass.params import ApassConf, problems as apass_problems
 from transforms.gold.params import ScoringConf, problems as scoring_problems
+from transforms.personas.params import PersonasConf, ReportConf, problems as personas_problems
 from transforms.synthetic.apass_history import HIDDEN_CLASSES, ApassHistoryConf
 from transforms.synthetic.profiles import DirtConf, SegmentProfile
 
@@ -97,6 +100,8 @@ class Config:
     quality: QualityConf
     scoring: ScoringConf
     apass: ApassConf
+    personas: PersonasConf
+    report: ReportConf
     mlflow: MlflowConf
 
     def table_path(self, layer: str, table: str) -> str:
@@ -110,6 +115,15 @@ class Config:
 
     def truth_path(self, name: str) -> str:
         return f"{self.lakehouse.root.rstrip('/')}/truth/{name}"
+
+    def reports_dir(self, month: str) -> str:
+        """The local directory of a month's run report, run manifest and Data Docs."""
+        root = self.quality.reports_root
+        if root is None:
+            parsed = urlparse(self.lakehouse.root)
+            local = parsed.scheme in ("", "file")
+            root = os.path.join(parsed.path if parsed.scheme else self.lakehouse.root, "reports") if local else "reports"
+        return os.path.join(root, month)
 
     def enabled_sources(self) -> list[str]:
         return [name for name, source in self.sources.items() if source.enabled]
@@ -312,3 +326,6 @@ def validate(config: Config) -> None:
     wrong_apass = apass_problems(config.apass)
     if wrong_apass:
         raise ConfigError(f"apass.{wrong_apass[0]}")
+    wrong_personas = personas_problems(config.personas)
+    if wrong_personas:
+        raise ConfigError(f"personas.{wrong_personas[0]}")

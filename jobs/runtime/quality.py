@@ -61,7 +61,7 @@ def start_run() -> str:
 
 
 def docs_dir(config: Config, month: str) -> str:
-    return os.path.join(config.quality.reports_root, month, "data_docs")
+    return os.path.join(config.reports_dir(month), "data_docs")
 
 
 @contextmanager
@@ -160,8 +160,7 @@ def write_summary(config: Config) -> str | None:
     """Write the run's summary beside the Data Docs of its newest month; return the path."""
     if not RUN.validated:
         return None
-    path = os.path.join(config.quality.reports_root, max(month for _, month, _, _ in RUN.validated),
-                        "quality_summary.txt")
+    path = os.path.join(config.reports_dir(max(month for _, month, _, _ in RUN.validated)), "quality_summary.txt")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:
         out.write(f"run {RUN.run_id}\n{summary()}\n")

@@ -1,7 +1,9 @@
-"""The default world (30 000 members, 13 months) shared by the calibration and selector tests."""
+"""The default world (30 000 members, 13 months) shared by the calibration, selector, report and notebook tests."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,42 @@ def world(tmp_path_factory, spark) -> Path:
     return root
 
 
+SELECTOR = [*WORLD, "apass.selector.min_history_months=10", "apass.selector.holdout_months=2",
+            "apass.selector.min_training_labels=20"]
+LABEL_MONTHS = ["2025-10", "2025-11", "2025-12"]  # with LATEST: the review months the selector learns from
+
+
+def taoqi(root, *args: str, extra: tuple[str, ...] = ()) -> str:
+    """Run one stage in this process; returns what it printed (it must succeed)."""
+    from jobs.cli import main
+
+    sets = [x for s in [f"lakehouse.root={root}", *SELECTOR, *extra] for x in ("--set", s)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main([*args, *sets])
+    assert code == 0, (args, printed.getvalue()[-2000:])
+    return printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def trained(world):
+    """Labels scored, the selector trained three times (the same, the same again, one far worse) and promoted."""
+    for month in LABEL_MONTHS:
+        taoqi(world, "score", "--month", month)
+    first = taoqi(world, "train", "--month", LATEST)
+    promoted = taoqi(world, "promote")
+    again = taoqi(world, "train", "--month", LATEST)  # same data, config and seed
+    kept = taoqi(world, "promote")
+    # no leaf may hold fewer members than there are labels: a tree without a split, one constant guess
+    taoqi(world, "train", "--month", LATEST, extra=("apass.selector.lightgbm.min_data_in_leaf=100000",))
+    worse = taoqi(world, "promote")
+    return world, first, promoted, again, kept, worse
+
+
+@pytest.fixture(scope="session")
+def selected(trained) -> Path:
+    """The trained world after `select` and `personas` for LATEST: what the report and the notebooks read."""
+    root = trained[0]
+    taoqi(root, "select", "--month", LATEST)
+    taoqi(root, "personas", "--month", LATEST)
+    return root

@@ -39,7 +39,7 @@ WORLD = [
 ]
 # The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
 # (validating the same rows twice would only add minutes).
-MONTHLY = [*WORLD, "quality.enabled=false"]
+MONTHLY = [*WORLD, "quality.enabled=false", "report.enabled=false"]
 SOURCES = ["accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets", "interactions",
            "service_events", "risk_flags", "apass_reviews"]
 SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "apass_reviews", "quarantine"]
@@ -262,6 +262,33 @@ def test_run_ends_with_the_calibration_table_and_explain_explains(spark, lakes, 
     assert ("next band:" in text) and ("to keep band" in text or top["band"] == 1)
 
 
+def test_run_ends_with_the_report_which_says_what_to_run_for_what_it_lacks(spark, lakes):
+    from tests.e2e.test_report import Page
+
+    root, month = lakes["bulk"], MONTHS[-1]
+    path = root / "reports" / month / "index.html"
+    assert lakes["run"].stdout.strip().splitlines()[-1] == f"report: {path}"
+    page = Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    assert {"run", "score", "credit", "selector", "personas", "quality", "calibration"} <= page.sections
+    # a world this small trains no selector and segments nobody: the sections say what to run
+    assert "run `taoqi train --month" in path.read_text() and f"run `taoqi personas --month {month}`" in path.read_text()
+    # the run: every stage's steps from the manifest, the batch's reconciliation and quarantine
+    stages = {row[0] for row in page.tables["table-steps"][1:]}
+    assert {"ingest", "conform", "aggregate", "score"} <= stages
+    recon = read(spark, root, "ops.reconciliation").filter(F.col("ingest_month") == month)
+    shown_in = sum(int(row[2].replace(",", "")) for row in page.tables["table-reconciliation"][1:])
+    assert shown_in == recon.agg(F.sum("rows_in")).first()[0]
+    quarantined = read(spark, root, "silver.quarantine").filter(F.col("ingest_month") == month).count()
+    assert int(page.text["quarantined"].split()[0].replace(",", "")) == quarantined > 0
+    # quality: the month's checks, one validation per table (one run here), and the Data Docs link
+    results = read(spark, root, "ops.quality_results").filter(F.col("month") == month)
+    assert int(page.text["checks-run"].replace(",", "")) == results.count()
+    assert int(page.text["checks-failed"]) == results.filter(~F.col("success")).count()
+    assert page.images["chart-quality-trend"].startswith("data:image/png;base64,")
+    assert page.text["data-docs"].startswith("Great Expectations Data Docs")
+
+
 def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
     done = taoqi("ingest", "--month", "2031-01", root=lakes["bulk"], check=False)  # the real process
     assert done.returncode == 2
@@ -290,6 +317,11 @@ def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
     (["override", "add", "--user", "1"], [], "override add needs --month, --action, --reason"),
     (["select"], ["apass.invite_rate=0.5"], "apass.invite_rate: must be in (0, 0.01]"),
     (["train"], ["apass.selector.monotone.shoe_size=1"], "apass.selector.monotone.shoe_size: not an indicator"),
+    # personas and the report
+    (["personas"], [], f"members at score >= 1000 in {MONTHS[-1]}: segmenting into up to 10 personas needs"),
+    (["personas"], ["personas.rules={paycheck_shopaholic: {shoe_size: [1, null]}}"],
+     "personas.rules.paycheck_shopaholic.shoe_size: not a persona feature"),
+    (["report", "--month", "2031-01"], [], "no scores for 2031-01"),
 ])
 def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, capsys, args, sets, message):
     code, _, err = taoqi_here(capsys, *args, root=lakes["bulk"], sets=[*WORLD, *sets])

@@ -8,44 +8,16 @@ world's last four months (two train, two are the holdout).
 
 from __future__ import annotations
 
-import contextlib
-import io
+import re
 
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from tests.e2e.conftest import LATEST, WORLD
+from tests.e2e.conftest import LATEST, taoqi
 from tests.e2e.test_pipeline import read
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
-
-SELECTOR = [*WORLD, "apass.selector.min_history_months=10", "apass.selector.holdout_months=2",
-            "apass.selector.min_training_labels=20"]
-LABEL_MONTHS = ["2025-10", "2025-11", "2025-12"]  # with LATEST: the review months the selector learns from
-
-
-def taoqi(root, *args: str) -> str:
-    """Run one stage in this process; returns what it printed (it must succeed)."""
-    from jobs.cli import main
-
-    sets = [x for s in [f"lakehouse.root={root}", *SELECTOR] for x in ("--set", s)]
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        code = main([*args, *sets])
-    assert code == 0, (args, printed.getvalue()[-2000:])
-    return printed.getvalue()
-
-
-@pytest.fixture(scope="module")
-def trained(world):
-    for month in LABEL_MONTHS:
-        taoqi(world, "score", "--month", month)
-    first = taoqi(world, "train", "--month", LATEST)
-    promoted = taoqi(world, "promote")
-    again = taoqi(world, "train", "--month", LATEST)  # same data, config and seed
-    kept = taoqi(world, "promote")
-    return world, first, promoted, again, kept
 
 
 def _client(root):
@@ -56,7 +28,7 @@ def _client(root):
 
 
 def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
-    root, first, _, again, _ = trained
+    root, first, _, again, _, _ = trained
     client = _client(root)
     one, two = (client.get_model_version("apass_selector", v) for v in ("1", "2"))
     runs = [client.get_run(v.run_id) for v in (one, two)]
@@ -75,13 +47,18 @@ def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
 
 
 def test_the_champion_is_not_replaced_by_a_challenger_that_does_not_beat_it(trained):
-    root, _, promoted, _, kept = trained
+    root, _, promoted, _, kept, worse = trained
     assert "promoted apass_selector version 1 to @champion: no champion yet" in promoted
     # version 2 is as good as version 1, not better by the margin: it stays the challenger
     assert "version 2 stays @challenger" in kept and "does not beat" in kept
+    # version 3 guesses one constant: strictly worse on the same holdout, it is not promoted either
+    assert "version 3 stays @challenger" in worse and "does not beat" in worse
+    new, old = (float(x) for x in re.search(r"holdout_average_precision ([0-9.]+) vs champion v1 ([0-9.]+)",
+                                           worse).groups())
+    assert new < old
     client = _client(root)
     assert int(client.get_model_version_by_alias("apass_selector", "champion").version) == 1
-    assert int(client.get_model_version_by_alias("apass_selector", "challenger").version) == 2
+    assert int(client.get_model_version_by_alias("apass_selector", "challenger").version) == 3
     assert "does not beat" in client.get_model_version("apass_selector", "2").tags["taoqi.promotion"]
 
 

@@ -148,6 +148,8 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
         count_if(hour.between(*NIGHT_HOURS)).alias("night_orders"),
         count_if(F.col("travel_class").isin("business", "first") | (F.col("hotel_star") >= 5)).alias("premium_travel_orders"),
         count_if(F.col("travel_class") == "first").alias("first_class_orders"),
+        F.sum(F.when(weight != 0, hour * weight).otherwise(0)).cast("long").alias("order_hour_sum"),
+        F.sum(F.when(weight != 0, hour * hour * weight).otherwise(0)).cast("long").alias("order_hour_sq_sum"),
         kmv_sketch(F.when(genuine, F.col("seller_id"))).alias("sellers_sketch"),
     )
 

@@ -1,0 +1,93 @@
+# Databricks notebook source
+# MAGIC %md
+# MAGIC # Scores and grades of a month
+# MAGIC
+# MAGIC The month's score distribution, the members per band and grade with their mean components, the
+# MAGIC calibration table (the published shares beside the measured ones, SPEC §8), the credit levels and
+# MAGIC the customer-service routing. Reads `gold.scores` and `gold.service_routing`.
+# MAGIC
+# MAGIC Widgets: `root` (the lakehouse), `month` (empty: the latest scored month). Locally, as a plain script:
+# MAGIC `python notebooks/01_scores_and_grades.py root=./lakehouse month=2026-01` (add `set=KEY=VALUE` for
+# MAGIC any other setting, e.g. `set=spark.master=local[2]`).
+
+# COMMAND ----------
+
+from pyspark.sql import functions as F
+
+from jobs import apass_inputs
+from jobs.runtime import notebook, tables
+from jobs.score import calibration_report
+
+spark, widget, display = notebook.context(globals(), root="./lakehouse", month="")
+config = notebook.config(widget)
+month = apass_inputs.scored_month(spark, config, widget("month") or None)
+scores = tables.read(spark, config, "gold.scores").filter(F.col("month") == month)
+members = scores.count()
+print(f"{month}: {members:,} members scored ({tables.location(config, 'gold.scores')})")
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Score distribution
+# MAGIC Members per 100-point bucket; the band floors are 300, 1000 (super) and 2500 (APASS-eligible).
+
+# COMMAND ----------
+
+BUCKET = 100
+display(scores.groupBy((F.floor(F.col("score") / BUCKET) * BUCKET).cast("int").alias("bucket"))
+        .agg(F.count("*").alias("members"))
+        .select("bucket", "members", F.round(F.col("members") / members, 5).alias("share"))
+        .orderBy("bucket"))
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Bands and grades
+# MAGIC Members and shares per band and grade, with the score range and the mean of each component.
+
+# COMMAND ----------
+
+components = [f"{c}_points" for c in config.scoring.components] + ["credit_points"]
+display(scores.groupBy("band", "grade")
+        .agg(F.count("*").alias("members"), F.min("score").alias("min_score"), F.max("score").alias("max_score"),
+             *[F.round(F.avg(c), 1).alias(c) for c in components])
+        .select("band", "grade", "members", F.round(F.col("members") / members, 5).alias("share"), "min_score",
+                "max_score", *components)
+        .orderBy("band"))
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Calibration
+# MAGIC The shares SPEC §8 publishes beside this month's; on a synthetic world also the adversarial
+# MAGIC accounts that reached the APASS band (from the generator's hidden truth).
+
+# COMMAND ----------
+
+print(calibration_report(spark, config, month))
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Credit levels
+
+# COMMAND ----------
+
+display(scores.groupBy("credit_level")
+        .agg(F.count("*").alias("members"), F.round(F.avg("credit_score"), 1).alias("mean_credit_score"),
+             F.count(F.when(F.col("grade") != "ordinary", 1)).alias("super_or_above"))
+        .select("credit_level", "members", F.round(F.col("members") / members, 5).alias("share"),
+                "mean_credit_score", "super_or_above")
+        .orderBy("credit_level"))
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## Customer-service routing
+# MAGIC Members per queue (`gold.service_routing`); rank 1 is answered first.
+
+# COMMAND ----------
+
+display(tables.read(spark, config, "gold.service_routing").filter(F.col("month") == month)
+        .groupBy("queue_rank", "queue").agg(F.count("*").alias("members"))
+        .orderBy("queue_rank"))

@@ -1,0 +1,133 @@
+"""Every notebook under notebooks/ runs as a plain script on the selected default world and shows that world's figures."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from tests.e2e.conftest import LATEST, WORLD
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.py"))
+CELL = "\n# COMMAND ----------\n"
+
+
+def run_notebook(path: Path, root: Path, *widgets: str) -> str:
+    """Run the notebook as a script with its widgets on the command line; returns what it printed."""
+    argv = sys.argv
+    sys.argv = [str(path), f"root={root}", f"month={LATEST}", *widgets, *(f"set={s}" for s in WORLD)]
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            runpy.run_path(str(path), run_name="__main__")
+    finally:
+        sys.argv = argv
+    return printed.getvalue()
+
+
+def table(spark, root: Path, name: str):
+    layer, _, rest = name.partition(".")
+    return spark.read.format("delta").load(str(root / layer / rest))
+
+
+def month_scores(spark, root: Path):
+    return table(spark, root, "gold.scores").filter(F.col("month") == LATEST)
+
+
+def check_scores(spark, root: Path, out: str) -> None:
+    scores = month_scores(spark, root)
+    members = scores.count()
+    assert f"{LATEST}: {members:,} members scored" in out
+    super_members = scores.filter(F.col("score") >= 1000).count()
+    assert re.search(rf"super members \(score >= 1000\)\s+{super_members:,} = ", out), out[-3000:]
+    for level, n in ((r["credit_level"], r["count"]) for r in scores.groupBy("credit_level").count().collect()):
+        assert re.search(rf"\|{level}\s*\|{n}\s*\|", out), (level, n)
+    routed = table(spark, root, "gold.service_routing").filter(F.col("month") == LATEST)
+    queue = routed.groupBy("queue").count().orderBy(F.desc("count")).first()
+    assert re.search(rf"\|{queue['queue']}\s*\|{queue['count']}\s*\|", out)
+
+
+def check_member(spark, root: Path, out: str) -> None:
+    top = month_scores(spark, root).orderBy(F.desc("score"), "user_id").first()
+    assert f"member {top['user_id']}, {LATEST}: score {top['score']:,} (band {top['band']}" in out
+    assert f"credit level {top['credit_level']}" in out
+    assert f"APASS {LATEST}: " in out or "APASS: not a candidate" in out
+    months = table(spark, root, "gold.scores").filter((F.col("user_id") == top["user_id"])
+                                                      & (F.col("month") <= LATEST)).count()
+    assert len(re.findall(rf"^\|\d{{4}}-\d{{2}}\s*\|", out, re.MULTILINE)) == months
+
+
+def check_selector(spark, root: Path, out: str) -> None:
+    selection = table(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
+    row = selection.agg(F.count(F.when(F.col("invited"), 1)).alias("invited"), F.max("capacity").alias("capacity"),
+                        F.max("model_version").alias("version")).first()
+    assert f"APASS {LATEST}: invited {row['invited']} of capacity {row['capacity']}" in out
+    assert f"champion v{row['version']}" in out
+    assert "holdout_auc" in out and "challenger v" in out  # three trainings: the third stays challenger
+    near = [r["user_id"] for r in selection.filter(F.col("decision") == "waitlisted").orderBy("rank").limit(10)
+            .collect()]
+    shown = re.search(r"\|user_id\s*\|rank\s*\|model_score\s*\|reason_codes\s*\|\n(.*?)\n\+", out, re.DOTALL)
+    assert shown is not None, out[-3000:]
+    rows = [line for line in shown.group(1).splitlines() if line.startswith("|")]
+    assert [int(line.split("|")[1]) for line in rows[1:]] == near
+
+
+def check_personas(spark, root: Path, out: str) -> None:
+    personas = table(spark, root, "gold.personas").filter(F.col("month") == LATEST)
+    assert f"{LATEST}: {personas.count():,} members segmented" in out
+    for r in personas.groupBy("persona", "segment").count().collect():
+        assert re.search(rf"\|{re.escape(r['persona'])}\s*\|{r['segment']}\s*\|{r['count']}\s*\|", out), r
+    assert re.search(r"adjusted Rand index -?\d\.\d{4}", out)  # the world holds the generator's truth
+
+
+def check_quality(spark, root: Path, out: str) -> None:
+    assert "quality was disabled" in out  # WORLD runs with quality.enabled=false
+    quarantined = table(spark, root, "silver.quarantine").filter(F.col("ingest_month") == LATEST)
+    assert f"batch {LATEST}: {quarantined.count():,} rows quarantined" in out
+    top = quarantined.groupBy("source", "reason").count().orderBy(F.desc("count")).first()
+    assert re.search(rf"\|{top['source']}\s*\|{top['reason']}\s*\|{top['count']}\s*\|", out)
+
+
+def check_what_if(spark, root: Path, out: str) -> None:
+    scores = month_scores(spark, root)
+    assert f"{scores.count():,} members scored" in out
+    assert f"{LATEST}: super floor 1,000 -> 900, APASS-eligible floor 2,500 -> 2,400" in out
+    for grade, n in ((r["grade"], r["count"]) for r in scores.groupBy("grade").count().collect()):
+        assert re.search(rf"^\s*{grade}\s+{n}\s+\d+", out, re.MULTILINE), (grade, n)
+    now_super = scores.filter((F.col("score") >= 900) & (F.col("score") < 2400)).count()
+    assert re.search(rf"^\s*super\s+\d+\s+{now_super}\s", out, re.MULTILINE), now_super
+    capacity = table(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).first()["capacity"]
+    assert f"capacity {capacity}: kept " in out
+
+
+CHECKS = {"01_scores_and_grades.py": check_scores, "02_member_explained.py": check_member,
+          "03_selector_review.py": check_selector, "04_personas.py": check_personas,
+          "05_data_quality.py": check_quality, "06_policy_what_if.py": check_what_if}
+
+
+def test_every_notebook_is_checked():
+    assert {p.name for p in NOTEBOOKS} == set(CHECKS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_databricks_source_format(path):
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == "# Databricks notebook source"
+    cells = text.split(CELL)
+    assert len(cells) >= 3
+    assert cells[0].splitlines()[1].startswith("# MAGIC %md"), "the first cell says what the notebook shows"
+    assert "notebook.context(globals()" in cells[1], "the second cell gets spark, widget and display"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs(spark, selected, path):
+    out = run_notebook(path, selected)
+    CHECKS[path.name](spark, selected, out)
