@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 USERS ?= 100000
 ROOT ?= ./lakehouse
 
-.PHONY: demo test bench bench-selector install clean
+.PHONY: demo test bench bench-selector bench-personas screenshot install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,20 @@ bench: $(STAMP)
 # The demo's invitations against the generator's hidden truth (after `make demo`).
 bench-selector: $(STAMP)
 	$(PY) -m bench.selector --root $(ROOT)
+
+# The demo's personas against the generator's hidden truth: purity and adjusted Rand index.
+bench-personas: $(STAMP)
+	$(PY) -m bench.personas --root $(ROOT)
+
+# The latest report of the demo rendered by headless Chromium (Debian package `chromium`) to a PNG
+# beside it, for a reviewer who will not open the HTML. `make screenshot REPORT=path/index.html`.
+REPORT ?= $(lastword $(sort $(wildcard $(ROOT)/reports/*/index.html)))
+screenshot:
+	@test -n "$(REPORT)" || { echo "no report under $(ROOT)/reports: run make demo first" >&2; exit 2; }
+	@command -v chromium >/dev/null || { echo "make screenshot needs Chromium: apt-get install chromium" >&2; exit 2; }
+	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,9000 \
+		--screenshot=$(abspath $(dir $(REPORT)))/report.png file://$(abspath $(REPORT))
+	@echo "screenshot: $(abspath $(dir $(REPORT)))/report.png"
 
 clean:
 	rm -rf $(VENV) lakehouse reports spark-warehouse .pytest_cache

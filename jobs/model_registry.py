@@ -176,7 +176,7 @@ def log_persona_model(config: Config, model, *, month: str, params: dict, metric
         for filename, document in documents.items():
             mlflow.log_dict(document, filename)
         with quiet_registration():
-            info = mlflow.spark.log_model(model, name=MODEL_ARTIFACT, registered_model_name=name)
+            info = mlflow.spark.log_model(model, artifact_path=MODEL_ARTIFACT, registered_model_name=name)
     version = int(info.registered_model_version)
     client.set_registered_model_alias(name, PERSONAS_ALIAS, str(version))
     return version

@@ -177,9 +177,15 @@ def run_section(spark: SparkSession, config: Config, month: str, manifest: dict 
                  .orderBy("source").collect()]
     quarantine = []
     if tables.exists(spark, config, "silver.quarantine"):
-        quarantine = [r.asDict() for r in tables.read(spark, config, "silver.quarantine")
-                      .filter(F.col("ingest_month") == month).groupBy("source", "reason").count()
-                      .orderBy(F.desc("count"), "source", "reason").collect()]
+        cells = (tables.read(spark, config, "silver.quarantine").filter(F.col("ingest_month") == month)
+                 .groupBy("reason", "source").count().collect())
+        by_reason: dict[str, dict[str, int]] = {}
+        for r in cells:
+            by_reason.setdefault(r["reason"], {})[r["source"]] = r["count"]
+        quarantine = sorted(({"reason": reason, "count": sum(by_source.values()),
+                              "sources": ", ".join(f"{s} {n:,}" for s, n in sorted(by_source.items(),
+                                                                                  key=lambda kv: -kv[1]))}
+                             for reason, by_source in by_reason.items()), key=lambda q: (-q["count"], q["reason"]))
     chart = None
     if manifest:
         steps = manifest["steps"]
@@ -273,7 +279,10 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
                                                 model_registry.CHAMPION)
         if found is not None:
             champion = found.version
-            metrics = {k: v for k, v in sorted(found.metrics.items()) if k.startswith(("holdout", "baseline"))}
+            # the champion beside the score-only baseline on its holdout: one row per metric both have
+            metrics = {k[len("holdout_"):]: (v, found.metrics[f"baseline_{k[len('holdout_'):]}"])
+                       for k, v in sorted(found.metrics.items())
+                       if k.startswith("holdout_") and f"baseline_{k[len('holdout_'):]}" in found.metrics}
             pr_chart = model_registry.artifact_base64(found.run_id, "plots/precision_recall.png")
     warnings = {}
     if tables.exists(spark, config, "gold.apass_renewals"):
@@ -281,7 +290,7 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
                     tables.read(spark, config, "gold.apass_renewals").groupBy("expiry_year").agg(
                         F.count("*").alias("members"), F.sum(F.col("warned").cast("int")).alias("warned"),
                         F.sum((F.col("status") == "failed").cast("int")).alias("failed")).collect()}
-    return {"decisions": sorted(decisions.items()), "model_version": version, "champion": champion,
+    return {"missing": None, "decisions": sorted(decisions.items()), "model_version": version, "champion": champion,
             "metrics": metrics, "pr_chart": pr_chart, "listed": shown, "profile": profile,
             "renewals": sorted(warnings.items())}
 
@@ -297,7 +306,7 @@ def persona_section(spark: SparkSession, config: Config, month: str) -> dict:
     personas = sorted(sizes)
     value = {(r["persona"], r["attribute"]): r["value"] for r in profile if r["level"] is None}
     return {
-        "sizes": sorted(sizes.items(), key=lambda kv: -kv[1]),
+        "missing": None, "sizes": sorted(sizes.items(), key=lambda kv: -kv[1]),
         "size_chart": bar_chart(personas, [sizes[p] for p in personas], title=f"persona sizes {month}",
                                 ylabel="members"),
         "profile_chart": grouped_bars(personas, {a: [value.get((p, a)) or 0.0 for p in personas]
@@ -312,7 +321,7 @@ def quality_section(spark: SparkSession, config: Config, month: str) -> dict:
     from jobs.runtime.quality import RESULTS, docs_dir
 
     docs = os.path.join(docs_dir(config, month), "index.html")
-    out = {"docs": "data_docs/index.html" if os.path.exists(docs) else None}
+    out = {"docs": "data_docs/index.html" if os.path.exists(docs) else None, "missing": None}
     if not tables.exists(spark, config, RESULTS):
         return {**out, "missing": "no quality results: quality.enabled is false, or no stage validated yet"}
     results = tables.read(spark, config, RESULTS)
@@ -342,7 +351,7 @@ def calibration_section(spark: SparkSession, config: Config, month: str) -> dict
     if not storage.exists(spark, path):
         return None
     truth = spark.read.parquet(path)
-    out: dict = {}
+    out: dict = {"invited_truth": None, "purity": None, "ari": None}
     if tables.exists(spark, config, "gold.apass_selection"):
         invited = tables.read(spark, config, "gold.apass_selection").filter((F.col("month") == month)
                                                                            & F.col("invited"))

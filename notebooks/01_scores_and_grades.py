@@ -24,19 +24,20 @@ month = apass_inputs.scored_month(spark, config, widget("month") or None)
 scores = tables.read(spark, config, "gold.scores").filter(F.col("month") == month)
 members = scores.count()
 print(f"{month}: {members:,} members scored ({tables.location(config, 'gold.scores')})")
+share = F.round(F.col("members") / members, 5).cast("decimal(8,5)").alias("share")
 
 # COMMAND ----------
 
 # MAGIC %md
 # MAGIC ## Score distribution
-# MAGIC Members per 100-point bucket; the band floors are 300, 1000 (super) and 2500 (APASS-eligible).
+# MAGIC Members per 100-point bucket; the band floors are `scoring.bands` (300, 1000 super, 2500 APASS-eligible).
 
 # COMMAND ----------
 
 BUCKET = 100
 display(scores.groupBy((F.floor(F.col("score") / BUCKET) * BUCKET).cast("int").alias("bucket"))
         .agg(F.count("*").alias("members"))
-        .select("bucket", "members", F.round(F.col("members") / members, 5).alias("share"))
+        .select("bucket", "members", share)
         .orderBy("bucket"))
 
 # COMMAND ----------
@@ -51,8 +52,7 @@ components = [f"{c}_points" for c in config.scoring.components] + ["credit_point
 display(scores.groupBy("band", "grade")
         .agg(F.count("*").alias("members"), F.min("score").alias("min_score"), F.max("score").alias("max_score"),
              *[F.round(F.avg(c), 1).alias(c) for c in components])
-        .select("band", "grade", "members", F.round(F.col("members") / members, 5).alias("share"), "min_score",
-                "max_score", *components)
+        .select("band", "grade", "members", share, "min_score", "max_score", *components)
         .orderBy("band"))
 
 # COMMAND ----------
@@ -76,8 +76,7 @@ print(calibration_report(spark, config, month))
 display(scores.groupBy("credit_level")
         .agg(F.count("*").alias("members"), F.round(F.avg("credit_score"), 1).alias("mean_credit_score"),
              F.count(F.when(F.col("grade") != "ordinary", 1)).alias("super_or_above"))
-        .select("credit_level", "members", F.round(F.col("members") / members, 5).alias("share"),
-                "mean_credit_score", "super_or_above")
+        .select("credit_level", "members", share, "mean_credit_score", "super_or_above")
         .orderBy("credit_level"))
 
 # COMMAND ----------

@@ -43,7 +43,7 @@ else:
     if top is None:
         raise UserError(f"gold.scores has no members for {month}")
     user = top["user_id"]
-print(f"member {user}, {month}")
+print(f"member {user}" + ("" if widget("user") else f": the highest score of {month}"))
 
 # COMMAND ----------
 

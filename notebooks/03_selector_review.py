@@ -42,7 +42,8 @@ by_alias = {alias: v for v in found for alias in v.aliases}
 champion = by_alias.get(model_registry.CHAMPION)
 challenger = by_alias.get(model_registry.CHALLENGER)
 if champion is None:
-    print(f"no champion {name}: run `taoqi train --month {month}`, `taoqi promote` and `taoqi select --month {month}`")
+    print(f"no champion {name}: run `taoqi train --month {month}`, `taoqi promote` and "
+          f"`taoqi select --month {month}`")
 else:
     print(f"champion v{champion.version}" + (f", challenger v{challenger.version}" if challenger else ", no challenger"))
 

@@ -46,8 +46,8 @@ if personas is not None:
           f"v{personas.agg(F.max('model_version')).first()[0]}")
     display(personas.groupBy("persona", "segment")
             .agg(F.count("*").alias("members"), F.round(F.avg("distance"), 3).alias("mean_distance"))
-            .select("persona", "segment", "members", F.round(F.col("members") / segmented, 4).alias("share"),
-                    "mean_distance")
+            .select("persona", "segment", "members",
+                    F.round(F.col("members") / segmented, 4).cast("decimal(8,4)").alias("share"), "mean_distance")
             .orderBy(F.desc("members"), "segment"))
 
 # COMMAND ----------

@@ -21,7 +21,7 @@ def setup_logging(verbose: bool = False) -> None:
         stream=sys.stderr,
         force=True,
     )
-    for noisy in ("py4j", "pyspark", "urllib3", "great_expectations"):
+    for noisy in ("py4j", "pyspark", "urllib3", "great_expectations", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

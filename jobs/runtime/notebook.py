@@ -32,8 +32,10 @@ def context(namespace: dict, **defaults: str) -> tuple[SparkSession, Callable[[s
         widgets = namespace["dbutils"].widgets
         for name, default in defaults.items():
             widgets.text(name, default)
-        _overlays[:], _sets[:] = [DATABRICKS_OVERLAY], []
+        _overlays[:] = [DATABRICKS_OVERLAY]
+        _sets.clear()
         return namespace["spark"], widgets.get, namespace["display"]
+    sys.excepthook = _one_line_for_user_errors
     values = dict(defaults)
     _overlays.clear()
     _sets.clear()
@@ -48,7 +50,6 @@ def context(namespace: dict, **defaults: str) -> tuple[SparkSession, Callable[[s
             _overlays.append(value)
         else:
             values[name] = value
-    sys.excepthook = _one_line_for_user_errors
 
     def widget(name: str) -> str:
         """The widget's value (its default unless given on the command line)."""
@@ -66,15 +67,16 @@ def show(obj: Any, rows: int = 50) -> None:
     """Local ``display``: a Spark DataFrame's first ``rows`` rows untruncated, a pandas frame whole, else ``print``."""
     if isinstance(obj, DataFrame):
         obj.show(rows, truncate=False)
-    elif hasattr(obj, "to_string"):
-        print(obj.to_string())
+    elif hasattr(obj, "to_string"):  # pandas; without the index, as Databricks shows a frame
+        print(obj.to_string(index=False))
     else:
         print(obj)
 
 
 def _one_line_for_user_errors(kind, error, trace) -> None:
-    """A user mistake (a missing table, a bad month) ends a notebook script with one line, as the CLI does."""
+    """A user mistake (a missing table, a bad month) ends a notebook script with one line and exit 2, as the CLI."""
     if isinstance(error, UserError):
         print(f"notebook: error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)
     else:
         sys.__excepthook__(kind, error, trace)
