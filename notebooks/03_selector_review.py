@@ -45,7 +45,7 @@ if champion is None:
     print(f"no champion {name}: run `taoqi train --month {month}`, `taoqi promote` and "
           f"`taoqi select --month {month}`")
 else:
-    print(f"champion v{champion.version}" + (f", challenger v{challenger.version}" if challenger else ", no challenger"))
+    print(f"champion v{champion.version}, " + (f"challenger v{challenger.version}" if challenger else "no challenger"))
 
 # COMMAND ----------
 
@@ -57,17 +57,19 @@ else:
 # COMMAND ----------
 
 if champion is not None:
-    compared = {f"champion v{champion.version}": champion, **({f"challenger v{challenger.version}": challenger}
-                                                              if challenger else {})}
+    compared = {f"champion v{champion.version}": champion}
+    if challenger is not None:
+        compared[f"challenger v{challenger.version}"] = challenger
     metrics = sorted({k for v in compared.values() for k in v.metrics if k.startswith(("holdout_", "baseline_"))})
     display(pd.DataFrame({"metric": metrics,
-                          **{label: [v.metrics.get(k) for k in metrics] for label, v in compared.items()}}))
+                          **{label: [v.metrics.get(k) for k in metrics] for label, v in compared.items()}}).round(4))
 
 # COMMAND ----------
 
 # MAGIC %md
 # MAGIC ## The month's decisions
-# MAGIC Every candidate (score >= 2500) has a row: invited, waitlisted, gated out, or an override's decision.
+# MAGIC Every candidate (score at the APASS-eligible floor or above) has a row: invited, waitlisted, gated out,
+# MAGIC or an override's decision.
 
 # COMMAND ----------
 

@@ -71,8 +71,9 @@ if personas is not None:
 
 # MAGIC %md
 # MAGIC ## Against the hidden truth (synthetic worlds only)
-# MAGIC Purity: the share of a found persona's members whose true persona is the same. Adjusted Rand index:
-# MAGIC 1 is the same partition, 0 what chance gives.
+# MAGIC The contingency table (found persona by row, true persona by column); purity: the share of a found
+# MAGIC persona's members whose true persona is the same; adjusted Rand index: 1 is the same partition, 0 what
+# MAGIC chance gives.
 
 # COMMAND ----------
 
@@ -80,8 +81,8 @@ truth_path = config.truth_path("users")
 if personas is not None and storage.exists(spark, truth_path):
     cells = contingency(personas, spark.read.parquet(truth_path))
     display(pd.DataFrame([(found, true, n) for (found, true), n in sorted(cells.items())],
-                         columns=["persona", "true_persona", "members"])
-            .pivot(index="persona", columns="true_persona", values="members").fillna(0).astype(int).reset_index())
+                         columns=["found", "true_persona", "members"])
+            .pivot(index="found", columns="true_persona", values="members").fillna(0).astype(int).reset_index())
     display(pd.DataFrame(sorted(purity(cells).items()), columns=["persona", "purity"]).round(4))
     print(f"adjusted Rand index {adjusted_rand_index(cells):.4f}")
 elif personas is not None:

@@ -62,7 +62,7 @@ def check_member(spark, root: Path, out: str) -> None:
     assert f"APASS {LATEST}: " in out or "APASS: not a candidate" in out
     months = table(spark, root, "gold.scores").filter((F.col("user_id") == top["user_id"])
                                                       & (F.col("month") <= LATEST)).count()
-    assert len(re.findall(rf"^\|\d{{4}}-\d{{2}}\s*\|", out, re.MULTILINE)) == months
+    assert len(re.findall(r"^\|\d{4}-\d{2}\s*\|", out, re.MULTILINE)) == months
 
 
 def check_selector(spark, root: Path, out: str) -> None:

@@ -8,8 +8,6 @@ world's last four months (two train, two are the holdout).
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
@@ -28,7 +26,7 @@ def _client(root):
 
 
 def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
-    root, first, _, again, _, _ = trained
+    root, first, _, again, _ = trained
     client = _client(root)
     one, two = (client.get_model_version("apass_selector", v) for v in ("1", "2"))
     runs = [client.get_run(v.run_id) for v in (one, two)]
@@ -47,18 +45,14 @@ def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
 
 
 def test_the_champion_is_not_replaced_by_a_challenger_that_does_not_beat_it(trained):
-    root, _, promoted, _, kept, worse = trained
+    root, _, promoted, _, kept = trained
     assert "promoted apass_selector version 1 to @champion: no champion yet" in promoted
     # version 2 is as good as version 1, not better by the margin: it stays the challenger
+    # (a strictly worse challenger: tests/unit/test_apass.py, on a holdout built to tell them apart)
     assert "version 2 stays @challenger" in kept and "does not beat" in kept
-    # version 3 guesses one constant: strictly worse on the same holdout, it is not promoted either
-    assert "version 3 stays @challenger" in worse and "does not beat" in worse
-    new, old = (float(x) for x in re.search(r"holdout_average_precision ([0-9.]+) vs champion v1 ([0-9.]+)",
-                                           worse).groups())
-    assert new < old
     client = _client(root)
     assert int(client.get_model_version_by_alias("apass_selector", "champion").version) == 1
-    assert int(client.get_model_version_by_alias("apass_selector", "challenger").version) == 3
+    assert int(client.get_model_version_by_alias("apass_selector", "challenger").version) == 2
     assert "does not beat" in client.get_model_version("apass_selector", "2").tags["taoqi.promotion"]
 
 

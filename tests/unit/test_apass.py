@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import numpy as np
@@ -186,3 +187,61 @@ def test_the_readme_catalogue_lists_every_indicator():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     catalogue = readme.split("### Selector indicators", 1)[1]
     assert [name for name in NAMES if f"`{name}`" not in catalogue] == []
+
+
+def _labelled(rng, rows: int) -> pd.DataFrame:
+    """Members past the gates whose review outcome follows two indicators, with noise."""
+    frame = pd.DataFrame({name: rng.random(rows) for name in NAMES})
+    signal = frame["net_gross_spend_cny"] - frame["dispute_rate"] + 0.3 * rng.standard_normal(rows)
+    return frame.assign(user_id=np.arange(rows), as_of_month="2025-12", label=(signal > 0).astype(int),
+                        reason=None, score=2600.0, credit_level_number=6.0)
+
+
+def _register(config, booster, holdout_path: str) -> int:
+    """One training run as `taoqi train` logs it (holdout, invited share, model), its version @challenger."""
+    import mlflow
+    import mlflow.lightgbm
+
+    from jobs import model_registry
+
+    client = model_registry.connect(config)
+    mlflow.set_experiment(experiment_id=model_registry.experiment_id(config))
+    with mlflow.start_run():
+        mlflow.log_artifact(holdout_path, artifact_path="holdout")
+        mlflow.log_metric("invite_share", 0.1)
+        with model_registry.quiet_registration():
+            info = mlflow.lightgbm.log_model(booster, name=model_registry.MODEL_ARTIFACT,
+                                             registered_model_name=config.apass.selector.registered_model)
+    version = int(info.registered_model_version)
+    client.set_registered_model_alias(config.apass.selector.registered_model, model_registry.CHALLENGER, str(version))
+    return version
+
+
+def test_a_strictly_worse_challenger_never_replaces_the_champion_and_a_better_one_does(tmp_path):
+    from jobs import model_registry
+    from jobs.promote import promote
+
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    rng = np.random.default_rng(11)
+    train, holdout = _labelled(rng, 400), _labelled(rng, 300)
+    holdout_path = str(tmp_path / "holdout.parquet")
+    holdout.to_parquet(holdout_path)
+    params = config.apass.selector.lightgbm
+    good = selector.fit(train, features=list(NAMES), params=params, monotone={})
+    worse = selector.fit(train.assign(label=1 - train["label"]), features=list(NAMES), params=params, monotone={})
+
+    first = _register(config, good, holdout_path)
+    assert promote(config) == (True, f"promoted apass_selector version {first} to @champion: no champion yet")
+    _register(config, worse, holdout_path)
+    promoted, reason = promote(config)
+    new, old = (float(x) for x in re.search(r"holdout_average_precision ([0-9.]+) vs champion v1 ([0-9.]+)",
+                                           reason).groups())
+    assert not promoted and "does not beat" in reason and new < old - 0.2
+    client = model_registry.connect(config)
+    assert int(client.get_model_version_by_alias("apass_selector", "champion").version) == first
+
+    # and the other way round: a champion that bad is replaced by a challenger that beats it
+    client.set_registered_model_alias("apass_selector", "champion", "2")
+    third = _register(config, good, holdout_path)
+    promoted, reason = promote(config)
+    assert promoted and reason.startswith(f"promoted apass_selector version {third} to @champion")
