@@ -14,6 +14,7 @@
 # COMMAND ----------
 
 import pandas as pd
+from pyspark.sql import functions as F
 
 from jobs import apass_inputs, what_if
 from jobs.runtime import notebook
@@ -72,4 +73,5 @@ else:
     else:
         print(f"capacity {invited['capacity']}: kept {invited['kept']}, added {invited['added']}, "
               f"dropped {invited['dropped']}")
-    display(result["invited_policy"].orderBy("rank"))
+    display(result["invited_policy"].select("rank", "user_id", F.round("model_score", 4).alias("model_score"))
+            .orderBy("rank"))

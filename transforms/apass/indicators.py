@@ -36,25 +36,26 @@ class Indicator:
     expression: Callable[[], Column]
 
 
-def _d(name: str) -> Column:
+def number(name: str) -> Column:
+    """The column as a double, 0 where it is null."""
     return F.coalesce(F.col(name).cast("double"), F.lit(0.0))
 
 
-def _ratio(numerator: Column, denominator: Column) -> Column:
+def ratio(numerator: Column, denominator: Column) -> Column:
     """numerator / denominator, 0 where the denominator is not positive (no orders: no rate)."""
     return F.when(denominator > 0, numerator / denominator).otherwise(F.lit(0.0))
 
 
 def _share(name: str, of: str = "spend_cny") -> Callable[[], Column]:
-    return lambda: _ratio(_d(name), _d(of))
+    return lambda: ratio(number(name), number(of))
 
 
 def _rate(name: str, per: str = "orders") -> Callable[[], Column]:
-    return lambda: _ratio(_d(name), _d(per))
+    return lambda: ratio(number(name), number(per))
 
 
 def _col(name: str) -> Callable[[], Column]:
-    return lambda: _d(name)
+    return lambda: number(name)
 
 
 _W = "12 months"
@@ -73,7 +74,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("big_order_share", "spending", _W, "orders of 1,000 CNY or more / orders", _rate("big_orders")),
     Indicator("active_days", "spending", _W, "days with a genuine order", _col("active_days")),
     Indicator("active_day_share", "spending", _W, "active days / days of the window",
-              lambda: _d("active_days") / F.lit(12 * _DAYS_PER_MONTH)),
+              lambda: number("active_days") / F.lit(12 * _DAYS_PER_MONTH)),
     Indicator("months_active", "spending", _W, "months with a genuine order", _col("months_active")),
     Indicator("orders_per_active_day", "spending", _W, "orders / active days", _rate("orders", "active_days")),
     # breadth: platforms, categories, sellers, channels
@@ -90,7 +91,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("company_invoice_share", "breadth", _W, "spend invoiced to a company / genuine spend",
               _share("company_invoice_spend_cny")),
     Indicator("mobile_order_share", "breadth", _W, "orders placed on mobile / orders with a channel",
-              lambda: _ratio(_d("mobile_orders"), _d("mobile_orders") + _d("pc_orders"))),
+              lambda: ratio(number("mobile_orders"), number("mobile_orders") + number("pc_orders"))),
     Indicator("night_order_share", "breadth", _W, "orders placed 00:00-05:59 Shanghai / orders", _rate("night_orders")),
     Indicator("premium_travel_orders", "breadth", _W, "business or first class flights and 5-star hotels",
               _col("premium_travel_orders")),
@@ -105,9 +106,9 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("dispute_rate", "credit", _W, "disputes / orders", _rate("disputes")),
     Indicator("refund_amount_share", "credit", _W, "refunded amount / genuine spend", _share("refund_cny")),
     Indicator("flagged_order_share", "credit", _W, "risk-flagged orders / all orders",
-              lambda: _ratio(_d("flagged_orders"), _d("orders") + _d("flagged_orders"))),
+              lambda: ratio(number("flagged_orders"), number("orders") + number("flagged_orders"))),
     Indicator("flagged_spend_share", "credit", _W, "risk-flagged spend / all spend",
-              lambda: _ratio(_d("flagged_spend_cny"), _d("spend_cny") + _d("flagged_spend_cny"))),
+              lambda: ratio(number("flagged_spend_cny"), number("spend_cny") + number("flagged_spend_cny"))),
     Indicator("account_age_years", "credit", "account", "years since registration", _col("account_age_years")),
     Indicator("identity_verified", "credit", "account", "1 if the identity is verified",
               lambda: F.col("identity_verified").cast("double")),
@@ -124,7 +125,7 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("live", "engagement", _W, "live-stream sessions", _col("live")),
     Indicator("content", "engagement", _W, "content posts", _col("content")),
     Indicator("live_minutes_per_session", "engagement", _W, "live-stream minutes / sessions",
-              lambda: _ratio(_d("live_seconds") / 60, _d("live"))),
+              lambda: ratio(number("live_seconds") / 60, number("live"))),
     Indicator("seller_chats", "engagement", _W, "chats with sellers", _col("seller_chats")),
     Indicator("seller_chats_per_order", "engagement", _W, "chats with sellers / orders", _rate("seller_chats")),
     Indicator("interaction_units", "engagement", _W, "weighted, monthly-capped interactions (the score's input)",
@@ -175,11 +176,11 @@ def monthly_stability(user_month: DataFrame, keys: DataFrame, *, window: int) ->
     variance = F.greatest(F.sum(spend * spend) / F.lit(float(window)) - mean * mean, F.lit(0.0))
     aov = F.when(F.col("orders") > 0, spend / F.col("orders"))
     return per_month.groupBy("user_id", "as_of_month").agg(
-        _ratio(F.sqrt(variance), mean).alias("_monthly_spend_cv"),
-        _ratio(F.max(spend), F.sum(spend)).alias("_top_month_spend_share"),
-        _ratio(F.sum(F.when(F.col("month") >= recent_from, spend).otherwise(F.lit(0.0))), F.sum(spend))
+        ratio(F.sqrt(variance), mean).alias("_monthly_spend_cv"),
+        ratio(F.max(spend), F.sum(spend)).alias("_top_month_spend_share"),
+        ratio(F.sum(F.when(F.col("month") >= recent_from, spend).otherwise(F.lit(0.0))), F.sum(spend))
         .alias("_recent_spend_share"),
-        F.coalesce(_ratio(F.stddev_pop(aov), F.avg(aov)), F.lit(0.0)).alias("_monthly_aov_cv"),
+        F.coalesce(ratio(F.stddev_pop(aov), F.avg(aov)), F.lit(0.0)).alias("_monthly_aov_cv"),
     )
 
 

@@ -15,6 +15,7 @@ from typing import Callable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms.apass.indicators import number, ratio  # the selector's null-safe helpers
 from transforms.taxonomy import CATEGORIES
 
 _MONTHS = 12.0
@@ -27,16 +28,8 @@ class Feature:
     expression: Callable[[], Column]
 
 
-def _d(name: str) -> Column:
-    return F.coalesce(F.col(name).cast("double"), F.lit(0.0))
-
-
-def _ratio(numerator: Column, denominator: Column) -> Column:
-    return F.when(denominator > 0, numerator / denominator).otherwise(F.lit(0.0))
-
-
 def _share(name: str) -> Callable[[], Column]:
-    return lambda: _ratio(_d(name), _d("spend_cny"))
+    return lambda: ratio(number(name), number("spend_cny"))
 
 
 def _log(value: Callable[[], Column]) -> Callable[[], Column]:
@@ -46,9 +39,9 @@ def _log(value: Callable[[], Column]) -> Callable[[], Column]:
 def _hour_spread() -> Column:
     """Standard deviation of the hour (0-23, Shanghai) orders were placed at: time-poor members shop in a
     narrow evening slot, time-rich ones all day."""
-    n = _d("orders")
-    mean = _ratio(_d("order_hour_sum"), n)
-    return F.sqrt(F.greatest(_ratio(_d("order_hour_sq_sum"), n) - mean * mean, F.lit(0.0)))
+    n = number("orders")
+    mean = ratio(number("order_hour_sum"), n)
+    return F.sqrt(F.greatest(ratio(number("order_hour_sq_sum"), n) - mean * mean, F.lit(0.0)))
 
 
 _PLATFORM_SHARES = [f"spend_{p}_cny" for p in ("taobao", "tmall", "fliggy", "taopiaopiao")]
@@ -58,11 +51,11 @@ FEATURES: tuple[Feature, ...] = (
     Feature("hobby_share", "spend on hobby categories (collectibles, gardening, photography, car parts, wine, tea) "
             "/ genuine spend", _share("spend_hobby_cny")),
     Feature("group_buy_share", "group-buy spend / genuine spend", _share("group_buy_spend_cny")),
-    Feature("orders_per_month_log", "log10(1 + genuine orders / 12)", _log(lambda: _d("orders") / _MONTHS)),
-    Feature("aov_log", "log10(1 + average order value in CNY)", _log(lambda: _ratio(_d("spend_cny"), _d("orders")))),
+    Feature("orders_per_month_log", "log10(1 + genuine orders / 12)", _log(lambda: number("orders") / _MONTHS)),
+    Feature("aov_log", "log10(1 + average order value in CNY)", _log(lambda: ratio(number("spend_cny"), number("orders")))),
     Feature("category_breadth", f"taxonomy categories bought / {len(CATEGORIES)} (the taxonomy's size)",
-            lambda: _d("categories_used") / F.lit(float(len(CATEGORIES)))),
-    Feature("sellers_contacted_log", "log10(1 + sellers chatted with, KMV estimate)", _log(lambda: _d("chat_sellers"))),
+            lambda: number("categories_used") / F.lit(float(len(CATEGORIES)))),
+    Feature("sellers_contacted_log", "log10(1 + sellers chatted with, KMV estimate)", _log(lambda: number("chat_sellers"))),
     Feature("office_share", "spend on office and business supplies / genuine spend", _share("spend_office_cny")),
     Feature("company_invoice_share", "spend invoiced to a company / genuine spend", _share("company_invoice_spend_cny")),
     Feature("overseas_share", "overseas (global buy) spend / genuine spend", _share("overseas_spend_cny")),
@@ -71,13 +64,13 @@ FEATURES: tuple[Feature, ...] = (
     Feature("jewelry_share", "spend on jewelry and jade / genuine spend", _share("spend_jewelry_cny")),
     Feature("travel_share", "spend on Fliggy travel / genuine spend", _share("spend_travel_cny")),
     Feature("premium_travel_rate", "business or first class flights and 5-star hotels / genuine orders",
-            lambda: _ratio(_d("premium_travel_orders"), _d("orders"))),
+            lambda: ratio(number("premium_travel_orders"), number("orders"))),
     Feature("first_class_share", "first class flights / premium travel orders (0: premium but never first class)",
-            lambda: _ratio(_d("first_class_orders"), _d("premium_travel_orders"))),
+            lambda: ratio(number("first_class_orders"), number("premium_travel_orders"))),
     Feature("platform_loyalty", "the largest platform's share of genuine spend (low: compares prices across "
-            "platforms)", lambda: _ratio(F.greatest(*[_d(c) for c in _PLATFORM_SHARES]), _d("spend_cny"))),
+            "platforms)", lambda: ratio(F.greatest(*[number(c) for c in _PLATFORM_SHARES]), number("spend_cny"))),
     Feature("mobile_share", "orders placed on mobile / orders with a channel",
-            lambda: _ratio(_d("mobile_orders"), _d("mobile_orders") + _d("pc_orders"))),
+            lambda: ratio(number("mobile_orders"), number("mobile_orders") + number("pc_orders"))),
     Feature("hour_spread", "standard deviation of the order hour (0-23, Shanghai) / 12", lambda: _hour_spread() / 12),
 )
 NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -95,7 +88,7 @@ def persona_features(features: DataFrame, scores: DataFrame, *, month: str, min_
     rows = features.filter(F.col("as_of_month") == month).join(population, on="user_id", how="inner")
     return rows.select(
         "user_id", F.lit(month).alias("month"), "gender", "birth_year", "city_tier", "score",
-        _d("spend_cny").alias("spend_cny"), _ratio(_d("spend_cny"), _d("orders")).alias("aov_cny"),
+        number("spend_cny").alias("spend_cny"), ratio(number("spend_cny"), number("orders")).alias("aov_cny"),
         *[F.coalesce(f.expression(), F.lit(0.0)).cast("double").alias(f.name) for f in FEATURES],
         *[_share(f"spend_{g}_cny")().alias(f"{g}_spend_share") for g in SPEND_GROUPS],
     )
