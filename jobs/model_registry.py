@@ -176,7 +176,10 @@ def log_persona_model(config: Config, model, *, month: str, params: dict, metric
         for filename, document in documents.items():
             mlflow.log_dict(document, filename)
         with quiet_registration():
-            info = mlflow.spark.log_model(model, artifact_path=MODEL_ARTIFACT, registered_model_name=name)
+            # pinned requirements: inferring them loads the model again in a subprocess (measured: most of
+            # the 21 s this step took on the 100 k world)
+            info = mlflow.spark.log_model(model, artifact_path=MODEL_ARTIFACT, registered_model_name=name,
+                                          pip_requirements=[f"{p}=={metadata.version(p)}" for p in ("pyspark", "mlflow")])
     version = int(info.registered_model_version)
     client.set_registered_model_alias(name, PERSONAS_ALIAS, str(version))
     return version
