@@ -33,23 +33,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
+    print(explain(spark, config, args.user, args.month))
+
+
+def explain(spark: SparkSession, config: Config, user: int, month: str | None = None) -> str:
+    """What `taoqi explain` prints: the member's score of ``month`` (default: the latest scored) explained."""
     scores = tables.read(spark, config, "gold.scores")
     scored = sorted(gold_log.computed(spark, config, "gold.scores"))
     if not scored:
         raise UserError("no month has been scored yet: run `taoqi run` first")
-    month = check_month(args.month) if args.month else scored[-1]
+    month = check_month(month) if month else scored[-1]
     if month not in scored:
         raise UserError(f"no scores for {month} (scored months: {scored[0]} to {scored[-1]})")
-    score = scores.filter((F.col("month") == month) & (F.col("user_id") == args.user)).first()
+    score = scores.filter((F.col("month") == month) & (F.col("user_id") == user)).first()
     if score is None:
-        raise UserError(f"user {args.user} has no score for {month}: not a member by then, or an unknown id")
+        raise UserError(f"user {user} has no score for {month}: not a member by then, or an unknown id")
     features = tables.read(spark, config, "gold.user_features").filter(
-        (F.col("as_of_month") == month) & (F.col("user_id") == args.user))
+        (F.col("as_of_month") == month) & (F.col("user_id") == user))
     dims = credit_dimension_points(config.scoring.credit)
     row = features.select("*", *[v.alias(f"_value_{n}") for n, (v, _) in dims.items()],
                           *[p.alias(f"_points_{n}") for n, (_, p) in dims.items()]).first()
-    print(explanation(score.asDict(), row.asDict(), config.scoring))
-    print(apass_explanation(spark, config, score.asDict()))
+    return explanation(score.asDict(), row.asDict(), config.scoring) + "\n" + apass_explanation(spark, config,
+                                                                                                  score.asDict())
 
 
 def apass_explanation(spark: SparkSession, config: Config, score: dict) -> str:

@@ -13,8 +13,6 @@
 
 # COMMAND ----------
 
-import argparse
-
 from pyspark.sql import functions as F
 
 from jobs import apass_inputs, explain
@@ -53,7 +51,7 @@ print(f"member {user}" + ("" if widget("user") else f": the highest score of {mo
 
 # COMMAND ----------
 
-explain.execute(spark, config, argparse.Namespace(user=user, month=month))
+print(explain.explain(spark, config, user, month))
 
 # COMMAND ----------
 
