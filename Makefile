@@ -43,7 +43,9 @@ bench-personas: $(STAMP)
 REPORT ?= $(lastword $(sort $(wildcard $(ROOT)/reports/*/index.html)))
 screenshot:
 	@test -n "$(REPORT)" || { echo "no report under $(ROOT)/reports: run make demo first" >&2; exit 2; }
-	@command -v chromium >/dev/null || { echo "make screenshot needs Chromium: apt-get install chromium" >&2; exit 2; }
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| { echo "make screenshot needs Chromium: apt-get install chromium (as root)" >&2; exit 2; }
 	chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1200,9000 \
 		--screenshot=$(abspath $(dir $(REPORT)))/report.png file://$(abspath $(REPORT))
 	@echo "screenshot: $(abspath $(dir $(REPORT)))/report.png"
