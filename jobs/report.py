@@ -259,12 +259,12 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
     from jobs import model_registry
 
     selection = "gold.apass_selection"
-    if not tables.exists(spark, config, selection) or \
-            tables.read(spark, config, selection).filter(F.col("month") == month).isEmpty():
+    rows = tables.read(spark, config, selection).filter(F.col("month") == month) \
+        if tables.exists(spark, config, selection) else None
+    decisions = {r["decision"]: r["count"] for r in rows.groupBy("decision").count().collect()} if rows else {}
+    if not decisions:
         return {"missing": f"no APASS selection for {month}: run `taoqi train --month {month}`, `taoqi promote` "
                            f"and `taoqi select --month {month}`"}
-    rows = tables.read(spark, config, selection).filter(F.col("month") == month)
-    decisions = {r["decision"]: r["count"] for r in rows.groupBy("decision").count().collect()}
     version = rows.agg(F.max("model_version")).first()[0]
     listed = rows.filter(F.col("invited") | (F.col("decision") == "waitlisted")).orderBy(
         F.desc("invited"), F.col("rank").asc_nulls_last()).limit(config.report.listed_members)
@@ -297,11 +297,11 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
 
 def persona_section(spark: SparkSession, config: Config, month: str) -> dict:
     name = "gold.persona_profiles"
-    if not tables.exists(spark, config, name) or \
-            tables.read(spark, config, name).filter(F.col("month") == month).isEmpty():
-        return {"missing": f"no personas for {month}: run `taoqi personas --month {month}`"}
     profile = [r.asDict() for r in tables.read(spark, config, name).filter(F.col("month") == month)
-               .orderBy("persona", "attribute", "level").collect()]  # a few hundred aggregate rows
+               .orderBy("persona", "attribute", "level").collect()] \
+        if tables.exists(spark, config, name) else []  # a few hundred aggregate rows
+    if not profile:
+        return {"missing": f"no personas for {month}: run `taoqi personas --month {month}`"}
     sizes = {r["persona"]: r["members"] for r in profile if r["attribute"] == "members"}
     personas = sorted(sizes)
     value = {(r["persona"], r["attribute"]): r["value"] for r in profile if r["level"] is None}

@@ -74,13 +74,14 @@ def welch(n1: float, s1: float, ss1: float, n2: float, s2: float, ss2: float) ->
     return m1, m2, t, float(2 * stats.t.sf(abs(t), dof))
 
 
-def chi_square_p_values(attributes: DataFrame, persona: str, names: list[str]) -> dict[str, float]:
-    """Spark ML ChiSquareTest of (member is ``persona``) against each categorical attribute: name -> p-value."""
+def chi_square_p_values(attributes: DataFrame, persona: str, levels: dict[str, list[str]]) -> dict[str, float]:
+    """Spark ML ChiSquareTest of (member is ``persona``) against each categorical attribute: name -> p-value.
+
+    ``levels`` lists each attribute's levels (from the contingency counts): an index per level."""
+    names = list(levels)
     indexed = attributes.select(
         (F.col("persona") == persona).cast("double").alias("label"),
         *[F.col(n) for n in names])
-    # index each attribute's levels in a stable order (levels are few: an array literal per attribute)
-    levels = {n: [r[0] for r in attributes.select(n).distinct().orderBy(n).collect()] for n in names}
     as_index = [F.array_position(F.array(*[F.lit(v) for v in levels[n]]), F.col(n)).cast("double").alias(f"_{n}")
                 for n in names]
     vectors = VectorAssembler(inputCols=[f"_{n}" for n in names], outputCol="features").transform(
@@ -104,6 +105,7 @@ def profile_rows(attributes: DataFrame, *, month: str, alpha: float) -> list[tup
     moments = {r["persona"]: r for r in numeric_moments(attributes, numeric)}
     total = {k: sum(r[k] or 0.0 for r in moments.values()) for k in next(iter(moments.values())) if k != "persona"}
     counts = contingency(attributes, list(CATEGORICAL))
+    levels = {name: sorted({level for _, level in counts[name]}) for name in CATEGORICAL}
     rows = []
     for persona in sorted(moments):
         m = moments[persona]
@@ -119,15 +121,14 @@ def profile_rows(attributes: DataFrame, *, month: str, alpha: float) -> list[tup
         rows += [numeric_row(a, a) for a in NUMERIC]
         shares = sorted(SPEND_GROUPS, key=lambda g: -(m[f"{g}_spend_share__s"] or 0.0))[:TOP_CATEGORIES]
         rows += [numeric_row("top_category", f"{g}_spend_share", level=g) for g in shares]
-        p_values = chi_square_p_values(attributes, persona, list(CATEGORICAL)) if rest_n > 0 else {}
+        p_values = chi_square_p_values(attributes, persona, levels) if rest_n > 0 else {}
         for name in CATEGORICAL:
             cells = counts[name]
-            levels = sorted({level for _, level in cells})
-            in_persona = {lv: cells.get((persona, lv), 0) for lv in levels}
-            everyone = {lv: sum(c for (_, l2), c in cells.items() if l2 == lv) for lv in levels}
+            in_persona = {lv: cells.get((persona, lv), 0) for lv in levels[name]}
+            everyone = {lv: sum(c for (_, l2), c in cells.items() if l2 == lv) for lv in levels[name]}
             grand = sum(everyone.values())
             p = p_values.get(name, math.nan)
-            for lv in levels:
+            for lv in levels[name]:
                 expected = n * everyone[lv] / grand if grand else 0.0
                 residual = (in_persona[lv] - expected) / math.sqrt(expected) if expected > 0 else math.nan
                 rest_share = (everyone[lv] - in_persona[lv]) / rest_n if rest_n else math.nan
