@@ -39,6 +39,9 @@ from transforms.schemas import GOLD_TABLES, SILVER_TABLES
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
+# The stages of one monthly run, in the order this module chains them (databricks.yml's task graph is
+# tested against it). `run` itself also skips what is up to date, and train/select on a world too young.
+CHAIN = ("ingest", "conform", "aggregate", "score", "train", "promote", "select", "renew", "personas", "report")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
