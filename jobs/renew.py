@@ -10,7 +10,9 @@ turns it into A-energy points (100,000 CNY = 60 points, the pass mark).
 `apass.renewal.warn_months_before_expiry` months before the year ends,
 every member still below the pass mark is warned: the warning list. A year
 that is still running has its points to date and no pass/fail yet.
-Writes gold.apass_renewals (the memberships ending in --year).
+Writes gold.apass_renewals (the memberships ending in --year). --month M
+evaluates what `taoqi run` evaluates for month M instead: the years ending
+in M's year and in the year before (default: the latest scored month).
 """
 
 from __future__ import annotations
@@ -38,18 +40,34 @@ MEMBERSHIP_MONTHS = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--year", type=int, required=True, help="evaluate the membership years ending in YYYY")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--year", type=int, help="evaluate the membership years ending in YYYY")
+    which.add_argument("--month", help="evaluate the years `taoqi run` evaluates for the scored month YYYY-MM: "
+                                       "those ending in its year and in the year before (default, or empty: "
+                                       "the latest scored month)")
+
+
+def renewal_years(month: str) -> tuple[int, int]:
+    """The expiry years a monthly run of ``month`` evaluates: the year before ``month``'s, then its own."""
+    return int(month[:4]) - 1, int(month[:4])
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     batches = sorted(gold_log.computed(spark, config, apass_inputs.USER_MONTH))
     if not batches:
         raise UserError("gold.user_month is empty: run `taoqi run` first")
-    first_year, last_year = int(batches[0][:4]), int(batches[-1][:4]) + 1
-    if not first_year <= args.year <= last_year:
-        raise UserError(f"--year {args.year} is outside the data ({batches[0]} to {batches[-1]}): "
-                        f"pick {first_year} to {last_year}")
-    renew(spark, config, args.year, latest_batch=batches[-1])
+    if args.year is not None:
+        first_year, last_year = int(batches[0][:4]), int(batches[-1][:4]) + 1
+        if not first_year <= args.year <= last_year:
+            raise UserError(f"--year {args.year} is outside the data ({batches[0]} to {batches[-1]}): "
+                            f"pick {first_year} to {last_year}")
+        years: tuple[int, ...] = (args.year,)
+    else:
+        # the month must be scored, as in `taoqi run` (which renews for the month it scored); an empty --month is
+        # the latest one, like the other stages' (the Databricks job passes its month parameter, empty by default)
+        years = renewal_years(apass_inputs.scored_month(spark, config, args.month or None))
+    for year in years:
+        renew(spark, config, year, latest_batch=batches[-1])
 
 
 def _shift(month: Column, months: int) -> Column:
