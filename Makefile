@@ -8,12 +8,12 @@ STAMP := $(VENV)/.installed
 USERS ?= 100000
 ROOT ?= ./lakehouse
 
-.PHONY: demo test bench bench-selector bench-personas screenshot install clean
+.PHONY: demo test cluster-test bench bench-selector bench-personas screenshot install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test,bench]"
+	$(PY) -m pip install --quiet -e ".[local,test,bench]"
 	# Fetch the Delta jars into the Ivy cache once (later runs reuse it).
 	$(PY) -m jobs.runtime.warmup
 	touch $(STAMP)
@@ -26,6 +26,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/pytest
+
+# spark-submit of the tiny world's monthly run to a real standalone cluster on 127.0.0.1 (one master,
+# two one-core workers, started and stopped by the test), a worker lost mid-stage; part of `make test`.
+cluster-test: $(STAMP)
+	$(VENV)/bin/pytest tests/cluster
 
 bench: $(STAMP)
 	$(PY) -m bench.run

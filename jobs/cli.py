@@ -38,6 +38,7 @@ STAGES = {
     "run": "jobs.run",
     "explain": "jobs.explain",
     "quality": "jobs.quality",
+    "rollback": "jobs.rollback",
 }
 
 EPILOG = """examples:
@@ -50,6 +51,8 @@ EPILOG = """examples:
   taoqi override add --user 42 --month 2026-01 --action exclude --reason "chargeback fraud case 7731"
   taoqi renew --year 2025           # A-energy renewal and the warning list
   taoqi quality --month 2025-06     # re-validate the published tables of a month
+  taoqi rollback --table gold.scores                     # its versions
+  taoqi rollback --table gold.scores --version 41 --reason "bad cap table published in run 2026-02"
   taoqi ingest --month 2025-03 --conf cluster --set lakehouse.root=s3a://bucket/taoqi
   spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run.py --conf cluster
 """
@@ -82,12 +85,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None:
     """Build the session and execute one stage; returns the line to print last (``run``: the report's path)."""
+    from jobs.runtime.lock import lakehouse_lock
     from jobs.runtime.session import build_spark
 
     module = importlib.import_module(STAGES[name])
     # stages that only talk to MLflow (promote, models) start no Spark session
     spark = build_spark(config, app_name=f"taoqi-{name}") if getattr(module, "NEEDS_SPARK", True) else None
-    return module.execute(spark, config, args)
+    if spark is None or getattr(module, "READ_ONLY", False):
+        return module.execute(spark, config, args)
+    with lakehouse_lock(spark, config, name):  # one writer per lakehouse (jobs/runtime/lock.py)
+        return module.execute(spark, config, args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,6 +122,17 @@ def main(argv: list[str] | None = None) -> int:
     if last_line:
         print(last_line)
     return 0
+
+
+def console() -> None:
+    """The ``taoqi`` console script: exits with main's code when it is not 0.
+
+    A Databricks wheel task calls the entry point and drops what it returns; only a raised
+    SystemExit fails the task, so that a failed stage stops the job before the next one runs.
+    """
+    code = main()
+    if code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from transforms.gold.params import ScoringConf
 from transforms.gold.score import GRADES, credit_dimension_points
 
 DESCRIPTION = __doc__
+READ_ONLY = True  # reads tables only: no write lock (jobs/runtime/lock.py)
 INPUT_LABELS = {"net_spend_cny": "CNY of net capped spend", "scored_orders": "orders",
                 "active_days": "active shopping days", "interaction_units": "interaction units"}
 

@@ -67,9 +67,10 @@ def connect(config: Config):
     from mlflow import MlflowClient
 
     uri = tracking_uri(config)
+    registry = config.mlflow.registry_uri or uri
     mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    mlflow.set_registry_uri(registry)
+    return MlflowClient(tracking_uri=uri, registry_uri=registry)
 
 
 def experiment_id(config: Config, name: str | None = None) -> str:

@@ -28,6 +28,7 @@ from transforms.schemas import SILVER_TABLES
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
+READ_ONLY = True  # only appends its results (blind appends commute): no write lock (jobs/runtime/lock.py)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

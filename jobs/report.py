@@ -37,6 +37,7 @@ from transforms.silver.common import add_months
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
+READ_ONLY = True  # reads tables and writes the HTML on the driver: no write lock (jobs/runtime/lock.py)
 MANIFEST = "run_manifest.json"
 GRADES = ("ordinary", "super", "apass_eligible")
 LEVELS = tuple(f"C{i}" for i in range(7))

@@ -379,6 +379,18 @@ OPS_APASS_OVERRIDES = T.StructType([
     T.StructField("created_at", T.TimestampType(), False),  # the latest override of a member and month wins
 ])
 
+# `taoqi rollback`: every Delta RESTORE of a published table, who and why (append-only).
+OPS_AUDIT = T.StructType([
+    T.StructField("at", T.TimestampType(), False),
+    T.StructField("action", T.StringType(), False),  # rollback
+    T.StructField("table_name", T.StringType(), False),  # e.g. gold.scores
+    T.StructField("from_version", T.LongType(), False),  # the version that was current
+    T.StructField("to_version", T.LongType(), False),  # the version whose state was restored
+    T.StructField("new_version", T.LongType(), False),  # the RESTORE commit
+    T.StructField("author", T.StringType(), False),
+    T.StructField("reason", T.StringType(), False),
+])
+
 OPS_STABILITY = T.StructType([
     T.StructField("month", T.StringType(), False),
     T.StructField("metric", T.StringType(), False),  # score, <component>_points, grade

@@ -88,6 +88,7 @@ class ConformConf:
 @dataclass(frozen=True)
 class MlflowConf:
     tracking_uri: str | None  # None: sqlite under a local lakehouse root
+    registry_uri: str | None  # None: the tracking store's own registry
 
 
 @dataclass(frozen=True)

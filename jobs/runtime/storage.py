@@ -75,6 +75,37 @@ def delete(spark: SparkSession, uri: str) -> None:
         fs.delete(path, True)
 
 
+def create_new(spark: SparkSession, uri: str, text: str) -> bool:
+    """Create a small file only if nothing is there; False when something is (the write lock's primitive)."""
+    from py4j.protocol import Py4JJavaError
+
+    fs, path = _fs(spark, uri)
+    try:
+        stream = fs.create(path, False)
+    except Py4JJavaError as err:
+        if err.java_exception.getClass().getName().endswith("FileAlreadyExistsException"):
+            return False
+        raise
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+    return True
+
+
+def read_text(spark: SparkSession, uri: str) -> str:
+    """The content of a small text file; FileNotFoundError if there is none."""
+    fs, path = _fs(spark, uri)
+    if not fs.exists(path):
+        raise FileNotFoundError(uri)
+    jvm = spark.sparkContext._jvm
+    stream = fs.open(path)
+    try:
+        return jvm.org.apache.commons.io.IOUtils.toString(stream, "UTF-8")
+    finally:
+        stream.close()
+
+
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write a small text file (a manifest or a note), replacing it."""
     fs, path = _fs(spark, uri)

@@ -1,0 +1,91 @@
+"""Operations: one writer per lakehouse (the write lock) and `taoqi rollback` (Delta RESTORE, audited)."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+from pyspark.sql import functions as F
+from pyspark.testing import assertDataFrameEqual
+
+from jobs.cli import main
+from jobs.runtime import storage
+from jobs.runtime.config import load_config
+from jobs.runtime.lock import LakehouseBusyError, lakehouse_lock, lock_path
+
+
+def _sets(root) -> list[str]:
+    return ["--set", f"lakehouse.root={root}"]
+
+
+def _scores(spark, root, rows: list[tuple[int, int]], mode: str) -> None:
+    (spark.createDataFrame(rows, "user_id long, score int").write.format("delta").mode(mode)
+     .save(f"{root}/gold/scores"))
+
+
+@pytest.fixture
+def published(spark, tmp_path):
+    """gold.scores with a good version 0 and a bad publish on top (version 1)."""
+    _scores(spark, tmp_path, [(1, 1200), (2, 300)], "overwrite")
+    _scores(spark, tmp_path, [(1, 999_999)], "overwrite")
+    return tmp_path
+
+
+def test_rollback_restores_the_version_and_audits_it(spark, published, capsys):
+    code = main(["rollback", "--table", "gold.scores", "--version", "0", "--reason", "a cap table typo",
+                 "--author", "ops-oncall", *_sets(published)])
+    assert code == 0
+    assert "restored to version 0 (was 1; the RESTORE is version 2)" in capsys.readouterr().out
+    scores = spark.read.format("delta").load(f"{published}/gold/scores")
+    assertDataFrameEqual(scores, [(1, 1200), (2, 300)])
+    audit = spark.read.format("delta").load(f"{published}/ops/audit").collect()
+    assert [(r["action"], r["table_name"], r["from_version"], r["to_version"], r["new_version"], r["author"],
+             r["reason"]) for r in audit] == [("rollback", "gold.scores", 1, 0, 2, "ops-oncall", "a cap table typo")]
+    # the bad publish stays readable by time travel: RESTORE is a commit, not a deletion
+    bad = spark.read.format("delta").option("versionAsOf", 1).load(f"{published}/gold/scores")
+    assert bad.filter(F.col("score") == 999_999).count() == 1
+
+
+def test_rollback_without_a_version_lists_the_versions(published, capsys):
+    assert main(["rollback", "--table", "gold.scores", *_sets(published)]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed[-2:]] == ["1", "0"] and listed[-1].endswith("WRITE")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--table", "gold.scores", "--version", "1", "--reason", "x"], "restored to a version from 0 to 0 (current: 1)"),
+    (["--table", "gold.scores", "--version", "0"], "--reason is required with --version"),
+    (["--table", "gold.nothing", "--version", "0", "--reason", "x"], "table gold.nothing not found"),
+    (["--table", "scores", "--version", "0", "--reason", "x"], "name a published table as layer.table"),
+])
+def test_rollback_mistakes_exit_2_with_one_line(spark, published, capsys, args, message):
+    assert main(["rollback", *args, *_sets(published)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1]
+    assertDataFrameEqual(spark.read.format("delta").load(f"{published}/gold/scores"), [(1, 999_999)])
+
+
+def test_a_second_writer_fails_at_once_and_writes_nothing(spark, tmp_path, capsys):
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    with lakehouse_lock(spark, config, "run"):
+        held = storage.read_text(spark, lock_path(config))
+        code = main(["score", "--month", "2025-01", *_sets(tmp_path)])
+        assert storage.read_text(spark, lock_path(config)) == held  # the holder keeps it
+    assert code == LakehouseBusyError.exit_code == 4
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("taoqi score: error: the lakehouse is busy: `taoqi run` (pid ")
+    assert not (tmp_path / "gold").exists() and not (tmp_path / "_taoqi.lock").exists()
+
+
+def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over(spark, tmp_path):
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    dead = {"run_id": "x", "stage": "run", "host": socket.gethostname(), "pid": 2 ** 22 + 1, "started_at": "t"}
+    assert storage.create_new(spark, lock_path(config), json.dumps(dead))
+    with lakehouse_lock(spark, config, "score"):
+        assert json.loads(storage.read_text(spark, lock_path(config)))["stage"] == "score"
+    # ...but not one held on another host: only its operator knows it is dead
+    assert storage.create_new(spark, lock_path(config), json.dumps({**dead, "host": "elsewhere"}))
+    with pytest.raises(LakehouseBusyError, match="if it died on another machine delete"):
+        with lakehouse_lock(spark, config, "score"):
+            pass
