@@ -1,0 +1,148 @@
+"""`make cluster-test`: the monthly run submitted with spark-submit to a real standalone cluster.
+
+One master and two workers of one core each on 127.0.0.1 (tests/cluster/standalone.py).
+The tiny world is generated once; the monthly run of its first month is run twice: in
+local mode in this process, and on the cluster by ``spark-submit jobs/run.py --conf cluster`` with the
+project's wheel shipped to the executors (``--py-files``, as a ``.zip``) and the
+Delta jars from the Ivy cache. Mid-run, once the aggregate stage has tasks on the
+second worker's executor, that worker is killed with its executor (a lost machine):
+the run must finish on the remaining worker, and every gold table must equal the
+local-mode one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+import json
+from pathlib import Path
+
+import psutil
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from jobs.runtime.session import DELTA_PACKAGE
+from tests.cluster.standalone import WORKER_CLASS, StandaloneCluster, free_port
+from tests.tiny_world import BIN, ENV, GOLD, MONTHLY, MONTHS
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+# The cluster overlay as a user submits it; only the master's local[2] of the tiny world goes.
+CLUSTER_SETS = [s for s in MONTHLY if not s.startswith("spark.master")]
+MONTH = MONTHS[0]  # one monthly run: every stage once (incremental = full is the e2e tests' subject)
+
+
+def _sets(root: Path, sets: list[str]) -> list[str]:
+    return [x for s in [f"lakehouse.root=file:{root}", f"quality.reports_root={root / 'reports'}", *sets]
+            for x in ("--set", s)]
+
+
+def build_wheel_zip(out: Path) -> Path:
+    """The project's wheel, as a ``.zip``: ``--py-files`` puts only .zip/.egg/.jar on the executors' path."""
+    subprocess.run([str(BIN / "python"), "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
+                   check=True, capture_output=True, timeout=300)
+    wheel = next(out.glob("taoqi-*.whl"))
+    return Path(shutil.copy(wheel, out / "taoqi.zip"))
+
+
+def _executor_pids(worker_pid: int) -> dict[str, int]:
+    """Executor id -> pid of the executors a worker launched (its CoarseGrainedExecutorBackend children)."""
+    found = {}
+    for child in psutil.Process(worker_pid).children(recursive=True):
+        try:
+            cmd = child.cmdline()
+        except psutil.Error:  # a finished helper process, not reaped yet
+            continue
+        if "--executor-id" in cmd:
+            found[cmd[cmd.index("--executor-id") + 1]] = child.pid
+    return found
+
+
+def _active_tasks(ui_port: int) -> dict[str, int]:
+    """Executor id -> tasks running now, from the driver's REST API."""
+    base = f"http://127.0.0.1:{ui_port}/api/v1/applications"
+    with urllib.request.urlopen(base, timeout=2) as answer:
+        app = json.load(answer)[0]["id"]
+    with urllib.request.urlopen(f"{base}/{app}/executors", timeout=2) as answer:
+        return {e["id"]: e["activeTasks"] for e in json.load(answer)}
+
+
+def kill_second_worker_mid_stage(cluster: StandaloneCluster, driver_log: Path, ui_port: int,
+                                 submit: subprocess.Popen, outcome: dict) -> None:
+    """Once the run aggregates and worker 2's executor runs a task, kill worker 2 and its executor."""
+    worker_pid = cluster.pids[f"{WORKER_CLASS}-2"]
+    while submit.poll() is None:
+        if "run: aggregating" in driver_log.read_text(errors="replace"):
+            try:
+                executors = _executor_pids(worker_pid)
+                busy = {e: n for e, n in _active_tasks(ui_port).items() if e in executors and n > 0}
+            except (OSError, ValueError, IndexError, psutil.Error):
+                busy = {}
+            if busy:
+                cluster.kill_worker(2)
+                outcome.update(killed_at=time.monotonic(), busy_executors=busy)
+                return
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, spark):
+    from jobs.cli import main
+
+    base = tmp_path_factory.mktemp("cluster")
+    local, remote = base / "local", base / "remote"
+    assert main(["generate", *_sets(local, MONTHLY)]) == 0
+    shutil.copytree(local / "landing", remote / "landing")
+    wheel_zip = build_wheel_zip(base / "dist")
+    ui_port, driver_log = free_port(), base / "driver.log"
+    outcome: dict = {}
+    with StandaloneCluster(base / "spark", workers=2, cores=1, memory="2g") as cluster:
+        started = time.monotonic()
+        with open(driver_log, "w") as log_file:
+            submit = subprocess.Popen(
+                [str(BIN / "spark-submit"), "--master", cluster.url, "--deploy-mode", "client",
+                 "--driver-memory", "2g", "--executor-memory", "1g",
+                 "--packages", DELTA_PACKAGE, "--py-files", str(wheel_zip),
+                 "--conf", f"spark.pyspark.python={BIN / 'python'}", "--conf", f"spark.ui.port={ui_port}",
+                 "--conf", "spark.driver.host=127.0.0.1",
+                 # sized for this tiny world on two cores, as conf/local.yaml does (Delta's default of
+                 # 50 tasks per snapshot costs about 4 s per table read here)
+                 "--conf", "spark.databricks.delta.snapshotPartitions=2",
+                 "jobs/run.py", "--month", MONTH, "--conf", "cluster", *_sets(remote, CLUSTER_SETS)],
+                stdout=log_file, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=REPO)
+        killer = threading.Thread(target=kill_second_worker_mid_stage,
+                                  args=(cluster, driver_log, ui_port, submit, outcome), daemon=True)
+        killer.start()
+        try:
+            # the local-mode reference, meanwhile, in this process
+            assert main(["run", "--month", MONTH, *_sets(local, MONTHLY)]) == 0
+            code = submit.wait(timeout=480)
+        finally:
+            if submit.poll() is None:
+                submit.kill()
+        killer.join(timeout=5)
+        outcome.update(code=code, seconds=time.monotonic() - started, log=driver_log.read_text(errors="replace"),
+                       workers=[w["state"] for w in cluster.state()["workers"]])
+    return {"local": local, "remote": remote, **outcome}
+
+
+def test_the_cluster_run_publishes_exactly_the_local_mode_tables(spark, runs):
+    assert runs["code"] == 0, runs["log"][-5000:]
+    assert "master=spark://127.0.0.1:" in runs["log"]  # spark-submit's master, not the config's
+    for table in GOLD:
+        on_cluster = spark.read.format("delta").load(f"file:{runs['remote']}/gold/{table}")
+        local = spark.read.format("delta").load(f"file:{runs['local']}/gold/{table}")
+        assert on_cluster.count() > 0, table
+        assertDataFrameEqual(on_cluster, local)
+
+
+def test_a_worker_lost_mid_stage_costs_a_retry_not_a_row(runs):
+    assert runs["code"] == 0, runs["log"][-5000:]
+    assert runs.get("busy_executors"), "the second worker was never busy while the run aggregated"
+    # the driver saw the executor go and reran its tasks on the other one
+    lost = [line for line in runs["log"].splitlines() if "Lost executor" in line or "lost executor" in line.lower()]
+    assert lost, runs["log"][-3000:]

@@ -1,0 +1,58 @@
+"""The tiny world of the end-to-end and cluster tests: 1 500 members, 3 months, every kind of dirt."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+MONTHS = ["2025-01", "2025-02", "2025-03"]  # enough for events two batches late
+WORLD = [
+    "generator.users=1500", "generator.months=3", "generator.start_month=2025-01", "generator.rows_per_file=2000",
+    # Enough dirt that every kind shows up in a world this small.
+    "generator.dirt.row_replay_rate=0.01", "generator.dirt.file_replay_rate=0.5",
+    "generator.dirt.missing_required_rate=0.005", "generator.dirt.bad_amount_rate=0.005",
+    "generator.dirt.unknown_user_rate=0.005", "generator.dirt.bad_timestamp_rate=0.005",
+    "generator.dirt.out_of_window_rate=0.005", "generator.dirt.bad_currency_rate=0.005",
+    "generator.dirt.malformed_line_rate=0.005", "generator.late_event_rate=0.05",
+    "spark.master=local[2]", "spark.shuffle_partitions=4",
+]
+# The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
+# (validating the same rows twice would only add minutes).
+MONTHLY = [*WORLD, "quality.enabled=false", "report.enabled=false"]
+SOURCES = ["accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets", "interactions",
+           "service_events", "risk_flags", "apass_reviews"]
+SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "apass_reviews", "quarantine"]
+GOLD = ["user_month", "user_features", "scores", "service_routing"]
+ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
+
+
+def at(root: Path) -> list[str]:
+    """The settings that put a run's tables and reports under ``root``."""
+    return ["--set", f"lakehouse.root={root}", "--set", f"quality.reports_root={root / 'reports'}"]
+
+
+def _command(args: tuple[str, ...], root: Path, sets: list[str]) -> list[str]:
+    return [str(BIN / "taoqi"), *args, *at(root), *[x for s in sets for x in ("--set", s)]]
+
+
+def taoqi(*args: str, root: Path, sets: list[str] = WORLD, check: bool = True) -> subprocess.CompletedProcess:
+    done = subprocess.run(_command(args, root, sets), capture_output=True, text=True, env=ENV, timeout=900)
+    if check:
+        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stderr[-4000:]}"
+    return done
+
+
+class Background:
+    """``taoqi *args`` started now, finished with :meth:`wait` (output to files: a full pipe would block it)."""
+
+    def __init__(self, *args: str, root: Path, sets: list[str] = WORLD, logs: Path):
+        self.args, self.out, self.err = args, logs.with_suffix(".out"), logs.with_suffix(".err")
+        with open(self.out, "w") as out, open(self.err, "w") as err:
+            self.process = subprocess.Popen(_command(args, root, sets), stdout=out, stderr=err, text=True, env=ENV)
+
+    def wait(self) -> subprocess.CompletedProcess:
+        code = self.process.wait(timeout=1200)
+        done = subprocess.CompletedProcess(self.process.args, code, self.out.read_text(), self.err.read_text())
+        assert code == 0, f"{' '.join(self.args)} failed:\n{done.stderr[-4000:]}"
+        return done
