@@ -22,10 +22,12 @@ from pyspark.sql import functions as F
 
 from jobs.runtime import storage
 from jobs.runtime.config import Config
+from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from transforms.synthetic import events, landing
+from transforms.synthetic import skew as skewed
 from transforms.synthetic.apass_history import apass_reviews
-from transforms.synthetic.population import population, truth
+from transforms.synthetic.population import HeavyUsers, population, truth
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +59,10 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     months = events.calendar(config.generator_months())
     last = months[-1]
     world_end_epoch = last.start_epoch + last.days * 86400
-    world_end = date.fromisoformat(last.month + "-01") + timedelta(days=last.days - 1)
     log.info("generating %s users x %d months (%s..%s), seed %d", f"{gen.users:,}", gen.months,
              months[0].month, last.month, gen.seed)
 
-    ids = spark.range(1, gen.users + 1, numPartitions=max(spark.sparkContext.defaultParallelism, gen.users // 200_000))
-    users = population(ids, seed=gen.seed, segments=gen.segments, world_end=world_end).persist(StorageLevel.MEMORY_AND_DISK)
-    user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality) \
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    orders = events.orders(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
-                           fx_to_cny=config.conform.fx_to_cny, n_months=len(months)) \
-        .persist(StorageLevel.MEMORY_AND_DISK)
+    users, user_months, orders = world(spark, config, months)
 
     common = dict(seed=gen.seed, months=months, dirt=gen.dirt)
     late = dict(late_rate=gen.late_event_rate)
@@ -105,6 +100,66 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         t.rows_out = gen.users
     for cached in (orders, user_months, users):
         cached.unpersist()
+
+
+def world(spark: SparkSession, config: Config, months: list[events.Month]) -> tuple[DataFrame, DataFrame, DataFrame]:
+    """The members, their (member, month) rows and their orders, persisted (the caller unpersists them).
+
+    A skewed world (``generator.skew``) needs the median member's and the
+    median shop's volume first: two small aggregates (one row per distinct
+    total) are collected for them; an unskewed world runs none.
+    """
+    gen = config.generator
+    skew = gen.skew
+    last = months[-1]
+    world_end = date.fromisoformat(last.month + "-01") + timedelta(days=last.days - 1)
+    heavy = None
+    if skew.heavy_users:
+        heavy = HeavyUsers(ids=tuple(skewed.pick_ids(gen.seed, "heavy_user", 1, gen.users + 1, skew.heavy_users)),
+                           segment=skew.heavy_user_segment,
+                           registered_by=date.fromisoformat(months[0].month + "-01") - timedelta(days=1))
+    ids = spark.range(1, gen.users + 1, numPartitions=max(spark.sparkContext.defaultParallelism, gen.users // 200_000))
+    users = population(ids, seed=gen.seed, segments=gen.segments, world_end=world_end, heavy=heavy) \
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality)
+    if heavy is not None:
+        histogram: dict[str, dict[int, int]] = {"orders": {}, "interactions": {}}
+        for r in skewed.user_volume_histogram(user_months).collect():
+            histogram[r["measure"]][r["value"]] = r["members"]
+        median = {k: skewed.median_of_histogram(v) for k, v in histogram.items()}
+        log.info("skew: %d heavy %s members, %g x the median member's %g orders and %g interactions",
+                 len(heavy.ids), heavy.segment, skew.factor, median["orders"], median["interactions"])
+        user_months = skewed.heavy_user_months(user_months, seed=gen.seed, months=months, seasonality=gen.seasonality,
+                                               orders=skew.factor * median["orders"],
+                                               interactions=skew.factor * median["interactions"])
+    user_months = user_months.persist(StorageLevel.MEMORY_AND_DISK)
+    orders = events.orders(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
+                           fx_to_cny=config.conform.fx_to_cny, n_months=len(months))
+    if skew.heavy_sellers:
+        orders = _with_heavy_sellers(orders, config)
+    return users, user_months, orders.persist(StorageLevel.MEMORY_AND_DISK)
+
+
+def _with_heavy_sellers(orders: DataFrame, config: Config) -> DataFrame:
+    """Send each heavy shop its ``factor`` x the median shop's orders (a share of its platform's movable orders)."""
+    gen = config.generator
+    skew = gen.skew
+    median = skewed.median_of_histogram(
+        {r["value"]: r["sellers"] for r in skewed.seller_histogram(orders).collect()})
+    movable = {r["platform"]: r["count"] for r in skewed.movable_orders(orders).groupBy("platform").count().collect()}
+    heavy = skewed.heavy_seller_ids(gen.seed, gen.sellers, skew.heavy_sellers)
+    share = {}
+    for platform, ids in heavy.items():
+        wanted = len(ids) * skew.factor * median
+        share[platform] = wanted / movable.get(platform, 0) if movable.get(platform) else math.inf
+        if share[platform] > 1:
+            raise UserError(f"generator.skew: {len(ids)} heavy {platform} shops at {skew.factor:g} x the median "
+                            f"shop's {median:g} orders need {wanted:,.0f} orders; the world has "
+                            f"{movable.get(platform, 0):,} genuine {platform} orders: lower heavy_sellers or "
+                            "factor, or raise generator.users")
+    log.info("skew: %d heavy shops (%s), %g x the median shop's %g orders", skew.heavy_sellers,
+             ", ".join(f"{p} {ids}" for p, ids in heavy.items()), skew.factor, median)
+    return skewed.with_heavy_sellers(orders, seed=gen.seed, heavy=heavy, share=share)
 
 
 def _with_shorthands(config: Config, args: argparse.Namespace) -> Config:

@@ -56,6 +56,16 @@ class SparkConf:
 
 
 @dataclass(frozen=True)
+class SkewConf:
+    """A skewed world (README "The generator"): a few users and sellers with ``factor`` x the median volume."""
+
+    heavy_users: int  # users given factor x the median user's orders and interactions (0: off)
+    heavy_user_segment: str  # the segment those users belong to (a brushing farm by default)
+    heavy_sellers: int  # Taobao/Tmall shops given factor x the median seller's orders (0: off)
+    factor: float
+
+
+@dataclass(frozen=True)
 class GeneratorConf:
     users: int
     seed: int
@@ -70,6 +80,7 @@ class GeneratorConf:
     dirt: DirtConf
     apass_history: ApassHistoryConf
     segments: dict[str, SegmentProfile]
+    skew: SkewConf
 
 
 @dataclass(frozen=True)
@@ -314,6 +325,16 @@ def validate(config: Config) -> None:
                 raise ConfigError(f"generator.apass_history.{name}.{cls} must be between 0 and 1, got {rate}")
     if not 0.0 <= history.reason_accuracy <= 1.0:
         raise ConfigError(f"generator.apass_history.reason_accuracy must be between 0 and 1, got {history.reason_accuracy}")
+    skew = gen.skew
+    if not 0 <= skew.heavy_users <= gen.users:
+        raise ConfigError(f"generator.skew.heavy_users must be between 0 and generator.users, got {skew.heavy_users}")
+    if skew.heavy_sellers < 0:
+        raise ConfigError(f"generator.skew.heavy_sellers must be at least 0, got {skew.heavy_sellers}")
+    if skew.factor < 1:
+        raise ConfigError(f"generator.skew.factor must be at least 1, got {skew.factor}")
+    if skew.heavy_users and skew.heavy_user_segment not in gen.segments:
+        raise ConfigError(f"generator.skew.heavy_user_segment must be one of generator.segments "
+                          f"({', '.join(gen.segments)}), got {skew.heavy_user_segment!r}")
     if config.conform.late_tolerance_months < 0:
         raise ConfigError("conform.late_tolerance_months must be >= 0")
     if "CNY" not in config.conform.fx_to_cny:

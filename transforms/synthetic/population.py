@@ -8,6 +8,7 @@ generator"); nothing here is specific to one segment name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from pyspark.sql import Column, DataFrame
@@ -28,6 +29,15 @@ SCALAR_PARAMS = (
     "hotel_star_mean", "elite_share", "elite_multiplier",
 )
 MIXES = ("platform_mix", "category_mix", "interaction_mix", "cabin_mix", "city_tier_mix")
+
+
+@dataclass(frozen=True)
+class HeavyUsers:
+    """Members of a skewed world made heavy (``generator.skew``, transforms/synthetic/skew.py)."""
+
+    ids: tuple[int, ...]
+    segment: str  # the segment they join, whatever they drew
+    registered_by: date  # they exist before the world starts, so their volume spans every month
 
 
 def mix_keys(segments: dict[str, SegmentProfile], mix: str) -> list[str]:
@@ -56,18 +66,28 @@ def _cumulative(segment: Column, segments: dict[str, SegmentProfile], mix: str) 
     return out
 
 
-def population(ids: DataFrame, *, seed: int, segments: dict[str, SegmentProfile], world_end: date) -> DataFrame:
-    """One row per user (from ``ids.id``) with segment, parameters, demographics and truth columns."""
+def population(ids: DataFrame, *, seed: int, segments: dict[str, SegmentProfile], world_end: date,
+               heavy: HeavyUsers | None = None) -> DataFrame:
+    """One row per user (from ``ids.id``) with segment, parameters, demographics and truth columns.
+
+    With ``heavy``, those members join ``heavy.segment`` and registered by
+    ``heavy.registered_by``, and a boolean ``heavy`` column marks them.
+    """
     user = F.col("id").alias("user_id")
     seg_col = choice_fixed(uniform(seed, "segment", "id"), {n: s.share for n, s in segments.items()})
-    base = ids.select(user, seg_col.alias("segment"))
+    if heavy is None:
+        base = ids.select(user, seg_col.alias("segment"))
+    else:
+        is_heavy = F.col("id").isin(*heavy.ids)
+        base = ids.select(user, F.when(is_heavy, F.lit(heavy.segment)).otherwise(seg_col).alias("segment"),
+                          is_heavy.alias("heavy"))
     segment = F.col("segment")
 
     params = [_per_segment(segment, segments, lambda p, n=n: float(getattr(p, n))).alias(f"p_{n}")
               for n in SCALAR_PARAMS]
     kind = _per_segment(segment, segments, lambda p: p.kind).alias("segment_kind")
     mixes = [col.alias(f"cum_{mix}_{key}") for mix in MIXES for key, col in _cumulative(segment, segments, mix).items()]
-    with_params = base.select("user_id", "segment", kind, *params, *mixes)
+    with_params = base.select(*base.columns, kind, *params, *mixes)
 
     p = lambda name: F.col(f"p_{name}")  # noqa: E731 - reads as the profile's field
     is_elite = (F.col("segment_kind") == "persona") & (uniform(seed, "elite", "user_id") < p("elite_share"))
@@ -80,6 +100,9 @@ def population(ids: DataFrame, *, seed: int, segments: dict[str, SegmentProfile]
     max_age_days = (world_end - FIRST_REGISTRATION).days
     birth_year = F.round(p("birth_year_mean") + p("birth_year_sd") * normal(seed, "birth", "user_id"))
     tiers = mix_keys(segments, "city_tier_mix")
+    registered = F.date_sub(F.lit(world_end), F.least(age_days, F.lit(float(max_age_days))).cast("int"))
+    if heavy is not None:
+        registered = F.when(F.col("heavy"), F.least(registered, F.lit(heavy.registered_by))).otherwise(registered)
 
     return with_params.select(
         "*",
@@ -97,7 +120,7 @@ def population(ids: DataFrame, *, seed: int, segments: dict[str, SegmentProfile]
         choice(uniform(seed, "tier", "user_id"), tiers, [F.col(f"cum_city_tier_mix_{t}") for t in tiers])
         .cast("int").alias("city_tier"),
         (uniform(seed, "verified", "user_id") < p("identity_verified_rate")).alias("identity_verified"),
-        F.date_sub(F.lit(world_end), F.least(age_days, F.lit(float(max_age_days))).cast("int")).alias("registered_date"),
+        registered.alias("registered_date"),
         F.pmod(F.xxhash64(F.lit(seed), F.lit("seller_base"), "user_id"), F.lit(1 << 30)).alias("seller_base"),
         F.when(F.col("segment_kind") == "persona", segment).otherwise(F.lit("other")).alias("persona"),
         F.when(F.col("segment_kind") == "adversary", segment).otherwise(F.lit("none")).alias("adversary_type"),
