@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 USERS ?= 100000
 ROOT ?= ./lakehouse
 
-.PHONY: demo test cluster-test bench bench-selector bench-personas screenshot install clean
+.PHONY: demo test cluster-test bench bench-skew bench-selector bench-personas screenshot install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,15 @@ test: $(STAMP)
 cluster-test: $(STAMP)
 	$(VENV)/bin/pytest tests/cluster
 
+# The pipeline at three sizes (per stage: time, shuffle, driver memory, files; DuckDB reference), then the
+# 500 M-member projection of docs/sizing.md from those measurements.
 bench: $(STAMP)
 	$(PY) -m bench.run
+	$(PY) -m bench.sizing
+
+# A world with a few users and sellers of 1,000x the median events: task-time spread per stage.
+bench-skew: $(STAMP)
+	$(PY) -m bench.skew
 
 # The demo's invitations against the generator's hidden truth (after `make demo`).
 bench-selector: $(STAMP)

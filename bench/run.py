@@ -1,16 +1,28 @@
-"""`make bench`: throughput of every stage at three world sizes, and incremental vs full gold.
+"""`make bench`: the monthly pipeline at three world sizes, per stage, against a DuckDB reference.
 
 Not a test: it measures. For each size it generates a 13-month world into a
-fresh lakehouse under bench/results/tmp/, then:
-  ingest     every batch
-  conform    batches 1-12 in one pass
-  full       a from-scratch 12-month recompute: aggregate batches 1-12, score month 12
-  (setup)    score months 1-11, untimed, so month 12 is as a monthly run leaves it
-  incremental  the monthly run of batch 13: conform it, aggregate its slices, score
-             month 13
-It records wall seconds and events per second per core (events = silver rows
-the step covers), prints a table and writes bench/results/gold.json with the
-machine beside it.
+fresh lakehouse under bench/results/tmp/, then, stage by stage, each inside
+bench/metrics.py's StageMetrics (wall seconds, Spark jobs and tasks, shuffle
+read/write bytes, task-time spread, peak RSS of the driver's process tree,
+the files and bytes of the tables the stage writes):
+
+  generate     the landing of 13 monthly batches
+  ingest       every batch
+  conform      batches 1-12 in one pass
+  full_aggregate + full_score   a from-scratch 12-month recompute: aggregate batches
+               1-12, score month 12
+  duckdb       the same 12 batches of gold.user_month computed by DuckDB from the same
+               silver Parquet files (bench/reference/), compared row for row
+  (setup)      score months 1-11, untimed, so month 12 is as a monthly run leaves it
+  incremental_conform + incremental_aggregate + incremental_score   the monthly run of
+               batch 13: conform it, aggregate its slices, score month 13
+  train, promote, select, renew, personas, report   the rest of month 13's run
+
+Events per second per core = silver (or landed) event rows the step covers /
+seconds / Spark cores. The JVM heap in use after a full GC, after each size,
+is the driver-memory figure (in local mode the driver JVM also runs the
+tasks, so its RSS only grows toward its heap size). Results:
+bench/results/bench.json (and a table on stdout), the machine beside them.
 
 Then the cost of the quality gates: the demo world (`make demo`: the default
 config, 100 k members, 13 months) run through every stage with the gates
@@ -18,13 +30,13 @@ on, as `taoqi run` does; per stage, its wall seconds and the seconds of its
 validations (the "validate ..." steps), written to bench/results/quality.json.
 
     python -m bench.run                       # sizes 10000 30000 100000, then quality at the demo size
-    python -m bench.run --sizes 5000 20000    # any sizes
-    python -m bench.run --sizes --quality-users 30000   # only the quality part, at another size
+    python -m bench.run --sizes 5000 20000 --quality-users 0   # other sizes, no quality part
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -33,13 +45,23 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench.metrics import StageMetrics
+from bench.reference import user_month_duckdb as duck
 from jobs import aggregate, conform, generate, ingest, score
-from jobs.runtime import logs, tables
+from jobs.runtime import gold_log, logs, tables
 from jobs.runtime.config import load_config
 from jobs.runtime.logs import setup_logging
 from jobs.runtime.session import build_spark
 
 RESULTS = Path(__file__).parent / "results"
+# Stage -> the tables it writes (their files and bytes are recorded after it).
+WRITES = {
+    "ingest": ["bronze.taobao_orders", "bronze.interactions"],
+    "conform": ["silver.orders", "silver.interactions", "silver.service_events", "silver.quarantine"],
+    "full_aggregate": ["gold.user_month"], "incremental_aggregate": ["gold.user_month"],
+    "full_score": ["gold.scores", "gold.user_features"], "incremental_score": ["gold.scores", "gold.user_features"],
+    "select": ["gold.apass_candidates", "gold.apass_selection"], "personas": ["gold.personas"],
+}
 
 
 def _silver_events(spark, config, batches: list[str]) -> int:
@@ -49,27 +71,40 @@ def _silver_events(spark, config, batches: list[str]) -> int:
                for t in ("orders", "interactions", "service_events"))
 
 
+def _heap_after_gc(spark) -> int:
+    """Bytes of the driver JVM's heap in use after a full GC: what it keeps, not what it churned."""
+    runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()
+    spark.sparkContext._jvm.java.lang.System.gc()
+    return int(runtime.totalMemory() - runtime.freeMemory())
+
+
 def measure(spark, users: int, root: Path) -> dict:
+    from jobs import model_registry, personas, promote, renew, report, selection, train
+
     shutil.rmtree(root, ignore_errors=True)
     # The stages' own throughput: the quality gates are measured on their own (README "Performance").
-    config = load_config(sets=[f"lakehouse.root={root}", f"generator.users={users}", "quality.enabled=false"])
-    args = argparse.Namespace(users=None, months=None, seed=None)
-    seconds = {}
+    config = load_config(sets=[f"lakehouse.root={root}", f"quality.reports_root={root / 'reports'}",
+                               f"generator.users={users}", "quality.enabled=false"])
+    stages: dict[str, dict] = {}
 
-    def timed(name, fn, *a):
-        started = time.perf_counter()
-        result = fn(*a)
-        seconds[name] = time.perf_counter() - started
+    def timed(name, fn, *a, **kw):
+        location = {t: tables.location(config, t) for t in WRITES.get(name, [])}
+        with StageMetrics(spark, name, tables=location) as m:
+            result = fn(*a, **kw)
+        stages[name] = m.result
+        print(f"  {name:<22} {m.result['seconds']:>8.1f}s  shuffle {m.result['shuffle_read_bytes'] / 2**20:>9.1f} MiB"
+              f"  peak RSS {m.result['peak_rss_bytes'] / 2**30:.2f} GiB", flush=True)
         return result
 
-    timed("generate", generate.execute, spark, config, args)
+    timed("generate", generate.execute, spark, config, argparse.Namespace(users=None, months=None, seed=None))
     months = ingest.landed_months(spark, config)
     first, last = months[:-1], months[-1]
     timed("ingest", ingest.ingest, spark, config, months)
-    report = timed("conform", conform.conform, spark, config, first)
-    landed_events = sum(r["rows_in"] for r in report)
+    report_rows = timed("conform", conform.conform, spark, config, first)
+    landed_events = sum(r["rows_in"] for r in report_rows)
     timed("full_aggregate", aggregate.aggregate, spark, config, first)
     timed("full_score", score.score_months, spark, config, [first[-1]])
+    comparison = duck.check(spark, config, first, threads=spark.sparkContext.defaultParallelism)
     score.score_months(spark, config, first[:-1])  # setup: the history a monthly run would have left
     score.score_months(spark, config, [first[-1]])
     timed("incremental_conform", conform.conform, spark, config, [last])
@@ -77,22 +112,47 @@ def measure(spark, users: int, root: Path) -> dict:
     timed("incremental_aggregate", aggregate.aggregate, spark, config, touched)
     rescored = score.stale_months(spark, config)
     timed("incremental_score", score.score_months, spark, config, rescored)
+    try:
+        timed("train", train.train, spark, config, last)
+        timed("promote", promote.promote, config)
+        timed("select", selection.select, spark, config, last)
+    except (train.TooFewLabelsError, model_registry.MissingModelError) as err:
+        print(f"  (no selector at this size: {err})")
+    batches = sorted(gold_log.computed(spark, config, aggregate.USER_MONTH))
+    timed("renew", renew.renew, spark, config, int(last[:4]), latest_batch=batches[-1])
+    try:
+        timed("personas", personas.personas, spark, config, last)
+    except personas.TooFewMembersError as err:
+        print(f"  (no personas at this size: {err})")
+    timed("report", report.report, spark, config, last, manifest=None)
+
+    seconds = {k: v["seconds"] for k, v in stages.items()}
     seconds["full"] = seconds["full_aggregate"] + seconds["full_score"]
     seconds["incremental"] = seconds["incremental_aggregate"] + seconds["incremental_score"]
+    seconds["monthly_run"] = sum(v for k, v in seconds.items() if k not in (
+        "generate", "conform", "full_aggregate", "full_score", "full", "incremental"))
     cores = spark.sparkContext.defaultParallelism
     window_events = _silver_events(spark, config, first)
     month_events = _silver_events(spark, config, [last])
     covered = {"generate": landed_events, "ingest": landed_events, "conform": landed_events,
                "full_aggregate": window_events, "full_score": window_events, "full": window_events,
                "incremental_conform": month_events, "incremental_aggregate": month_events,
-               "incremental_score": month_events, "incremental": month_events}
+               "incremental_score": month_events, "incremental": month_events, "monthly_run": month_events}
+    keep = ("seconds", "jobs", "stages", "tasks", "shuffle_read_bytes", "shuffle_write_bytes", "input_bytes",
+            "output_bytes", "task_ms", "peak_rss_bytes", "peak_jvm_rss_bytes", "peak_python_rss_bytes", "tables",
+            "settled", "evicted_jobs")
     return {
         "users": users, "months": len(months), "landed_events_12_batches": landed_events,
         "silver_events_12_batches": window_events, "silver_events_new_batch": month_events,
         "incremental_aggregated": touched, "incremental_rescored": rescored,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "events_per_second_per_core": {k: round(covered[k] / v / cores) for k, v in seconds.items()},
+        "events_per_second_per_core": {k: round(covered[k] / seconds[k] / cores) for k in covered if k in seconds},
         "incremental_over_full": round(seconds["incremental"] / seconds["full"], 3),
+        "duckdb": {"seconds": round(comparison.duckdb_seconds, 2), "threads": comparison.threads,
+                   "rows": comparison.reference_rows, "mismatches": comparison.mismatches,
+                   "spark_over_duckdb": round(seconds["full_aggregate"] / comparison.duckdb_seconds, 1)},
+        "driver_heap_after_gc_bytes": _heap_after_gc(spark),
+        "stages": {name: {k: v for k, v in m.items() if k in keep} for name, m in stages.items()},
     }
 
 
@@ -125,30 +185,32 @@ def measure_quality(spark, users: int | None, root: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 30_000, 100_000],
-                        help="members of each gold world (none: skip the gold part)")
+                        help="members of each world (none: skip the pipeline part)")
     parser.add_argument("--quality-users", type=int, default=None,
                         help="members of the quality world (default: the demo's, generator.users); 0 skips it")
     args = parser.parse_args()
     setup_logging()
-    spark = build_spark(load_config(), app_name="taoqi-bench")
+    config = load_config()
+    # The REST API of the UI gives the per-stage figures; a 13-batch run has thousands of jobs.
+    extra = {**config.spark.extra, "spark.ui.retainedJobs": "100000", "spark.ui.retainedStages": "100000",
+             "spark.ui.retainedTasks": "1000000"}
+    spark = build_spark(dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=extra)),
+                        app_name="taoqi-bench")
     rows = []
     shutil.rmtree(RESULTS / "tmp", ignore_errors=True)
     cores = spark.sparkContext.defaultParallelism
     machine = {"cores": os.cpu_count(), "spark_cores": cores, "python": platform.python_version(),
-               "spark": spark.version, "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30)}
+               "spark": spark.version, "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+               "driver_memory": extra.get("spark.driver.memory")}
     RESULTS.mkdir(parents=True, exist_ok=True)
     for users in args.sizes:
+        print(f"world of {users:,} members:", flush=True)
         rows.append(measure(spark, users, RESULTS / "tmp" / f"u{users}"))
-        print(json.dumps(rows[-1]), flush=True)
         out = {"command": "make bench", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                "machine": machine, "results": rows}
-        (RESULTS / "gold.json").write_text(json.dumps(out, indent=2) + "\n")  # after each size
-    steps = ["generate", "ingest", "conform", "full", "incremental_conform", "incremental"]
+        (RESULTS / "bench.json").write_text(json.dumps(out, indent=2) + "\n")  # after each size
     if rows:
-        print(f"\n{'users':>8} " + " ".join(f"{s:>22}" for s in steps) + "  incr/full")
-    for r in rows:
-        cells = [f"{r['seconds'][s]:>7}s {r['events_per_second_per_core'][s]:>9,}/s/c" for s in steps]
-        print(f"{r['users']:>8,} " + " ".join(f"{c:>22}" for c in cells) + f"  {r['incremental_over_full']:>9}")
+        print(scale_table(rows))
     if args.quality_users != 0:
         q = measure_quality(spark, args.quality_users, RESULTS / "tmp" / "quality")
         out = {"command": "make bench", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -161,6 +223,24 @@ def main() -> None:
                   f"{v['validate_share']:>6.1%}")
     print(f"machine: {machine}")
     print(f"worlds kept for inspection under {RESULTS / 'tmp'} (the next run replaces them)")
+
+
+def scale_table(rows: list[dict]) -> str:
+    """The README's scale table: per size, the stages' seconds and events/s/core, and the ratios."""
+    steps = ["ingest", "conform", "full", "incremental_conform", "incremental", "monthly_run"]
+    lines = [f"{'users':>9} {'events (12 b.)':>15} " + " ".join(f"{s:>24}" for s in steps)
+             + f" {'incr/full':>9} {'Spark/DuckDB':>12} {'heap after GC':>13}"]
+    for r in rows:
+        cells = [f"{r['seconds'][s]:>7}s {r['events_per_second_per_core'][s]:>9,}/s/c" for s in steps]
+        lines.append(f"{r['users']:>9,} {r['silver_events_12_batches']:>15,} " + " ".join(f"{c:>24}" for c in cells)
+                     + f" {r['incremental_over_full']:>9} {r['duckdb']['spark_over_duckdb']:>11}x"
+                     f" {r['driver_heap_after_gc_bytes'] / 2**20:>10.0f} MiB")
+    per_event = [r["seconds"]["full"] / r["silver_events_12_batches"] for r in rows]
+    if len(rows) > 1:
+        lines.append("full recompute, seconds per million events: "
+                     + ", ".join(f"{p * 1e6:.1f}" for p in per_event)
+                     + f" (largest / smallest: {per_event[-1] / per_event[0]:.2f})")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

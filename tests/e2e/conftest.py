@@ -1,12 +1,18 @@
-"""The default world (30 000 members, 13 months) shared by the calibration, selector, report and notebook tests."""
+"""The worlds of the end-to-end tests: the tiny world's lakehouses (pipeline and faults) and the default
+world (30 000 members, 13 months) shared by the calibration, selector, report and notebook tests."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+
+import tests.tiny_world as tiny
+from tests.tiny_world import MONTHS
 
 USERS = 30_000
 # Quality gates are the pipeline tests' subject; here they would only add minutes.
@@ -63,3 +69,48 @@ def selected(trained) -> Path:
     taoqi(root, "select", "--month", LATEST)
     taoqi(root, "personas", "--month", LATEST)
     return root
+
+
+@pytest.fixture(scope="session")
+def lakes(tmp_path_factory, spark):
+    """The tiny world's lakehouses (tests/tiny_world.py), shared by the pipeline and the fault tests:
+    bulk (one `taoqi run` over every batch, every table validated), replica (the world generated
+    again on another parallelism), monthly (one month at a time, the first by spark-submit) and a
+    copy of monthly as its second month left it (the fault tests run the third month on copies)."""
+    base = tmp_path_factory.mktemp("e2e")
+    bulk, replica, monthly = base / "bulk", base / "replica", base / "monthly"
+    before_last = base / f"monthly_until_{MONTHS[-2]}"
+    tiny.taoqi("generate", root=bulk)
+    shutil.copytree(bulk / "landing", monthly / "landing")
+    # Three pipelines at once: on tiny data each waits on the driver and the disk more than on the
+    # two cores (measured: two bulk runs side by side take 0.8x their time one after the other).
+    again = tiny.Background("generate", root=replica,
+                            sets=[*tiny.WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"],
+                            logs=base / "replica")
+    bulk_run = tiny.Background("run", root=bulk, logs=base / "bulk_run")
+    try:
+        # The first month through spark-submit, exactly as a cluster would run it.
+        submit = subprocess.run(
+            [str(tiny.BIN / "spark-submit"), "--master", "local[2]", "--driver-memory", "2g",
+             "--packages", "io.delta:delta-spark_4.1_2.13:4.4.0",
+             "jobs/run.py", "--month", MONTHS[0], *tiny.at(monthly),
+             *[x for s in tiny.MONTHLY if not s.startswith("spark.master") for x in ("--set", s)]],
+            capture_output=True, text=True, env=tiny.ENV, timeout=900, cwd=Path(__file__).resolve().parents[2])
+        assert submit.returncode == 0, submit.stderr[-4000:]
+        # spark-submit's master wins over the config's local[*]. (spark-submit merges the Python
+        # driver's stderr into its stdout.)
+        assert "master=local[2]" in submit.stdout + submit.stderr
+        from jobs.cli import main  # the next months in this process: no JVM start each
+
+        for month in MONTHS[1:]:
+            if month == MONTHS[-1]:
+                shutil.copytree(monthly, before_last)
+            assert main(["run", "--month", month, *tiny.at(monthly),
+                         *[x for s in tiny.MONTHLY for x in ("--set", s)]]) == 0, month
+    except BaseException:
+        for started in (again, bulk_run):
+            started.process.kill()
+        raise
+    again.wait()
+    return {"bulk": bulk, "replica": replica, "monthly": monthly, "before_last": before_last,
+            "run": bulk_run.wait()}

@@ -10,10 +10,7 @@ One module-scoped world, several lakehouses built from it:
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -25,57 +22,7 @@ from transforms.silver import reasons as R
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the module fixture builds several lakehouses
 
-BIN = Path(sys.executable).parent
-MONTHS = ["2025-01", "2025-02", "2025-03"]  # enough for events two batches late
-WORLD = [
-    "generator.users=1500", "generator.months=3", "generator.start_month=2025-01", "generator.rows_per_file=2000",
-    # Enough dirt that every kind shows up in a world this small.
-    "generator.dirt.row_replay_rate=0.01", "generator.dirt.file_replay_rate=0.5",
-    "generator.dirt.missing_required_rate=0.005", "generator.dirt.bad_amount_rate=0.005",
-    "generator.dirt.unknown_user_rate=0.005", "generator.dirt.bad_timestamp_rate=0.005",
-    "generator.dirt.out_of_window_rate=0.005", "generator.dirt.bad_currency_rate=0.005",
-    "generator.dirt.malformed_line_rate=0.005", "generator.late_event_rate=0.05",
-    "spark.master=local[2]", "spark.shuffle_partitions=4",
-]
-# The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
-# (validating the same rows twice would only add minutes).
-MONTHLY = [*WORLD, "quality.enabled=false", "report.enabled=false"]
-SOURCES = ["accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets", "interactions",
-           "service_events", "risk_flags", "apass_reviews"]
-SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "apass_reviews", "quarantine"]
-GOLD = ["user_month", "user_features", "scores", "service_routing"]
-ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
-
-
-def at(root: Path) -> list[str]:
-    """The settings that put a run's tables and reports under ``root``."""
-    return ["--set", f"lakehouse.root={root}", "--set", f"quality.reports_root={root / 'reports'}"]
-
-
-def _command(args: tuple[str, ...], root: Path, sets: list[str]) -> list[str]:
-    return [str(BIN / "taoqi"), *args, *at(root), *[x for s in sets for x in ("--set", s)]]
-
-
-def taoqi(*args: str, root: Path, sets: list[str] = WORLD, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run(_command(args, root, sets), capture_output=True, text=True, env=ENV, timeout=900)
-    if check:
-        assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stderr[-4000:]}"
-    return done
-
-
-class Background:
-    """``taoqi *args`` started now, finished with :meth:`wait` (output to files: a full pipe would block it)."""
-
-    def __init__(self, *args: str, root: Path, sets: list[str] = WORLD, logs: Path):
-        self.args, self.out, self.err = args, logs.with_suffix(".out"), logs.with_suffix(".err")
-        with open(self.out, "w") as out, open(self.err, "w") as err:
-            self.process = subprocess.Popen(_command(args, root, sets), stdout=out, stderr=err, text=True, env=ENV)
-
-    def wait(self) -> subprocess.CompletedProcess:
-        code = self.process.wait(timeout=1200)
-        done = subprocess.CompletedProcess(self.process.args, code, self.out.read_text(), self.err.read_text())
-        assert code == 0, f"{' '.join(self.args)} failed:\n{done.stderr[-4000:]}"
-        return done
+from tests.tiny_world import GOLD, MONTHLY, MONTHS, SILVER, SOURCES, WORLD, at, taoqi
 
 
 def landing_digest(root: Path) -> dict[str, str]:
@@ -87,42 +34,6 @@ def landing_digest(root: Path) -> dict[str, str]:
         return hashlib.sha256(path.read_bytes()).hexdigest()
     return {str(p.relative_to(root)): digest(p)
             for p in sorted((root / "landing").rglob("*")) if p.is_file() and not p.name.startswith((".", "_"))}
-
-
-@pytest.fixture(scope="module")
-def lakes(tmp_path_factory, spark):
-    base = tmp_path_factory.mktemp("e2e")
-    bulk, replica, monthly = base / "bulk", base / "replica", base / "monthly"
-    taoqi("generate", root=bulk)
-    shutil.copytree(bulk / "landing", monthly / "landing")
-    # Three pipelines at once: on tiny data each waits on the driver and the disk more than on the
-    # two cores (measured: two bulk runs side by side take 0.8x their time one after the other).
-    again = Background("generate", root=replica, sets=[*WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"],
-                       logs=base / "replica")
-    bulk_run = Background("run", root=bulk, logs=base / "bulk_run")
-    try:
-        # The first month through spark-submit, exactly as a cluster would run it.
-        submit = subprocess.run(
-            [str(BIN / "spark-submit"), "--master", "local[2]", "--driver-memory", "2g",
-             "--packages", "io.delta:delta-spark_4.1_2.13:4.4.0",
-             "jobs/run.py", "--month", MONTHS[0], *at(monthly),
-             *[x for s in MONTHLY if not s.startswith("spark.master") for x in ("--set", s)]],
-            capture_output=True, text=True, env=ENV, timeout=900, cwd=Path(__file__).resolve().parents[2])
-        assert submit.returncode == 0, submit.stderr[-4000:]
-        # spark-submit's master wins over the config's local[*]. (spark-submit merges the Python
-        # driver's stderr into its stdout.)
-        assert "master=local[2]" in submit.stdout + submit.stderr
-        from jobs.cli import main  # the next months in this process: no JVM start each
-
-        for month in MONTHS[1:]:
-            assert main(["run", "--month", month, *at(monthly),
-                         *[x for s in MONTHLY for x in ("--set", s)]]) == 0, month
-    except BaseException:
-        for started in (again, bulk_run):
-            started.process.kill()
-        raise
-    again.wait()
-    return {"bulk": bulk, "replica": replica, "monthly": monthly, "run": bulk_run.wait()}
 
 
 def read(spark, root: Path, name: str):

@@ -1,0 +1,108 @@
+"""Faults a cluster job meets, on the tiny world: each must cost time, never a row.
+
+The monthly lakehouse (built one month at a time, uninterrupted) is the reference;
+each fault runs the last month on a copy of the lakehouse as the month before left it,
+through tests/e2e/inject.py (the CLI with one fault injected at a table write).
+A worker lost mid-stage is the cluster test's (tests/cluster).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from tests.tiny_world import ENV, GOLD, MONTHLY, MONTHS, at
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the first test may build the session's tiny-world lakehouses
+
+REPO = Path(__file__).resolve().parents[2]
+LAST = MONTHS[-1]
+LINEAGE = ["load_id", "_load_id", "source_file", "_source_file", "_ingested_at"]  # which load, where, when: differ by design
+
+
+def read(spark, root: Path, name: str):
+    layer, table = name.split(".")
+    return spark.read.format("delta").load(str(root / layer / table))
+
+
+def injected(fault: list[str], root: Path, *args: str, sets: list[str] = MONTHLY) -> subprocess.Popen:
+    command = [sys.executable, "-m", "tests.e2e.inject", *fault, "--", *args, *at(root),
+               *[x for s in sets for x in ("--set", s)]]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
+
+
+def assert_same_tables(spark, root: Path, reference: Path, names: list[str]) -> None:
+    for name in names:
+        ours, theirs = read(spark, root, name), read(spark, reference, name)
+        drop = [c for c in LINEAGE if c in ours.columns]
+        assertDataFrameEqual(ours.drop(*drop), theirs.drop(*drop))
+
+
+@pytest.fixture
+def before_last(lakes, tmp_path) -> Path:
+    """A private copy of the monthly lakehouse as its second-to-last month left it."""
+    return Path(shutil.copytree(lakes["before_last"], tmp_path / "lake"))
+
+
+def test_a_driver_killed_between_writing_and_publishing_is_repaired_by_the_rerun(spark, lakes, before_last, capsys):
+    from jobs.cli import main
+
+    # Killed right after bronze.taobao_orders took the batch's rows, before the ingest manifest
+    # recorded the files: written, not published. The rerun must not load them twice.
+    killed = injected(["kill-after", "bronze.taobao_orders"], before_last, "run", "--month", LAST)
+    _, err = killed.communicate(timeout=600)
+    assert killed.returncode == -signal.SIGKILL, err[-3000:]
+    assert (before_last / "_taoqi.lock").exists()  # a dead driver releases nothing
+    capsys.readouterr()
+    assert main(["run", "--month", LAST, *at(before_last), *[x for s in MONTHLY for x in ("--set", s)]]) == 0
+    assert "died holding" in capsys.readouterr().err  # the dead run's lock is taken over, with a warning
+    assert not (before_last / "_taoqi.lock").exists()
+    monthly = lakes["monthly"]
+    # the table it was killed after, the silver table made from it, and everything gold
+    assert_same_tables(spark, before_last, monthly, ["bronze.taobao_orders", "silver.orders",
+                                                     *[f"gold.{t}" for t in GOLD]])
+
+
+def test_two_runs_of_a_month_at_once_one_runs_the_other_fails_at_once(spark, lakes, before_last, tmp_path, capsys):
+    from jobs.cli import main
+
+    go = tmp_path / "go"
+    first = injected(["wait-before", "bronze.accounts", str(go)], before_last, "run", "--month", LAST)
+    try:
+        deadline = time.monotonic() + 300
+        while not (before_last / "_taoqi.lock").exists():
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-3000:]
+            time.sleep(0.2)
+        # the second run, in this process, while the first holds the lakehouse
+        capsys.readouterr()
+        code = main(["run", "--month", LAST, *at(before_last), *[x for s in MONTHLY for x in ("--set", s)]])
+        err = capsys.readouterr().err
+    finally:
+        go.touch()
+    assert code == 4, err[-3000:]
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith("taoqi run: error: the lakehouse is busy: `taoqi run` (pid ")
+    assert "nothing was written" in last_line and "Traceback" not in err
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-3000:]
+    assert_same_tables(spark, before_last, lakes["monthly"], ["silver.orders", *[f"gold.{t}" for t in GOLD]])
+
+
+def test_a_task_that_fails_once_is_retried_and_the_month_is_unchanged(spark, lakes, tmp_path):
+    lake = Path(shutil.copytree(lakes["monthly"], tmp_path / "lake"))
+    mark = tmp_path / "failed_once"
+    # local[2,2]: two cores, a task may fail once (plain local mode never retries a task)
+    retried = injected(["fail-first-attempt", "gold.scores", str(mark)], lake, "score", "--month", LAST,
+                       sets=[*MONTHLY, "spark.master=local[2,2]"])
+    _, err = retried.communicate(timeout=600)
+    assert retried.returncode == 0, err[-3000:]
+    assert mark.exists(), "the injected fault never fired"
+    assert "injected fault" in err  # Spark logged the failed attempt, then ran it again
+    assert_same_tables(spark, lake, lakes["monthly"], ["gold.scores"])
