@@ -141,6 +141,28 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def _read_spread(tasks: list[dict]) -> dict:
+    """How evenly a stage's tasks read: median and max over its tasks of the records each read.
+
+    Shuffle reads (``shuffleReadMetrics``) and input reads (``inputMetrics``:
+    files, cached blocks) apart: an uneven shuffle read is key skew (a member
+    or shop whose rows all go to one task), an uneven input read is uneven
+    files or splits. Records show skew without the scheduling noise of short
+    task times.
+    """
+    def spread(values: list[int]) -> tuple[float | None, int | None, float | None]:
+        median = statistics.median(values) if values else None
+        return median, max(values, default=None), round(max(values) / median, 2) if median else None
+
+    metrics = [t.get("taskMetrics") or {} for t in tasks]
+    out = {}
+    for kind, field in (("shuffle", "shuffleReadMetrics"), ("input", "inputMetrics")):
+        median, longest, ratio = spread([(m.get(field) or {}).get("recordsRead", 0) for m in metrics])
+        out.update({f"task_{kind}_records_median": median, f"task_{kind}_records_max": longest,
+                    f"{kind}_records_max_over_median": ratio})
+    return out
+
+
 class StageMetrics:
     """Context manager measuring the Spark jobs run inside it; ``result`` is a dict once it exits.
 
@@ -154,7 +176,9 @@ class StageMetrics:
       worst_stage: the stage of >= 2 tasks with the largest max / median task
       time (the skew rule: no task above 10x its stage's median);
       per_stage: [{stage_id, attempt, name, tasks, shuffle_*_bytes, task_ms_median,
-      task_ms_max, max_over_median, ...}];
+      task_ms_max, max_over_median, task_shuffle_records_median / _max,
+      shuffle_records_max_over_median, task_input_records_median / _max,
+      input_records_max_over_median (records each task read), ...}];
       rss_start_bytes, peak_rss_bytes (driver process tree), peak_python_rss_bytes,
       peak_jvm_rss_bytes, rss_samples;
       tables {name: {num_files, size_bytes}} of the ``tables`` given (name -> location);
@@ -263,6 +287,7 @@ class StageMetrics:
                 "input_bytes": s["inputBytes"], "output_bytes": s["outputBytes"],
                 "executor_run_ms": s["executorRunTime"], "task_ms_median": median, "task_ms_max": longest,
                 "max_over_median": round(longest / median, 2) if median else None,
+                **_read_spread(tasks),
             })
         skewed = [p for p in per_stage if p["tasks"] >= 2 and p["max_over_median"] is not None]
         worst = max(skewed, key=lambda p: p["max_over_median"], default=None)
