@@ -44,14 +44,14 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
                         f"({AUDIT} itself is append-only)")
     tables.read(spark, config, args.table)  # a missing table -> one line naming the stage to run
     table = DeltaTable.forPath(spark, tables.location(config, args.table))
-    # a table's commit history: one row per version, a few hundred at most, never data rows
-    history = table.history(HISTORY_SHOWN).select("version", "timestamp", "operation").collect()
-    current = history[0]["version"]
+    # a table's commit history (newest first): one row per version kept, never data rows
+    history = table.history().select("version", "timestamp", "operation").collect()
+    current, oldest = history[0]["version"], history[-1]["version"]
     if args.version is None:
         lines = [f"{'version':>7}  {'committed at':<19}  operation"]
-        lines += [f"{r['version']:>7}  {r['timestamp']:%Y-%m-%d %H:%M:%S}  {r['operation']}" for r in history]
+        lines += [f"{r['version']:>7}  {r['timestamp']:%Y-%m-%d %H:%M:%S}  {r['operation']}"
+                  for r in history[:HISTORY_SHOWN]]
         return "\n".join(lines)
-    oldest = table.history().agg({"version": "min"}).first()[0]
     if not oldest <= args.version < current:
         raise UserError(f"--version {args.version}: {args.table} can be restored to a version from {oldest} to "
                         f"{current - 1} (current: {current}); list them with `taoqi rollback --table {args.table}`")
