@@ -16,3 +16,17 @@ def spark():
     extra = {**config.spark.extra, "spark.ui.enabled": "false"}
     return build_spark(dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=extra)),
                        app_name="taoqi-tests")
+
+
+@pytest.fixture(scope="session")
+def tiny_month_one(tmp_path_factory, spark):
+    """The tiny world (tests/tiny_world.py) generated and its first month run in local mode, in this
+    process: the cluster test's reference, and where the e2e tests' lakehouses start from."""
+    from jobs.cli import main
+    from tests.tiny_world import MONTHLY, MONTHS, at
+
+    root = tmp_path_factory.mktemp("tiny") / "month_one"
+    sets = [*at(root), *[x for s in MONTHLY for x in ("--set", s)]]
+    assert main(["generate", *sets]) == 0
+    assert main(["run", "--month", MONTHS[0], *sets]) == 0
+    return root

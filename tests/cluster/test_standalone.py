@@ -1,8 +1,9 @@
 """`make cluster-test`: the monthly run submitted with spark-submit to a real standalone cluster.
 
 One master and two workers of one core each on 127.0.0.1 (tests/cluster/standalone.py).
-The tiny world is generated once; the monthly run of its first month is run twice: in
-local mode in this process, and on the cluster by ``spark-submit jobs/run.py --conf cluster`` with the
+The monthly run of the tiny world's first month, done in local mode in this process by the
+session fixture ``tiny_month_one`` (tests/conftest.py), is run again on the cluster by
+``spark-submit jobs/run.py --conf cluster`` with the
 project's wheel shipped to the executors (``--py-files``, as a ``.zip``) and the
 Delta jars from the Ivy cache. Mid-run, once the aggregate stage has tasks on the
 second worker's executor, that worker is killed with its executor (a lost machine):
@@ -90,13 +91,10 @@ def kill_second_worker_mid_stage(cluster: StandaloneCluster, driver_log: Path, u
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, spark):
-    from jobs.cli import main
-
+def runs(tmp_path_factory, tiny_month_one):
     base = tmp_path_factory.mktemp("cluster")
-    local, remote = base / "local", base / "remote"
-    assert main(["generate", *_sets(local, MONTHLY)]) == 0
-    shutil.copytree(local / "landing", remote / "landing")
+    remote = base / "remote"
+    shutil.copytree(tiny_month_one / "landing", remote / "landing")
     wheel_zip = build_wheel_zip(base / "dist")
     ui_port, driver_log = free_port(), base / "driver.log"
     outcome: dict = {}
@@ -118,8 +116,6 @@ def runs(tmp_path_factory, spark):
                                   args=(cluster, driver_log, ui_port, submit, outcome), daemon=True)
         killer.start()
         try:
-            # the local-mode reference, meanwhile, in this process
-            assert main(["run", "--month", MONTH, *_sets(local, MONTHLY)]) == 0
             code = submit.wait(timeout=480)
         finally:
             if submit.poll() is None:
@@ -127,7 +123,7 @@ def runs(tmp_path_factory, spark):
         killer.join(timeout=5)
         outcome.update(code=code, seconds=time.monotonic() - started, log=driver_log.read_text(errors="replace"),
                        workers=[w["state"] for w in cluster.state()["workers"]])
-    return {"local": local, "remote": remote, **outcome}
+    return {"local": tiny_month_one, "remote": remote, **outcome}
 
 
 def test_the_cluster_run_publishes_exactly_the_local_mode_tables(spark, runs):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -72,36 +71,28 @@ def selected(trained) -> Path:
 
 
 @pytest.fixture(scope="session")
-def lakes(tmp_path_factory, spark):
+def lakes(tmp_path_factory, tiny_month_one):
     """The tiny world's lakehouses (tests/tiny_world.py), shared by the pipeline and the fault tests:
     bulk (one `taoqi run` over every batch, every table validated), replica (the world generated
-    again on another parallelism), monthly (one month at a time, the first by spark-submit) and a
-    copy of monthly as its second month left it (the fault tests run the third month on copies)."""
+    again on another parallelism), monthly (one month at a time: the session's first month, then
+    the others in this process) and a copy of monthly as its second month left it (the fault tests
+    run the third month on copies)."""
     base = tmp_path_factory.mktemp("e2e")
     bulk, replica, monthly = base / "bulk", base / "replica", base / "monthly"
     before_last = base / f"monthly_until_{MONTHS[-2]}"
-    tiny.taoqi("generate", root=bulk)
-    shutil.copytree(bulk / "landing", monthly / "landing")
-    # Three pipelines at once: on tiny data each waits on the driver and the disk more than on the
-    # two cores (measured: two bulk runs side by side take 0.8x their time one after the other).
+    for generated in ("landing", "truth"):  # the world, and its hidden truth (calibration, report)
+        shutil.copytree(tiny_month_one / generated, bulk / generated)
+    # Two real processes while this one runs the months: on tiny data each waits on the driver and
+    # the disk more than on the two cores (measured: two bulk runs side by side take 0.8x their time
+    # one after the other).
     again = tiny.Background("generate", root=replica,
                             sets=[*tiny.WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"],
                             logs=base / "replica")
     bulk_run = tiny.Background("run", root=bulk, logs=base / "bulk_run")
     try:
-        # The first month through spark-submit, exactly as a cluster would run it.
-        submit = subprocess.run(
-            [str(tiny.BIN / "spark-submit"), "--master", "local[2]", "--driver-memory", "2g",
-             "--packages", "io.delta:delta-spark_4.1_2.13:4.4.0",
-             "jobs/run.py", "--month", MONTHS[0], *tiny.at(monthly),
-             *[x for s in tiny.MONTHLY if not s.startswith("spark.master") for x in ("--set", s)]],
-            capture_output=True, text=True, env=tiny.ENV, timeout=900, cwd=Path(__file__).resolve().parents[2])
-        assert submit.returncode == 0, submit.stderr[-4000:]
-        # spark-submit's master wins over the config's local[*]. (spark-submit merges the Python
-        # driver's stderr into its stdout.)
-        assert "master=local[2]" in submit.stdout + submit.stderr
-        from jobs.cli import main  # the next months in this process: no JVM start each
+        from jobs.cli import main  # the months after the first in this process: no JVM start each
 
+        shutil.copytree(tiny_month_one, monthly)
         for month in MONTHS[1:]:
             if month == MONTHS[-1]:
                 shutil.copytree(monthly, before_last)
