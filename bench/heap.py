@@ -53,6 +53,10 @@ def main() -> None:
         return
     rows = []
     for root in args.roots:
+        if not (root / "gold" / "user_month" / "_delta_log").is_dir():  # bench worlds are local directories
+            print(f"bench.heap: {root} holds no gold.user_month: run `python -m bench.run` first "
+                  "(it keeps its worlds under bench/results/tmp/)", file=sys.stderr)
+            sys.exit(2)
         child = subprocess.run([sys.executable, "-m", "bench.heap", "--one", str(root)],
                                capture_output=True, text=True, check=False)
         if child.returncode != 0:
