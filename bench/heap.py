@@ -24,23 +24,23 @@ from pathlib import Path
 
 def measure(root: Path) -> dict:
     """In this process: the heap after GC before and after the gold stages of the world's last batch."""
-    from bench.run import _heap_after_gc
+    from bench.run import heap_after_gc
     from jobs import aggregate, score
-    from jobs.runtime import gold_log
+    from jobs.runtime import gold_log, tables
     from jobs.runtime.config import load_config
     from jobs.runtime.session import build_spark
 
     config = load_config(sets=[f"lakehouse.root={root}", "quality.enabled=false"])
     spark = build_spark(config, app_name="taoqi-bench-heap")
-    before = _heap_after_gc(spark)
+    before = heap_after_gc(spark)
     batch = max(gold_log.computed(spark, config, aggregate.USER_MONTH))
-    members = spark.read.format("delta").load(f"{root}/silver/accounts").count()
+    members = tables.read(spark, config, "silver.accounts").count()
     started = time.perf_counter()
     aggregate.aggregate(spark, config, [batch])
     score.score_months(spark, config, [batch])
     return {"root": str(root), "members": members, "batch": batch,
             "seconds": round(time.perf_counter() - started, 1),
-            "heap_after_gc_before_bytes": before, "heap_after_gc_bytes": _heap_after_gc(spark)}
+            "heap_after_gc_before_bytes": before, "heap_after_gc_bytes": heap_after_gc(spark)}
 
 
 def main() -> None:

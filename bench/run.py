@@ -71,7 +71,7 @@ def _silver_events(spark, config, batches: list[str]) -> int:
                for t in ("orders", "interactions", "service_events"))
 
 
-def _heap_after_gc(spark) -> int:
+def heap_after_gc(spark) -> int:
     """Bytes of the driver JVM's heap in use after a full GC: what it keeps, not what it churned."""
     runtime = spark.sparkContext._jvm.java.lang.Runtime.getRuntime()
     spark.sparkContext._jvm.java.lang.System.gc()
@@ -152,7 +152,7 @@ def measure(spark, users: int, root: Path) -> dict:
         "duckdb": {"seconds": round(comparison.duckdb_seconds, 2), "threads": comparison.threads,
                    "rows": comparison.reference_rows, "mismatches": comparison.mismatches,
                    "spark_over_duckdb": round(seconds["full_aggregate"] / comparison.duckdb_seconds, 1)},
-        "driver_heap_after_gc_bytes": _heap_after_gc(spark),
+        "driverheap_after_gc_bytes": heap_after_gc(spark),
         "stages": {name: {k: v for k, v in m.items() if k in keep} for name, m in stages.items()},
     }
 
@@ -235,7 +235,7 @@ def scale_table(rows: list[dict]) -> str:
         cells = [f"{r['seconds'][s]:>7}s {r['events_per_second_per_core'][s]:>9,}/s/c" for s in steps]
         lines.append(f"{r['users']:>9,} {r['silver_events_12_batches']:>15,} " + " ".join(f"{c:>24}" for c in cells)
                      + f" {r['incremental_over_full']:>9} {r['duckdb']['spark_over_duckdb']:>11}x"
-                     f" {r['driver_heap_after_gc_bytes'] / 2**20:>10.0f} MiB")
+                     f" {r['driverheap_after_gc_bytes'] / 2**20:>10.0f} MiB")
     per_event = [r["seconds"]["full"] / r["silver_events_12_batches"] for r in rows]
     if len(rows) > 1:
         lines.append("full recompute, seconds per million events: "
