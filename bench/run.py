@@ -152,7 +152,7 @@ def measure(spark, users: int, root: Path) -> dict:
         "duckdb": {"seconds": round(comparison.duckdb_seconds, 2), "threads": comparison.threads,
                    "rows": comparison.reference_rows, "mismatches": comparison.mismatches,
                    "spark_over_duckdb": round(seconds["full_aggregate"] / comparison.duckdb_seconds, 1)},
-        "driverheap_after_gc_bytes": heap_after_gc(spark),
+        "driver_heap_after_gc_bytes": heap_after_gc(spark),
         "stages": {name: {k: v for k, v in m.items() if k in keep} for name, m in stages.items()},
     }
 
@@ -235,13 +235,22 @@ def scale_table(rows: list[dict]) -> str:
         cells = [f"{r['seconds'][s]:>7}s {r['events_per_second_per_core'][s]:>9,}/s/c" for s in steps]
         lines.append(f"{r['users']:>9,} {r['silver_events_12_batches']:>15,} " + " ".join(f"{c:>24}" for c in cells)
                      + f" {r['incremental_over_full']:>9} {r['duckdb']['spark_over_duckdb']:>11}x"
-                     f" {r['driverheap_after_gc_bytes'] / 2**20:>10.0f} MiB")
+                     f" {r['driver_heap_after_gc_bytes'] / 2**20:>10.0f} MiB")
     per_event = [r["seconds"]["full"] / r["silver_events_12_batches"] for r in rows]
     if len(rows) > 1:
         lines.append("full recompute, seconds per million events: "
                      + ", ".join(f"{p * 1e6:.1f}" for p in per_event)
                      + f" (largest / smallest: {per_event[-1] / per_event[0]:.2f})")
+        lines.append("incremental / full at the margin (what the next members cost, fixed costs left out): "
+                     + ", ".join(f"{a['users']:,} -> {b['users']:,}: {marginal_ratio(a, b):.3f}"
+                                 for a, b in zip(rows, rows[1:])))
     return "\n".join(lines)
+
+
+def marginal_ratio(smaller: dict, larger: dict) -> float:
+    """(incremental seconds added) / (full seconds added) from one world size to a larger one."""
+    return ((larger["seconds"]["incremental"] - smaller["seconds"]["incremental"])
+            / (larger["seconds"]["full"] - smaller["seconds"]["full"]))
 
 
 if __name__ == "__main__":

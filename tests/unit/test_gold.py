@@ -241,6 +241,34 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
     assert window_months("2025-02", 3) == ["2024-12", "2025-01", "2025-02"]
 
 
+def test_the_roll_up_does_not_depend_on_the_order_its_rows_arrive_in(spark):
+    # likes 1..12 a month at 0.1 each: summed as doubles, the 12 products give 5 different totals
+    # depending on their order; counted first and weighted once, the total is 78 x 0.1 whatever the order
+    from transforms.gold.sketch import kmv_sketch
+    weights = {k: 0.1 for k in S.interaction_weights}
+    months = window_months("2025-12", 12)
+    sellers = spark.createDataFrame([(m, f"shop{i % 5}") for i, m in enumerate(months)], "month string, s string") \
+        .groupBy("month").agg(kmv_sketch(F.col("s")).alias("sk"))
+    sketch_of = {r["month"]: r["sk"] for r in sellers.collect()}  # five shops across the year
+    rows = [_month_row(spark, 1, m, orders=1, likes=k, sellers_sketch=sketch_of[m]) for k, m in enumerate(months, 1)]
+    rows += [_month_row(spark, 2, m, orders=1, likes=13 - k) for k, m in enumerate(months, 1)]
+    accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True, gender="M"),
+                                 dict(user_id=2, registered_date=date(2020, 1, 1), identity_verified=True, gender="U")])
+
+    def rolled(month_rows):
+        um = spark.createDataFrame(month_rows, GOLD_USER_MONTH)
+        return sorted(user_features(um.repartition(5), accounts, as_of="2025-12", window=12, orders_monthly_cap=60,
+                                    interaction_monthly_caps=S.interaction_monthly_caps,
+                                    interaction_weights=weights).collect())
+
+    forward = rolled(rows)
+    random.Random(7).shuffle(rows)
+    assert rolled(rows) == forward  # bit for bit, doubles included
+    assert [r["interaction_units"] for r in forward] == [78 * 0.1, 78 * 0.1]
+    assert [r["carry_interaction_units"] for r in forward] == [77 * 0.1, 66 * 0.1]  # without January
+    assert [(r["gender"], r["distinct_sellers"]) for r in forward] == [("M", 5), ("U", 0)]
+
+
 def _features(spark, rows: list[dict]):
     """gold.user_features rows: zeros everywhere except the given values."""
     def default(f):
