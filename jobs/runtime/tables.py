@@ -14,6 +14,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
+from jobs.runtime import storage
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 
@@ -52,7 +53,9 @@ def read(spark: SparkSession, config: Config, name: str, version: int | None = N
 def ensure(spark: SparkSession, config: Config, name: str, schema: T.StructType,
            partition_by: tuple[str, ...] = ()) -> None:
     """Create the table with its schema and partitioning if it does not exist yet."""
-    builder = DeltaTable.createIfNotExists(spark).location(location(config, name)).addColumns(schema)
+    # qualified: Delta's builder takes a relative location without "./" (lake/ops/x) for a table name
+    qualified = storage.qualify(spark, location(config, name))
+    builder = DeltaTable.createIfNotExists(spark).location(qualified).addColumns(schema)
     if partition_by:
         builder = builder.partitionedBy(*partition_by)
     builder.execute()

@@ -89,3 +89,18 @@ def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over(spark, tmp_pat
     with pytest.raises(LakehouseBusyError, match="if it died on another machine delete"):
         with lakehouse_lock(spark, config, "score"):
             pass
+
+
+def test_a_relative_lakehouse_root_without_dot_slash_creates_its_tables(spark, tmp_path):
+    # Delta's table builder reads a bare relative location ("lake/ops/x") as a table name and fails;
+    # relative to the working directory the JVM started in (the session's, not changed by the test)
+    import os
+
+    from jobs.runtime import tables
+    from transforms.schemas import OPS_GOLD_LOG
+
+    config = load_config(sets=[f"lakehouse.root={os.path.relpath(tmp_path / 'lake')}"])
+    assert not config.lakehouse.root.startswith(("./", "/"))
+    tables.ensure(spark, config, "ops.gold_log", OPS_GOLD_LOG)
+    assert (tmp_path / "lake" / "ops" / "gold_log" / "_delta_log").is_dir()
+    assert tables.read(spark, config, "ops.gold_log").schema == OPS_GOLD_LOG
