@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 
 import pytest
@@ -10,9 +11,10 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.cli import main
-from jobs.runtime import storage
+from jobs.runtime import storage, tables
 from jobs.runtime.config import load_config
 from jobs.runtime.lock import LakehouseBusyError, lakehouse_lock, lock_path
+from transforms.schemas import OPS_GOLD_LOG
 
 
 def _sets(root) -> list[str]:
@@ -94,11 +96,6 @@ def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over(spark, tmp_pat
 def test_a_relative_lakehouse_root_without_dot_slash_creates_its_tables(spark, tmp_path):
     # Delta's table builder reads a bare relative location ("lake/ops/x") as a table name and fails;
     # relative to the working directory the JVM started in (the session's, not changed by the test)
-    import os
-
-    from jobs.runtime import tables
-    from transforms.schemas import OPS_GOLD_LOG
-
     config = load_config(sets=[f"lakehouse.root={os.path.relpath(tmp_path / 'lake')}"])
     assert not config.lakehouse.root.startswith(("./", "/"))
     tables.ensure(spark, config, "ops.gold_log", OPS_GOLD_LOG)

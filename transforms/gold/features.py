@@ -48,14 +48,18 @@ def _fen(amount: Column) -> Column:
     return (amount * 100).cast("long")
 
 
+def _genders() -> Column:
+    return F.array(*[F.lit(g) for g in GENDERS])
+
+
 def _gender_code(gender: Column) -> Column:
     """1, 2, 3 for M, F, U (0 for anything else): a number Spark can aggregate in a hash map."""
-    return F.array_position(F.array(*[F.lit(g) for g in GENDERS]), gender).cast("int")
+    return F.array_position(_genders(), gender).cast("int")
 
 
 def _gender(code: Column) -> Column:
     """The gender behind ``_gender_code`` (null for 0 or null)."""
-    return F.when(code > 0, F.element_at(F.array(*[F.lit(g) for g in GENDERS]), code))
+    return F.when(code > 0, F.element_at(_genders(), code))
 
 
 def _cny(fen: Column) -> Column:
