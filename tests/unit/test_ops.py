@@ -1,4 +1,4 @@
-"""Operations: one writer per lakehouse (the write lock) and `taoqi rollback` (Delta RESTORE, audited)."""
+"""Operations: one writer per lakehouse (the write lock), `taoqi rollback` (Delta RESTORE, audited), ops.gold_log."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.cli import main
-from jobs.runtime import storage, tables
+from jobs.runtime import gold_log, storage, tables
 from jobs.runtime.config import load_config
 from jobs.runtime.lock import LakehouseBusyError, lakehouse_lock, lock_path
 from transforms.schemas import OPS_GOLD_LOG
@@ -101,3 +101,18 @@ def test_a_relative_lakehouse_root_without_dot_slash_creates_its_tables(spark, t
     tables.ensure(spark, config, "ops.gold_log", OPS_GOLD_LOG)
     assert (tmp_path / "lake" / "ops" / "gold_log" / "_delta_log").is_dir()
     assert tables.read(spark, config, "ops.gold_log").schema == OPS_GOLD_LOG
+
+
+def test_the_gold_log_keeps_every_recompute_and_answers_with_the_latest(spark, tmp_path):
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    gold_log.record(spark, config, "gold.scores", "2025-01", "old-settings", 10)
+    gold_log.record(spark, config, "gold.scores", "2025-02", "old-settings", 20)
+    gold_log.record(spark, config, "gold.user_features", "2025-01", "old-settings", 30)
+    gold_log.record(spark, config, "gold.scores", "2025-01", "new-settings", 11)  # month 1 rescored
+    done = gold_log.computed(spark, config, "gold.scores")
+    assert {m: (c.settings, c.rows) for m, c in done.items()} == {
+        "2025-01": ("new-settings", 11), "2025-02": ("old-settings", 20)}
+    assert done["2025-01"].at > done["2025-02"].at
+    history = tables.read(spark, config, "ops.gold_log").filter(F.col("gold_table") == "gold.scores")
+    assert sorted(r["settings"] for r in history.filter(F.col("month") == "2025-01").collect()) == [
+        "new-settings", "old-settings"]
