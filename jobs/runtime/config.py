@@ -184,7 +184,7 @@ def load_config(overlays: list[str] | None = None, sets: list[str] | None = None
         key, sep, raw = pair.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set takes key=value (for example generator.users=20000), got {pair!r}")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+        _set_dotted(data, key.strip(), raw)
     config = _build(Config, data, "")
     validate(config)
     return config
@@ -228,14 +228,42 @@ def _deep_merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
-def _set_dotted(data: dict, key: str, value: Any) -> None:
-    node = data
+def _set_dotted(data: dict, key: str, raw: str) -> None:
+    """Set ``key`` (dotted) to ``raw`` (YAML; a text setting takes it verbatim) in the raw settings.
+
+    Under a mapping of plain values the rest of the key is one key:
+    ``spark.extra`` maps Spark's own keys, which contain dots, so ``--set
+    spark.extra.spark.sql.adaptive.enabled=false`` sets the key
+    ``spark.sql.adaptive.enabled`` to the text "false" and keeps the other entries.
+    """
+    node, cls = data, Config
     parts = key.split(".")
-    for part in parts[:-1]:
+    while len(parts) > 1:
+        part = parts.pop(0)
         if not isinstance(node.get(part), dict):
             raise ConfigError(f"--set {key}: {part!r} is not a group of settings")
-        node = node[part]
-    node[parts[-1]] = value
+        node, cls = node[part], _field_type(cls, part)
+        if _is_plain_mapping(cls):
+            parts = [".".join(parts)]
+    is_text = _field_type(cls, parts[0]) is str
+    node[parts[0]] = raw.strip() if is_text else (yaml.safe_load(raw) if raw.strip() else None)
+
+
+def _field_type(cls: Any, name: str) -> Any:
+    """The declared type of setting ``name`` in ``cls`` (a dataclass or a mapping); None when unknown."""
+    if dataclasses.is_dataclass(cls):
+        return typing.get_type_hints(cls).get(name)
+    if typing.get_origin(cls) is dict:
+        return typing.get_args(cls)[1]
+    return None
+
+
+def _is_plain_mapping(cls: Any) -> bool:
+    """A ``dict[str, X]`` whose values are not groups of settings: its keys are free text."""
+    if typing.get_origin(cls) is not dict:
+        return False
+    value_type = typing.get_args(cls)[1]
+    return not dataclasses.is_dataclass(value_type) and typing.get_origin(value_type) is not dict
 
 
 def _build(cls: Any, value: Any, where: str) -> Any:

@@ -31,6 +31,15 @@ def test_packaged_cluster_overlay_and_sets_apply_in_order(tmp_path):
     assert config.table_path("gold", "scores") == "s3a://bucket/last/gold/scores"
 
 
+def test_set_reaches_a_spark_key_with_dots_and_keeps_the_other_extra_settings():
+    config = load_config(sets=["spark.extra.spark.sql.adaptive.enabled=false",
+                               "spark.extra.spark.driver.memory=4g",
+                               "scoring.interaction_monthly_caps.like=7"])
+    assert config.spark.extra == {"spark.databricks.delta.snapshotPartitions": "2",  # from local.yaml
+                                  "spark.driver.memory": "4g", "spark.sql.adaptive.enabled": "false"}
+    assert config.scoring.interaction_monthly_caps["like"] == 7
+
+
 def test_fingerprint_changes_with_any_setting():
     assert load_config().fingerprint() == load_config().fingerprint()
     assert load_config().fingerprint() != load_config(sets=["generator.seed=1"]).fingerprint()
