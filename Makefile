@@ -33,10 +33,13 @@ cluster-test: $(STAMP)
 	$(VENV)/bin/pytest tests/cluster
 
 # The pipeline at three sizes (per stage: time, shuffle, driver memory, files; DuckDB reference), the driver
-# heap of each world in a fresh process, then the 500 M-member projection of docs/sizing.md.
+# heap of each world in a fresh process, what the width of gold.user_features costs, then the 500 M-member
+# projection of docs/sizing.md.
+BENCH_WORLDS = bench/results/tmp/u10000 bench/results/tmp/u30000 bench/results/tmp/u100000
 bench: $(STAMP)
 	$(PY) -m bench.run
-	$(PY) -m bench.heap bench/results/tmp/u10000 bench/results/tmp/u30000 bench/results/tmp/u100000
+	$(PY) -m bench.heap $(BENCH_WORLDS)
+	$(PY) -m bench.rollup_width $(BENCH_WORLDS)
 	$(PY) -m bench.sizing
 
 # A world with a few users and sellers of 1,000x the median events: task-time spread per stage.
