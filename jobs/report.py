@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -396,7 +397,24 @@ def report(spark: SparkSession, config: Config, month: str, *, manifest: dict | 
     path = os.path.abspath(os.path.join(directory, "index.html"))
     with open(path, "w", encoding="utf-8") as out:
         out.write(html)
+    publish(spark, config, month)
     return path
+
+
+def publish(spark: SparkSession, config: Config, month: str) -> None:
+    """Copy the month's report directory (report, manifest, Data Docs) to a remote lakehouse root.
+
+    The driver writes the reports on its own disk, which a cluster's driver
+    loses when it ends (YARN cluster mode, Kubernetes, a job cluster): with a
+    remote root and no quality.reports_root, ``<root>/reports/<month>`` keeps them.
+    """
+    target = config.reports_publish_uri(month)
+    if target is None:
+        return
+    with timed("report", f"publish {month}"):
+        # a file: URI: a bare path would resolve against the cluster's default FileSystem (HDFS)
+        storage.replace_tree(spark, Path(config.reports_dir(month)).resolve().as_uri(), target)
+    log.info("report: the reports of %s are copied to %s", month, target)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -132,10 +132,25 @@ class Config:
         """The local directory of a month's run report, run manifest and Data Docs."""
         root = self.quality.reports_root
         if root is None:
-            parsed = urlparse(self.lakehouse.root)
-            local = parsed.scheme in ("", "file")
-            root = os.path.join(parsed.path if parsed.scheme else self.lakehouse.root, "reports") if local else "reports"
+            root = os.path.join(self._local_root(), "reports") if self._local_root() is not None else "reports"
         return os.path.join(root, month)
+
+    def reports_publish_uri(self, month: str) -> str | None:
+        """Where a remote lakehouse keeps a copy of the month's reports: ``<root>/reports/<month>``.
+
+        None when the reports are already there (a local root) or when
+        ``quality.reports_root`` chose their place.
+        """
+        if self.quality.reports_root is not None or self._local_root() is not None:
+            return None
+        return f"{self.lakehouse.root.rstrip('/')}/reports/{month}"
+
+    def _local_root(self) -> str | None:
+        """``lakehouse.root`` as a local path, or None for a remote root (s3a:, abfss:, dbfs:, hdfs: ...)."""
+        parsed = urlparse(self.lakehouse.root)
+        if parsed.scheme in ("", "file"):
+            return parsed.path if parsed.scheme else self.lakehouse.root
+        return None
 
     def enabled_sources(self) -> list[str]:
         return [name for name, source in self.sources.items() if source.enabled]

@@ -59,13 +59,23 @@ def rename(spark: SparkSession, src: str, dst: str) -> None:
 
 
 def copy(spark: SparkSession, src: str, dst: str) -> None:
-    """Copy one file byte for byte (a replayed file of a feed)."""
+    """Copy a file byte for byte (a replayed file of a feed), or a directory tree."""
     jvm = spark.sparkContext._jvm
     src_fs, src_path = _fs(spark, src)
     dst_fs, dst_path = _fs(spark, dst)
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     if not jvm.org.apache.hadoop.fs.FileUtil.copy(src_fs, src_path, dst_fs, dst_path, False, True, conf):
         raise OSError(f"could not copy {src} to {dst}")
+
+
+def replace_tree(spark: SparkSession, src: str, dst: str) -> None:
+    """Make ``dst`` a copy of the directory ``src`` (what was at ``dst`` goes first).
+
+    Deleting first matters: Hadoop's FileUtil.copy puts a directory *inside*
+    a destination directory that already exists.
+    """
+    delete(spark, dst)
+    copy(spark, src, dst)
 
 
 def delete(spark: SparkSession, uri: str) -> None:

@@ -31,6 +31,18 @@ def test_packaged_cluster_overlay_and_sets_apply_in_order(tmp_path):
     assert config.table_path("gold", "scores") == "s3a://bucket/last/gold/scores"
 
 
+@pytest.mark.parametrize("sets, local_dir, published", [
+    ([], "./lakehouse/reports/2026-01", None),
+    (["lakehouse.root=file:/data/lake"], "/data/lake/reports/2026-01", None),
+    (["lakehouse.root=s3a://bucket/lake/"], "reports/2026-01", "s3a://bucket/lake/reports/2026-01"),
+    (["lakehouse.root=s3a://bucket/lake", "quality.reports_root=/dbfs/reports"], "/dbfs/reports/2026-01", None),
+])
+def test_reports_are_written_on_the_driver_and_copied_to_a_remote_root(sets, local_dir, published):
+    config = load_config(sets=sets)
+    assert config.reports_dir("2026-01") == local_dir
+    assert config.reports_publish_uri("2026-01") == published
+
+
 def test_set_reaches_a_spark_key_with_dots_and_keeps_the_other_extra_settings():
     config = load_config(sets=["spark.extra.spark.sql.adaptive.enabled=false",
                                "spark.extra.spark.driver.memory=4g",

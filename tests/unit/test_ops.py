@@ -116,3 +116,23 @@ def test_the_gold_log_keeps_every_recompute_and_answers_with_the_latest(spark, t
     history = tables.read(spark, config, "ops.gold_log").filter(F.col("gold_table") == "gold.scores")
     assert sorted(r["settings"] for r in history.filter(F.col("month") == "2025-01").collect()) == [
         "new-settings", "old-settings"]
+
+
+def test_publishing_a_report_replaces_the_remote_copy_without_nesting(spark, tmp_path, monkeypatch):
+    from jobs import report
+    from jobs.runtime.config import Config
+
+    config = load_config(sets=[f"quality.reports_root={tmp_path / 'driver'}"])
+    local = tmp_path / "driver" / "2026-01"
+    (local / "data_docs").mkdir(parents=True)
+    (local / "index.html").write_text("<html>new</html>")
+    (local / "data_docs" / "index.html").write_text("docs")
+    remote = tmp_path / "lake" / "reports" / "2026-01"
+    remote.mkdir(parents=True)
+    (remote / "stale.html").write_text("from the month's previous run")
+    # a remote root is what makes a copy; file: stands in for s3a: here (the same Hadoop FileSystem calls)
+    monkeypatch.setattr(Config, "reports_publish_uri", lambda self, month: remote.as_uri())
+    report.publish(spark, config, "2026-01")
+    copied = sorted(str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file() and p.suffix != ".crc")
+    assert copied == ["data_docs/index.html", "index.html"]
+    assert (remote / "index.html").read_text() == "<html>new</html>"
