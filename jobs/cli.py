@@ -91,7 +91,9 @@ def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None
     module = importlib.import_module(STAGES[name])
     # stages that only talk to MLflow (promote, models) start no Spark session
     spark = build_spark(config, app_name=f"taoqi-{name}") if getattr(module, "NEEDS_SPARK", True) else None
-    if spark is None or getattr(module, "READ_ONLY", False):
+    # READ_ONLY: the stage never writes the lakehouse; is_read_only(config): it depends on the settings
+    read_only = module.is_read_only(config) if hasattr(module, "is_read_only") else getattr(module, "READ_ONLY", False)
+    if spark is None or read_only:
         return module.execute(spark, config, args)
     with lakehouse_lock(spark, config, name):  # one writer per lakehouse (jobs/runtime/lock.py)
         return module.execute(spark, config, args)

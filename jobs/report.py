@@ -24,13 +24,12 @@ import os
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import apass_inputs
-from jobs.runtime import storage, tables
+from jobs.runtime import quality, storage, tables
 from jobs.runtime.config import Config
 from jobs.runtime.logs import StepTiming, timed
 from transforms.silver.common import add_months
@@ -38,7 +37,9 @@ from transforms.silver.common import add_months
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
-READ_ONLY = True  # reads tables and writes the HTML on the driver: no write lock (jobs/runtime/lock.py)
+def is_read_only(config: Config) -> bool:
+    """No write lock (jobs/runtime/lock.py) unless the reports are copied to a remote lakehouse root."""
+    return config.reports_publish_root() is None
 MANIFEST = "run_manifest.json"
 GRADES = ("ordinary", "super", "apass_eligible")
 LEVELS = tuple(f"C{i}" for i in range(7))
@@ -402,18 +403,21 @@ def report(spark: SparkSession, config: Config, month: str, *, manifest: dict | 
 
 
 def publish(spark: SparkSession, config: Config, month: str) -> None:
-    """Copy the month's report directory (report, manifest, Data Docs) to a remote lakehouse root.
+    """Copy the month's report directory (report, manifest, Data Docs, quality summary) to a remote root.
 
     The driver writes the reports on its own disk, which a cluster's driver
     loses when it ends (YARN cluster mode, Kubernetes, a job cluster): with a
     remote root and no quality.reports_root, ``<root>/reports/<month>`` keeps them.
     """
-    target = config.reports_publish_uri(month)
-    if target is None:
+    root = config.reports_publish_root()
+    if root is None:
         return
+    quality.write_summary(config)  # the CLI writes it again at the end, the same; the copy needs it now
+    target = f"{root}/{month}"
     with timed("report", f"publish {month}"):
-        # a file: URI: a bare path would resolve against the cluster's default FileSystem (HDFS)
-        storage.replace_tree(spark, Path(config.reports_dir(month)).resolve().as_uri(), target)
+        # "file:" + the absolute path: a bare path would resolve against the cluster's default
+        # FileSystem (HDFS), and Path.as_uri() escapes characters (a space as %20) Hadoop keeps as they are
+        storage.replace_tree(spark, "file:" + os.path.abspath(config.reports_dir(month)), target)
     log.info("report: the reports of %s are copied to %s", month, target)
 
 

@@ -135,15 +135,15 @@ class Config:
             root = os.path.join(self._local_root(), "reports") if self._local_root() is not None else "reports"
         return os.path.join(root, month)
 
-    def reports_publish_uri(self, month: str) -> str | None:
-        """Where a remote lakehouse keeps a copy of the month's reports: ``<root>/reports/<month>``.
+    def reports_publish_root(self) -> str | None:
+        """Where a remote lakehouse keeps a copy of the reports: ``<root>/reports`` (one directory a month).
 
         None when the reports are already there (a local root) or when
         ``quality.reports_root`` chose their place.
         """
         if self.quality.reports_root is not None or self._local_root() is not None:
             return None
-        return f"{self.lakehouse.root.rstrip('/')}/reports/{month}"
+        return f"{self.lakehouse.root.rstrip('/')}/reports"
 
     def _local_root(self) -> str | None:
         """``lakehouse.root`` as a local path, or None for a remote root (s3a:, abfss:, dbfs:, hdfs: ...)."""
@@ -261,7 +261,10 @@ def _set_dotted(data: dict, key: str, raw: str) -> None:
         if _is_plain_mapping(cls):
             parts = [".".join(parts)]
     is_text = _field_type(cls, parts[0]) is str
-    node[parts[0]] = raw.strip() if is_text else (yaml.safe_load(raw) if raw.strip() else None)
+    if not raw.strip():
+        node[parts[0]] = None  # an empty value unsets: an error for a required setting
+    else:
+        node[parts[0]] = raw.strip() if is_text else yaml.safe_load(raw)
 
 
 def _field_type(cls: Any, name: str) -> Any:

@@ -69,13 +69,17 @@ def copy(spark: SparkSession, src: str, dst: str) -> None:
 
 
 def replace_tree(spark: SparkSession, src: str, dst: str) -> None:
-    """Make ``dst`` a copy of the directory ``src`` (what was at ``dst`` goes first).
+    """Make ``dst`` a copy of the directory ``src``; a failed copy leaves the old ``dst`` as it was.
 
-    Deleting first matters: Hadoop's FileUtil.copy puts a directory *inside*
-    a destination directory that already exists.
+    The copy goes beside ``dst`` first, then replaces it: Hadoop's FileUtil.copy
+    and rename both put a directory *inside* a destination directory that
+    already exists, so the old one is deleted just before the rename.
     """
+    incoming = dst.rstrip("/") + "._incoming"
+    delete(spark, incoming)
+    copy(spark, src, incoming)
     delete(spark, dst)
-    copy(spark, src, dst)
+    rename(spark, incoming, dst)
 
 
 def delete(spark: SparkSession, uri: str) -> None:

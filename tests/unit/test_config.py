@@ -34,13 +34,13 @@ def test_packaged_cluster_overlay_and_sets_apply_in_order(tmp_path):
 @pytest.mark.parametrize("sets, local_dir, published", [
     ([], "./lakehouse/reports/2026-01", None),
     (["lakehouse.root=file:/data/lake"], "/data/lake/reports/2026-01", None),
-    (["lakehouse.root=s3a://bucket/lake/"], "reports/2026-01", "s3a://bucket/lake/reports/2026-01"),
+    (["lakehouse.root=s3a://bucket/lake/"], "reports/2026-01", "s3a://bucket/lake/reports"),
     (["lakehouse.root=s3a://bucket/lake", "quality.reports_root=/dbfs/reports"], "/dbfs/reports/2026-01", None),
 ])
 def test_reports_are_written_on_the_driver_and_copied_to_a_remote_root(sets, local_dir, published):
     config = load_config(sets=sets)
     assert config.reports_dir("2026-01") == local_dir
-    assert config.reports_publish_uri("2026-01") == published
+    assert config.reports_publish_root() == published
 
 
 def test_set_reaches_a_spark_key_with_dots_and_keeps_the_other_extra_settings():
@@ -68,6 +68,7 @@ def test_fingerprint_changes_with_any_setting():
     (["conform.fx_to_cny={USD: 7.1}"], "conform.fx_to_cny must contain CNY"),
     (["nonsense"], "--set takes key=value"),
     (["lakehouse.root.deeper=x"], "'root' is not a group of settings"),
+    (["lakehouse.root="], "lakehouse.root: expected str, got None"),
 ])
 def test_user_mistakes_raise_a_config_error_naming_the_key(sets, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):

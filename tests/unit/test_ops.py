@@ -122,17 +122,28 @@ def test_publishing_a_report_replaces_the_remote_copy_without_nesting(spark, tmp
     from jobs import report
     from jobs.runtime.config import Config
 
-    config = load_config(sets=[f"quality.reports_root={tmp_path / 'driver'}"])
-    local = tmp_path / "driver" / "2026-01"
+    # only a report that copies to the lakehouse takes its write lock
+    assert report.is_read_only(load_config(sets=[f"lakehouse.root={tmp_path / 'lake'}"]))
+    assert not report.is_read_only(load_config(sets=["lakehouse.root=s3a://bucket/lake"]))
+    config = load_config(sets=[f"quality.reports_root={tmp_path / 'driver disk'}"])  # a space: no %20 on the way
+    local = tmp_path / "driver disk" / "2026-01"
     (local / "data_docs").mkdir(parents=True)
     (local / "index.html").write_text("<html>new</html>")
     (local / "data_docs" / "index.html").write_text("docs")
-    remote = tmp_path / "lake" / "reports" / "2026-01"
-    remote.mkdir(parents=True)
-    (remote / "stale.html").write_text("from the month's previous run")
+    remote = tmp_path / "lake" / "reports"
+    (remote / "2026-01").mkdir(parents=True)
+    (remote / "2026-01" / "stale.html").write_text("from the month's previous run")
     # a remote root is what makes a copy; file: stands in for s3a: here (the same Hadoop FileSystem calls)
-    monkeypatch.setattr(Config, "reports_publish_uri", lambda self, month: remote.as_uri())
+    monkeypatch.setattr(Config, "reports_publish_root", lambda self: remote.as_uri())
+
+    def published() -> list[str]:
+        month = remote / "2026-01"
+        return sorted(str(p.relative_to(month)) for p in month.rglob("*") if p.is_file() and p.suffix != ".crc")
+
     report.publish(spark, config, "2026-01")
-    copied = sorted(str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file() and p.suffix != ".crc")
-    assert copied == ["data_docs/index.html", "index.html"]
-    assert (remote / "index.html").read_text() == "<html>new</html>"
+    assert published() == ["data_docs/index.html", "index.html"]
+    assert (remote / "2026-01" / "index.html").read_text() == "<html>new</html>"
+    # a copy that fails (here: nothing on the driver for the month) leaves the published one as it was
+    with pytest.raises(Exception):
+        report.publish(spark, config, "2026-02")
+    assert published() == ["data_docs/index.html", "index.html"]
