@@ -412,7 +412,7 @@ def publish(spark: SparkSession, config: Config, month: str) -> None:
     root = config.reports_publish_root()
     if root is None:
         return
-    quality.write_summary(config)  # the CLI writes it again at the end, the same; the copy needs it now
+    quality.write_summary(config, month)  # the run's checks so far (the CLI's copy goes to its newest month)
     target = f"{root}/{month}"
     with timed("report", f"publish {month}"):
         # "file:" + the absolute path: a bare path would resolve against the cluster's default

@@ -156,11 +156,12 @@ def record(spark: SparkSession, config: Config, stage: str, table: str, month: s
     tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)
 
 
-def write_summary(config: Config) -> str | None:
-    """Write the run's summary beside the Data Docs of its newest month; return the path."""
+def write_summary(config: Config, month: str | None = None) -> str | None:
+    """Write the run's summary beside the Data Docs of ``month`` (default: its newest month); return the path."""
     if not RUN.validated:
         return None
-    path = os.path.join(config.reports_dir(max(month for _, month, _, _ in RUN.validated)), "quality_summary.txt")
+    month = month or max(m for _, m, _, _ in RUN.validated)
+    path = os.path.join(config.reports_dir(month), "quality_summary.txt")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:
         out.write(f"run {RUN.run_id}\n{summary()}\n")

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.cli import main
-from jobs.runtime import gold_log, storage, tables
+from jobs.runtime import gold_log, quality, storage, tables
 from jobs.runtime.config import load_config
 from jobs.runtime.lock import LakehouseBusyError, lakehouse_lock, lock_path
 from transforms.schemas import OPS_GOLD_LOG
@@ -140,10 +140,17 @@ def test_publishing_a_report_replaces_the_remote_copy_without_nesting(spark, tmp
         month = remote / "2026-01"
         return sorted(str(p.relative_to(month)) for p in month.rglob("*") if p.is_file() and p.suffix != ".crc")
 
-    report.publish(spark, config, "2026-01")
-    assert published() == ["data_docs/index.html", "index.html"]
+    # this run's checks go with the copy, although the newest month they checked is a later one
+    quality.start_run()
+    quality.RUN.validated.append(("gold.apass_renewals", "2026-12", 29, []))
+    try:
+        report.publish(spark, config, "2026-01")
+    finally:
+        quality.start_run()
+    assert published() == ["data_docs/index.html", "index.html", "quality_summary.txt"]
     assert (remote / "2026-01" / "index.html").read_text() == "<html>new</html>"
+    assert "gold.apass_renewals" in (remote / "2026-01" / "quality_summary.txt").read_text()
     # a copy that fails (here: nothing on the driver for the month) leaves the published one as it was
     with pytest.raises(Exception):
         report.publish(spark, config, "2026-02")
-    assert published() == ["data_docs/index.html", "index.html"]
+    assert len(published()) == 3
