@@ -398,6 +398,7 @@ def report(spark: SparkSession, config: Config, month: str, *, manifest: dict | 
     path = os.path.abspath(os.path.join(directory, "index.html"))
     with open(path, "w", encoding="utf-8") as out:
         out.write(html)
+    quality.RUN.report_month = month
     publish(spark, config, month)
     return path
 
@@ -412,7 +413,7 @@ def publish(spark: SparkSession, config: Config, month: str) -> None:
     root = config.reports_publish_root()
     if root is None:
         return
-    quality.write_summary(config, month)  # the run's checks so far (the CLI's copy goes to its newest month)
+    quality.write_summary(config)  # the run's checks so far: the CLI writes the same file again at the end
     target = f"{root}/{month}"
     with timed("report", f"publish {month}"):
         # "file:" + the absolute path: a bare path would resolve against the cluster's default

@@ -47,6 +47,7 @@ class RunQuality:
     run_id: str = ""
     validated: list[tuple[str, str, int, list]] = field(default_factory=list)  # (table, month, checks, failed)
     docs: set[str] = field(default_factory=set)
+    report_month: str | None = None  # the month whose run report this process wrote: the summary goes beside it
 
 
 RUN = RunQuality()
@@ -57,6 +58,7 @@ def start_run() -> str:
     RUN.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     RUN.validated.clear()
     RUN.docs.clear()
+    RUN.report_month = None
     return RUN.run_id
 
 
@@ -157,10 +159,15 @@ def record(spark: SparkSession, config: Config, stage: str, table: str, month: s
 
 
 def write_summary(config: Config, month: str | None = None) -> str | None:
-    """Write the run's summary beside the Data Docs of ``month`` (default: its newest month); return the path."""
+    """Write the run's summary into the reports of ``month``; return the path.
+
+    By default beside the run report this process wrote, else beside the Data
+    Docs of the newest month it checked (the renewals are checked as
+    ``<expiry year>-12``, which must not pull a month's summary away from its report).
+    """
     if not RUN.validated:
         return None
-    month = month or max(m for _, m, _, _ in RUN.validated)
+    month = month or RUN.report_month or max(m for _, m, _, _ in RUN.validated)
     path = os.path.join(config.reports_dir(month), "quality_summary.txt")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w", encoding="utf-8") as out:

@@ -140,11 +140,13 @@ def test_publishing_a_report_replaces_the_remote_copy_without_nesting(spark, tmp
         month = remote / "2026-01"
         return sorted(str(p.relative_to(month)) for p in month.rglob("*") if p.is_file() and p.suffix != ".crc")
 
-    # this run's checks go with the copy, although the newest month they checked is a later one
+    # this run's checks go with the copy and beside the report, though the renewals were checked as 2026-12
     quality.start_run()
     quality.RUN.validated.append(("gold.apass_renewals", "2026-12", 29, []))
+    quality.RUN.report_month = "2026-01"  # report.report() notes it
     try:
         report.publish(spark, config, "2026-01")
+        assert quality.write_summary(config) == str(local / "quality_summary.txt")
     finally:
         quality.start_run()
     assert published() == ["data_docs/index.html", "index.html", "quality_summary.txt"]
