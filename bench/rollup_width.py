@@ -109,7 +109,8 @@ def measure(root: Path, repeat: int) -> dict:
     best = {name: min(runs) for name, runs in seconds.items()}
     split = best["score_inputs"] + best["high_value_features"]
     return {"root": str(root), "members": members, "high_value_members": high, "month": month, "runs": seconds,
-            "best": best, "split_seconds": round(split, 2), "split_over_user_features": round(split / best["user_features"], 3)}
+            "best": best, "split_seconds": round(split, 2),
+            "split_over_user_features": round(split / best["user_features"], 3)}
 
 
 def main() -> None:

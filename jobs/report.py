@@ -37,9 +37,6 @@ from transforms.silver.common import add_months
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
-def is_read_only(config: Config) -> bool:
-    """No write lock (jobs/runtime/lock.py) unless the reports are copied to a remote lakehouse root."""
-    return config.reports_publish_root() is None
 MANIFEST = "run_manifest.json"
 GRADES = ("ordinary", "super", "apass_eligible")
 LEVELS = tuple(f"C{i}" for i in range(7))
@@ -52,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     return f"report: {report(spark, config, apass_inputs.scored_month(spark, config, args.month))}"
+
+
+def is_read_only(config: Config) -> bool:
+    """No write lock (jobs/runtime/lock.py) unless the reports are copied to a remote lakehouse root."""
+    return config.reports_publish_root() is None
 
 
 # --------------------------------------------------------------------------- run manifest

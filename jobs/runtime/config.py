@@ -130,9 +130,9 @@ class Config:
 
     def reports_dir(self, month: str) -> str:
         """The local directory of a month's run report, run manifest and Data Docs."""
-        root = self.quality.reports_root
+        root, local = self.quality.reports_root, self._local_root()
         if root is None:
-            root = os.path.join(self._local_root(), "reports") if self._local_root() is not None else "reports"
+            root = os.path.join(local, "reports") if local is not None else "reports"
         return os.path.join(root, month)
 
     def reports_publish_root(self) -> str | None:

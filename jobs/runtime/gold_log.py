@@ -5,9 +5,10 @@ when, from which settings, how many rows (for gold.user_month the "month" is
 the landing batch whose slices were computed). It is append-only, a history
 of every recompute; the latest row of a (table, month) is what counts. An
 append commits without the scan and rewrite a replaceWhere needs (measured
-on a laptop: 0.7 s against 1.2 s a record; scoring a month records twice). ``ops.reconciliation`` says, per
-source and batch, when the batch was conformed. Comparing the two tells
-which batches must be aggregated again and which months rescored.
+on a laptop: 0.7 s against 1.2 s a record; scoring a month records twice).
+``ops.reconciliation`` says, per source and batch, when the batch was
+conformed. Comparing the two tells which batches must be aggregated again
+and which months rescored.
 """
 
 from __future__ import annotations
