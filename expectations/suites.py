@@ -45,7 +45,7 @@ class SuiteInputs:
 
     quality: QualityConf
     scoring: ScoringConf
-    sources: tuple[SourceSpec, ...]  # the enabled sources, in config order
+    sources: tuple[SourceSpec, ...]  # every configured source, enabled or not, in config order
     max_order_amount_cny: float
 
     @property

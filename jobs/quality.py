@@ -22,7 +22,7 @@ from jobs.ingest import batch_history
 from jobs.runtime import quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
-from jobs.runtime.registry import enabled_sources
+from jobs.runtime.registry import configured_sources
 from transforms.schemas import SILVER_TABLES
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def published_slices(spark: SparkSession, config: Config,
     def table(name: str) -> DataFrame:
         return tables.read(spark, config, name)
 
-    for spec in enabled_sources(config):
+    for spec in configured_sources(config):  # a disabled source's batches of the month too
         name = f"bronze.{spec.name}"
         if tables.exists(spark, config, name):
             # the batch as a first load: its earlier batches are its history, it is "new" itself

@@ -7,6 +7,9 @@ import pytest
 from jobs.runtime.config import load_config
 from jobs.runtime.session import build_spark
 
+# The tiny world's runs in processes of their own, started by ``tiny_month_one``; ``lakes`` waits for them.
+BACKGROUND = pytest.StashKey[dict]()
+
 
 @pytest.fixture(scope="session")
 def spark():
@@ -19,14 +22,23 @@ def spark():
 
 
 @pytest.fixture(scope="session")
-def tiny_month_one(tmp_path_factory, spark):
+def tiny_month_one(tmp_path_factory, spark, request):
     """The tiny world (tests/tiny_world.py) generated and its first month run in local mode, in this
-    process: the cluster test's reference, and where the e2e tests' lakehouses start from."""
+    process: the cluster test's reference, and where the e2e tests' lakehouses start from.
+
+    When the session's tests use those lakehouses (``lakes``), the two of them built by processes of
+    their own start as soon as the world is generated (tests/tiny_world.py ``start_background``):
+    they then run while this process runs month one, the cluster test and the calibration world,
+    instead of after them."""
     from jobs.cli import main
-    from tests.tiny_world import MONTHLY, MONTHS, at
+    from tests.tiny_world import MONTHLY, MONTHS, at, start_background
 
     root = tmp_path_factory.mktemp("tiny") / "month_one"
     sets = [*at(root), *[x for s in MONTHLY for x in ("--set", s)]]
     assert main(["generate", *sets]) == 0
+    if any("lakes" in item.fixturenames for item in request.session.items):
+        started = start_background(root, tmp_path_factory.mktemp("e2e"))
+        request.config.stash[BACKGROUND] = started
+        request.addfinalizer(lambda: [b.process.kill() for b in started.values()])  # no-op once they ended
     assert main(["run", "--month", MONTHS[0], *sets]) == 0
     return root

@@ -1,6 +1,7 @@
 """The tiny world of the end-to-end and cluster tests: 1 500 members, 3 months, every kind of dirt."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,7 +48,8 @@ class Background:
     """``taoqi *args`` started now, finished with :meth:`wait` (output to files: a full pipe would block it)."""
 
     def __init__(self, *args: str, root: Path, sets: list[str] = WORLD, logs: Path):
-        self.args, self.out, self.err = args, logs.with_suffix(".out"), logs.with_suffix(".err")
+        self.args, self.root = args, root
+        self.out, self.err = logs.with_suffix(".out"), logs.with_suffix(".err")
         with open(self.out, "w") as out, open(self.err, "w") as err:
             self.process = subprocess.Popen(_command(args, root, sets), stdout=out, stderr=err, text=True, env=ENV)
 
@@ -56,3 +58,16 @@ class Background:
         done = subprocess.CompletedProcess(self.process.args, code, self.out.read_text(), self.err.read_text())
         assert code == 0, f"{' '.join(self.args)} failed:\n{done.stderr[-4000:]}"
         return done
+
+
+def start_background(month_one: Path, base: Path) -> dict[str, Background]:
+    """The lakehouses of ``lakes`` (tests/e2e/conftest.py) that other processes build, started now under
+    ``base``: bulk (one `taoqi run` over every batch of ``month_one``'s landing, every table validated)
+    and replica (the world generated again on another parallelism). On tiny data each process waits on
+    its driver and the disk more than on the two cores (measured: two bulk runs side by side take 0.8x
+    their time one after the other), so they overlap this process's work well."""
+    for generated in ("landing", "truth"):  # the world, and its hidden truth (calibration, report)
+        shutil.copytree(month_one / generated, base / "bulk" / generated)
+    replica = Background("generate", root=base / "replica",
+                         sets=[*WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"], logs=base / "replica")
+    return {"bulk": Background("run", root=base / "bulk", logs=base / "bulk_run"), "replica": replica}

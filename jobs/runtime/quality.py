@@ -26,7 +26,7 @@ from jobs.runtime import tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
-from jobs.runtime.registry import enabled_sources
+from jobs.runtime.registry import configured_sources
 from transforms.schemas import OPS_QUALITY_RESULTS
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ def validate(spark: SparkSession, config: Config, stage: str, table: str, df: Da
     from expectations.suites import SuiteInputs, checks_for
 
     q = config.quality
-    inputs = SuiteInputs(quality=q, scoring=config.scoring, sources=tuple(enabled_sources(config)),
+    inputs = SuiteInputs(quality=q, scoring=config.scoring, sources=tuple(configured_sources(config)),
                          max_order_amount_cny=config.conform.max_order_amount_cny)
     checks = checks_for(table, inputs)
     severities = {c.name: q.severity_of(table, c.name) for c in checks}

@@ -22,6 +22,12 @@ def load_source(name: str, module_path: str) -> SourceSpec:
     return spec
 
 
+def configured_sources(config: Config) -> list[SourceSpec]:
+    """Every configured source in config order, enabled or not: what a source published while it was
+    enabled is still validated (and its natural key still known) after it is disabled."""
+    return [load_source(name, src.conformer) for name, src in config.sources.items()]
+
+
 def enabled_sources(config: Config) -> list[SourceSpec]:
     """The enabled sources in config order (accounts first: other sources check users against it)."""
     return [load_source(name, src.conformer) for name, src in config.sources.items() if src.enabled]

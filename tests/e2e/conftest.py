@@ -71,37 +71,24 @@ def selected(trained) -> Path:
 
 
 @pytest.fixture(scope="session")
-def lakes(tmp_path_factory, tiny_month_one):
+def lakes(tmp_path_factory, tiny_month_one, request):
     """The tiny world's lakehouses (tests/tiny_world.py), shared by the pipeline and the fault tests:
-    bulk (one `taoqi run` over every batch, every table validated), replica (the world generated
-    again on another parallelism), monthly (one month at a time: the session's first month, then
-    the others in this process) and a copy of monthly as its second month left it (the fault tests
-    run the third month on copies)."""
-    base = tmp_path_factory.mktemp("e2e")
-    bulk, replica, monthly = base / "bulk", base / "replica", base / "monthly"
-    before_last = base / f"monthly_until_{MONTHS[-2]}"
-    for generated in ("landing", "truth"):  # the world, and its hidden truth (calibration, report)
-        shutil.copytree(tiny_month_one / generated, bulk / generated)
-    # Two real processes while this one runs the months: on tiny data each waits on the driver and
-    # the disk more than on the two cores (measured: two bulk runs side by side take 0.8x their time
-    # one after the other).
-    again = tiny.Background("generate", root=replica,
-                            sets=[*tiny.WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"],
-                            logs=base / "replica")
-    bulk_run = tiny.Background("run", root=bulk, logs=base / "bulk_run")
-    try:
-        from jobs.cli import main  # the months after the first in this process: no JVM start each
+    bulk (one `taoqi run` over every batch, every table validated) and replica (the world generated
+    again on another parallelism), both built by processes ``tiny_month_one`` started; monthly (one
+    month at a time: the session's first month, then the others in this process) and a copy of
+    monthly as its second month left it (the fault tests run the third month on copies)."""
+    from jobs.cli import main  # the months after the first in this process: no JVM start each
+    from tests.conftest import BACKGROUND
 
-        shutil.copytree(tiny_month_one, monthly)
-        for month in MONTHS[1:]:
-            if month == MONTHS[-1]:
-                shutil.copytree(monthly, before_last)
-            assert main(["run", "--month", month, *tiny.at(monthly),
-                         *[x for s in tiny.MONTHLY for x in ("--set", s)]]) == 0, month
-    except BaseException:
-        for started in (again, bulk_run):
-            started.process.kill()
-        raise
-    again.wait()
-    return {"bulk": bulk, "replica": replica, "monthly": monthly, "before_last": before_last,
-            "run": bulk_run.wait()}
+    started = request.config.stash[BACKGROUND]
+    base = started["bulk"].root.parent
+    monthly, before_last = base / "monthly", base / f"monthly_until_{MONTHS[-2]}"
+    shutil.copytree(tiny_month_one, monthly)
+    for month in MONTHS[1:]:
+        if month == MONTHS[-1]:
+            shutil.copytree(monthly, before_last)
+        assert main(["run", "--month", month, *tiny.at(monthly),
+                     *[x for s in tiny.MONTHLY for x in ("--set", s)]]) == 0, month
+    started["replica"].wait()
+    return {"bulk": started["bulk"].root, "replica": started["replica"].root, "monthly": monthly, "before_last": before_last,
+            "run": started["bulk"].wait()}

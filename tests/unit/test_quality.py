@@ -174,3 +174,19 @@ def test_a_new_batch_is_checked_against_the_batches_before_it(spark, tmp_path, r
                              references={"history": history}, stop_on_critical=False)
     (not_empty,) = [o for o in empty if o.check == "batch not empty"]
     assert (not_empty.success, not_empty.severity, not_empty.sample) == (False, "critical", "m=2025-05")
+
+
+def test_a_disabled_sources_silver_table_is_still_checked_on_its_key(spark, tmp_path):
+    from datetime import date
+
+    from transforms.schemas import SILVER_RISK_FLAGS
+
+    # risk_flags was enabled when the batch was published; `taoqi quality` checks it after it is disabled
+    config = _config(tmp_path, "quality.data_docs=false", "sources.risk_flags.enabled=false")
+    flag = ("taobao", "f1", "o1", 1, "BRUSH_RING", 0.9, datetime(2025, 12, 30, 10), date(2025, 12, 30), "2025-12",
+            "risk_flags", "2025-12", "load-1")
+    accounts = spark.createDataFrame([(1,)], "user_id long")
+    twice = spark.createDataFrame([flag, flag], SILVER_RISK_FLAGS)
+    outcomes = {o.check: o for o in quality.validate(spark, config, "test", "silver.risk_flags", twice, month="2025-12",
+                                                     references={"accounts": accounts}, stop_on_critical=False)}
+    assert [name for name, o in outcomes.items() if not o.success] == ["platform, flag_id unique"]
