@@ -31,10 +31,10 @@ def tiny_month_one(tmp_path_factory, spark, request):
     they then run while this process runs month one, the cluster test and the calibration world,
     instead of after them."""
     from jobs.cli import main
-    from tests.tiny_world import MONTHLY, MONTHS, at, start_background
+    from tests.tiny_world import MONTHLY, MONTHS, at, set_args, start_background
 
     root = tmp_path_factory.mktemp("tiny") / "month_one"
-    sets = [*at(root), *[x for s in MONTHLY for x in ("--set", s)]]
+    sets = [*at(root), *set_args(MONTHLY)]
     assert main(["generate", *sets]) == 0
     if any("lakes" in item.fixturenames for item in request.session.items):
         started = start_background(root, tmp_path_factory.mktemp("e2e"))

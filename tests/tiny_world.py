@@ -28,13 +28,18 @@ GOLD = ["user_month", "user_features", "scores", "service_routing"]
 ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
 
 
+def set_args(settings: list[str]) -> list[str]:
+    """``--set`` before each ``key=value`` of ``settings``: the CLI arguments that apply them."""
+    return [arg for setting in settings for arg in ("--set", setting)]
+
+
 def at(root: Path) -> list[str]:
     """The settings that put a run's tables and reports under ``root``."""
     return ["--set", f"lakehouse.root={root}", "--set", f"quality.reports_root={root / 'reports'}"]
 
 
 def _command(args: tuple[str, ...], root: Path, sets: list[str]) -> list[str]:
-    return [str(BIN / "taoqi"), *args, *at(root), *[x for s in sets for x in ("--set", s)]]
+    return [str(BIN / "taoqi"), *args, *at(root), *set_args(sets)]
 
 
 def taoqi(*args: str, root: Path, sets: list[str] = WORLD, check: bool = True) -> subprocess.CompletedProcess:

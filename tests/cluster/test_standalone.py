@@ -27,7 +27,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.runtime.session import DELTA_PACKAGE
 from tests.cluster.standalone import WORKER_CLASS, StandaloneCluster, free_port
-from tests.tiny_world import BIN, ENV, GOLD, MONTHLY, MONTHS
+from tests.tiny_world import BIN, ENV, GOLD, MONTHLY, MONTHS, set_args
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
@@ -38,8 +38,7 @@ MONTH = MONTHS[0]  # one monthly run: every stage once (incremental = full is th
 
 
 def _sets(root: Path, sets: list[str]) -> list[str]:
-    return [x for s in [f"lakehouse.root=file:{root}", f"quality.reports_root={root / 'reports'}", *sets]
-            for x in ("--set", s)]
+    return set_args([f"lakehouse.root=file:{root}", f"quality.reports_root={root / 'reports'}", *sets])
 
 
 def build_wheel_zip(out: Path) -> Path:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import tests.tiny_world as tiny
-from tests.tiny_world import MONTHS
+from tests.tiny_world import MONTHS, set_args
 
 USERS = 30_000
 # Quality gates are the pipeline tests' subject; here they would only add minutes.
@@ -26,7 +26,7 @@ def world(tmp_path_factory, spark) -> Path:
     from jobs.cli import main
 
     root = tmp_path_factory.mktemp("calibration")
-    sets = [x for s in [f"lakehouse.root={root}", *WORLD] for x in ("--set", s)]
+    sets = set_args([f"lakehouse.root={root}", *WORLD])
     for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", "--month", LATEST]):
         assert main([*stage, *sets]) == 0, stage
     return root
@@ -41,7 +41,7 @@ def taoqi(root, *args: str, extra: tuple[str, ...] = ()) -> str:
     """Run one stage in this process; returns what it printed (it must succeed)."""
     from jobs.cli import main
 
-    sets = [x for s in [f"lakehouse.root={root}", *SELECTOR, *extra] for x in ("--set", s)]
+    sets = set_args([f"lakehouse.root={root}", *SELECTOR, *extra])
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         code = main([*args, *sets])
@@ -88,7 +88,7 @@ def lakes(tmp_path_factory, tiny_month_one, request):
         if month == MONTHS[-1]:
             shutil.copytree(monthly, before_last)
         assert main(["run", "--month", month, *tiny.at(monthly),
-                     *[x for s in tiny.MONTHLY for x in ("--set", s)]]) == 0, month
+                     *set_args(tiny.MONTHLY)]) == 0, month
     started["replica"].wait()
     return {"bulk": started["bulk"].root, "replica": started["replica"].root, "monthly": monthly, "before_last": before_last,
             "run": started["bulk"].wait()}

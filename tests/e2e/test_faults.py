@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from tests.tiny_world import ENV, MONTHLY, MONTHS, SOURCES, at
+from tests.tiny_world import ENV, MONTHLY, MONTHS, SOURCES, at, set_args
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the first test may build the session's tiny-world lakehouses
 
@@ -36,7 +36,7 @@ def read(spark, root: Path, name: str):
 
 def injected(fault: list[str], root: Path, *args: str, sets: list[str] = MONTHLY) -> subprocess.Popen:
     command = [sys.executable, "-m", "tests.e2e.inject", *fault, "--", *args, *at(root),
-               *[x for s in sets for x in ("--set", s)]]
+               *set_args(sets)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
 
 
@@ -67,7 +67,7 @@ def test_a_driver_killed_between_writing_and_publishing_is_repaired_by_the_rerun
     assert (before_last / "_taoqi.lock").exists()  # a dead driver releases nothing
     assert read(spark, before_last, "bronze.taobao_orders").filter(f"_ingest_month = '{LAST}'").count() > 0
     capsys.readouterr()
-    assert main(["ingest", "--month", LAST, *at(before_last), *[x for s in MONTHLY for x in ("--set", s)]]) == 0
+    assert main(["ingest", "--month", LAST, *at(before_last), *set_args(MONTHLY)]) == 0
     assert "died holding" in capsys.readouterr().err  # the dead run's lock is taken over, with a warning
     assert not (before_last / "_taoqi.lock").exists()
     # the table it was killed after and every other bronze table: as the uninterrupted run left them
@@ -86,7 +86,7 @@ def test_two_runs_of_a_month_at_once_one_runs_the_other_fails_at_once(spark, lak
             time.sleep(0.2)
         # the second run of the month, in this process, while the first holds the lakehouse
         capsys.readouterr()
-        code = main(["ingest", "--month", LAST, *at(before_last), *[x for s in MONTHLY for x in ("--set", s)]])
+        code = main(["ingest", "--month", LAST, *at(before_last), *set_args(MONTHLY)])
         err = capsys.readouterr().err
         # nothing written by the refused run: the first has not written yet either
         assert read(spark, before_last, "bronze.accounts").filter(f"_ingest_month = '{LAST}'").count() == 0

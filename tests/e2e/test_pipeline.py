@@ -22,7 +22,7 @@ from transforms.silver import reasons as R
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the module fixture builds several lakehouses
 
-from tests.tiny_world import GOLD, MONTHLY, MONTHS, SILVER, SOURCES, WORLD, at, taoqi
+from tests.tiny_world import GOLD, MONTHLY, MONTHS, SILVER, SOURCES, WORLD, at, set_args, taoqi
 
 
 def landing_digest(root: Path) -> dict[str, str]:
@@ -154,7 +154,7 @@ def taoqi_here(capsys, *args: str, root: Path, sets: list[str] = WORLD) -> tuple
     from jobs.cli import main
 
     capsys.readouterr()
-    code = main([*args, *at(root), *[x for s in sets for x in ("--set", s)]])
+    code = main([*args, *at(root), *set_args(sets)])
     out = capsys.readouterr()
     return code, out.out, out.err
 
