@@ -6,7 +6,6 @@ import pytest
 
 from jobs.runtime.config import load_config
 from jobs.runtime.session import build_spark
-from tests.tiny_world import INTERPRETED
 
 # The tiny world's runs in processes of their own, started by ``tiny_month_one``; ``lakes`` waits for them.
 BACKGROUND = pytest.StashKey[dict]()
@@ -17,8 +16,7 @@ def spark():
     config = load_config(sets=["spark.master=local[2]", "spark.shuffle_partitions=4"])
     # Added to the local overlay's Spark settings, not in place of them: its driver heap (6g) is
     # what lets the calibration world run in this JVM (at 1g an executor OOM exits the JVM).
-    # INTERPRETED: no generated code on test data (tests/tiny_world.py).
-    extra = {**config.spark.extra, "spark.ui.enabled": "false", **INTERPRETED}
+    extra = {**config.spark.extra, "spark.ui.enabled": "false"}
     return build_spark(dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=extra)),
                        app_name="taoqi-tests")
 

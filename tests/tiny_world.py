@@ -7,10 +7,6 @@ import sys
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
-# Spark's interpreted evaluation instead of generated code: on test data, compiling the code of these wide
-# plans costs more than it saves (measured, the tiny world's first month: 82 s -> 66 s wall, 141 -> 113
-# CPU-seconds; a 30 000-member month's score and aggregate: 66 s either way). Same results, by Spark's design.
-INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 MONTHS = ["2025-01", "2025-02", "2025-03"]  # enough for events two batches late
 WORLD = [
     "generator.users=1500", "generator.months=3", "generator.start_month=2025-01", "generator.rows_per_file=2000",
@@ -21,7 +17,6 @@ WORLD = [
     "generator.dirt.out_of_window_rate=0.005", "generator.dirt.bad_currency_rate=0.005",
     "generator.dirt.malformed_line_rate=0.005", "generator.late_event_rate=0.05",
     "spark.master=local[2]", "spark.shuffle_partitions=4",
-    *[f"spark.extra.{key}={value}" for key, value in INTERPRETED.items()],
 ]
 # The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
 # (validating the same rows twice would only add minutes).
