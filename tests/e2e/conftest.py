@@ -71,7 +71,7 @@ def selected(trained) -> Path:
 
 
 @pytest.fixture(scope="session")
-def lakes(tmp_path_factory, tiny_month_one, request):
+def lakes(tiny_month_one, request):
     """The tiny world's lakehouses (tests/tiny_world.py), shared by the pipeline and the fault tests:
     bulk (one `taoqi run` over every batch, every table validated) and replica (the world generated
     again on another parallelism), both built by processes ``tiny_month_one`` started; monthly (one
@@ -87,8 +87,7 @@ def lakes(tmp_path_factory, tiny_month_one, request):
     for month in MONTHS[1:]:
         if month == MONTHS[-1]:
             shutil.copytree(monthly, before_last)
-        assert main(["run", "--month", month, *tiny.at(monthly),
-                     *set_args(tiny.MONTHLY)]) == 0, month
+        assert main(["run", "--month", month, *tiny.at(monthly), *set_args(tiny.MONTHLY)]) == 0, month
     started["replica"].wait()
-    return {"bulk": started["bulk"].root, "replica": started["replica"].root, "monthly": monthly, "before_last": before_last,
-            "run": started["bulk"].wait()}
+    return {"bulk": started["bulk"].root, "replica": started["replica"].root, "monthly": monthly,
+            "before_last": before_last, "run": started["bulk"].wait()}
