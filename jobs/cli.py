@@ -93,10 +93,22 @@ def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None
     spark = build_spark(config, app_name=f"taoqi-{name}") if getattr(module, "NEEDS_SPARK", True) else None
     # READ_ONLY: the stage never writes the lakehouse; is_read_only(config): it depends on the settings
     read_only = module.is_read_only(config) if hasattr(module, "is_read_only") else getattr(module, "READ_ONLY", False)
-    if spark is None or read_only:
+    if spark is None:
         return module.execute(spark, config, args)
-    with lakehouse_lock(spark, config, name):  # one writer per lakehouse (jobs/runtime/lock.py)
-        return module.execute(spark, config, args)
+    try:
+        if read_only:
+            last_line = module.execute(spark, config, args)
+        else:
+            with lakehouse_lock(spark, config, name):  # one writer per lakehouse (jobs/runtime/lock.py)
+                last_line = module.execute(spark, config, args)
+    except BaseException:
+        try:  # the checks the stage got to, also when it failed; the stage's own error is the one to see
+            quality.flush(spark)
+        except Exception as err:
+            log.warning("quality: could not record the checks of the failed stage: %s", err)
+        raise
+    quality.flush(spark)
+    return last_line
 
 
 def main(argv: list[str] | None = None) -> int:

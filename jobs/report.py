@@ -323,8 +323,9 @@ def persona_section(spark: SparkSession, config: Config, month: str) -> dict:
 
 
 def quality_section(spark: SparkSession, config: Config, month: str) -> dict:
-    from jobs.runtime.quality import RESULTS, docs_dir
+    from jobs.runtime.quality import RESULTS, docs_dir, flush
 
+    flush(spark)  # this process's checks not yet on record (`taoqi run`: personas')
     docs = os.path.join(docs_dir(config, month), "index.html")
     out = {"docs": "data_docs/index.html" if os.path.exists(docs) else None, "missing": None}
     if not tables.exists(spark, config, RESULTS):

@@ -54,25 +54,30 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     if args.month and check_month(args.month) not in landed:
         raise UserError(f"no landing batch for {args.month}: landed months are {', '.join(landed)}")
     ingest.ingest(spark, config, [args.month] if args.month else landed)
+    quality.flush(spark)  # each stage's checks on record as it ends, not at the end of the run
     months = [args.month] if args.month else conform.pending_months(spark, config)
     if months:
         log.info("run: conforming batch(es) %s", ", ".join(months))
         print(conform.reconciliation_table(conform.conform(spark, config, months)))
+        quality.flush(spark)
     else:
         log.info("run: nothing new to conform")
     stale = aggregate.stale_batches(spark, config)
     if stale:
         log.info("run: aggregating batch(es) %s", ", ".join(stale))
         aggregate.aggregate(spark, config, stale)
+        quality.flush(spark)
     to_score = score.stale_months(spark, config)
     if to_score:
         log.info("run: scoring month(s) %s", ", ".join(to_score))
         score.score_months(spark, config, to_score)
+        quality.flush(spark)
     scored = sorted(gold_log.computed(spark, config, score.SCORES))
     if scored:
         latest = args.month if args.month in scored else scored[-1]
         if to_score or latest not in gold_log.computed(spark, config, "gold.apass_selection"):
             apass_stages(spark, config, latest)
+            quality.flush(spark)
     report_path = None
     if scored and config.report.enabled and (to_score or months):
         report_path = report_stages(spark, config, latest, started=started, conformed=months)

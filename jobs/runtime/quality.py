@@ -1,11 +1,17 @@
 """Validate, then publish: every stage's output passes its table's suite before it is written.
 
 ``with quality.gate(spark, config, "conform", "silver.orders", df, month=M) as checked:``
-materialises ``df``, runs the table's suite on it (expectations/), appends the
-outcomes to ops.quality_results and, if a *critical* check failed, raises
+materialises ``df``, runs the table's suite on it (expectations/), records the
+outcomes for ops.quality_results and, if a *critical* check failed, raises
 :class:`QualityError` before the body runs: the table keeps its published
 version. Failed *warnings* are logged and recorded; the body then writes
 ``checked`` (the materialised rows, so validation and write compute them once).
+
+The outcomes are appended to ops.quality_results by :func:`flush`, once per
+stage (the CLI flushes when a stage ends, however it ends; ``taoqi run`` after
+each of its stages; a critical failure at once): one Delta commit per stage
+instead of one per validated table (measured: 0.8 s per commit, a fifth of a
+validation on the 10 000-member world), and fewer small files in the table.
 """
 
 from __future__ import annotations
@@ -48,6 +54,8 @@ class RunQuality:
     validated: list[tuple[str, str, int, list]] = field(default_factory=list)  # (table, month, checks, failed)
     docs: set[str] = field(default_factory=set)
     report_month: str | None = None  # the month whose run report this process wrote: the summary goes beside it
+    # rows of ops.quality_results flush() has not appended, by the table's location (and its lakehouse's config)
+    unrecorded: dict[str, tuple[Config, list[tuple]]] = field(default_factory=dict)
 
 
 RUN = RunQuality()
@@ -58,7 +66,7 @@ def start_run() -> str:
     RUN.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     RUN.validated.clear()
     RUN.docs.clear()
-    RUN.report_month = None
+    RUN.report_month = None  # what is still unrecorded stays: flush() writes it where it was validated
     return RUN.run_id
 
 
@@ -117,7 +125,7 @@ def validate(spark: SparkSession, config: Config, stage: str, table: str, df: Da
         t.rows_in = len(outcomes)
     if not RUN.run_id:
         start_run()
-    record(spark, config, stage, table, month, outcomes)
+    record(config, stage, table, month, outcomes)
     failed = [o for o in outcomes if not o.success]
     RUN.validated.append((table, month, len(outcomes), failed))
     if where:
@@ -126,6 +134,7 @@ def validate(spark: SparkSession, config: Config, stage: str, table: str, df: Da
         log.warning("quality: %s check %r failed on %s %s (%s)", o.severity, o.check, table, month, describe(o))
     critical = [o for o in failed if o.severity == "critical"]
     if critical and stop_on_critical:
+        flush(spark)  # the failure that stops the stage is on record whoever catches the error
         o = critical[0]
         more = f" (and {len(critical) - 1} more)" if len(critical) > 1 else ""
         docs = f"; Data Docs: {os.path.join(where, 'index.html')}" if where else ""
@@ -147,15 +156,23 @@ def describe(o) -> str:
     return f"observed {o.observed_value}"
 
 
-def record(spark: SparkSession, config: Config, stage: str, table: str, month: str, outcomes: list) -> None:
-    """Append the outcomes to ops.quality_results (one row per check; the trend of every check)."""
-    tables.ensure(spark, config, RESULTS, OPS_QUALITY_RESULTS)
+def record(config: Config, stage: str, table: str, month: str, outcomes: list) -> None:
+    """Queue the outcomes for ``config``'s ops.quality_results (one row per check; the trend of every check)."""
     now = datetime.now(timezone.utc)
-    rows = [(RUN.run_id, stage, month, table, o.check, o.expectation, o.column, o.severity, o.success,
-             o.observed_value if o.error is None else f"error: {o.error}", o.unexpected_count,
-             None if o.unexpected_percent is None else float(o.unexpected_percent), o.element_count, now)
-            for o in outcomes]
-    tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)
+    _, rows = RUN.unrecorded.setdefault(tables.location(config, RESULTS), (config, []))
+    rows.extend(
+        (RUN.run_id, stage, month, table, o.check, o.expectation, o.column, o.severity, o.success,
+         o.observed_value if o.error is None else f"error: {o.error}", o.unexpected_count,
+         None if o.unexpected_percent is None else float(o.unexpected_percent), o.element_count, now)
+        for o in outcomes)
+
+
+def flush(spark: SparkSession) -> None:
+    """Append the recorded outcomes to ops.quality_results, one commit per lakehouse (a few hundred small rows)."""
+    for where, (config, rows) in list(RUN.unrecorded.items()):
+        tables.ensure(spark, config, RESULTS, OPS_QUALITY_RESULTS)
+        tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)
+        del RUN.unrecorded[where]  # only once written: a failed append leaves them for the next flush
 
 
 def write_summary(config: Config, month: str | None = None) -> str | None:

@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from jobs.run import CHAIN
 from transforms.silver import reasons as R
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the module fixture builds several lakehouses
@@ -268,6 +270,10 @@ def test_every_published_table_was_validated_before_it_was_published(spark, lake
         .groupBy("table_name").agg(F.countDistinct("month").alias("months")).collect()
     assert {r["table_name"]: r["months"] for r in per_month} == {"gold.scores": len(MONTHS), "ops.stability": len(MONTHS) - 1}
     assert results.select("run_id").distinct().count() == 1
+    # on record once per stage of the run, not once per validated table (32 here)
+    commits = DeltaTable.forPath(spark, str(lakes["bulk"] / "ops" / "quality_results")).history() \
+        .filter(F.col("operation") == "WRITE").count()
+    assert commits <= len(CHAIN) < results.select("table_name", "month").distinct().count()
     stability = read(spark, lakes["bulk"], "ops.stability")
     assert stability.count() == (len(MONTHS) - 1) * 6 and stability.filter(F.col("psi") < 0).count() == 0
     assert "quality: table" in lakes["run"].stdout
@@ -312,8 +318,6 @@ def test_an_empty_platform_month_stops_ingest_and_publishes_nothing(spark, lakes
 
 
 def tables_version(spark, root: Path, name: str) -> int:
-    from delta.tables import DeltaTable
-
     layer, table = name.split(".")
     return DeltaTable.forPath(spark, str(root / layer / table)).history(1).first()["version"]
 
