@@ -19,13 +19,13 @@ from typing import Any
 
 from pyspark.sql import DataFrame
 
-from expectations.suites import Check
+from expectations.suites import UNEXPECTED_ROWS, Check
 
 log = logging.getLogger(__name__)
 
 RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "return_unexpected_index_query": False}
 SITE = "local_site"  # the site every ephemeral context has; re-pointed at the caller's directory
-_GE_VIEW = "tmp_view"  # GE registers {batch} of UnexpectedRowsExpectation under this name and leaves it
+_GE_VIEW = "tmp_view"  # GE registers {batch} of an unexpected-rows check under this name and leaves it
 _SAMPLE_VIEW = "taoqi_failed_batch"  # the batch again, for the rows of a failed SQL check
 
 _contexts: dict[str | None, Any] = {}
@@ -111,7 +111,7 @@ def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: d
         # SUMMARY results carry no rows; a failed SQL check's first rows say what to fix
         # (which file, which member), so they are fetched again, only on failure, a few.
         df.createOrReplaceTempView(_SAMPLE_VIEW)
-        outcomes = [o if o.success or o.expectation != "unexpected_rows_expectation" else
+        outcomes = [o if o.success or o.expectation != UNEXPECTED_ROWS else
                     replace(o, sample=_sample(spark, by_check[o.check].expectation_config.kwargs))
                     for o in outcomes]
     finally:
@@ -140,7 +140,7 @@ def _outcome(name: str, r: Any, severity: str) -> Outcome:
         error = str(r.exception_info.get("exception_message"))[:500]
     observed = res.get("observed_value")
     unexpected = res.get("unexpected_count")
-    if config.type == "unexpected_rows_expectation" and isinstance(observed, int):
+    if config.type == UNEXPECTED_ROWS and isinstance(observed, int):
         unexpected = observed  # its observed value is the number of rows the query returned
     return Outcome(
         check=name, expectation=config.type, column=column, severity=severity, success=bool(r.success),

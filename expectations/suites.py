@@ -16,7 +16,7 @@ unique across slices.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import great_expectations.expectations as gxe
 from pyspark.sql import types as T
@@ -54,9 +54,29 @@ class SuiteInputs:
         return {s.target: s.natural_key for s in self.sources}
 
 
+class CountedUnexpectedRowsExpectation(gxe.UnexpectedRowsExpectation):
+    """GE's UnexpectedRowsExpectation, its query run once: for the number of rows it returns.
+
+    GE's own also fetches up to 200 of the rows (metric ``unexpected_rows_query.table``), a
+    second run of the query that only the COMPLETE result format reports; the suites report
+    SUMMARY, and the runner fetches a few rows of a failed check itself. Measured on the tiny
+    world's bronze suites: each query cost 0.55 s twice, about 40 % of a validation.
+    """
+
+    metric_dependencies: ClassVar[tuple[str, ...]] = ("unexpected_rows_query.row_count",)
+
+    def _validate(self, metrics: dict, runtime_configuration: dict | None = None,
+                  execution_engine: Any = None) -> dict:
+        rows = metrics["unexpected_rows_query.row_count"]
+        return {"success": rows == 0, "result": {"observed_value": rows}}
+
+
+UNEXPECTED_ROWS = "counted_unexpected_rows_expectation"  # its GE expectation type
+
+
 def unexpected_rows(description: str, query: str) -> Any:
     """A check that fails when ``query`` (over ``{batch}`` and the reference views) returns rows."""
-    return gxe.UnexpectedRowsExpectation(description=description, unexpected_rows_query=query)
+    return CountedUnexpectedRowsExpectation(description=description, unexpected_rows_query=query)
 
 
 def column_paths(schema: T.StructType, prefix: str = "") -> list[str]:

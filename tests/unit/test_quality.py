@@ -206,3 +206,25 @@ def test_a_disabled_sources_silver_table_is_still_checked_on_its_key(spark, tmp_
     outcomes = {o.check: o for o in quality.validate(spark, config, "test", "silver.risk_flags", twice, month="2025-12",
                                                      references={"accounts": accounts}, stop_on_critical=False)}
     assert [name for name, o in outcomes.items() if not o.success] == ["platform, flag_id unique"]
+
+
+def test_an_unexpected_rows_check_runs_its_query_once_and_counts_what_it_returns(spark):
+    from expectations.runner import run_suite
+    from expectations.suites import Check, unexpected_rows
+
+    evaluated = spark.sparkContext.accumulator(0)
+
+    def seen(v):  # counts every evaluation of the query's filter
+        evaluated.add(1)
+        return v
+
+    spark.udf.register("seen", seen, "long")
+    batch = spark.createDataFrame([(1,), (-1,), (-2,), (4,)], "v long").localCheckpoint()
+    passing = Check("nothing below -10", unexpected_rows("no v below -10", "SELECT v FROM {batch} WHERE seen(v) < -10"))
+    (outcome,) = run_suite(batch, "test.once", [passing], {passing.name: "critical"})
+    assert outcome.success and outcome.unexpected_count == 0
+    assert evaluated.value == 4  # one pass over the 4 rows: GE's own check reads them twice
+    failing = Check("no negatives", unexpected_rows("no negative v", "SELECT v FROM {batch} WHERE v < 0"))
+    (outcome,) = run_suite(batch, "test.negatives", [failing], {failing.name: "critical"})
+    assert not outcome.success and outcome.unexpected_count == 2 and outcome.observed_value == "2"
+    assert outcome.sample in ("v=-1; v=-2", "v=-2; v=-1")  # fetched again, only because it failed
