@@ -30,6 +30,8 @@ _SAMPLE_VIEW = "taoqi_failed_batch"  # the batch again, for the rows of a failed
 
 _contexts: dict[str | None, Any] = {}
 _names = count(1)
+# Data Docs directory -> (validation result, suite) identifiers whose pages build_data_docs() has not built
+_undocumented: dict[str, list] = {}
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,7 @@ def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: d
     as temporary views for the checks' SQL and dropped afterwards.
     """
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
 
     ctx = context(docs_dir)
     for check in checks:
@@ -97,15 +99,17 @@ def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: d
     batch = asset.add_batch_definition_whole_dataframe("slice")
     definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{suite_name}#{n}", data=batch,
                                                                         suite=suite))
-    actions = [UpdateDataDocsAction(name="data_docs", site_names=[SITE])] if docs_dir is not None else []
+    # no UpdateDataDocsAction: it rebuilds the site's index after every validation (build_data_docs)
     checkpoint = ctx.checkpoints.add(gx.Checkpoint(name=f"{suite_name}#{n}", validation_definitions=[definition],
-                                                   actions=actions, result_format=RESULT_FORMAT))
+                                                   result_format=RESULT_FORMAT))
     spark = df.sparkSession
     for name, ref in (references or {}).items():
         ref.createOrReplaceTempView(name)
     try:
         result = checkpoint.run(batch_parameters={"dataframe": df})
-        (suite_result,) = result.run_results.values()
+        ((result_id, suite_result),) = result.run_results.items()
+        if docs_dir is not None:
+            _undocumented.setdefault(docs_dir, []).extend([result_id, ExpectationSuiteIdentifier(name=suite_name)])
         by_check = {r.expectation_config.meta["check"]: r for r in suite_result.results}
         outcomes = [_outcome(check.name, by_check[check.name], severities[check.name]) for check in checks]
         # SUMMARY results carry no rows; a failed SQL check's first rows say what to fix
@@ -118,6 +122,17 @@ def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: d
         for name in [*(references or {}), _GE_VIEW, _SAMPLE_VIEW]:
             spark.catalog.dropTempView(name)
     return outcomes
+
+
+def build_data_docs() -> None:
+    """Build the Data Docs pages of the validations run since the last call, and each site's index once.
+
+    What GE's UpdateDataDocsAction does after every checkpoint, once for many: the index, which lists
+    every validation of the site, is rebuilt per directory, not per validation.
+    """
+    for docs_dir, identifiers in list(_undocumented.items()):
+        _contexts[docs_dir].build_data_docs(site_names=[SITE], resource_identifiers=identifiers, build_index=True)
+        del _undocumented[docs_dir]
 
 
 def _sample(spark: Any, kwargs: dict, rows: int = 3) -> str | None:

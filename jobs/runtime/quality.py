@@ -168,7 +168,11 @@ def record(config: Config, stage: str, table: str, month: str, outcomes: list) -
 
 
 def flush(spark: SparkSession) -> None:
-    """Append the recorded outcomes to ops.quality_results, one commit per lakehouse (a few hundred small rows)."""
+    """Append the recorded outcomes to ops.quality_results, one commit per lakehouse (a few hundred small rows),
+    and build the Data Docs of the validations run since the last flush."""
+    from expectations.runner import build_data_docs
+
+    build_data_docs()
     for where, (config, rows) in list(RUN.unrecorded.items()):
         tables.ensure(spark, config, RESULTS, OPS_QUALITY_RESULTS)
         tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)

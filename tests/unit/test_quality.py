@@ -85,15 +85,18 @@ def test_a_critical_failure_publishes_nothing_and_is_recorded(spark, tmp_path):
     assert (tmp_path / "reports" / "2025-12" / "data_docs" / "index.html").is_file()
 
 
-def test_checks_go_on_record_in_one_commit_per_flush_in_the_lakehouse_they_were_run_for(spark, tmp_path):
-    one = _config(tmp_path / "one", "quality.data_docs=false", "quality.super_share={min: 0.0, max: 1.0}")
+def test_checks_go_on_record_and_into_data_docs_once_per_flush_in_the_lakehouse_they_were_run_for(spark, tmp_path):
+    one = _config(tmp_path / "one", "quality.data_docs=true", "quality.super_share={min: 0.0, max: 1.0}")
     other = _config(tmp_path / "other", "quality.data_docs=false", "quality.super_share={min: 0.0, max: 1.0}")
     good = _scores(spark, [0, 5000])
     checks = len(_outcomes(spark, one, good))
     _outcomes(spark, one, good, table="gold.scores")
     _outcomes(spark, other, good)
     assert not tables.exists(spark, one, quality.RESULTS)  # validated, not yet written
+    docs = tmp_path / "one" / "reports" / "2025-12" / "data_docs"
+    assert not (docs / "index.html").exists()  # nor rendered: the site's index is built once per flush
     quality.flush(spark)
+    assert (docs / "index.html").is_file() and len(list((docs / "validations").rglob("*.html"))) == 2
     quality.flush(spark)  # nothing left: no empty commit
     for config, validations in ((one, 2), (other, 1)):
         history = DeltaTable.forPath(spark, tables.location(config, quality.RESULTS)).history()
