@@ -7,11 +7,12 @@ outcomes for ops.quality_results and, if a *critical* check failed, raises
 version. Failed *warnings* are logged and recorded; the body then writes
 ``checked`` (the materialised rows, so validation and write compute them once).
 
-The outcomes are appended to ops.quality_results by :func:`flush`, once per
-stage (the CLI flushes when a stage ends, however it ends; ``taoqi run`` after
-each of its stages; a critical failure at once): one Delta commit per stage
-instead of one per validated table (measured: 0.8 s per commit, a fifth of a
-validation on the 10 000-member world), and fewer small files in the table.
+The outcomes are appended to ops.quality_results, and the Data Docs pages
+built, by :func:`flush`, once per stage (the CLI flushes when a stage ends,
+however it ends; ``taoqi run`` after each of its stages; a critical failure
+at once): one Delta commit per stage instead of one per validated table
+(measured: 0.8 s per commit, a fifth of a validation on the 10 000-member
+world), fewer small files in the table, and one Data Docs index build.
 """
 
 from __future__ import annotations
@@ -169,14 +170,15 @@ def record(config: Config, stage: str, table: str, month: str, outcomes: list) -
 
 def flush(spark: SparkSession) -> None:
     """Append the recorded outcomes to ops.quality_results, one commit per lakehouse (a few hundred small rows),
-    and build the Data Docs of the validations run since the last flush."""
+    then build the Data Docs of the validations run since the last flush (the record first: a page that
+    fails to render must not cost the trend its rows)."""
     from expectations.runner import build_data_docs
 
-    build_data_docs()
     for where, (config, rows) in list(RUN.unrecorded.items()):
         tables.ensure(spark, config, RESULTS, OPS_QUALITY_RESULTS)
         tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)
         del RUN.unrecorded[where]  # only once written: a failed append leaves them for the next flush
+    build_data_docs()
 
 
 def write_summary(config: Config, month: str | None = None) -> str | None:
