@@ -4,7 +4,8 @@ Not a test: it measures. For each size it generates a 13-month world into a
 fresh lakehouse under bench/results/tmp/, then, stage by stage, each inside
 bench/metrics.py's StageMetrics (wall seconds, Spark jobs and tasks, shuffle
 read/write bytes, task-time spread, peak RSS of the driver's process tree,
-the files and bytes of the tables the stage writes):
+the files and bytes of the tables the stage writes, the seconds of its logged
+steps with the months summed, e.g. the score's "features", "scores", "stability"):
 
   generate     the landing of 13 monthly batches
   ingest       every batch
@@ -92,9 +93,10 @@ def measure(spark, users: int, root: Path) -> dict:
 
     def timed(name, fn, *a, **kw):
         location = {t: tables.location(config, t) for t in WRITES.get(name, [])}
+        logs.TIMINGS.clear()
         with StageMetrics(spark, name, tables=location) as m:
             result = fn(*a, **kw)
-        stages[name] = m.result
+        stages[name] = {**m.result, "steps": step_seconds(logs.TIMINGS)}
         print(f"  {name:<22} {m.result['seconds']:>8.1f}s  shuffle {m.result['shuffle_read_bytes'] / 2**20:>9.1f} MiB"
               f"  peak RSS {m.result['peak_rss_bytes'] / 2**30:.2f} GiB", flush=True)
         return result
@@ -147,7 +149,7 @@ def measure(spark, users: int, root: Path) -> dict:
                "incremental_score": month_events, "incremental": month_events, "monthly_run": month_events}
     keep = ("seconds", "jobs", "stages", "tasks", "shuffle_read_bytes", "shuffle_write_bytes", "input_bytes",
             "output_bytes", "task_ms", "peak_rss_bytes", "peak_jvm_rss_bytes", "peak_python_rss_bytes", "tables",
-            "settled", "evicted_jobs")
+            "settled", "evicted_jobs", "steps")
     return {
         "users": users, "months": len(months), "landed_events_12_batches": landed_events,
         "silver_events_12_batches": window_events, "silver_events_new_batch": month_events,
@@ -165,6 +167,16 @@ def measure(spark, users: int, root: Path) -> dict:
         "driver_heap_after_gc_bytes": heap_after_gc(spark),
         "stages": {name: {k: v for k, v in m.items() if k in keep} for name, m in stages.items()},
     }
+
+
+def step_seconds(timings: list) -> dict[str, float]:
+    """Seconds per step of a stage (its logged `timed` steps), months summed: "features 2025-02" -> "features"."""
+    steps: dict[str, float] = {}
+    for t in timings:
+        words = t.step.split()
+        name = " ".join(w for w in words if not (len(w) == 7 and w[4] == "-" and w[:4].isdigit())) or t.step
+        steps[name] = round(steps.get(name, 0.0) + t.seconds, 2)
+    return steps
 
 
 RECORD_STEP = "record checks and Data Docs"  # quality.flush: part of the gates' cost
