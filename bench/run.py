@@ -44,6 +44,7 @@ import dataclasses
 import json
 import os
 import platform
+import re
 import shutil
 import time
 from datetime import datetime, timezone
@@ -169,12 +170,14 @@ def measure(spark, users: int, root: Path) -> dict:
     }
 
 
+MONTH = re.compile(r"\d{4}-\d{2}")
+
+
 def step_seconds(timings: list) -> dict[str, float]:
     """Seconds per step of a stage (its logged `timed` steps), months summed: "features 2025-02" -> "features"."""
     steps: dict[str, float] = {}
     for t in timings:
-        words = t.step.split()
-        name = " ".join(w for w in words if not (len(w) == 7 and w[4] == "-" and w[:4].isdigit())) or t.step
+        name = " ".join(w for w in t.step.split() if not MONTH.fullmatch(w)) or t.step
         steps[name] = round(steps.get(name, 0.0) + t.seconds, 2)
     return steps
 
