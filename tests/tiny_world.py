@@ -17,9 +17,6 @@ WORLD = [
     "generator.dirt.out_of_window_rate=0.005", "generator.dirt.bad_currency_rate=0.005",
     "generator.dirt.malformed_line_rate=0.005", "generator.late_event_rate=0.05",
     "spark.master=local[2]", "spark.shuffle_partitions=4",
-    # On data this small, compiling whole-stage code costs more than it saves (a month-one `taoqi run`:
-    # 100-105 s with it, 89-95 s without); Spark's results are the same either way.
-    "spark.extra.spark.sql.codegen.wholeStage=false",
 ]
 # The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
 # (validating the same rows twice would only add minutes).
