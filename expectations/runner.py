@@ -131,7 +131,8 @@ def build_data_docs() -> None:
     every validation of the site, is rebuilt per directory, not per validation.
     """
     for docs_dir, identifiers in list(_undocumented.items()):
-        _contexts[docs_dir].build_data_docs(site_names=[SITE], resource_identifiers=identifiers, build_index=True)
+        unique = list(dict.fromkeys(identifiers))  # a suite validated N times is one page, rendered once
+        _contexts[docs_dir].build_data_docs(site_names=[SITE], resource_identifiers=unique, build_index=True)
         del _undocumented[docs_dir]
 
 
