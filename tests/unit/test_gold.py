@@ -81,10 +81,10 @@ def flags(spark, rows):
     return _events(spark, SILVER_RISK_FLAGS, [{**r, "flag_id": f"f{i}"} for i, r in enumerate(rows)], base)
 
 
-def slices(o, i=None, s=None, f=None, *, batch="2025-03", caps=None):
+def slices(o, i=None, s=None, f=None, *, batch="2025-03", batches=None, caps=None):
     spark = o.sparkSession
     return batch_slices(o, i if i is not None else interactions(spark, []), s if s is not None else service(spark, []),
-                        f if f is not None else flags(spark, []), batch=batch, late_tolerance_months=2,
+                        f if f is not None else flags(spark, []), batches=batches or [batch], late_tolerance_months=2,
                         caps=caps or CAPS)
 
 
@@ -149,9 +149,12 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
     assert [(r["month"], r["batch"], r["orders"], r["spend_cny"], r["capped_spend_cny"], r["flagged_orders"],
              r["flagged_spend_cny"], r["active_days_mask"]) for r in taken_back] == \
         [("2025-03", "2025-04", -1, Decimal("-30000.00"), Decimal("-20000.00"), 1, Decimal("30000.00"), 0)]
+    # both batches in one plan: each slice as its own batch alone gives it
+    # (materialised once: the two roll-ups below would each plan and run both batches' slices again)
+    um = slices(o, f=f, batches=["2025-03", "2025-04"]).localCheckpoint()
+    assertDataFrameEqual(um.drop("sellers_sketch"), slices(o, f=f).unionByName(slices(o, f=f, batch="2025-04"))
+                         .drop("sellers_sketch"))
     # rolled up as of April, the order is gone; as of March it was there
-    # materialised once: the two roll-ups below would each plan and run both batches' slices again
-    um = slices(o, f=f).unionByName(slices(o, f=f, batch="2025-04")).localCheckpoint()
     accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True)])
     march, april = (user_features(um, accounts, as_of=as_of, window=12, orders_monthly_cap=60,
                                   interaction_monthly_caps=S.interaction_monthly_caps,

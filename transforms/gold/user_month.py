@@ -28,7 +28,7 @@ from pyspark.sql import types as T
 from transforms.gold.params import CapTable
 from transforms.gold.sketch import kmv_sketch
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_MONTH, conform_to
-from transforms.silver.common import add_months
+from transforms.silver.common import add_months, shift_months
 from transforms.taxonomy import CATEGORIES, GROUPS
 
 # Bit i of platform_mask; spend_<platform> columns.
@@ -41,7 +41,7 @@ BIG_ORDER_CNY = 1000  # SPEC §5: APASS members' average order is >= 1,000 CNY
 REFUND_KINDS = ("refund", "return")
 COMPLETED = "COMPLETED"
 WEIGHT = "_weight"  # +1 a genuine order of the batch, 0 flagged on arrival, -1 taken back by a later flag
-SLICE = ["user_id", "event_month"]
+SLICE = ["user_id", "event_month", "batch"]
 
 
 def _money(col: Column) -> Column:
@@ -53,23 +53,36 @@ def _kind_cap(caps: CapTable, field: str, is_virtual: Column) -> Column:
         F.lit(getattr(caps.physical, field))).cast(AMOUNT_SUM)
 
 
-def weighted_orders(orders: DataFrame, risk_flags: DataFrame, *, batch: str, late_tolerance_months: int) -> DataFrame:
-    """The orders that change ``batch``'s slices, with a weight (see WEIGHT).
+def weighted_orders(orders: DataFrame, risk_flags: DataFrame, *, batches: list[str],
+                    late_tolerance_months: int) -> DataFrame:
+    """The orders that change the slices of ``batches``, with their ``batch`` and a weight (see WEIGHT).
 
-    Only risk-flagged orders are looked up against the flags (a small join):
+    As batch b judges them: a flag counts for b if it arrived by b and falls
+    in b's reach (``late_tolerance_months + 1`` months back: a flag follows
+    its order within days). Only risk-flagged orders are looked up against the
+    flags (a small join, once per batch of the set that could see the flag):
     an order silver has never flagged is genuine whatever the batch.
     """
-    oldest = add_months(batch, -(late_tolerance_months + 1))  # a flag follows its order within days
-    flags = risk_flags.filter((F.col("ingest_month") <= batch) & (F.col("event_month") >= oldest))
-    first_flag = flags.groupBy("platform", "order_id").agg(F.min("ingest_month").alias("_first_flag"))
-    recent = orders.filter(F.col("event_month").between(oldest, batch))
-    new = recent.filter(F.col("ingest_month") == batch)
+    reach = late_tolerance_months + 1
+    oldest, newest = add_months(min(batches), -reach), max(batches)
+    in_reach = F.col("event_month").between(shift_months(F.col("batch"), -reach), F.col("batch"))
+    # each flag once for every batch of the set that sees it, then the first flag of each order per batch
+    seen_by = F.filter(F.array(*[F.lit(b) for b in sorted(batches)]), lambda b: (
+        (F.col("ingest_month") <= b) & F.col("event_month").between(shift_months(b, -reach), b)))
+    first_flag = (risk_flags.filter(F.col("event_month").between(oldest, newest))
+                  .select("platform", "order_id", "ingest_month", F.explode(seen_by).alias("batch"))
+                  .groupBy("platform", "order_id", "batch").agg(F.min("ingest_month").alias("_first_flag")))
+    recent = orders.filter(F.col("event_month").between(oldest, newest))
+    new = recent.filter(F.col("ingest_month").isin(batches)).select("*", F.col("ingest_month").alias("batch")) \
+        .filter(in_reach)
     unflagged = new.filter(~F.col("risk_flagged")).select("*", F.lit(1).alias(WEIGHT))
-    flagged = new.filter(F.col("risk_flagged")).join(first_flag, ["platform", "order_id"], how="left").select(
-        *orders.columns, F.when(F.coalesce(F.col("_first_flag") <= batch, F.lit(False)), 0).otherwise(1).alias(WEIGHT))
-    taken_back = recent.filter((F.col("ingest_month") < batch) & F.col("risk_flagged")).join(
-        first_flag.filter(F.col("_first_flag") == batch), ["platform", "order_id"], how="left_semi") \
-        .select("*", F.lit(-1).alias(WEIGHT))
+    flagged = new.filter(F.col("risk_flagged")).join(first_flag, ["platform", "order_id", "batch"], how="left") \
+        .select(*orders.columns, "batch", F.when(F.col("_first_flag").isNotNull(), 0).otherwise(1).alias(WEIGHT))
+    # an order of an earlier batch whose first flag is batch b: taken back in b's slice of its month
+    taken_back = recent.filter(F.col("risk_flagged")).join(
+        first_flag.filter(F.col("_first_flag") == F.col("batch")).drop("_first_flag"), ["platform", "order_id"],
+        how="inner").filter((F.col("ingest_month") < F.col("batch")) & in_reach) \
+        .select(*orders.columns, "batch", F.lit(-1).alias(WEIGHT))
     return unflagged.unionByName(flagged).unionByName(taken_back)
 
 
@@ -109,7 +122,7 @@ def _bit(position: Column, kind: T.DataType) -> Column:
 
 
 def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
-    """Order partials per (member, event month) of weighted orders."""
+    """Order partials per slice (member, event month, batch) of weighted orders."""
     weight = F.col(WEIGHT)
     genuine = weight == 1
     amount = _money(F.col("amount_cny"))
@@ -155,7 +168,7 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
 
 
 def slice_interactions(interactions: DataFrame) -> DataFrame:
-    """Interaction partials per (member, event month)."""
+    """Interaction partials per slice (member, event month, batch)."""
     kind = F.col("kind")
     return interactions.groupBy(*SLICE).agg(
         F.count(F.when(kind == "review", 1)).alias("reviews"),
@@ -171,7 +184,7 @@ def slice_interactions(interactions: DataFrame) -> DataFrame:
 
 
 def slice_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
-    """After-sales partials per (member, event month): counts, and completed refunds and returns.
+    """After-sales partials per slice (member, event month, batch): counts, and completed refunds and returns.
 
     Refunds count in the month they happen (a month's partials never change
     because of a later month). A refund takes back at most what an order of
@@ -193,30 +206,32 @@ def slice_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
 
 
 def batch_slices(orders: DataFrame, interactions: DataFrame, service_events: DataFrame, risk_flags: DataFrame, *,
-                 batch: str, late_tolerance_months: int, caps: CapTable) -> DataFrame:
-    """Every slice of landing batch ``batch``, projected onto GOLD_USER_MONTH.
+                 batches: list[str], late_tolerance_months: int, caps: CapTable) -> DataFrame:
+    """Every slice of the landing batches ``batches``, projected onto GOLD_USER_MONTH, in one plan.
 
-    Reads the batch's silver rows (its event months only: partition pruning)
-    and the few risk-flagged orders of the months before; each event table is
-    shuffled once, by member, and the three pre-aggregates join on it.
+    Reads those batches' silver rows (their event months only: partition
+    pruning) and the few risk-flagged orders of the months before; each event
+    table is shuffled once, by member, whatever the number of batches, and the
+    three pre-aggregates join on it. Each slice is what its batch alone gives.
     """
-    earliest = add_months(batch, -late_tolerance_months)
+    earliest, newest = add_months(min(batches), -late_tolerance_months), max(batches)
 
-    def of_batch(df: DataFrame) -> DataFrame:
-        return df.filter(F.col("event_month").between(earliest, batch) & (F.col("ingest_month") == batch))
+    def of_batches(df: DataFrame) -> DataFrame:
+        return (df.filter(F.col("event_month").between(earliest, newest) & F.col("ingest_month").isin(batches))
+                .select("*", F.col("ingest_month").alias("batch"))
+                .filter(F.col("event_month").between(shift_months(F.col("batch"), -late_tolerance_months),
+                                                     F.col("batch"))))
 
-    weighted = weighted_orders(orders, risk_flags, batch=batch, late_tolerance_months=late_tolerance_months)
-    parts = [slice_orders(weighted, caps=caps), slice_interactions(of_batch(interactions)),
-             slice_service(of_batch(service_events), caps=caps)]
+    weighted = weighted_orders(orders, risk_flags, batches=batches, late_tolerance_months=late_tolerance_months)
+    parts = [slice_orders(weighted, caps=caps), slice_interactions(of_batches(interactions)),
+             slice_service(of_batches(service_events), caps=caps)]
     joined = reduce(lambda a, b: a.join(b, SLICE, how="full"), parts)
     sketches = {"sellers_sketch", "chat_sellers_sketch"}
     filled = []
     for field in GOLD_USER_MONTH.fields:
         if field.name == "month":
             filled.append(F.col("event_month").alias("month"))
-        elif field.name == "batch":
-            filled.append(F.lit(batch).alias("batch"))
-        elif field.name in sketches or field.name in ("user_id", "max_order_cny"):
+        elif field.name in sketches or field.name in ("user_id", "batch", "max_order_cny"):
             filled.append(F.col(field.name))
         else:  # a slice without orders (or interactions...) has zero of them
             filled.append(F.coalesce(F.col(field.name), F.lit(0).cast(field.dataType)).alias(field.name))

@@ -302,6 +302,11 @@ def add_months(month: str, delta: int) -> str:
     return f"{y:04d}-{m + 1:02d}"
 
 
+def shift_months(month: Column, delta: int) -> Column:
+    """A ``YYYY-MM`` column shifted by ``delta`` months (``add_months`` for a column)."""
+    return F.date_format(F.add_months(F.to_date(F.concat(month, F.lit("-01"))), delta), "yyyy-MM")
+
+
 def _replace_reason(df: DataFrame, reason: Column, columns: Sequence[str]) -> DataFrame:
     """``columns`` of ``df`` in order, with ``_reject_reason`` replaced by ``reason``."""
     return df.select(*[reason.alias(c) if c == REJECT_REASON else F.col(c) for c in columns])
