@@ -88,7 +88,7 @@ def measure(root: Path, repeat: int) -> dict:
         def keep(df: DataFrame) -> DataFrame:
             return df if members is None else df.join(members, "user_id", "left_semi")
         return user_features(
-            keep(user_month), keep(accounts), as_of=month, window=s.window_months,
+            keep(user_month), keep(accounts), as_of_months=[month], window=s.window_months,
             orders_monthly_cap=s.orders_monthly_cap, interaction_monthly_caps=s.interaction_monthly_caps,
             interaction_weights=s.interaction_weights)
 
@@ -96,7 +96,7 @@ def measure(root: Path, repeat: int) -> dict:
         "user_features": features,
         "high_value_features": lambda: features(high_value),
         "score_inputs": lambda: score_inputs_rollup(
-            user_month, accounts, as_of=month, window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
+            user_month, accounts, as_of_months=[month], window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
             interaction_monthly_caps=s.interaction_monthly_caps),
     }
     seconds: dict[str, list[float]] = {name: [] for name in builds}

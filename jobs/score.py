@@ -31,7 +31,7 @@ from jobs.runtime.logs import timed
 from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
 from transforms.gold.features import user_features
 from transforms.gold.score import scores, service_routing
-from transforms.gold.stability import metric_bins, stability
+from transforms.gold.stability import metric_bins, monthly_stability
 from transforms.schemas import GOLD_TABLES, OPS_STABILITY
 from transforms.silver.common import add_months
 
@@ -92,57 +92,70 @@ def stale_months(spark: SparkSession, config: Config) -> list[str]:
 
 
 def score_months(spark: SparkSession, config: Config, months: list[str]) -> None:
-    """Compute features, scores and routing for ``months``, oldest first (each needs the month before)."""
+    """Compute features, scores, routing and stability for ``months`` in one plan per table.
+
+    Each table gets one validation and one Delta commit for all of ``months``:
+    the roll-ups of every month from one pass over the slices, each month's
+    change against the month before (in the set or already published).
+    """
     for name in ("user_features", "scores", "service_routing"):
         schema, partition = GOLD_TABLES[name]
         tables.ensure(spark, config, f"gold.{name}", schema, partition_by=(partition,))
     s = config.scoring
     settings = scoring_fingerprint(config)
-    for month in sorted(months):
-        with timed("score", f"features {month}") as t:
-            features = user_features(
-                tables.read(spark, config, USER_MONTH), tables.read(spark, config, "silver.accounts"),
-                as_of=month, window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
-                interaction_monthly_caps=s.interaction_monthly_caps, interaction_weights=s.interaction_weights)
-            accounts = {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
-            with quality.gate(spark, config, "score", FEATURES, features, month=month, references=accounts) as checked:
-                tables.replace_where(checked, config, FEATURES, f"as_of_month = {tables.sql_literal(month)}")
-            t.rows_out = tables.last_operation_metrics(spark, config, FEATURES).get("numOutputRows", 0)
-        gold_log.record(spark, config, FEATURES, month, settings, t.rows_out)
-        with timed("score", f"scores {month}") as t:
-            previous = tables.read(spark, config, SCORES).filter(F.col("month") == add_months(month, -1))
-            result = scores(
-                tables.read(spark, config, FEATURES).filter(F.col("as_of_month") == month), previous, month=month,
-                components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,
-                bands=s.bands, vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
-            with quality.gate(spark, config, "score", SCORES, result, month=month) as checked:
-                tables.replace_where(checked, config, SCORES, f"month = {tables.sql_literal(month)}")
-            t.rows_out = tables.last_operation_metrics(spark, config, SCORES).get("numOutputRows", 0)
-            routing = service_routing(tables.read(spark, config, SCORES).filter(F.col("month") == month),
-                                      queues=s.service_queues)
-            with quality.gate(spark, config, "score", ROUTING, routing, month=month) as checked:
-                tables.replace_where(checked, config, ROUTING, f"month = {tables.sql_literal(month)}")
-        gold_log.record(spark, config, SCORES, month, settings, t.rows_out)
-        monitor_stability(spark, config, month)
+    months = sorted(months)
+    span = f"{months[0]}..{months[-1]} ({len(months)})" if len(months) > 1 else months[0]
+    month_list = ", ".join(tables.sql_literal(m) for m in months)
+    with timed("score", f"features {span}") as t:
+        features = user_features(
+            tables.read(spark, config, USER_MONTH), tables.read(spark, config, "silver.accounts"),
+            as_of_months=months, window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
+            interaction_monthly_caps=s.interaction_monthly_caps, interaction_weights=s.interaction_weights)
+        accounts = {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
+        with quality.gate(spark, config, "score", FEATURES, features, month=months[-1],
+                          references=accounts) as checked:
+            tables.replace_where(checked, config, FEATURES, f"as_of_month IN ({month_list})")
+        t.rows_out = tables.last_operation_metrics(spark, config, FEATURES).get("numOutputRows", 0)
+    with timed("score", f"scores {span}") as t:
+        # the month before the first: already published (the others are in this set)
+        previous = tables.read(spark, config, SCORES).filter(F.col("month") == add_months(months[0], -1))
+        result = scores(
+            tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)), previous,
+            components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,
+            bands=s.bands, vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
+        with quality.gate(spark, config, "score", SCORES, result, month=months[-1]) as checked:
+            tables.replace_where(checked, config, SCORES, f"month IN ({month_list})")
+        t.rows_out = tables.last_operation_metrics(spark, config, SCORES).get("numOutputRows", 0)
+        published = tables.read(spark, config, SCORES).filter(F.col("month").isin(months))
+        routing = service_routing(published, queues=s.service_queues)
+        with quality.gate(spark, config, "score", ROUTING, routing, month=months[-1]) as checked:
+            tables.replace_where(checked, config, ROUTING, f"month IN ({month_list})")
+        # members per month, for ops.gold_log: one narrow aggregate of what was just written
+        counts = {r["month"]: r["count"] for r in published.groupBy("month").count().collect()}
+    gold_log.record_months(spark, config, FEATURES, {m: counts.get(m, 0) for m in months}, settings)
+    gold_log.record_months(spark, config, SCORES, {m: counts.get(m, 0) for m in months}, settings)
+    monitor_stability(spark, config, months)
 
 
-def monitor_stability(spark: SparkSession, config: Config, month: str) -> None:
-    """PSI of month's score, components and grades against the month before (ops.stability), if scored."""
-    before = add_months(month, -1)
-    all_scores = tables.read(spark, config, SCORES)
-    previous = all_scores.filter(F.col("month") == before)
-    if previous.isEmpty():
+def monitor_stability(spark: SparkSession, config: Config, months: list[str]) -> None:
+    """PSI of each month's score, components and grades against the month before (ops.stability), for the
+    months of ``months`` whose month before is scored, in one aggregation and one commit."""
+    scored_months = {*gold_log.computed(spark, config, SCORES), *months}
+    months = [m for m in months if add_months(m, -1) in scored_months]
+    if not months:  # the first month scored: nothing to compare with
         return
     s, q = config.scoring, config.quality.stability
     specs = metric_bins(score_edges=q.score_edges, component_maxima=s.component_maxima(),
                         component_bins=q.component_bins)
+    both = sorted({*months, *(add_months(m, -1) for m in months)})
+    scored = tables.read(spark, config, SCORES).filter(F.col("month").isin(both))
     tables.ensure(spark, config, STABILITY, OPS_STABILITY)
-    with timed("score", f"stability {month}"):
-        psi = stability(all_scores.filter(F.col("month") == month), previous, month=month, previous_month=before,
-                        specs=specs)
-        with quality.gate(spark, config, "score", STABILITY, psi, month=month) as checked:
+    month_list = ", ".join(tables.sql_literal(m) for m in months)
+    with timed("score", f"stability {months[0]}..{months[-1]}" if len(months) > 1 else f"stability {months[0]}"):
+        psi = monthly_stability(scored, months=months, specs=specs)
+        with quality.gate(spark, config, "score", STABILITY, psi, month=months[-1]) as checked:
             # the selector's rows of the month (metric selector.*) are `taoqi select`'s
-            tables.replace_where(checked, config, STABILITY, f"month = {tables.sql_literal(month)} AND "
+            tables.replace_where(checked, config, STABILITY, f"month IN ({month_list}) AND "
                                  "metric NOT LIKE 'selector.%'")
 
 

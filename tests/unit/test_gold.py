@@ -156,9 +156,14 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
                          .drop("sellers_sketch"))
     # rolled up as of April, the order is gone; as of March it was there
     accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True)])
-    march, april = (user_features(um, accounts, as_of=as_of, window=12, orders_monthly_cap=60,
-                                  interaction_monthly_caps=S.interaction_monthly_caps,
-                                  interaction_weights=S.interaction_weights).first() for as_of in ("2025-03", "2025-04"))
+    def rolled_up(as_of_months):
+        return user_features(um, accounts, as_of_months=as_of_months, window=12, orders_monthly_cap=60,
+                             interaction_monthly_caps=S.interaction_monthly_caps,
+                             interaction_weights=S.interaction_weights)
+
+    march, april = (rolled_up([as_of]).first() for as_of in ("2025-03", "2025-04"))
+    # both months in one plan: each row as its month alone gives it
+    assertDataFrameEqual(rolled_up(["2025-03", "2025-04"]), rolled_up(["2025-03"]).unionByName(rolled_up(["2025-04"])))
     assert (march["orders"], march["net_spend_cny"]) == (2, Decimal("20100.00"))
     assert (april["orders"], april["net_spend_cny"], april["flagged_orders"]) == (1, Decimal("100.00"), 1)
 
@@ -202,7 +207,7 @@ def _accounts(spark, rows):
 
 def features_for(spark, month_rows, accounts, as_of="2025-12"):
     um = spark.createDataFrame(month_rows, GOLD_USER_MONTH)
-    return user_features(um, accounts, as_of=as_of, window=12, orders_monthly_cap=S.orders_monthly_cap,
+    return user_features(um, accounts, as_of_months=[as_of], window=12, orders_monthly_cap=S.orders_monthly_cap,
                          interaction_monthly_caps=S.interaction_monthly_caps,
                          interaction_weights=S.interaction_weights)
 
@@ -259,7 +264,7 @@ def test_the_roll_up_does_not_depend_on_the_order_its_rows_arrive_in(spark):
 
     def rolled(month_rows):
         um = spark.createDataFrame(month_rows, GOLD_USER_MONTH)
-        return sorted(user_features(um.repartition(5), accounts, as_of="2025-12", window=12, orders_monthly_cap=60,
+        return sorted(user_features(um.repartition(5), accounts, as_of_months=["2025-12"], window=12, orders_monthly_cap=60,
                                     interaction_monthly_caps=S.interaction_monthly_caps,
                                     interaction_weights=weights).collect())
 
@@ -292,7 +297,7 @@ def _features(spark, rows: list[dict]):
 
 def score_rows(spark, rows, previous=None, s=S):
     return {r["user_id"]: r for r in scores(
-        _features(spark, rows), previous, month="2025-12", components=s.components,
+        _features(spark, rows), previous, components=s.components,
         credit_points_by_level=s.credit_points_by_level, credit=s.credit, bands=s.bands, vip_fee=s.vip_fee_cny,
         growth_perk_rise=s.growth_perk_rise, queues=s.service_queues).collect()}
 
@@ -344,13 +349,24 @@ def test_credit_level_edges(spark, credit_score, verified, level):
 
 
 def test_month_over_month_change_and_the_growth_perk(spark):
-    current = spark.createDataFrame([(1, 1068), (2, 1067), (3, 500), (4, 700)], "user_id long, score int")
-    previous = spark.createDataFrame([(1, 1000), (2, 1000), (3, 900)], "user_id long, score int")
+    cols = "user_id long, month string, score int"
+    current = spark.createDataFrame([(1, "2025-12", 1068), (2, "2025-12", 1067), (3, "2025-12", 500),
+                                     (4, "2025-12", 700)], cols)
+    previous = spark.createDataFrame([(1, "2025-11", 1000), (2, "2025-11", 1000), (3, "2025-11", 900),
+                                      (4, "2025-10", 650)], cols)  # member 4 was not scored in November
     got = current.transform(with_change, previous, growth_perk_rise=68)
-    assertDataFrameEqual(got, [Row(user_id=1, score=1068, previous_score=1000, score_change=68, growth_perk=True),
-                               Row(user_id=2, score=1067, previous_score=1000, score_change=67, growth_perk=False),
-                               Row(user_id=3, score=500, previous_score=900, score_change=-400, growth_perk=False),
-                               Row(user_id=4, score=700, previous_score=None, score_change=None, growth_perk=False)])
+    assertDataFrameEqual(got, [
+        Row(user_id=1, month="2025-12", score=1068, previous_score=1000, score_change=68, growth_perk=True),
+        Row(user_id=2, month="2025-12", score=1067, previous_score=1000, score_change=67, growth_perk=False),
+        Row(user_id=3, month="2025-12", score=500, previous_score=900, score_change=-400, growth_perk=False),
+        Row(user_id=4, month="2025-12", score=700, previous_score=None, score_change=None, growth_perk=False)])
+    # several months at once: each month's change against the month before, in the set or published
+    months = spark.createDataFrame([(1, "2026-01", 1200), (3, "2026-02", 600)], cols).unionByName(current)
+    got = {(r["user_id"], r["month"]): (r["previous_score"], r["score_change"], r["growth_perk"])
+           for r in months.transform(with_change, previous, growth_perk_rise=68).collect()}
+    assert got == {(1, "2025-12"): (1000, 68, True), (2, "2025-12"): (1000, 67, False),
+                   (3, "2025-12"): (900, -400, False), (4, "2025-12"): (None, None, False),
+                   (1, "2026-01"): (1068, 132, True), (3, "2026-02"): (None, None, False)}
 
 
 INPUTS = ["net_spend_cny", "scored_orders", "active_days", "interaction_units", "account_age_years", "months_active",

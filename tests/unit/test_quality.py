@@ -24,10 +24,10 @@ def _config(tmp_path, *sets):
                              *sets])
 
 
-def _scores(spark, spends: list[int], month="2025-12"):
+def _scores(spark, spends: list[int]):
     members = [dict(user_id=i + 1, net_spend_cny=spend, scored_orders=40, active_days=30, account_age_years=5.0,
                     months_active=10, orders=40, platforms_used=2) for i, spend in enumerate(spends)]
-    return scores(_features(spark, members), None, month=month, components=S.components,
+    return scores(_features(spark, members), None, components=S.components,
                   credit_points_by_level=S.credit_points_by_level, credit=S.credit, bands=S.bands,
                   vip_fee=S.vip_fee_cny, growth_perk_rise=S.growth_perk_rise, queues=S.service_queues).localCheckpoint()
 

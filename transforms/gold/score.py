@@ -9,7 +9,7 @@ points table over the credit level, which itself is a weighted sum of
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from transforms.gold.params import (COMPONENTS, Bands, CreditConf, CreditDimension, CurveTerm, ServiceQueue,
@@ -89,10 +89,14 @@ def component_points(terms: dict[str, CurveTerm], prefix: str = "") -> Column:
     return F.round(total).cast("int")
 
 
-def scores(features: DataFrame, previous: DataFrame | None, *, month: str,
+def scores(features: DataFrame, previous: DataFrame | None, *,
            components: dict[str, dict[str, CurveTerm]], credit_points_by_level: list[float], credit: CreditConf,
            bands: Bands, vip_fee: VipFee, growth_perk_rise: int, queues: list[ServiceQueue]) -> DataFrame:
-    """Score every member of ``features`` (one as-of month); ``previous`` is last month's gold.scores or None."""
+    """Score every member of ``features`` for each of its as-of months, in one plan.
+
+    ``previous`` holds gold.scores rows of months before those (the month
+    before the first of them, for its change), or None.
+    """
     rated = features.transform(with_credit_level, credit=credit)
     credit_points = F.element_at(F.array(*[F.lit(int(round(p))) for p in credit_points_by_level]),
                                  F.col("credit_level_num") + 1)
@@ -100,29 +104,37 @@ def scores(features: DataFrame, previous: DataFrame | None, *, month: str,
     current = {c: component_points(components.get(c, {})) for c in shopping}
     carry = sum((component_points(components.get(c, {}), CARRY) for c in shopping), credit_points)
     scored = rated.select(
-        "user_id", "credit_score", "credit_level_num",
+        "user_id", F.col("as_of_month").alias("month"), "credit_score", "credit_level_num",
         *[current[c].alias(f"{c}_points") for c in shopping],
         credit_points.alias("credit_points"), carry.alias("carry_score"),
     ).select("*", sum((F.col(f"{c}_points") for c in COMPONENTS), F.lit(0)).alias("score"))
 
     return (scored.transform(with_change, previous, growth_perk_rise=growth_perk_rise)
             .transform(with_grade, bands=bands, vip_fee=vip_fee)
-            .select("*", F.lit(month).alias("month"),
-                    F.concat(F.lit("C"), F.col("credit_level_num").cast("string")).alias("credit_level"),
+            .select("*", F.concat(F.lit("C"), F.col("credit_level_num").cast("string")).alias("credit_level"),
                     service_queue(queues).alias("service_queue"))
             .transform(conform_to, GOLD_SCORES))
 
 
 def with_change(scored: DataFrame, previous: DataFrame | None, *, growth_perk_rise: int) -> DataFrame:
-    """Add last month's score, the change and the growth perk (``previous``: last month's scores or None)."""
-    if previous is None:
-        joined = scored.select("*", F.lit(None).cast("int").alias("previous_score"))
-    else:
-        joined = scored.join(previous.select("user_id", F.col("score").alias("previous_score")), "user_id",
-                             how="left")
+    """Add the member's score of the month before, the change and the growth perk.
+
+    ``scored`` holds one or more months (``month``, ``score``); the month
+    before each is found among them or in ``previous`` (earlier months'
+    gold.scores, or None), in one window: no join of the scores with themselves.
+    """
+    ours = F.lit(True)
+    rows = scored.select("*", ours.alias("_ours"))
+    if previous is not None:
+        rows = rows.unionByName(previous.select("user_id", "month", "score", F.lit(False).alias("_ours")),
+                                allowMissingColumns=True)
+    month_number = (F.substring("month", 1, 4).cast("int") * 12 + F.substring("month", 6, 2).cast("int"))
+    month_before = Window.partitionBy("user_id").orderBy(month_number).rangeBetween(-1, -1)
+    with_previous = rows.select("*", F.max("score").over(month_before).alias("previous_score")) \
+        .filter(F.col("_ours")).drop("_ours")
     change = F.col("score") - F.col("previous_score")
-    return joined.select("*", change.alias("score_change"),
-                         F.coalesce(change >= growth_perk_rise, F.lit(False)).alias("growth_perk"))
+    return with_previous.select("*", change.alias("score_change"),
+                                F.coalesce(change >= growth_perk_rise, F.lit(False)).alias("growth_perk"))
 
 
 def with_grade(scored: DataFrame, *, bands: Bands, vip_fee: VipFee) -> DataFrame:

@@ -14,6 +14,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from transforms.schemas import OPS_STABILITY, conform_to
+from transforms.silver.common import add_months
 
 EMPTY_BIN_SHARE = 1e-4
 GRADES = ("ordinary", "super", "apass_eligible")
@@ -37,24 +38,35 @@ def metric_bins(*, score_edges: list[float], component_maxima: dict[str, float],
 def stability(current: DataFrame, previous: DataFrame, *, month: str, previous_month: str,
               specs: list[tuple[str, Column, int]]) -> DataFrame:
     """One ops.stability row per metric: the PSI of ``current`` (month) against ``previous`` (previous_month)."""
-    def counts(scores: DataFrame, name: str) -> DataFrame:
-        stacked = scores.select(F.explode(F.array(*[
-            F.struct(F.lit(metric).alias("metric"), bin_.cast("int").alias("bin")) for metric, bin_, _ in specs
-        ])).alias("x")).select("x.*")
-        return stacked.groupBy("metric", "bin").agg(F.count("*").alias(name))
+    both = current.select("*", F.lit(month).alias("_month")).unionByName(
+        previous.select("*", F.lit(previous_month).alias("_month")))
+    return monthly_stability(both, months=[month], specs=specs, month_column="_month")
 
-    every_bin = current.sparkSession.range(1).select(F.explode(F.array(*[
-        F.struct(F.lit(metric).alias("metric"), F.lit(b).alias("bin"), F.lit(n).alias("bins"))
-        for metric, _, n in specs for b in range(n)])).alias("x")).select("x.*")
-    by_metric = Window.partitionBy("metric")
-    shares = (every_bin.join(counts(current, "n"), ["metric", "bin"], "left")
-              .join(counts(previous, "n_prev"), ["metric", "bin"], "left")
+
+def monthly_stability(scores: DataFrame, *, months: list[str], specs: list[tuple[str, Column, int]],
+                      month_column: str = "month") -> DataFrame:
+    """ops.stability rows of every month of ``months`` whose month before has rows in ``scores``: the PSI of
+    each metric of the month against the month before, for all months in one aggregation."""
+    def counts(name: str) -> DataFrame:
+        stacked = scores.select(F.col(month_column).alias("month"), F.explode(F.array(*[
+            F.struct(F.lit(metric).alias("metric"), bin_.cast("int").alias("bin")) for metric, bin_, _ in specs
+        ])).alias("x")).select("month", "x.*")
+        return stacked.groupBy("month", "metric", "bin").agg(F.count("*").alias(name))
+
+    every_bin = scores.sparkSession.range(1).select(F.explode(F.array(*[
+        F.struct(F.lit(m).alias("month"), F.lit(add_months(m, -1)).alias("previous_month"), F.lit(metric).alias("metric"),
+                 F.lit(b).alias("bin"), F.lit(n).alias("bins"))
+        for m in months for metric, _, n in specs for b in range(n)])).alias("x")).select("x.*")
+    current, before = counts("n"), counts("n_prev").withColumnRenamed("month", "previous_month")
+    by_metric = Window.partitionBy("month", "metric")
+    shares = (every_bin.join(current, ["month", "metric", "bin"], "left")
+              .join(before, ["previous_month", "metric", "bin"], "left")
               .fillna(0, subset=["n", "n_prev"])
               .select("*", F.sum("n").over(by_metric).alias("members"),
                       F.sum("n_prev").over(by_metric).alias("previous_members")))
     p = F.greatest(F.col("n") / F.col("members"), F.lit(EMPTY_BIN_SHARE))
     q = F.greatest(F.col("n_prev") / F.col("previous_members"), F.lit(EMPTY_BIN_SHARE))
-    psi = shares.groupBy("metric", "bins", "members", "previous_members").agg(
+    psi = shares.filter(F.col("previous_members") > 0).groupBy(
+        "month", "previous_month", "metric", "bins", "members", "previous_members").agg(
         F.round(F.sum((p - q) * F.log(p / q)), 6).alias("psi"))  # summation order aside
-    return conform_to(psi.select("*", F.lit(month).alias("month"), F.lit(previous_month).alias("previous_month")),
-                      OPS_STABILITY)
+    return conform_to(psi, OPS_STABILITY)
