@@ -1,6 +1,17 @@
-"""One SparkSession for the whole suite: the e2e tests run the CLI in this process on it."""
+"""One SparkSession for the whole suite: the e2e tests run the CLI in this process on it.
 
+pytest-timeout times test bodies only (``timeout_func_only``): a session fixture that timed out
+under it would be interrupted mid-call into the JVM, break the Py4J gateway and fail every test
+after it. The shared worlds bound their own time with :func:`deadline` instead: past it, their
+Spark jobs are cancelled and the fixture fails once, saying which world was too slow; the tests
+that need it error with that message, the others run on the same healthy session.
+"""
+
+import contextlib
 import dataclasses
+import threading
+import time
+from typing import Iterator
 
 import pytest
 
@@ -9,6 +20,39 @@ from jobs.runtime.session import build_spark
 
 # The tiny world's runs in processes of their own, started by ``tiny_month_one``; ``lakes`` waits for them.
 BACKGROUND = pytest.StashKey[dict]()
+# What a shared world may take on a busy 2-core machine (measured in the README's Tests section), with
+# room to spare: past it something is wrong, not slow.
+WORLD_DEADLINE_S = 1200
+
+
+@contextlib.contextmanager
+def deadline(spark, seconds: float, what: str) -> Iterator[None]:
+    """Fail ``what`` (once, with its own message) if it runs past ``seconds``: from then on every Spark job of
+    the session is cancelled until the body gives up, so the session itself stays usable."""
+    over, finished = threading.Event(), threading.Event()
+
+    def watch() -> None:
+        if finished.wait(seconds):
+            return
+        over.set()
+        while not finished.wait(1.0):  # the body may start new jobs before it notices
+            spark.sparkContext.cancelAllJobs()
+        spark.sparkContext.cancelAllJobs()
+
+    started = time.monotonic()
+    watcher = threading.Thread(target=watch, name=f"deadline {what}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except BaseException:
+        if not over.is_set():
+            raise
+    finally:
+        finished.set()
+        watcher.join()
+    if over.is_set():
+        pytest.fail(f"{what} did not finish within {seconds:.0f} s (gave up after {time.monotonic() - started:.0f} s; "
+                    "its Spark jobs were cancelled): the machine is overloaded or a stage regressed", pytrace=False)
 
 
 @pytest.fixture(scope="session")
@@ -36,10 +80,11 @@ def tiny_month_one(tmp_path_factory, spark, request):
 
     root = tmp_path_factory.mktemp("tiny") / "month_one"
     sets = [*at(root), *set_args(MONTHLY)]
-    assert main(["generate", *sets]) == 0
-    if any("lakes" in item.fixturenames for item in request.session.items):
-        started = start_background(root, tmp_path_factory.mktemp("e2e"))
-        request.config.stash[BACKGROUND] = started
-        request.addfinalizer(lambda: [b.process.kill() for b in started.values()])  # no-op once they ended
-    assert main(["run", "--month", MONTHS[0], *sets]) == 0
+    with deadline(spark, WORLD_DEADLINE_S, "the tiny world's first month"):
+        assert main(["generate", *sets]) == 0
+        if any("lakes" in item.fixturenames for item in request.session.items):
+            started = start_background(root, tmp_path_factory.mktemp("e2e"))
+            request.config.stash[BACKGROUND] = started
+            request.addfinalizer(lambda: [b.process.kill() for b in started.values()])  # no-op once they ended
+        assert main(["run", "--month", MONTHS[0], *sets]) == 0
     return root

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import tests.tiny_world as tiny
+from tests.conftest import WORLD_DEADLINE_S, deadline
 from tests.tiny_world import MONTHS, set_args
 
 USERS = 30_000
@@ -27,8 +28,9 @@ def world(tmp_path_factory, spark) -> Path:
 
     root = tmp_path_factory.mktemp("calibration")
     sets = set_args([f"lakehouse.root={root}", *WORLD])
-    for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", "--month", LATEST]):
-        assert main([*stage, *sets]) == 0, stage
+    with deadline(spark, WORLD_DEADLINE_S, f"the {USERS:,}-member default world"):
+        for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", "--month", LATEST]):
+            assert main([*stage, *sets]) == 0, stage
     return root
 
 
@@ -50,28 +52,30 @@ def taoqi(root, *args: str, extra: tuple[str, ...] = ()) -> str:
 
 
 @pytest.fixture(scope="session")
-def trained(world):
+def trained(world, spark):
     """Labels scored, the selector trained twice on the same data, config and seed, and promoted after each."""
-    for month in LABEL_MONTHS:
-        taoqi(world, "score", "--month", month)
-    first = taoqi(world, "train", "--month", LATEST)
-    promoted = taoqi(world, "promote")
-    again = taoqi(world, "train", "--month", LATEST)  # same data, config and seed
-    kept = taoqi(world, "promote")
+    with deadline(spark, WORLD_DEADLINE_S, "the selector's trainings on the default world"):
+        for month in LABEL_MONTHS:
+            taoqi(world, "score", "--month", month)
+        first = taoqi(world, "train", "--month", LATEST)
+        promoted = taoqi(world, "promote")
+        again = taoqi(world, "train", "--month", LATEST)  # same data, config and seed
+        kept = taoqi(world, "promote")
     return world, first, promoted, again, kept
 
 
 @pytest.fixture(scope="session")
-def selected(trained) -> Path:
+def selected(trained, spark) -> Path:
     """The trained world after `select` and `personas` for LATEST: what the report and the notebooks read."""
     root = trained[0]
-    taoqi(root, "select", "--month", LATEST)
-    taoqi(root, "personas", "--month", LATEST)
+    with deadline(spark, WORLD_DEADLINE_S, "select and personas on the default world"):
+        taoqi(root, "select", "--month", LATEST)
+        taoqi(root, "personas", "--month", LATEST)
     return root
 
 
 @pytest.fixture(scope="session")
-def lakes(tiny_month_one, request):
+def lakes(tiny_month_one, spark, request):
     """The tiny world's lakehouses (tests/tiny_world.py), shared by the pipeline and the fault tests:
     bulk (one `taoqi run` over every batch, every table validated) and replica (the world generated
     again on another parallelism), both built by processes ``tiny_month_one`` started; monthly (one
@@ -84,10 +88,11 @@ def lakes(tiny_month_one, request):
     base = started["bulk"].root.parent
     monthly, before_last = base / "monthly", base / f"monthly_until_{MONTHS[-2]}"
     shutil.copytree(tiny_month_one, monthly)
-    for month in MONTHS[1:]:
-        if month == MONTHS[-1]:
-            shutil.copytree(monthly, before_last)
-        assert main(["run", "--month", month, *tiny.at(monthly), *set_args(tiny.MONTHLY)]) == 0, month
+    with deadline(spark, WORLD_DEADLINE_S, "the tiny world's monthly lakehouse"):
+        for month in MONTHS[1:]:
+            if month == MONTHS[-1]:
+                shutil.copytree(monthly, before_last)
+            assert main(["run", "--month", month, *tiny.at(monthly), *set_args(tiny.MONTHLY)]) == 0, month
     started["replica"].wait()
     return {"bulk": started["bulk"].root, "replica": started["replica"].root, "monthly": monthly,
             "before_last": before_last, "run": started["bulk"].wait()}

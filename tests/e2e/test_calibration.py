@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from tests.e2e.conftest import LATEST, WORLD
 from tests.e2e.test_pipeline import read
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the module fixture builds several lakehouses
+pytestmark = pytest.mark.e2e
 
 ADVERSARIES = {"brusher", "reseller", "serial_returner", "one_off_whale"}
 

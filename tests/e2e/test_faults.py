@@ -22,7 +22,7 @@ from pyspark.testing import assertDataFrameEqual
 
 from tests.tiny_world import ENV, MONTHLY, MONTHS, SOURCES, at, set_args
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the first test may build the session's tiny-world lakehouses
+pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 LAST = MONTHS[-1]

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from tests.e2e.conftest import LATEST, WORLD
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+pytestmark = pytest.mark.e2e
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.py"))
 CELL = "\n# COMMAND ----------\n"

@@ -22,7 +22,7 @@ from pyspark.testing import assertDataFrameEqual
 from jobs.run import CHAIN
 from transforms.silver import reasons as R
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]  # the module fixture builds several lakehouses
+pytestmark = pytest.mark.e2e
 
 from tests.tiny_world import GOLD, MONTHLY, MONTHS, SILVER, SOURCES, WORLD, at, set_args, taoqi
 

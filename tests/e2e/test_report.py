@@ -22,7 +22,7 @@ from tests.e2e.test_pipeline import read
 from transforms.personas.evaluation import adjusted_rand_index, contingency, purity
 from transforms.personas.params import PERSONAS
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+pytestmark = pytest.mark.e2e
 
 HOSTILE = "<script>alert('taoqi')</script> & co"  # an override reason is free text typed by a person
 

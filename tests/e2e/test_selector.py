@@ -15,7 +15,7 @@ from pyspark.testing import assertDataFrameEqual
 from tests.e2e.conftest import LATEST, taoqi
 from tests.e2e.test_pipeline import read
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(2400)]
+pytestmark = pytest.mark.e2e
 
 
 def _client(root):
