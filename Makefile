@@ -20,9 +20,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Ends with its wall time (after the install) and, last, the report's path.
 demo: $(STAMP)
-	$(TAOQI) generate --set lakehouse.root=$(ROOT) --set generator.users=$(USERS)
-	$(TAOQI) run --set lakehouse.root=$(ROOT)
+	@start=$$(date +%s); \
+	$(TAOQI) generate --set lakehouse.root=$(ROOT) --set generator.users=$(USERS) && \
+	$(TAOQI) run --set lakehouse.root=$(ROOT) || exit $$?; \
+	took=$$(( $$(date +%s) - start )); \
+	echo "make demo: generate + run took $$((took / 60)) min $$((took % 60)) s"; \
+	echo "report: $$(ls -t $(ROOT)/reports/*/index.html | head -n 1)"
 
 test: $(STAMP)
 	$(VENV)/bin/pytest
