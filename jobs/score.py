@@ -46,17 +46,20 @@ STABILITY = "ops.stability"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", help="month YYYY-MM to (re)score (default: every month whose inputs changed)")
+    parser.add_argument("--month", action="append",
+                        help="month YYYY-MM to (re)score; repeat it to rescore several months in one plan "
+                             "(default: every month whose inputs changed)")
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     tables.read(spark, config, USER_MONTH)  # missing -> "run `taoqi aggregate` first"
     if args.month:
-        check_month(args.month)
-        if args.month not in gold_log.computed(spark, config, USER_MONTH):
-            raise UserError(f"gold.user_month has no slices of batch {args.month}: "
-                            f"run `taoqi aggregate --month {args.month}` first")
-        months = [args.month]
+        aggregated = gold_log.computed(spark, config, USER_MONTH)
+        months = sorted({check_month(m) for m in args.month})
+        for month in months:
+            if month not in aggregated:
+                raise UserError(f"gold.user_month has no slices of batch {month}: "
+                                f"run `taoqi aggregate --month {month}` first")
     else:
         months = stale_months(spark, config)
     if not months:

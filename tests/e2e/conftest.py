@@ -18,25 +18,27 @@ USERS = 30_000
 # Quality gates are the pipeline tests' subject; here they would only add minutes.
 WORLD = [f"generator.users={USERS}", "spark.master=local[2]", "spark.shuffle_partitions=4", "quality.enabled=false"]
 LATEST = "2026-01"  # the default world's 13th month: a window of 12 full months
+LABEL_MONTHS = ["2025-10", "2025-11", "2025-12"]  # with LATEST: the review months the selector learns from
 
 
 @pytest.fixture(scope="session")
 def world(tmp_path_factory, spark) -> Path:
-    """Generate, conform and aggregate every batch, score the latest month only (in this process:
-    the pipeline's CLI paths are the end-to-end tests' job; here only the figures matter)."""
+    """Generate, conform and aggregate every batch, score the latest month and the months the selector
+    learns from, in one plan (in this process: the pipeline's CLI paths are the end-to-end tests' job;
+    here only the figures matter)."""
     from jobs.cli import main
 
     root = tmp_path_factory.mktemp("calibration")
     sets = set_args([f"lakehouse.root={root}", *WORLD])
     with deadline(spark, WORLD_DEADLINE_S, f"the {USERS:,}-member default world"):
-        for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", "--month", LATEST]):
+        scored = [arg for month in (*LABEL_MONTHS, LATEST) for arg in ("--month", month)]
+        for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", *scored]):
             assert main([*stage, *sets]) == 0, stage
     return root
 
 
 SELECTOR = [*WORLD, "apass.selector.min_history_months=10", "apass.selector.holdout_months=2",
             "apass.selector.min_training_labels=20"]
-LABEL_MONTHS = ["2025-10", "2025-11", "2025-12"]  # with LATEST: the review months the selector learns from
 
 
 def taoqi(root, *args: str, extra: tuple[str, ...] = ()) -> str:
@@ -53,10 +55,8 @@ def taoqi(root, *args: str, extra: tuple[str, ...] = ()) -> str:
 
 @pytest.fixture(scope="session")
 def trained(world, spark):
-    """Labels scored, the selector trained twice on the same data, config and seed, and promoted after each."""
+    """The selector trained twice on the same data, config and seed, and promoted after each."""
     with deadline(spark, WORLD_DEADLINE_S, "the selector's trainings on the default world"):
-        for month in LABEL_MONTHS:
-            taoqi(world, "score", "--month", month)
         first = taoqi(world, "train", "--month", LATEST)
         promoted = taoqi(world, "promote")
         again = taoqi(world, "train", "--month", LATEST)  # same data, config and seed
