@@ -31,7 +31,7 @@ from jobs.runtime.logs import timed
 from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
 from transforms.gold.features import user_features
 from transforms.gold.score import scores, service_routing
-from transforms.gold.stability import metric_bins, monthly_stability
+from transforms.gold.stability import metric_bins, stability_by_month
 from transforms.schemas import GOLD_TABLES, OPS_STABILITY
 from transforms.silver.common import add_months
 
@@ -155,7 +155,7 @@ def monitor_stability(spark: SparkSession, config: Config, months: list[str]) ->
     tables.ensure(spark, config, STABILITY, OPS_STABILITY)
     month_list = ", ".join(tables.sql_literal(m) for m in months)
     with timed("score", f"stability {months[0]}..{months[-1]}" if len(months) > 1 else f"stability {months[0]}"):
-        psi = monthly_stability(scored, months=months, specs=specs)
+        psi = stability_by_month(scored, months=months, specs=specs)
         with quality.gate(spark, config, "score", STABILITY, psi, month=months[-1]) as checked:
             # the selector's rows of the month (metric selector.*) are `taoqi select`'s
             tables.replace_where(checked, config, STABILITY, f"month IN ({month_list}) AND "

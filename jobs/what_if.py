@@ -16,6 +16,7 @@ from jobs import apass_inputs
 from jobs.runtime import tables
 from jobs.runtime.config import Config
 from transforms.gold.score import scores as score_members
+from transforms.silver.common import add_months
 
 
 def policy_scores(spark: SparkSession, policy: Config, month: str) -> DataFrame:
@@ -23,8 +24,8 @@ def policy_scores(spark: SparkSession, policy: Config, month: str) -> DataFrame:
     s = policy.scoring
     features = tables.read(spark, policy, apass_inputs.FEATURES).filter(F.col("as_of_month") == month)
     previous = tables.read(spark, policy, apass_inputs.SCORES).filter(
-        F.col("month") == F.date_format(F.add_months(F.to_date(F.lit(f"{month}-01")), -1), "yyyy-MM"))
-    return score_members(features, previous, month=month, components=s.components,
+        F.col("month") == add_months(month, -1))
+    return score_members(features, previous, components=s.components,
                          credit_points_by_level=s.credit_points_by_level, credit=s.credit, bands=s.bands,
                          vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
 

@@ -40,10 +40,10 @@ def stability(current: DataFrame, previous: DataFrame, *, month: str, previous_m
     """One ops.stability row per metric: the PSI of ``current`` (month) against ``previous`` (previous_month)."""
     both = current.select("*", F.lit(month).alias("_month")).unionByName(
         previous.select("*", F.lit(previous_month).alias("_month")))
-    return monthly_stability(both, months=[month], specs=specs, month_column="_month")
+    return stability_by_month(both, months=[month], specs=specs, month_column="_month")
 
 
-def monthly_stability(scores: DataFrame, *, months: list[str], specs: list[tuple[str, Column, int]],
+def stability_by_month(scores: DataFrame, *, months: list[str], specs: list[tuple[str, Column, int]],
                       month_column: str = "month") -> DataFrame:
     """ops.stability rows of every month of ``months`` whose month before has rows in ``scores``: the PSI of
     each metric of the month against the month before, for all months in one aggregation."""
