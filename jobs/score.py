@@ -120,8 +120,9 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
             tables.replace_where(checked, config, FEATURES, f"as_of_month IN ({month_list})")
         t.rows_out = tables.last_operation_metrics(spark, config, FEATURES).get("numOutputRows", 0)
     with timed("score", f"scores {span}") as t:
-        # the month before the first: already published (the others are in this set)
-        previous = tables.read(spark, config, SCORES).filter(F.col("month") == add_months(months[0], -1))
+        # the months before the set's months that are not in it: already published
+        before = sorted({add_months(m, -1) for m in months} - set(months))
+        previous = tables.read(spark, config, SCORES).filter(F.col("month").isin(before))
         result = scores(
             tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)), previous,
             components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,
