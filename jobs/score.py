@@ -46,16 +46,15 @@ STABILITY = "ops.stability"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", action="append",
-                        help="month YYYY-MM to (re)score; repeat it to rescore several months in one plan "
-                             "(default: every month whose inputs changed)")
+    parser.add_argument("--month", help="month YYYY-MM to (re)score, or several as YYYY-MM,YYYY-MM,... (one plan "
+                                        "for all of them; default: every month whose inputs changed)")
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     tables.read(spark, config, USER_MONTH)  # missing -> "run `taoqi aggregate` first"
     if args.month:
         aggregated = gold_log.computed(spark, config, USER_MONTH)
-        months = sorted({check_month(m) for m in args.month})
+        months = sorted({check_month(m.strip()) for m in args.month.split(",")})
         for month in months:
             if month not in aggregated:
                 raise UserError(f"gold.user_month has no slices of batch {month}: "

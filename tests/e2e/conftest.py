@@ -31,8 +31,8 @@ def world(tmp_path_factory, spark) -> Path:
     root = tmp_path_factory.mktemp("calibration")
     sets = set_args([f"lakehouse.root={root}", *WORLD])
     with deadline(spark, WORLD_DEADLINE_S, f"the {USERS:,}-member default world"):
-        scored = [arg for month in (*LABEL_MONTHS, LATEST) for arg in ("--month", month)]
-        for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", *scored]):
+        scored = ",".join([*LABEL_MONTHS, LATEST])
+        for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", "--month", scored]):
             assert main([*stage, *sets]) == 0, stage
     return root
 
