@@ -184,28 +184,37 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
     is_late = (~is_dup & (F.col("event_month") < F.col("ingest_month"))) if event_table else F.lit(False)
     row_month = F.col("event_month") if event_table else F.date_format("registered_date", "yyyy-MM")
     by_batch = [_SOURCE, "ingest_month"]
-    kept = {(r[_SOURCE], r["ingest_month"]): r for r in ranked.groupBy(*by_batch).agg(
-        F.count(F.when(~is_dup, 1)).alias("valid"), F.count(F.when(is_dup, 1)).alias("dups"),
-        F.count(F.when(is_late, 1)).alias("late"),
-        F.array_sort(F.collect_set(F.when(~is_dup, row_month))).alias("months")).collect()}
-    quarantined = {(r[_SOURCE], r["ingest_month"]): r["n"] for r in
-                   candidates.filter(~valid).groupBy(*by_batch).agg(F.count("*").alias("n")).collect()}
-    # Rows in, counted on bronze itself: a conformer that lost or invented rows cannot balance.
-    arrived = {(r[_SOURCE], r["ingest_month"]): r for r in reduce(DataFrame.unionByName, [
-        bronze(s).select(F.lit(s.name).alias(_SOURCE), F.col("_ingest_month").alias("ingest_month"), "_load_id")
-        for s in specs]).groupBy(*by_batch).agg(
-        F.count("*").alias("n"), F.min("_load_id").alias("first_load"), F.max("_load_id").alias("last_load")).collect()}
+    # Every count of the reconciliation in one aggregation: the rows kept or found duplicate, the rows
+    # quarantined, and the rows in, counted on bronze itself (a conformer that lost or invented rows
+    # cannot balance).
+    kind = F.col("_kind")
+    outcomes = ranked.select(*by_batch, F.lit("kept").alias("_kind"), is_dup.alias("dup"), is_late.alias("late"),
+                             row_month.alias("row_month"), F.lit(None).cast("string").alias("load_id")) \
+        .unionByName(candidates.filter(~valid).select(*by_batch, F.lit("quarantined").alias("_kind")),
+                     allowMissingColumns=True)
+    for s in specs:
+        outcomes = outcomes.unionByName(bronze(s).select(
+            F.lit(s.name).alias(_SOURCE), F.col("_ingest_month").alias("ingest_month"),
+            F.lit("arrived").alias("_kind"), F.col("_load_id").alias("load_id")), allowMissingColumns=True)
+    kept = kind == "kept"
+    counted = {(r[_SOURCE], r["ingest_month"]): r for r in outcomes.groupBy(*by_batch).agg(
+        F.count_if(kept & ~F.col("dup")).alias("valid"), F.count_if(kept & F.col("dup")).alias("dups"),
+        F.count_if(kept & F.col("late")).alias("late"),
+        F.array_sort(F.collect_set(F.when(kept & ~F.col("dup"), F.col("row_month")))).alias("months"),
+        F.count_if(kind == "quarantined").alias("quarantined"), F.count_if(kind == "arrived").alias("n"),
+        F.min("load_id").alias("first_load"), F.max("load_id").alias("last_load")).collect()}
     ranked.unpersist()
     report = []
     for month in months:
         for spec in specs:
-            got, came = kept.get((spec.name, month)), arrived.get((spec.name, month))
-            if came is None:
+            got = counted.get((spec.name, month))
+            if got is None or got["n"] == 0:
                 log.warning("conform: %s has no rows in batch %s", spec.name, month)
-            load_id = "none" if not came else came["first_load"] if came["first_load"] == came["last_load"] else "multiple"
+            load_id = "none" if not got or not got["n"] else got["first_load"] \
+                if got["first_load"] == got["last_load"] else "multiple"
             row = dict(source=spec.name, ingest_month=month, load_id=load_id, target=name,
-                       rows_in=came["n"] if came else 0, rows_valid=got["valid"] if got else 0,
-                       rows_quarantined=quarantined.get((spec.name, month), 0),
+                       rows_in=got["n"] if got else 0, rows_valid=got["valid"] if got else 0,
+                       rows_quarantined=got["quarantined"] if got else 0,
                        rows_duplicate=got["dups"] if got else 0, rows_late=got["late"] if got else 0,
                        event_months=list(got["months"]) if got else [])
             row["balanced"] = row["rows_in"] == row["rows_valid"] + row["rows_quarantined"] + row["rows_duplicate"]

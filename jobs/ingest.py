@@ -68,7 +68,7 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     for spec in specs:
         tables.ensure(spark, config, f"bronze.{spec.name}", spec.bronze_schema, partition_by=("_ingest_month",))
     with timed("ingest", "plan") as t:
-        plans = plan(spark, config, specs, months)
+        plans, counts = plan(spark, config, specs, months)
         t.rows_out = sum(len(p.to_load) for p in plans.values())
     validate_landing(spark, config, specs, plans, months)
     load_id = f"load-{uuid.uuid4().hex[:12]}"
@@ -76,7 +76,8 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     for spec in specs:
         files = plans[spec.name]
         with timed("ingest", spec.name) as t:
-            appended[spec.name] = t.rows_out = load_files(spark, config, spec, files.to_load, load_id, months)
+            appended[spec.name] = t.rows_out = load_files(spark, config, spec, files.to_load, load_id, months,
+                                                          counts[spec.name])
         # already_loaded holds files bronze has but the ledger lacks (a crash between the two appends).
         for f, status, first in ([(f, "loaded", None) for f in files.to_load + files.already_loaded]
                                  + [(f, "replay", first) for f, first in files.replays]):
@@ -92,13 +93,15 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     return appended
 
 
-def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str]) -> dict[str, FilePlan]:
-    """Per source: which landed files to load, which are replays, which bronze holds already.
+def plan(spark: SparkSession, config: Config, specs: list[SourceSpec],
+         months: list[str]) -> tuple[dict[str, FilePlan], dict[str, dict[str, int]]]:
+    """Per source: which landed files to load, which are replays, which bronze holds already; and the rows
+    per batch bronze holds within the volume check's reach (:func:`bronze_batches`).
 
     Only files the ledger does not know are hashed (on the executors), so a new
     month costs its own files, never a re-read of the landing. Everything that
-    reaches the driver is one row per file: its digest and its shape (the
-    fields it carries, for the drift checks of the ``landing`` suite).
+    reaches the driver is one row per file (its digest and its shape, for the
+    drift checks of the ``landing`` suite) or per batch.
     """
     ledger = tables.read(spark, config, MANIFEST).select(
         "source", "ingest_month", "file_name", "file_path", "content_sha256", "status").collect()
@@ -113,13 +116,10 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
     paths = [path for files in listed.values() for _, path, _ in files]
     heads = {} if not paths else {
         storage.qualify(spark, r["path"]): r for r in file_heads(spark.read.format("binaryFile").load(paths)).collect()}
-    # Bronze is looked at only for batches with files the ledger lacks: an unchanged month costs nothing.
+    # Bronze's files are looked up only for batches with files the ledger lacks (a crash between the
+    # bronze append and the ledger's left them there).
     unknown_batches = sorted({month for files in listed.values() for month, _, _ in files})
-    in_bronze = set() if not unknown_batches else {
-        (r["s"], r["m"], r["f"].rsplit("/", 1)[-1]) for r in reduce(DataFrame.unionByName, [
-            tables.read(spark, config, f"bronze.{s.name}").filter(F.col("_ingest_month").isin(unknown_batches))
-            .select(F.lit(s.name).alias("s"), F.col("_ingest_month").alias("m"), F.col("_source_file").alias("f"))
-            .distinct() for s in specs]).collect()}
+    counts, in_bronze = bronze_batches(spark, config, specs, months, files_of=unknown_batches)
     plans = {}
     for spec in specs:
         found = []
@@ -131,7 +131,33 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec], months: l
                          if r["source"] == spec.name and r["status"] == "loaded"}
         loaded = {(m, f) for s, m, f in in_bronze if s == spec.name}
         plans[spec.name] = plan_files(found, loaded=loaded, known_content=known_content)
-    return plans
+    return plans, counts
+
+
+def bronze_batches(spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str],
+                   files_of: list[str] = ()) -> tuple[dict[str, dict[str, int]], set[tuple[str, str, str]]]:
+    """One query over the bronze tables of ``specs``: per source, its rows per batch from the volume check's
+    trailing batches before ``months`` up to their last; and the (source, batch, file name) it holds for the
+    batches ``files_of``."""
+    oldest = add_months(min(months), -config.quality.volume.trailing_batches)
+    per_batch = reduce(DataFrame.unionByName, [
+        tables.read(spark, config, f"bronze.{s.name}").filter(F.col("_ingest_month").between(oldest, max(months)))
+        .groupBy(F.lit(s.name).alias("source"), "_ingest_month")
+        .agg(F.count("*").alias("n"),
+             F.collect_set(F.when(F.col("_ingest_month").isin(list(files_of)), F.col("_source_file"))).alias("files"))
+        for s in specs]).collect()
+    counts: dict[str, dict[str, int]] = {s.name: {} for s in specs}
+    for r in per_batch:
+        counts[r["source"]][r["_ingest_month"]] = r["n"]
+    files = {(r["source"], r["_ingest_month"], f.rsplit("/", 1)[-1]) for r in per_batch for f in r["files"]}
+    return counts, files
+
+
+def history_view(spark: SparkSession, counts: dict[str, int], months: list[str]) -> DataFrame:
+    """The ``history`` view of the bronze suite: rows per earlier batch (``counts``, from
+    :func:`bronze_batches`), and the batches of ``months`` with no rows yet (``n`` 0, ``is_new``)."""
+    rows = [(m, n, False) for m, n in sorted(counts.items())] + [(m, 0, True) for m in months if m not in counts]
+    return spark.createDataFrame(rows, "_ingest_month string, n long, is_new boolean")
 
 
 def validate_landing(spark: SparkSession, config: Config, specs: list[SourceSpec], plans: dict[str, FilePlan],
@@ -169,35 +195,23 @@ def read_landed(spark: SparkSession, spec: SourceSpec, paths: list[str], load_id
 
 
 def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: list[LandedFile], load_id: str,
-               months: list[str]) -> int:
+               months: list[str], counts: dict[str, int]) -> int:
     """Validate the rows of ``files`` and append them to bronze.<source> in one commit; return the rows appended.
 
-    A batch of ``months`` the source has no rows of yet is validated even
-    without files: an empty platform month is a broken feed, not a quiet one.
+    ``counts`` are the source's rows per batch (:func:`bronze_batches`). A batch of ``months`` the source
+    has no rows of yet is validated even without files: an empty platform month is a broken feed, not a
+    quiet one.
     """
     name = f"bronze.{spec.name}"
-    history = batch_history(spark, config, name, months)
-    if not files and not history.filter(F.col("is_new")).take(1):
+    if not files and all(m in counts for m in months):
         return 0
     rows = read_landed(spark, spec, [f.path for f in files], load_id) if files else \
         spark.createDataFrame([], spec.bronze_schema)
     with quality.gate(spark, config, "ingest", name, rows, month=max(months),
-                      references={"history": history}) as checked:
+                      references={"history": history_view(spark, counts, months)}) as checked:
         if not files:
             return 0
-        tables.append(checked, config, name)
-    return tables.last_operation_metrics(spark, config, name).get("numOutputRows", 0)
-
-
-def batch_history(spark: SparkSession, config: Config, name: str, months: list[str]) -> DataFrame:
-    """Rows per earlier batch of a bronze table (within the volume check's reach), and the batches of
-    ``months`` it has no rows of yet (``n`` 0, ``is_new``): the ``history`` view of the bronze suite."""
-    oldest = add_months(min(months), -config.quality.volume.trailing_batches)
-    counts = (tables.read(spark, config, name).filter(F.col("_ingest_month").between(oldest, max(months)))
-              .groupBy("_ingest_month").agg(F.count("*").alias("n")))
-    present = {r["_ingest_month"] for r in counts.select("_ingest_month").collect()}  # one row per batch
-    new = spark.createDataFrame([(m, 0) for m in months if m not in present], "_ingest_month string, n long")
-    return counts.select("*", F.lit(False).alias("is_new")).unionByName(new.select("*", F.lit(True).alias("is_new")))
+        return tables.append(checked, config, name).rows
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,7 @@ import sys
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.ingest import batch_history
+from jobs.ingest import bronze_batches, history_view
 from jobs.runtime import quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
@@ -62,13 +62,15 @@ def published_slices(spark: SparkSession, config: Config,
     def table(name: str) -> DataFrame:
         return tables.read(spark, config, name)
 
-    for spec in configured_sources(config):  # a disabled source's batches of the month too
+    # a disabled source's batches of the month too
+    bronze = [spec for spec in configured_sources(config) if tables.exists(spark, config, f"bronze.{spec.name}")]
+    counts, _ = bronze_batches(spark, config, bronze, [month]) if bronze else ({}, set())
+    for spec in bronze:
         name = f"bronze.{spec.name}"
-        if tables.exists(spark, config, name):
-            # the batch as a first load: its earlier batches are its history, it is "new" itself
-            history = batch_history(spark, config, name, [month]).filter(F.col("_ingest_month") != month) \
-                .unionByName(spark.createDataFrame([(month, 0, True)], "_ingest_month string, n long, is_new boolean"))
-            add(name, table(name).filter(F.col("_ingest_month") == month), {"history": history})
+        # the batch as a first load: its earlier batches are its history, it is "new" itself
+        earlier = {m: n for m, n in counts[spec.name].items() if m != month}
+        add(name, table(name).filter(F.col("_ingest_month") == month),
+            {"history": history_view(spark, earlier, [month])})
     accounts = {"accounts": table("silver.accounts").select("user_id")} \
         if tables.exists(spark, config, "silver.accounts") else {}
     for target in SILVER_TABLES:

@@ -65,14 +65,11 @@ class Background:
         return done
 
 
-def start_background(month_one: Path, base: Path) -> dict[str, Background]:
-    """The lakehouses of ``lakes`` (tests/e2e/conftest.py) that other processes build, started now under
-    ``base``: bulk (one `taoqi run` over every batch of ``month_one``'s landing, every table validated)
-    and replica (the world generated again on another parallelism). On tiny data each process waits on
-    its driver and the disk more than on the two cores (measured: two bulk runs side by side take 0.8x
-    their time one after the other), so they overlap this process's work well."""
+def start_replica(month_one: Path, base: Path) -> Background:
+    """The replica lakehouse of ``lakes`` (tests/e2e/conftest.py), started now under ``base``: the world
+    generated again on another parallelism, in a process of its own (a session has one master). The bulk
+    lakehouse starts from the same landing, copied here; ``lakes`` runs it in the session's process."""
     for generated in ("landing", "truth"):  # the world, and its hidden truth (calibration, report)
         shutil.copytree(month_one / generated, base / "bulk" / generated)
-    replica = Background("generate", root=base / "replica",
-                         sets=[*WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"], logs=base / "replica")
-    return {"bulk": Background("run", root=base / "bulk", logs=base / "bulk_run"), "replica": replica}
+    return Background("generate", root=base / "replica",
+                      sets=[*WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"], logs=base / "replica")

@@ -65,16 +65,16 @@ def computed(spark: SparkSession, config: Config, gold_table: str) -> dict[str, 
 
 def record(spark: SparkSession, config: Config, gold_table: str, month: str, settings: str, rows: int) -> None:
     """Note that ``gold_table`` was (re)computed for ``month`` (a new row: the log keeps every recompute)."""
-    record_months(spark, config, gold_table, {month: rows}, settings)
+    record_months(spark, config, [gold_table], {month: rows}, settings)
 
 
-def record_months(spark: SparkSession, config: Config, gold_table: str, rows_by_month: dict[str, int],
+def record_months(spark: SparkSession, config: Config, gold_tables: list[str], rows_by_month: dict[str, int],
                   settings: str) -> None:
-    """Note that ``gold_table`` was (re)computed for every month of ``rows_by_month``, in one commit."""
+    """Note that each of ``gold_tables`` was (re)computed for every month of ``rows_by_month``, in one commit."""
     tables.ensure(spark, config, GOLD_LOG, OPS_GOLD_LOG)
     now = datetime.now(timezone.utc)
-    rows = spark.createDataFrame([(gold_table, month, settings, n, now) for month, n in sorted(rows_by_month.items())],
-                                 OPS_GOLD_LOG)
+    rows = spark.createDataFrame([(gold_table, month, settings, n, now) for gold_table in gold_tables
+                                  for month, n in sorted(rows_by_month.items())], OPS_GOLD_LOG)
     tables.append(rows, config, GOLD_LOG)
 
 

@@ -9,9 +9,12 @@ the stage to run.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Sequence
 
 from delta.tables import DeltaTable
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from jobs.runtime import storage
@@ -53,6 +56,8 @@ def read(spark: SparkSession, config: Config, name: str, version: int | None = N
 def ensure(spark: SparkSession, config: Config, name: str, schema: T.StructType,
            partition_by: tuple[str, ...] = ()) -> None:
     """Create the table with its schema and partitioning if it does not exist yet."""
+    if exists(spark, config, name):  # Delta's createIfNotExists would take a transaction to find out (0.2 s)
+        return
     # qualified: Delta's builder takes a relative location without "./" (lake/ops/x) for a table name
     qualified = storage.qualify(spark, location(config, name))
     builder = DeltaTable.createIfNotExists(spark).location(qualified).addColumns(schema)
@@ -61,25 +66,48 @@ def ensure(spark: SparkSession, config: Config, name: str, schema: T.StructType,
     builder.execute()
 
 
-def replace_where(df: DataFrame, config: Config, name: str, predicate: str) -> None:
+@dataclass(frozen=True)
+class Written:
+    """What a write published: its rows, and its rows per value of the column it was asked to count by."""
+
+    rows: int
+    by_value: dict[str, int]
+
+
+def replace_where(df: DataFrame, config: Config, name: str, predicate: str,
+                  count_by: tuple[str, Sequence[str]] | None = None) -> Written:
     """Atomically replace the rows matching ``predicate`` with ``df`` (whose rows all match it)."""
-    (df.write.format("delta").mode("overwrite").option("replaceWhere", predicate)
-     .save(location(config, name)))
+    counted, metrics = _counted(df, count_by)
+    counted.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(location(config, name))
+    return _written(metrics, count_by)
 
 
-def append(df: DataFrame, config: Config, name: str) -> None:
-    df.write.format("delta").mode("append").save(location(config, name))
+def append(df: DataFrame, config: Config, name: str, count_by: tuple[str, Sequence[str]] | None = None) -> Written:
+    """Append ``df`` in one commit."""
+    counted, metrics = _counted(df, count_by)
+    counted.write.format("delta").mode("append").save(location(config, name))
+    return _written(metrics, count_by)
+
+
+def _counted(df: DataFrame, count_by: tuple[str, Sequence[str]] | None) -> tuple[DataFrame, Observation]:
+    # Counted by the write itself (observed metrics): no second job, no read of the table's history.
+    metrics = Observation()
+    counts = [F.count(F.lit(1)).alias("rows")]
+    if count_by:
+        column, values = count_by
+        counts += [F.count_if(F.col(column) == F.lit(v)).alias(f"{column}={v}") for v in values]
+    return df.observe(metrics, *counts), metrics
+
+
+def _written(metrics: Observation, count_by: tuple[str, Sequence[str]] | None) -> Written:
+    got = metrics.get
+    column, values = count_by or ("", ())
+    return Written(rows=got["rows"], by_value={v: got[f"{column}={v}"] for v in values})
 
 
 def version(spark: SparkSession, config: Config, name: str) -> int:
     """The table's current Delta version (logged so any month can be rebuilt with versionAsOf)."""
     return int(DeltaTable.forPath(spark, location(config, name)).history(1).collect()[0]["version"])
-
-
-def last_operation_metrics(spark: SparkSession, config: Config, name: str) -> dict[str, int]:
-    """Delta's metrics of the latest commit (rows written, files added): counts without a scan."""
-    row = DeltaTable.forPath(spark, location(config, name)).history(1).collect()[0]
-    return {k: int(v) for k, v in (row["operationMetrics"] or {}).items() if str(v).isdigit()}
 
 
 def sql_literal(value: str) -> str:

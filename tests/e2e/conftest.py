@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -77,22 +78,28 @@ def selected(trained, spark) -> Path:
 @pytest.fixture(scope="session")
 def lakes(tiny_month_one, spark, request):
     """The tiny world's lakehouses (tests/tiny_world.py), shared by the pipeline and the fault tests:
-    bulk (one `taoqi run` over every batch, every table validated) and replica (the world generated
-    again on another parallelism), both built by processes ``tiny_month_one`` started; monthly (one
-    month at a time: the session's first month, then the others in this process) and a copy of
-    monthly as its second month left it (the fault tests run the third month on copies)."""
-    from jobs.cli import main  # the months after the first in this process: no JVM start each
-    from tests.conftest import BACKGROUND
+    bulk (one `taoqi run` over every batch, every table validated), replica (the world generated again
+    on another parallelism, by the process ``tiny_month_one`` started), monthly (one month at a time:
+    the session's first month, then the others) and a copy of monthly as its second month left it (the
+    fault tests run the third month on copies). Bulk and monthly run in this process: no JVM start, no
+    compiling again what the session compiled."""
+    from jobs.cli import main
+    from tests.conftest import REPLICA
 
-    started = request.config.stash[BACKGROUND]
-    base = started["bulk"].root.parent
-    monthly, before_last = base / "monthly", base / f"monthly_until_{MONTHS[-2]}"
+    replica = request.config.stash[REPLICA]
+    base = replica.root.parent
+    bulk, monthly, before_last = base / "bulk", base / "monthly", base / f"monthly_until_{MONTHS[-2]}"
     shutil.copytree(tiny_month_one, monthly)
     with deadline(spark, WORLD_DEADLINE_S, "the tiny world's monthly lakehouse"):
         for month in MONTHS[1:]:
             if month == MONTHS[-1]:
                 shutil.copytree(monthly, before_last)
             assert main(["run", "--month", month, *tiny.at(monthly), *set_args(tiny.MONTHLY)]) == 0, month
-    started["replica"].wait()
-    return {"bulk": started["bulk"].root, "replica": started["replica"].root, "monthly": monthly,
-            "before_last": before_last, "run": started["bulk"].wait()}
+    with deadline(spark, WORLD_DEADLINE_S, "the tiny world's bulk run"):
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            code = main(["run", *tiny.at(bulk), *set_args(tiny.WORLD)])
+        assert code == 0, printed.getvalue()[-4000:]
+    replica.wait()
+    run = subprocess.CompletedProcess(["taoqi", "run"], code, printed.getvalue(), "")
+    return {"bulk": bulk, "replica": replica.root, "monthly": monthly, "before_last": before_last, "run": run}

@@ -41,15 +41,16 @@ def main(argv: list[str]) -> int:
     replace_where, append = tables.replace_where, tables.append
 
     def inject(write):
-        def written(df, config, name, *rest):
+        def written(df, config, name, *rest, **kw):
             if name == table and fault == "fail-first-attempt":
                 df = df.filter(_fail_first_attempt(extra[0])(F.lit(1)))
             if name == table and fault == "wait-before":
                 while not Path(extra[0]).exists():
                     time.sleep(0.1)
-            write(df, config, name, *rest)
+            done = write(df, config, name, *rest, **kw)
             if name == table and fault == "kill-after":
                 os.kill(os.getpid(), signal.SIGKILL)  # no finally blocks, no lock release: a lost driver
+            return done
         return written
 
     tables.replace_where, tables.append = inject(replace_where), inject(append)

@@ -1,7 +1,7 @@
 """End to end: the real CLI on a tiny world in a temp dir.
 
 One session-scoped world (tests/conftest.py, tests/e2e/conftest.py), several lakehouses built from it:
-  bulk    -- the world's landing through one `taoqi run` process over every batch, every table validated
+  bulk    -- the world's landing through one `taoqi run` over every batch, every table validated
   replica -- the same world generated again by `taoqi generate` on another parallelism
   monthly -- the same landing run one month at a time through the CLI in this process, quality checks off
              (spark-submit is the cluster test's: tests/cluster)
