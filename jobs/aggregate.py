@@ -100,12 +100,15 @@ def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
         # the month bounds let Delta prune partitions; the rows are those of the batches
         oldest = add_months(batches[0], -(tolerance + 1))
         with quality.gate(spark, config, "aggregate", USER_MONTH, slices, month=batches[-1]) as checked:
-            # the slices each batch got, for ops.gold_log, counted as they are written
-            written = tables.replace_where(checked, config, USER_MONTH,
-                                           f"month >= '{oldest}' AND month <= '{batches[-1]}' "
-                                           f"AND batch IN ({batch_list})", count_by=("batch", batches))
-        t.rows_out = written.rows
-    gold_log.record_months(spark, config, [USER_MONTH], written.by_value, caps_fingerprint(config))
+            t.rows_out = tables.replace_where(checked, config, USER_MONTH,
+                                              f"month >= '{oldest}' AND month <= '{batches[-1]}' "
+                                              f"AND batch IN ({batch_list})")
+        # the slices each batch got, for ops.gold_log: counted on the table (exact, whatever Spark ran twice)
+        written = {r["batch"]: r["count"] for r in tables.read(spark, config, USER_MONTH)
+                   .filter(F.col("month").between(oldest, batches[-1]) & F.col("batch").isin(batches))
+                   .groupBy("batch").count().collect()}
+    gold_log.record_months(spark, config, [USER_MONTH], {b: written.get(b, 0) for b in batches},
+                           caps_fingerprint(config))
 
 
 def main(argv: list[str] | None = None) -> int:

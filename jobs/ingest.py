@@ -211,7 +211,7 @@ def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: lis
                       references={"history": history_view(spark, counts, months)}) as checked:
         if not files:
             return 0
-        return tables.append(checked, config, name).rows
+        return tables.append(checked, config, name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -113,8 +113,7 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
             profile = spark.createDataFrame(profile_rows(attributes, month=month, alpha=p.alpha),
                                             GOLD_TABLES["persona_profiles"][0])
             with quality.gate(spark, config, "personas", PROFILES, profile, month=month) as checked:
-                written = tables.replace_where(checked, config, PROFILES, f"month = {tables.sql_literal(month)}")
-            t.rows_out = written.rows
+                t.rows_out = tables.replace_where(checked, config, PROFILES, f"month = {tables.sql_literal(month)}")
     finally:
         for checkpointed in (rows, assigned):
             if checkpointed is not None:

@@ -144,7 +144,7 @@ def renew(spark: SparkSession, config: Config, year: int, *, latest_batch: str) 
         result = renewals(members, user_month, year=year, latest_batch=latest_batch, curve=r.points_curve,
                           pass_points=r.pass_points, warn_before=r.warn_months_before_expiry)
         with quality.gate(spark, config, "renew", RENEWALS, result, month=f"{year}-12") as checked:
-            t.rows_out = tables.replace_where(checked, config, RENEWALS, f"expiry_year = {int(year)}").rows
+            t.rows_out = tables.replace_where(checked, config, RENEWALS, f"expiry_year = {int(year)}")
     summary = (tables.read(spark, config, RENEWALS).filter(F.col("expiry_year") == year)
                .groupBy("status").agg(F.count("*").alias("n"), F.count(F.when(F.col("warned"), 1)).alias("warned"))
                .collect())

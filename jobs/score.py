@@ -116,7 +116,7 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
         accounts = {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
         with quality.gate(spark, config, "score", FEATURES, features, month=months[-1],
                           references=accounts) as checked:
-            t.rows_out = tables.replace_where(checked, config, FEATURES, f"as_of_month IN ({month_list})").rows
+            t.rows_out = tables.replace_where(checked, config, FEATURES, f"as_of_month IN ({month_list})")
     with timed("score", f"scores {span}") as t:
         # the months before the set's months that are not in it: already published
         before = sorted({add_months(m, -1) for m in months} - set(months))
@@ -126,15 +126,14 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
             components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,
             bands=s.bands, vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
         with quality.gate(spark, config, "score", SCORES, result, month=months[-1]) as checked:
-            # members per month, for ops.gold_log, counted as they are written
-            written = tables.replace_where(checked, config, SCORES, f"month IN ({month_list})",
-                                           count_by=("month", months))
-        t.rows_out = written.rows
+            t.rows_out = tables.replace_where(checked, config, SCORES, f"month IN ({month_list})")
         published = tables.read(spark, config, SCORES).filter(F.col("month").isin(months))
         routing = service_routing(published, queues=s.service_queues)
         with quality.gate(spark, config, "score", ROUTING, routing, month=months[-1]) as checked:
             tables.replace_where(checked, config, ROUTING, f"month IN ({month_list})")
-    gold_log.record_months(spark, config, [FEATURES, SCORES], written.by_value, settings)
+        # members per month, for ops.gold_log: counted on the table (exact, whatever Spark ran twice)
+        counts = {r["month"]: r["count"] for r in published.groupBy("month").count().collect()}
+    gold_log.record_months(spark, config, [FEATURES, SCORES], {m: counts.get(m, 0) for m in months}, settings)
     monitor_stability(spark, config, months)
 
 

@@ -124,8 +124,7 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
     capacity = apass_inputs.capacity(members_n, config)
     with timed("select", f"candidates {month}") as t:
         with quality.gate(spark, config, "select", CANDIDATES, candidates(spark, config, month), month=month) as checked:
-            written = tables.replace_where(checked, config, CANDIDATES, f"month = {tables.sql_literal(month)}")
-        t.rows_out = written.rows
+            t.rows_out = tables.replace_where(checked, config, CANDIDATES, f"month = {tables.sql_literal(month)}")
     with timed("select", f"selection {month}") as t:
         cands = tables.read(spark, config, CANDIDATES).filter(F.col("month") == month)
         features = booster.feature_name()
@@ -135,8 +134,7 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
         result = decisions(cands, scored, active_overrides(spark, config, month), members, month=month,
                            model_version=champion.version, capacity=capacity)
         with quality.gate(spark, config, "select", SELECTION, result, month=month) as checked:
-            written = tables.replace_where(checked, config, SELECTION, f"month = {tables.sql_literal(month)}")
-        t.rows_out = written.rows
+            t.rows_out = tables.replace_where(checked, config, SELECTION, f"month = {tables.sql_literal(month)}")
     gold_log.record(spark, config, SELECTION, month, f"v{champion.version}", t.rows_out)
     counts = {r["decision"]: r["count"] for r in tables.read(spark, config, SELECTION)
               .filter(F.col("month") == month).groupBy("decision").count().collect()}

@@ -9,8 +9,6 @@ the stage to run.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Sequence
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -66,43 +64,27 @@ def ensure(spark: SparkSession, config: Config, name: str, schema: T.StructType,
     builder.execute()
 
 
-@dataclass(frozen=True)
-class Written:
-    """What a write published: its rows, and its rows per value of the column it was asked to count by."""
-
-    rows: int
-    by_value: dict[str, int]
-
-
-def replace_where(df: DataFrame, config: Config, name: str, predicate: str,
-                  count_by: tuple[str, Sequence[str]] | None = None) -> Written:
-    """Atomically replace the rows matching ``predicate`` with ``df`` (whose rows all match it)."""
-    counted, metrics = _counted(df, count_by)
+def replace_where(df: DataFrame, config: Config, name: str, predicate: str) -> int:
+    """Atomically replace the rows matching ``predicate`` with ``df`` (whose rows all match it); return the
+    rows written (:func:`_counted`)."""
+    counted, rows = _counted(df)
     counted.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(location(config, name))
-    return _written(metrics, count_by)
+    return rows.get["rows"]
 
 
-def append(df: DataFrame, config: Config, name: str, count_by: tuple[str, Sequence[str]] | None = None) -> Written:
-    """Append ``df`` in one commit."""
-    counted, metrics = _counted(df, count_by)
+def append(df: DataFrame, config: Config, name: str) -> int:
+    """Append ``df`` in one commit; return the rows written (:func:`_counted`)."""
+    counted, rows = _counted(df)
     counted.write.format("delta").mode("append").save(location(config, name))
-    return _written(metrics, count_by)
+    return rows.get["rows"]
 
 
-def _counted(df: DataFrame, count_by: tuple[str, Sequence[str]] | None) -> tuple[DataFrame, Observation]:
-    # Counted by the write itself (observed metrics): no second job, no read of the table's history.
-    metrics = Observation()
-    counts = [F.count(F.lit(1)).alias("rows")]
-    if count_by:
-        column, values = count_by
-        counts += [F.count_if(F.col(column) == F.lit(v)).alias(f"{column}={v}") for v in values]
-    return df.observe(metrics, *counts), metrics
-
-
-def _written(metrics: Observation, count_by: tuple[str, Sequence[str]] | None) -> Written:
-    got = metrics.get
-    column, values = count_by or ("", ())
-    return Written(rows=got["rows"], by_value={v: got[f"{column}={v}"] for v in values})
+def _counted(df: DataFrame) -> tuple[DataFrame, Observation]:
+    """``df`` counting its rows as the write runs (an observed metric): no second job, no read of the table's
+    history. Like Delta's own numOutputRows, a count for the logs: a stage Spark runs again after a lost
+    executor counts its rows again (Spark 4.1), so bookkeeping that must be exact counts the table."""
+    rows = Observation()
+    return df.observe(rows, F.count(F.lit(1)).alias("rows")), rows
 
 
 def version(spark: SparkSession, config: Config, name: str) -> int:
