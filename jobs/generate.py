@@ -120,7 +120,7 @@ def world(spark: SparkSession, config: Config, months: list[events.Month]) -> tu
                            registered_by=date.fromisoformat(months[0].month + "-01") - timedelta(days=1))
     ids = spark.range(1, gen.users + 1, numPartitions=max(spark.sparkContext.defaultParallelism, gen.users // 200_000))
     users = population(ids, seed=gen.seed, segments=gen.segments, world_end=world_end, heavy=heavy) \
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .persist(StorageLevel.MEMORY_AND_DISK_DESER)
     user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality)
     if heavy is not None:
         histogram: dict[str, dict[int, int]] = {"orders": {}, "interactions": {}}
@@ -132,12 +132,12 @@ def world(spark: SparkSession, config: Config, months: list[events.Month]) -> tu
         user_months = skewed.heavy_user_months(user_months, seed=gen.seed, months=months, seasonality=gen.seasonality,
                                                orders=skew.factor * median["orders"],
                                                interactions=skew.factor * median["interactions"])
-    user_months = user_months.persist(StorageLevel.MEMORY_AND_DISK)
+    user_months = user_months.persist(StorageLevel.MEMORY_AND_DISK_DESER)
     orders = events.orders(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
                            fx_to_cny=config.conform.fx_to_cny, n_months=len(months))
     if skew.heavy_sellers:
         orders = _with_heavy_sellers(orders, config)
-    return users, user_months, orders.persist(StorageLevel.MEMORY_AND_DISK)
+    return users, user_months, orders.persist(StorageLevel.MEMORY_AND_DISK_DESER)
 
 
 def _with_heavy_sellers(orders: DataFrame, config: Config) -> DataFrame:
