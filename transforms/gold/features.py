@@ -97,14 +97,18 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of_months: l
                              & (F.col("month") >= shift_months(m, -(window - 1))))
     partials = user_month.filter(F.col("month").between(oldest, as_of_months[-1])
                                  & (F.col("batch") <= as_of_months[-1])).select(
-        F.explode(seen_by_slice).alias("as_of_month"),
-        *[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns if c != "batch"])
+        *[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns])
     seen_by_account = F.filter(as_of_list, lambda m: (F.col("registered_date") <= month_end(m))
                                & (F.col("ingest_month") <= m))
     members = accounts.filter(F.col("ingest_month") <= as_of_months[-1]).select(
-        "user_id", F.explode(seen_by_account).alias("as_of_month"),
+        "user_id", "ingest_month",
         *[_gender_code(F.col("gender")).alias(c) if c == "gender_code" else c for c in _ACCOUNT])
-    rows = partials.unionByName(members, allowMissingColumns=True).repartition("user_id")
+    # Exploded after the shuffle by member, which both aggregations reuse: a slice crosses it once, not
+    # once per as-of month that sees it (up to 12).
+    shuffled = partials.unionByName(members, allowMissingColumns=True).repartition("user_id")
+    rows = shuffled.select(
+        F.explode(F.when(F.col("month").isNotNull(), seen_by_slice).otherwise(seen_by_account)).alias("as_of_month"),
+        *[c for c in shuffled.columns if c not in ("batch", "ingest_month")])
 
     summed = [c for c in user_month.columns if c not in _NOT_SUMMED and c != "batch"]
     by_month = rows.groupBy("user_id", "as_of_month", "month").agg(
