@@ -86,7 +86,9 @@ def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFr
     # these rows instead of re-planning the stage's whole plan (measured on gold.scores: 17 s ->
     # 3 s per validation). Delta's MERGE materialises its source the same way. An executor lost
     # meanwhile fails the stage, which is idempotent: run it again.
-    checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK_DESER)
+    # Serialised: a checkpoint holds rows, not columnar batches, and deserialised rows are one object
+    # each on the heap (in local mode, the driver's).
+    checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
     try:
         validate(spark, config, stage, table, checked, month=month, references=references)
         yield checked
