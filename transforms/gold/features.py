@@ -4,8 +4,9 @@ Point in time: only months up to ``as_of``, only what had arrived by batch
 ``as_of`` (slices and accounts), and accounts registered by the month's last
 day. Members without any event in the window are still members (the score
 has a credit part for them too). The accounts and the 12 months of slices
-are unioned, clustered by member once and aggregated in two steps; the
-sellers' sketches take a second, narrow shuffle of their own.
+are unioned, clustered by member once (before each is exploded into the
+as-of months that see it) and aggregated in two steps; the sellers'
+sketches are merged on the same clustering and joined back.
 
 Every aggregation buffer is fixed-width, so Spark aggregates in a hash map:
 one string or array among the aggregates makes it sort every row instead
