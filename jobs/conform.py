@@ -33,7 +33,8 @@ from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms.schemas import OPS_RECONCILIATION, SILVER_QUARANTINE, SILVER_TABLES, conform_to
-from transforms.silver.common import DUP_RANK, add_months, with_dup_rank, with_user_check, with_window_check
+from transforms.silver.common import (IS_DUPLICATE, IS_LATE, add_months, published_before, with_duplicates_marked,
+                                     with_user_check, with_window_check, without_valid_payload)
 from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,6 @@ DESCRIPTION = __doc__
 QUARANTINE = "silver.quarantine"
 RECONCILIATION = "ops.reconciliation"
 _SOURCE = "_source_name"
-_KNOWN_SINCE = "_known_since"
 
 
 class ReconciliationError(RuntimeError):
@@ -154,34 +154,22 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
             rows = with_window_check(rows, late_tolerance_months=tolerance)
         if spec.user_checked:
             rows = with_user_check(rows, accounts)
-        # Only quarantine keeps the raw payload: a valid row drops it before anything holds or shuffles it
-        # (measured on the default world's orders: the dedup shuffle 634 MB -> 441 MB).
-        payload = F.when(F.col(REJECT_REASON).isNotNull(), F.col(RAW_PAYLOAD)).alias(RAW_PAYLOAD)
-        batches.append(rows.select(*[payload if c == RAW_PAYLOAD else c for c in rows.columns],
-                                   F.lit(spec.name).alias(_SOURCE)))
+        batches.append(without_valid_payload(rows).select("*", F.lit(spec.name).alias(_SOURCE)))
     candidates = reduce(DataFrame.unionByName, batches).persist(StorageLevel.MEMORY_AND_DISK_DESER)
     valid = F.col(REJECT_REASON).isNull()
     key = list(specs[0].natural_key)
 
-    # A valid row is a duplicate if another row of its key came in an earlier batch (already
-    # published, outside this pass) or comes first within this pass (earlier batch, then time).
-    earlier = tables.read(spark, config, name).filter((F.col("ingest_month") < months[-1])
-                                                      & ~F.col("ingest_month").isin(months))
-    if event_table:  # events arrive at most `tolerance` batches late: prune the partitions
-        earlier = earlier.filter(F.col("event_month").between(add_months(months[0], -tolerance), months[-1]))
-    known = earlier.groupBy(*key).agg(F.min("ingest_month").alias(_KNOWN_SINCE))
-    within_batch = ["event_time"] if event_table else [F.col("updated_at").desc()]  # latest account record wins
-    ranked = with_dup_rank(candidates.filter(valid), key, ["ingest_month", *within_batch]) \
-        .join(known, key, how="left")
+    earlier = published_before(tables.read(spark, config, name), months, late_tolerance_months=tolerance,
+                               event_table=event_table)
+    ranked = with_duplicates_marked(candidates.filter(valid), earlier, key, event_table=event_table)
     if target == "orders":
         ranked = _with_known_flags(spark, config, ranked)
     ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK_DESER)
-    is_dup = (F.col(DUP_RANK) > 1) | F.coalesce(F.col(_KNOWN_SINCE) < F.col("ingest_month"), F.lit(False))
+    is_dup, is_late = F.col(IS_DUPLICATE), F.col(IS_LATE)
     sources = ", ".join(tables.sql_literal(s.name) for s in specs)
     batch_list = ", ".join(tables.sql_literal(m) for m in months)
     users = {} if target == "accounts" else {
         "accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
-    is_late = (~is_dup & (F.col("event_month") < F.col("ingest_month"))) if event_table else F.lit(False)
     row_month = F.col("event_month") if event_table else F.date_format("registered_date", "yyyy-MM")
     by_batch = [_SOURCE, "ingest_month"]
     # Every count of the reconciliation in one aggregation: the rows kept or found duplicate, the rows

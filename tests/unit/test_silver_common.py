@@ -86,10 +86,10 @@ def test_local_times_are_shanghai_whatever_the_session_zone(spark):
     assertDataFrameEqual(parsed, want)
 
 
-def test_with_event_time_buckets_by_shanghai_day(spark):
+def test_event_time_buckets_by_shanghai_day(spark):
     df = spark.createDataFrame([(1, 1743436799), (2, 1743436800)], "id int, epoch long")  # 23:59:59 / 00:00:00
-    got = df.select("id", F.timestamp_seconds("epoch").alias("ts")).transform(common.with_event_time, "ts")
-    assert got.columns == ["id", "ts", "event_time", "event_date", "event_month"]
+    got = df.select("id", *common.event_time_columns(F.timestamp_seconds("epoch")))
+    assert got.columns == ["id", "event_time", "event_date", "event_month"]
     assertDataFrameEqual(got.select("id", "event_date", "event_month"), [
         Row(id=1, event_date=date(2025, 3, 31), event_month="2025-03"),
         Row(id=2, event_date=date(2025, 4, 1), event_month="2025-04"),
@@ -160,24 +160,74 @@ def test_dedup_keeps_one_deterministic_row_per_key_and_counts_the_rest(spark):
     from datetime import datetime, timezone
     t1 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
     t2 = datetime(2025, 3, 2, 12, 0, tzinfo=timezone.utc)
-    cols = "platform string, order_id string, event_time timestamp, _row_hash string, _source_file string"
+    cols = ("platform string, order_id string, event_time timestamp, event_month string, ingest_month string, "
+            "_row_hash string, _source_file string")
     df = spark.createDataFrame([
-        ("taobao", "A", t1, "h1", "f2.json"),  # exact replay of the next row, in another file
-        ("taobao", "A", t1, "h1", "f1.json"),
-        ("taobao", "A", t1, "h1", "f1.json"),  # exact duplicate line in the same file
-        ("taobao", "B", t2, "h3", "f1.json"),  # same key, later: a duplicate of the earlier one
-        ("taobao", "B", t1, "h2", "f1.json"),
-        ("tmall", "A", t2, "h4", "f1.json"),  # same order id, other platform: not a duplicate
+        ("taobao", "A", t1, "2025-03", "2025-03", "h1", "f2.json"),  # exact replay of the next row, in another file
+        ("taobao", "A", t1, "2025-03", "2025-03", "h1", "f1.json"),
+        ("taobao", "A", t1, "2025-03", "2025-03", "h1", "f1.json"),  # exact duplicate line in the same file
+        ("taobao", "B", t2, "2025-03", "2025-03", "h3", "f1.json"),  # same key, later: a duplicate of the earlier
+        ("taobao", "B", t1, "2025-03", "2025-03", "h2", "f1.json"),
+        ("tmall", "A", t2, "2025-03", "2025-03", "h4", "f1.json"),  # same order id, other platform: not a duplicate
     ], cols)
     key = ["platform", "order_id"]
+    nothing_before = df.limit(0)
     want = [Row(platform="taobao", order_id="A", _row_hash="h1", _source_file="f1.json"),
             Row(platform="taobao", order_id="B", _row_hash="h2", _source_file="f1.json"),
             Row(platform="tmall", order_id="A", _row_hash="h4", _source_file="f1.json")]
     for shuffled in (df, df.repartition(3, "_row_hash").sortWithinPartitions(F.rand(7))):
-        kept = common.dedup_within_batch(shuffled, key)
-        assert kept.columns == df.columns
-        assertDataFrameEqual(kept.drop("event_time"), want)
-    kept, dups = common.split_duplicates(df, key)
-    assert (kept.count(), dups.count()) == (3, 3)
+        marked = common.with_duplicates_marked(shuffled, nothing_before, key, event_table=True)
+        assert marked.columns == [*df.columns, common.IS_DUPLICATE, common.IS_LATE]
+        kept = marked.filter(~F.col(common.IS_DUPLICATE))
+        assertDataFrameEqual(kept.select("platform", "order_id", "_row_hash", "_source_file"), want)
+        assert marked.filter(common.IS_DUPLICATE).count() == 3
     ranks = common.with_dup_rank(df, key).groupBy(common.DUP_RANK).count()
     assertDataFrameEqual(ranks, [Row(_dup_rank=1, count=3), Row(_dup_rank=2, count=2), Row(_dup_rank=3, count=1)])
+
+
+def test_a_row_published_in_an_earlier_batch_makes_the_later_copy_a_duplicate_and_late_rows_are_counted(spark):
+    from datetime import datetime, timezone
+    jan, feb = datetime(2025, 1, 20, tzinfo=timezone.utc), datetime(2025, 2, 20, tzinfo=timezone.utc)
+    cols = ("order_id string, event_time timestamp, event_month string, ingest_month string, _row_hash string, "
+            "_source_file string")
+    published = spark.createDataFrame([
+        ("A", jan, "2025-01", "2025-01", "h1", "f"),  # batch 1, outside the pass
+        ("Z", jan, "2025-01", "2025-01", "h9", "f"),
+        ("C", feb, "2025-02", "2025-03", "h5", "f"),  # a later batch: not "before" a row of batch 2
+        ("D", feb, "2025-02", "2025-02", "h6", "f"),  # batch 2 itself, in the pass: re-judged, not a reference
+    ], cols)
+    earlier = common.published_before(published, ["2025-02"], late_tolerance_months=1, event_table=True)
+    assert sorted(r["order_id"] for r in earlier.collect()) == ["A", "Z"]
+    pass_rows = spark.createDataFrame([
+        ("A", jan, "2025-01", "2025-02", "h1", "g"),  # sent again a batch later: a duplicate of batch 1's
+        ("B", jan, "2025-01", "2025-02", "h2", "g"),  # a January event first sent in February: late
+        ("C", feb, "2025-02", "2025-02", "h3", "g"),  # known only from a later batch: kept, on time
+        ("D", feb, "2025-02", "2025-02", "h6", "g"),
+    ], cols)
+    marked = common.with_duplicates_marked(pass_rows, earlier, ["order_id"], event_table=True)
+    assertDataFrameEqual(marked.select("order_id", common.IS_DUPLICATE, common.IS_LATE), [
+        Row(order_id="A", _is_duplicate=True, _is_late=False), Row(order_id="B", _is_duplicate=False, _is_late=True),
+        Row(order_id="C", _is_duplicate=False, _is_late=False), Row(order_id="D", _is_duplicate=False, _is_late=False)])
+
+
+def test_the_latest_record_of_an_account_in_a_batch_wins_and_accounts_are_never_late(spark):
+    from datetime import datetime, timezone
+    cols = "user_id long, updated_at timestamp, ingest_month string, _row_hash string, _source_file string"
+    rows = spark.createDataFrame([
+        (1, datetime(2025, 1, 3, tzinfo=timezone.utc), "2025-01", "h1", "f"),
+        (1, datetime(2025, 1, 9, tzinfo=timezone.utc), "2025-01", "h2", "f"),  # the later update wins
+        (2, datetime(2025, 1, 9, tzinfo=timezone.utc), "2025-02", "h3", "f"),  # batch 2's copy loses to batch 1's
+        (2, datetime(2025, 1, 1, tzinfo=timezone.utc), "2025-01", "h4", "f"),
+    ], cols)
+    marked = common.with_duplicates_marked(rows, rows.limit(0), ["user_id"], event_table=False)
+    assertDataFrameEqual(marked.filter(~F.col(common.IS_DUPLICATE)).select("user_id", "_row_hash", common.IS_LATE), [
+        Row(user_id=1, _row_hash="h2", _is_late=False), Row(user_id=2, _row_hash="h4", _is_late=False)])
+
+
+def test_only_quarantined_rows_keep_their_raw_payload(spark):
+    rows = spark.createDataFrame([("a", None, '{"x": 1}'), ("b", "BAD_AMOUNT", '{"x": 2}')],
+                                 f"id string, {REJECT_REASON} string, {common.RAW_PAYLOAD} string")
+    got = common.without_valid_payload(rows)
+    assert got.columns == rows.columns
+    assertDataFrameEqual(got, [Row(id="a", _reject_reason=None, **{common.RAW_PAYLOAD: None}),
+                               Row(id="b", _reject_reason="BAD_AMOUNT", **{common.RAW_PAYLOAD: '{"x": 2}'})])
