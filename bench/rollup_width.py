@@ -12,8 +12,8 @@ the members at score >= personas.min_score alone (the month's slices
 semi-joined to them: every row is still scanned). All three go into Spark's
 noop sink, warm, the best of ``--repeat`` runs. The last two together are
 what a narrow user_features for every member plus a wide one for the
-high-value members would cost: the figures behind the README's
-"Incremental / full" bullet. A what-if, not a second implementation.
+high-value members would cost: the figures behind
+docs/performance.md#rollup-width. A what-if, not a second implementation.
 
     python -m bench.rollup_width bench/results/tmp/u10000 bench/results/tmp/u100000
 """

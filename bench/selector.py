@@ -53,7 +53,8 @@ def evaluate(root: str) -> list[dict]:
                 "elite_share": sum(r["count"] for r in rows if r["elite"]) / n if n else None,
                 "by_segment": {f"{r['segment']}{' (elite)' if r['elite'] else ''}": r["count"] for r in rows},
             }
-        # The same two rankings deeper down: at 2x and 5x the capacity (SPEC §5: later 1 in 5,000).
+        # The same two rankings deeper down: at 2x and 5x the capacity (later reports put APASS at
+        # about 1 in 5,000 members, twice the 1 in 10,000 of its launch).
         ranked = (candidates.filter((F.col("month") == month) & F.col("passes_gates")).select("user_id", "score")
                   .join(sel.select("user_id", "rank"), "user_id").join(truth, "user_id")
                   .select("*", F.row_number().over(Window.orderBy(F.desc("score"), F.asc("user_id")))

@@ -1,11 +1,12 @@
 """The skewed world: does a member or a shop with 1,000x the median's events land one task 10x its stage's median?
 
-Not a test: it measures (ARCHITECTURE §2, issue 9). It generates a world
-with ``generator.skew`` on (default 20 000 members, 13 months, 5 heavy
-members, 5 heavy shops, factor 1000) into a fresh lakehouse, then runs the
-job's stages in this process as ``bench/run.py`` does, the quality gates
-off, each under StageMetrics (bench/metrics.py: task times from the Spark
-REST API, so the UI is on):
+Not a test: it measures the job's scale rule (whales and order farms are
+real; no member or shop may put a task above 10x its stage's median). It
+generates a world with ``generator.skew`` on (default 20 000 members, 13
+months, 5 heavy members, 5 heavy shops, factor 1000) into a fresh lakehouse,
+then runs the job's stages in this process as ``bench/run.py`` does, the
+quality gates off, each under StageMetrics (bench/metrics.py: task times
+from the Spark REST API, so the UI is on):
 
   ingest     every batch
   conform    every batch

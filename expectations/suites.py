@@ -299,8 +299,8 @@ def scores_checks(inputs: SuiteInputs) -> list[Check]:
             "SELECT user_id FROM {batch} WHERE NOT (score_change <=> score - previous_score) "
             f"OR growth_perk <> COALESCE(score_change >= {s.growth_perk_rise}, false)")),
         in_set("service_queue", [x.queue for x in s.service_queues]),
-        # Distribution (SPEC §3): super members are 3-5 % of members, in every month validated (a stage
-        # publishes several months at once; a share pooled over them could hide one month out of range).
+        # Distribution (the published share): super members are 3-5 % of members, in every month validated
+        # (a stage publishes several months at once; a share pooled over them could hide one month out of range).
         Check("super share at least", unexpected_rows(
             f"at least {q.super_share.min:.0%} of members score >= {b.super} (super members), every month",
             f"SELECT month, share FROM ({super_share}) WHERE share < {q.super_share.min}")),

@@ -50,7 +50,7 @@ def indicator_rows(spark: SparkSession, config: Config, keys: DataFrame) -> Data
 
 
 def is_gated(config: Config) -> F.Column:
-    """The published gates on a gold.scores row (SPEC §5): score >= 2500 and credit >= C5."""
+    """The published APASS gates on a gold.scores row: score >= 2500 and credit >= C5."""
     level = F.substring(F.col("credit_level"), 2, 1).cast("int")
     return (F.col("score") >= config.scoring.bands.apass_eligible) & (level >= config.apass.min_credit_level)
 

@@ -2,7 +2,7 @@
 
 For month M: the population is the members at personas.min_score or more
 (super members by default). Their behavioural features (shares and rates,
-README "Persona features") are scaled and clustered with KMeans on Spark,
+docs/personas.md#persona-features) are scaled and clustered with KMeans on Spark,
 k chosen by silhouette over personas.k_min..k_max with a fixed seed. Each
 segment is named by the mapping rules on its centroid (personas.rules), or
 "other". gold.personas holds every member's segment, persona and distance to

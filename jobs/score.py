@@ -160,12 +160,13 @@ def monitor_stability(spark: SparkSession, config: Config, months: list[str]) ->
 
 
 def calibration_report(spark: SparkSession, config: Config, month: str) -> str:
-    """The published figures (SPEC §8) beside the ones measured on ``month``'s scores.
+    """The published calibration figures beside the ones measured on ``month``'s scores.
 
     On a synthetic world the generator's hidden truth, when present, adds how
     many adversarial accounts reached the APASS band.
     """
-    lines = [f"calibration {month} (SPEC §8)", f"{'figure':<34} {'measured':<34} {'published':<18} ok"]
+    lines = [f"calibration {month}: the measured figures beside the published ones",
+             f"{'figure':<34} {'measured':<34} {'published':<18} ok"]
     for figure, measured, published, ok in calibration_lines(spark, config, month):
         mark = "" if ok is None else ("yes" if ok else "NO")
         lines.append(f"{figure:<34} {measured:<34} {published:<18} {mark}")

@@ -10,8 +10,8 @@ removes a member, an invitation takes a place first. The best-ranked fill
 the capacity (ceil(members x apass.invite_rate)). Every candidate gets a
 row with its decision and reason codes: failed gates first, then the
 features that raised (invited) or lowered (not invited) its chance most.
-Ends with the invited members' profile beside the published one (SPEC §5).
-Without --month, the latest scored month.
+Ends with the invited members' profile beside the one published for
+APASS members. Without --month, the latest scored month.
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
 
 
 def profile_check(spark: SparkSession, config: Config, month: str) -> str:
-    """The invited candidates' profile beside SPEC §5's, stored in gold.apass_profile and returned as a table."""
+    """The invited candidates' profile beside the published APASS one, stored in gold.apass_profile; returns a table."""
     from transforms.apass.profile import invited_profile, profile_lines
 
     invited = tables.read(spark, config, CANDIDATES).filter(F.col("month") == month).join(
@@ -157,7 +157,8 @@ def profile_check(spark: SparkSession, config: Config, month: str) -> str:
     rows = spark.createDataFrame([(month, f, m, p, ok) for f, m, p, ok in lines], PROFILE_SCHEMA)
     with quality.gate(spark, config, "select", PROFILE, rows, month=month) as checked:
         tables.replace_where(checked, config, PROFILE, f"month = {tables.sql_literal(month)}")
-    table = [f"invited profile {month} (SPEC §5)", f"{'figure':<34} {'measured':>14}  {'published':<22} ok"]
+    table = [f"invited profile {month}: the invited candidates beside the published APASS profile",
+             f"{'figure':<34} {'measured':>14}  {'published':<22} ok"]
     table += [f"{f:<34} {m:>14}  {p:<22} {'' if ok is None else 'yes' if ok else 'NO'}" for f, m, p, ok in lines]
     return "\n".join(table)
 

@@ -3,7 +3,7 @@
 # MAGIC # Scores and grades of a month
 # MAGIC
 # MAGIC The month's score distribution, the members per band and grade with their mean components, the
-# MAGIC calibration table (the published shares beside the measured ones, SPEC §8), the credit levels and
+# MAGIC calibration table (the published shares beside the measured ones), the credit levels and
 # MAGIC the customer-service routing. Reads `gold.scores` and `gold.service_routing`.
 # MAGIC
 # MAGIC Widgets: `root` (the lakehouse), `month` (empty: the latest scored month). Locally, as a plain script:
@@ -59,7 +59,8 @@ display(scores.groupBy("band", "grade")
 
 # MAGIC %md
 # MAGIC ## Calibration
-# MAGIC The shares SPEC §8 publishes beside this month's; on a synthetic world also the adversarial
+# MAGIC The published shares (super members 3-5 % of members; members at >= 2500 a small multiple of
+# MAGIC APASS's 1 in 10,000) beside this month's; on a synthetic world also the adversarial
 # MAGIC accounts that reached the APASS band (from the generator's hidden truth).
 
 # COMMAND ----------

@@ -21,7 +21,7 @@ from tests.tiny_world import Background
 
 # The tiny world generated again in a process of its own, started by ``tiny_month_one``; ``lakes`` waits for it.
 REPLICA = pytest.StashKey[Background]()
-# What a shared world may take on a busy 2-core machine (measured in the README's Tests section), with
+# What a shared world may take on a busy 2-core machine (measured in docs/performance.md#make-test), with
 # room to spare: past it something is wrong, not slow.
 WORLD_DEADLINE_S = 1200
 

@@ -227,7 +227,7 @@ GOLD_USER_FEATURES = T.StructType([
 GOLD_SCORES = T.StructType([
     T.StructField("user_id", T.LongType(), False),
     T.StructField("month", T.StringType(), False),  # the partition
-    # the four components (SPEC §2) and their sum
+    # the four published components and their sum
     *[T.StructField(f"{c}_points", T.IntegerType(), False)
       for c in ("purchase_amount", "purchase_frequency", "interaction", "credit")],
     T.StructField("score", T.IntegerType(), False),
@@ -288,7 +288,7 @@ GOLD_APASS_PROFILE = T.StructType([
     T.StructField("month", T.StringType(), False),  # the partition
     T.StructField("figure", T.StringType(), False),
     T.StructField("measured", T.StringType(), False),  # over the invited candidates of the month
-    T.StructField("published", T.StringType(), False),  # SPEC §5
+    T.StructField("published", T.StringType(), False),  # the published APASS figure or range
     T.StructField("within", T.BooleanType(), True),  # within the published range; null: no range published
 ])
 

@@ -2,7 +2,7 @@
 
 Adding a platform (Ele.me, Youku) is a new module under ``transforms/silver/``
 with a :class:`SourceSpec` plus an entry under ``sources:`` in the config; no
-stage code changes. README: "Adding a source".
+stage code changes. See docs/contributing.md#adding-a-source.
 """
 
 from __future__ import annotations

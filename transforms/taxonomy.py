@@ -3,7 +3,7 @@
 Each category has a stable numeric id (Taobao sends it as ``cat_id`` offset by
 ``TAOBAO_CAT_OFFSET``; Tmall sends the upper-case code), a group (what the
 persona and selector features aggregate on), a kind (``physical`` or
-``virtual``: virtual goods get lower score caps, SPEC §2) and a relative
+``virtual``: virtual goods get lower score caps) and a relative
 price level that scales a member's typical order value.
 """
 
@@ -26,7 +26,8 @@ TAOBAO_CAT_OFFSET = 50_000_000
 # Groups used by the generator's category_mix and later by features:
 #   everyday, luxury, hobby, family, jewelry, office, topup, travel, tickets, whale
 _ROWS = [
-    # everyday goods: the long tail of 35 categories that gives breadth (SPEC §6: 51 categories)
+    # everyday goods: the long tail of 35 categories that gives breadth (a published shopaholic bought
+    # in 51 top-level categories in a year)
     ("apparel_women", "everyday", 1.0), ("apparel_men", "everyday", 1.0), ("shoes", "everyday", 1.2),
     ("underwear", "everyday", 0.5), ("bags_mass", "everyday", 0.9), ("beauty", "everyday", 1.0),
     ("personal_care", "everyday", 0.5), ("snacks", "everyday", 0.3), ("beverages", "everyday", 0.3),
@@ -42,7 +43,8 @@ _ROWS = [
     # luxury and designer brands
     ("luxury_bags", "luxury", 8.0), ("luxury_watches", "luxury", 12.0), ("designer_apparel", "luxury", 5.0),
     ("luxury_cosmetics", "luxury", 2.5),
-    # hobbies (SPEC §5/§6: collecting, gardening, photography, travel, car modification, wine)
+    # hobbies (published for APASS members and personas: collecting, gardening, photography, travel,
+    # car modification, wine)
     ("collectibles", "hobby", 3.0), ("gardening", "hobby", 1.2), ("photography", "hobby", 5.0),
     ("car_parts", "hobby", 3.0), ("wine_spirits", "hobby", 2.5), ("tea", "hobby", 1.5),
     # family categories

@@ -57,7 +57,7 @@ class SparkConf:
 
 @dataclass(frozen=True)
 class SkewConf:
-    """A skewed world (README "The generator"): a few users and sellers with ``factor`` x the median volume."""
+    """A skewed world (docs/generator.md#a-skewed-world): a few users and sellers with ``factor`` x the median volume."""
 
     heavy_users: int  # users given factor x the median user's orders and interactions (0: off)
     heavy_user_segment: str  # the segment those users belong to (a brushing farm by default)
@@ -85,7 +85,7 @@ class GeneratorConf:
 
 @dataclass(frozen=True)
 class SourceConf:
-    conformer: str  # module path of the conformer; README: adding a source
+    conformer: str  # module path of the conformer; docs/contributing.md#adding-a-source
     enabled: bool
 
 

@@ -1,11 +1,10 @@
 """A real Spark standalone cluster on 127.0.0.1, started from the installed pyspark wheel.
 
-The wheel ships ``sbin/spark-daemon.sh`` but no ``start-master.sh``/``start-worker.sh``
-(ARCHITECTURE §5), so the master and each worker are started as daemons of
-their classes. Everything the cluster writes (logs, pid files, work dirs)
-stays under one base directory, and ``stop`` kills exactly the processes this
-object started, by PID, with their children (the executors), also after a
-failure.
+The wheel ships ``sbin/spark-daemon.sh`` but no ``start-master.sh``/``start-worker.sh``,
+so the master and each worker are started as daemons of their classes.
+Everything the cluster writes (logs, pid files, work dirs) stays under one
+base directory, and ``stop`` kills exactly the processes this object
+started, by PID, with their children (the executors), also after a failure.
 """
 
 from __future__ import annotations

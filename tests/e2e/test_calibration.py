@@ -1,4 +1,4 @@
-"""Calibration (SPEC §8): on the default world the scores reproduce the published shares.
+"""Calibration: on the default world the scores reproduce the published shares.
 
 A 30 000-member world over the default 13 months, through the CLI (in process):
 super members are 3-5 % of members, members at >= 2500 are 2-20x the APASS

@@ -2,7 +2,7 @@
 
 Each source is generated with one dirt kind at a time on every row, written
 in its real landing format, read back with the bronze reader and conformed:
-the rows of a kind must all end with that kind's reason (README "Dirt catalogue").
+the rows of a kind must all end with that kind's reason (docs/generator.md#dirt-catalogue).
 """
 
 from __future__ import annotations

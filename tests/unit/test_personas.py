@@ -19,7 +19,7 @@ from transforms.personas.features import FEATURES, NAMES, persona_features
 from transforms.personas.profiles import age_band, profile_input, profile_rows, welch
 from transforms.personas.segments import OTHER, assign, centroids, fit_segments, name_segments
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PERSONAS_DOC = Path(__file__).resolve().parents[2] / "docs" / "personas.md"
 RULES = load_config().personas.rules
 
 
@@ -121,12 +121,12 @@ def test_age_bands(spark):
 def test_bad_persona_settings_are_user_mistakes():
     with pytest.raises(ConfigError, match=r"personas.k_min/k_max: need 2 <= k_min <= k_max"):
         load_config(sets=["personas.k_min=8", "personas.k_max=5"])
-    with pytest.raises(ConfigError, match=r"personas.rules.office_hero: not a persona of SPEC §6"):
+    with pytest.raises(ConfigError, match=r"personas.rules.office_hero: not one of the four published personas"):
         load_config(sets=["personas.rules={office_hero: {office_share: [0.5, null]}}"])
 
 
-def test_the_readme_lists_every_persona_feature():
-    text = README.read_text(encoding="utf-8")
+def test_the_docs_list_every_persona_feature():
+    text = PERSONAS_DOC.read_text(encoding="utf-8")
     listed = re.findall(r"^\| `([a-z_0-9]+)` \| (.+) \|$", text.split("### Persona features")[1].split("###")[0],
                         flags=re.M)
     assert listed == [(f.name, f.definition) for f in FEATURES]

@@ -6,7 +6,7 @@ score and credit level of that month) and, for the month-to-month stability
 measures, the member's ``gold.user_month`` slices of the window known by that
 month's batch. Indicators are shares and rates where a raw amount would let
 spend size dominate, and every one is a double (the model's input type).
-The catalogue (``INDICATORS``) is the README's "Selector indicators" table.
+The catalogue (``INDICATORS``) is the table in docs/apass.md#selector-indicators.
 
 Demographics (gender, birth year, city tier) are *not* indicators: the
 selector must not invite by them. They ride along for the profile check.

@@ -55,7 +55,7 @@ def problems(a: ApassConf) -> list[str]:
     if not 0 <= a.min_credit_level <= 6:
         out.append(f"min_credit_level: must be 0..6, got {a.min_credit_level}")
     if not 0 < a.invite_rate <= 0.01:
-        out.append(f"invite_rate: must be in (0, 0.01] (SPEC §5: about 1 in 10,000), got {a.invite_rate}")
+        out.append(f"invite_rate: must be in (0, 0.01] (APASS is about 1 in 10,000 members), got {a.invite_rate}")
     if a.reason_codes < 1:
         out.append(f"reason_codes: must be at least 1, got {a.reason_codes}")
     s = a.selector
@@ -67,7 +67,7 @@ def problems(a: ApassConf) -> list[str]:
         out.append(f"selector.promotion_margin: must not be negative, got {s.promotion_margin}")
     for name, sign in s.monotone.items():
         if name not in NAMES:
-            out.append(f"selector.monotone.{name}: not an indicator (README: Selector indicators)")
+            out.append(f"selector.monotone.{name}: not an indicator (see docs/apass.md#selector-indicators)")
         if sign not in (-1, 1):
             out.append(f"selector.monotone.{name}: must be 1 or -1, got {sign}")
     curve = a.renewal.points_curve

@@ -1,4 +1,4 @@
-"""The invited members' profile beside the one published for APASS members (SPEC §5).
+"""The invited members' profile beside the one published for APASS members.
 
 The published figures are a check on the synthetic world and the selector,
 never a rule: nothing selects by them. Demographics come from the account

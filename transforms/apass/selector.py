@@ -1,8 +1,9 @@
 """The APASS selector's model: a monotone LightGBM classifier of "kept at the yearly review", and its metrics.
 
-Pure functions over small pandas frames (labelled members or candidates, a
-tiny share of all members, SPEC §5 and ARCHITECTURE §2: training fits one
-machine). No IO and no MLflow here: ``jobs/train.py`` logs what these return.
+Pure functions over small pandas frames (labelled members or candidates:
+score >= 2500 and credit >= C5, a tiny share of all members, so training
+fits one machine). No IO and no MLflow here: ``jobs/train.py`` logs what
+these return.
 
 The label is 1 when the yearly review kept the member. The baseline is the
 published rule alone: the gates (score >= 2500, credit >= C5) and then the
@@ -54,7 +55,7 @@ def predict(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
 
 
 def gated(frame: pd.DataFrame, *, apass_floor: int, min_credit_level: int) -> pd.Series:
-    """The published gates (SPEC §5): score >= the APASS band floor and credit level >= C5."""
+    """The published APASS gates: score >= the APASS band floor and credit level >= C5."""
     return (frame["score"] >= apass_floor) & (frame["credit_level_number"] >= min_credit_level)
 
 

@@ -1,4 +1,4 @@
-"""The shares SPEC §8 publishes, measured on one month of gold.scores (one small aggregate).
+"""The published calibration figures, measured on one month of gold.scores (one small aggregate).
 
 Published: super members are 3-5 % of members; APASS is about 1 in 10,000
 members, and members at >= 2500 are a small multiple (2-20x) of it;

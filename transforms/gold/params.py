@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 # The 12-month inputs a score component may put a curve on (gold.user_features columns).
 SCORE_INPUTS = ("net_spend_cny", "scored_orders", "active_days", "interaction_units")
-# The four published components (SPEC §2); credit comes from the credit level.
+# The four published dimensions of the score; credit comes from the credit level.
 COMPONENTS = ("purchase_amount", "purchase_frequency", "interaction", "credit")
-# The credit-level dimensions the project computes (SPEC §4: 10-20 of them).
+# The credit-level dimensions the project computes (the published system uses 10-20).
 CREDIT_DIMENSIONS = (
     "account_age_years", "identity_verified", "active_months", "active_days", "orders", "net_spend_cny",
     "platforms_used", "review_positivity", "refund_rate", "return_rate", "dispute_rate", "flagged_order_rate",

@@ -1,6 +1,6 @@
 """gold.scores: the Taoqi score with its four components, grade, 88VIP fee and credit level C0-C6.
 
-The formula (README "The score"): each component is a sum of saturating
+The formula (docs/score.md): each component is a sum of saturating
 curves of 12-month inputs, so the score is monotonic in every input and no
 input can earn more than its term's maximum; the credit component is a
 points table over the credit level, which itself is a weighted sum of
@@ -26,7 +26,7 @@ def saturating(x: Column, half_at: float) -> Column:
 
 
 def curve(x: Column, dim: CreditDimension) -> Column:
-    """A credit dimension's sub-score in [0, 1] (curves: README "Credit levels")."""
+    """A credit dimension's sub-score in [0, 1] (curves: docs/score.md#credit-levels)."""
     x = x.cast("double")
     if dim.curve == "saturating":
         return saturating(x, dim.at)
@@ -157,7 +157,7 @@ def with_grade(scored: DataFrame, *, bands: Bands, vip_fee: VipFee) -> DataFrame
 
 
 def service_queue(queues: list[ServiceQueue]) -> Column:
-    """The first queue whose lowest credit level the member reaches (SPEC §4)."""
+    """The first queue whose lowest credit level the member reaches (higher levels are answered first)."""
     queue = None
     for q in queues:
         cond = F.col("credit_level_num") >= q.min_level
@@ -166,7 +166,7 @@ def service_queue(queues: list[ServiceQueue]) -> Column:
 
 
 def service_routing(scores_df: DataFrame, *, queues: list[ServiceQueue]) -> DataFrame:
-    """Customer-service routing (SPEC §4): each member's queue and its rank (1 is answered first)."""
+    """Customer-service routing by credit level: each member's queue and its rank (1 is answered first)."""
     rank = F.create_map(*[x for i, q in enumerate(queues, start=1) for x in (F.lit(q.queue), F.lit(i))])
     return scores_df.select("user_id", "month", "credit_level", F.col("service_queue").alias("queue"),
                             rank[F.col("service_queue")].alias("queue_rank")).transform(conform_to,

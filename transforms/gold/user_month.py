@@ -5,16 +5,16 @@ arrived in one landing batch add up to. A batch's slices are computed from
 that batch's silver rows alone, so a new month costs one month of events;
 late events land in their own slice of the month they belong to; and the
 slices known by batch M are exactly what the score of month M may use, so
-a month-by-month run and a full recompute give the same rows (ARCHITECTURE
-§1). Every column is a sum, a count, an OR-ed bitmask, a max or a mergeable
-distinct-count sketch, so any set of slices rolls up exactly.
+a month-by-month run and a full recompute give the same rows. Every column
+is a sum, a count, an OR-ed bitmask, a max or a mergeable distinct-count
+sketch, so any set of slices rolls up exactly.
 
-The cap table (SPEC §2) is applied within a slice, because per-order, per-day,
-per-category and per-shop caps need the events. Risk control: an order
-counts as genuine in its slice unless a flag for it arrived by its batch; a
-flag that arrives in a later batch takes the order back in that batch's
-slice of the order's month (a negative correction: -1 order, minus its
-amount, minus its per-order-capped credit).
+The cap table (``caps`` in conf/scoring.yaml) is applied within a slice,
+because per-order, per-day, per-category and per-shop caps need the events.
+Risk control: an order counts as genuine in its slice unless a flag for it
+arrived by its batch; a flag that arrives in a later batch takes the order
+back in that batch's slice of the order's month (a negative correction: -1
+order, minus its amount, minus its per-order-capped credit).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ VIRTUAL_PLATFORMS = ("fliggy", "taopiaopiao")  # everything they sell is virtual
 # Bit (id - 1) of category_mask: one bit per taxonomy category in a BIGINT.
 assert len(CATEGORIES) <= 63, "category_mask holds 63 categories; widen it before adding more"
 NIGHT_HOURS = (0, 5)  # orders placed 00:00-05:59 Shanghai (order farms work at night)
-BIG_ORDER_CNY = 1000  # SPEC §5: APASS members' average order is >= 1,000 CNY
+BIG_ORDER_CNY = 1000  # the published APASS profile: an average order of >= 1,000 CNY
 REFUND_KINDS = ("refund", "return")
 COMPLETED = "COMPLETED"
 WEIGHT = "_weight"  # +1 a genuine order of the batch, 0 flagged on arrival, -1 taken back by a later flag

@@ -1,1 +1,1 @@
-"""High-value personas (SPEC §6): behavioural features, segmentation, mapping rules and profiles."""
+"""High-value personas (four groups found among APASS members): features, segmentation, mapping rules, profiles."""

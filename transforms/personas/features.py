@@ -1,10 +1,10 @@
 """Behavioural features of the persona segmentation, point in time from gold.user_features.
 
-Shares and rates, so that spend size does not dominate the segments (SPEC §6
-describes the personas by *how* they shop: luxury and hobbies, group buys,
-buying for the company, family and overseas). Counts that grow without bound
-(orders, sellers contacted) enter as log10(1 + x). The catalogue
-(``FEATURES``) is the README's "Persona features" table.
+Shares and rates, so that spend size does not dominate the segments (the
+published personas are told apart by *how* they shop: luxury and hobbies,
+group buys, buying for the company, family and overseas). Counts that grow
+without bound (orders, sellers contacted) enter as log10(1 + x). The catalogue
+(``FEATURES``) is the table in docs/personas.md#persona-features.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ def problems(p: PersonasConf) -> list[str]:
         out.append(f"alpha: must be in (0, 1), got {p.alpha}")
     for persona, bounds in p.rules.items():
         if persona not in PERSONAS:
-            out.append(f"rules.{persona}: not a persona of SPEC §6 ({', '.join(PERSONAS)})")
+            out.append(f"rules.{persona}: not one of the four published personas ({', '.join(PERSONAS)})")
         for feature, bound in bounds.items():
             if feature not in NAMES:
                 out.append(f"rules.{persona}.{feature}: not a persona feature ({', '.join(NAMES)})")

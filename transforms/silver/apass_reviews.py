@@ -13,7 +13,7 @@ from transforms.sources import ConformParams, SourceSpec
 NAME = "apass_reviews"
 REQUIRED = ("review_id", "member_id", "invited_month", "reviewed_at", "outcome")
 OUTCOMES = ("kept", "removed")
-# What a removal names (README "Labels"): an adversarial behaviour, or too little activity.
+# What a removal names (docs/apass.md#labels): an adversarial behaviour, or too little activity.
 REMOVAL_REASONS = ("brushing", "resale", "serial_returns", "one_off_purchase", "low_activity")
 
 

@@ -22,7 +22,8 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """
     rating = common.parse_int("rating")
     duration = common.parse_int("duration_s")
-    # A review is its rating (review positivity, SPEC §4); a chat is with a seller (sellers contacted, §6).
+    # A review is its rating (review positivity, a credit dimension); a chat is with a seller
+    # (sellers contacted, a persona trait).
     missing = (
         common.any_blank(*REQUIRED)
         | ((F.col("kind") == "review") & common.is_blank("rating"))

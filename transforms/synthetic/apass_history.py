@@ -21,7 +21,7 @@ from transforms.synthetic.events import Month, value_at
 from transforms.synthetic.rand import uniform
 
 HIDDEN_CLASSES = ("elite", "persona", "adversary", "mass")
-# What a review that removes an adversary says, when it names the behaviour (README "Labels").
+# What a review that removes an adversary says, when it names the behaviour (docs/apass.md#labels).
 REMOVAL_REASONS = {"brusher": "brushing", "reseller": "resale", "serial_returner": "serial_returns",
                    "one_off_whale": "one_off_purchase"}
 OTHER_REMOVAL = "low_activity"

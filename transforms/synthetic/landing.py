@@ -6,7 +6,7 @@ key), ``dirt`` (the dirt kind the row carries, or null; not written) and
 either ``value`` (one text line: JSON, CSV or TSV) or the nested columns of
 a Parquet feed. Dirt is drawn per row at the configured rates
 (``generator.dirt``); the same dirt kind may surface under another reason
-where the format cannot carry it (README "Dirt catalogue").
+where the format cannot carry it (docs/generator.md#dirt-catalogue).
 """
 
 from __future__ import annotations

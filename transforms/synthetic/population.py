@@ -2,8 +2,8 @@
 
 Each user draws a segment by share, then per-user parameters around the
 segment's profile (lognormal activity and order value, demographics). The
-profile of every segment is a setting (``generator.segments``, README "The
-generator"); nothing here is specific to one segment name.
+profile of every segment is a setting (``generator.segments``,
+docs/generator.md#members); nothing here is specific to one segment name.
 """
 
 from __future__ import annotations

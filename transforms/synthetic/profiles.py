@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class SegmentProfile:
-    """Behaviour of one population segment of the synthetic world (README: the generative model)."""
+    """Behaviour of one population segment of the synthetic world (docs/generator.md#members)."""
 
     kind: str  # mass | persona | adversary
     share: float

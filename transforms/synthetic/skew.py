@@ -2,7 +2,7 @@
 
 Real feeds have order farms and mega-shops whose events dwarf everyone
 else's; a job that puts one member or one shop in one task must survive
-them (ARCHITECTURE §2: no task above 10x its stage's median). This module
+them (the job's scale rule: no task above 10x its stage's median). This module
 turns the ordinary world into such a world, in three steps the generate job
 wires together (it runs the two small aggregates the medians need):
 
