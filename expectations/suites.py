@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from expectations.params import QualityConf
 from transforms.gold.params import COMPONENTS, ScoringConf
-from transforms.schemas import (GOLD_TABLES, OPS_APASS_OVERRIDES, OPS_RECONCILIATION, OPS_STABILITY, SILVER_QUARANTINE, SILVER_TABLES)
+from transforms import catalog
 from transforms.silver import reasons as R
 from transforms.sources import SourceSpec
 
@@ -197,7 +197,7 @@ def bronze_checks(source: str, schema: T.StructType, q: QualityConf) -> list[Che
 def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
     """A silver table's published batches: schema, key, domains, amounts, users, freshness."""
     target = table.split(".", 1)[1]
-    schema = SILVER_TABLES[target]
+    schema = catalog.table(table).schema
     columns = schema.fieldNames()
     checks = [*schema_checks(schema), unique(*inputs.natural_keys[target])]
     if "platform" in columns:
@@ -233,12 +233,12 @@ def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
 
 
 def quarantine_checks() -> list[Check]:
-    return [*schema_checks(SILVER_QUARANTINE), in_set("reason", sorted(R.DESCRIPTIONS))]
+    return [*schema_checks(catalog.table("silver.quarantine").schema), in_set("reason", sorted(R.DESCRIPTIONS))]
 
 
 def reconciliation_checks() -> list[Check]:
     return [
-        *schema_checks(OPS_RECONCILIATION),
+        *schema_checks(catalog.table("ops.reconciliation").schema),
         unique("source", "ingest_month"),
         Check("in = valid + quarantined + duplicates", unexpected_rows(
             "every bronze row is valid, quarantined or a duplicate: nothing lost, nothing invented",
@@ -251,7 +251,7 @@ def reconciliation_checks() -> list[Check]:
 
 
 def user_month_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["user_month"]
+    schema = catalog.table("gold.user_month").schema
     return [
         *schema_checks(schema),
         unique("user_id", "month", "batch"),
@@ -262,7 +262,7 @@ def user_month_checks() -> list[Check]:
 
 
 def user_features_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["user_features"]
+    schema = catalog.table("gold.user_features").schema
     return [*schema_checks(schema), unique("user_id", "as_of_month"), users_exist(),
             between("account_age_years", 0, None), between("net_spend_cny", 0, None),
             between("scored_orders", 0, None), between("interaction_units", 0, None)]
@@ -270,7 +270,7 @@ def user_features_checks() -> list[Check]:
 
 def scores_checks(inputs: SuiteInputs) -> list[Check]:
     """gold.scores: components within their maxima, totals, bands, grades and fees consistent."""
-    schema, _ = GOLD_TABLES["scores"]
+    schema = catalog.table("gold.scores").schema
     s, q = inputs.scoring, inputs.quality
     maxima = s.component_maxima()
     b = s.bands
@@ -311,21 +311,21 @@ def scores_checks(inputs: SuiteInputs) -> list[Check]:
 
 
 def service_routing_checks(s: ScoringConf) -> list[Check]:
-    schema, _ = GOLD_TABLES["service_routing"]
+    schema = catalog.table("gold.service_routing").schema
     queues = [x.queue for x in s.service_queues]
     return [*schema_checks(schema), unique("user_id", "month"), in_set("credit_level", CREDIT_LEVELS),
             in_set("queue", queues), between("queue_rank", 1, len(queues))]
 
 
 def stability_checks(q: QualityConf) -> list[Check]:
-    return [*schema_checks(OPS_STABILITY), unique("month", "metric"), between("psi", 0, None),
+    return [*schema_checks(catalog.table("ops.stability").schema), unique("month", "metric"), between("psi", 0, None),
             Check("stability", gxe.ExpectColumnValuesToBeBetween(
                 column="psi", max_value=q.stability.psi_warn_above,
                 description=f"PSI month over month at most {q.stability.psi_warn_above:g} for every metric"))]
 
 
 def apass_candidates_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["apass_candidates"]
+    schema = catalog.table("gold.apass_candidates").schema
     return [*schema_checks(schema), unique("user_id", "month"), in_set("credit_level", CREDIT_LEVELS),
             Check("gates and their failures agree", unexpected_rows(
                 "a candidate passes the gates exactly when no gate failed",
@@ -333,7 +333,7 @@ def apass_candidates_checks() -> list[Check]:
 
 
 def apass_selection_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["apass_selection"]
+    schema = catalog.table("gold.apass_selection").schema
     decisions = ["invited", "invited_by_override", "waitlisted", "gated_out", "excluded_by_override"]
     return [
         *schema_checks(schema), unique("user_id", "month"), in_set("decision", decisions),
@@ -349,23 +349,23 @@ def apass_selection_checks() -> list[Check]:
 
 
 def apass_profile_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["apass_profile"]
+    schema = catalog.table("gold.apass_profile").schema
     return [*schema_checks(schema), unique("month", "figure")]
 
 
 def apass_renewals_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["apass_renewals"]
+    schema = catalog.table("gold.apass_renewals").schema
     return [*schema_checks(schema), unique("user_id", "expiry_year"), between("a_energy_points", 0, None),
             between("qualifying_spend_cny", 0, None), in_set("status", ["passed", "failed", "in_progress"]),
             in_set("source", ["review", "invitation"])]
 
 
 def apass_overrides_checks() -> list[Check]:
-    return [*schema_checks(OPS_APASS_OVERRIDES), in_set("action", ["invite", "exclude"])]
+    return [*schema_checks(catalog.table("ops.apass_overrides").schema), in_set("action", ["invite", "exclude"])]
 
 
 def personas_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["personas"]
+    schema = catalog.table("gold.personas").schema
     return [*schema_checks(schema), unique("user_id", "month"), between("segment", 0, None),
             between("distance", 0, None),
             Check("one persona per segment", unexpected_rows(
@@ -374,7 +374,7 @@ def personas_checks() -> list[Check]:
 
 
 def persona_profiles_checks() -> list[Check]:
-    schema, _ = GOLD_TABLES["persona_profiles"]
+    schema = catalog.table("gold.persona_profiles").schema
     return [*schema_checks(schema), unique("month", "persona", "attribute", "level"), between("p_value", 0, 1),
             in_set("test", ["welch_t", "chi_square"]),
             Check("every persona has its size", unexpected_rows(

@@ -24,7 +24,7 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from transforms.gold.user_month import batch_slices
-from transforms.schemas import GOLD_TABLES
+from transforms import catalog
 from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,7 @@ def stale_batches(spark: SparkSession, config: Config) -> list[str]:
 
 def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
     """Recompute the slices of ``batches`` in one plan and one commit (each batch replaces exactly its own rows)."""
-    schema, partition = GOLD_TABLES["user_month"]
-    tables.ensure(spark, config, USER_MONTH, schema, partition_by=(partition,))
+    tables.ensure(spark, config, catalog.table(USER_MONTH))
     silver = {t: tables.read(spark, config, f"silver.{t}")
               for t in ("orders", "interactions", "service_events", "risk_flags")}
     tolerance = config.conform.late_tolerance_months

@@ -7,14 +7,14 @@ they need: the keys are small and broadcast.
 
 from __future__ import annotations
 
-import math
-
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
+from transforms.apass import selection as apass_selection
+from transforms.apass.gates import Gates, scores_past_gates
 
 FEATURES = "gold.user_features"
 SCORES = "gold.scores"
@@ -49,21 +49,20 @@ def indicator_rows(spark: SparkSession, config: Config, keys: DataFrame) -> Data
     return indicators(features, scores, tables.read(spark, config, USER_MONTH), window=config.scoring.window_months)
 
 
-def is_gated(config: Config) -> F.Column:
-    """The published APASS gates on a gold.scores row: score >= 2500 and credit >= C5."""
-    level = F.substring(F.col("credit_level"), 2, 1).cast("int")
-    return (F.col("score") >= config.scoring.bands.apass_eligible) & (level >= config.apass.min_credit_level)
+def gates(config: Config) -> Gates:
+    """The APASS gates of the config: scoring.bands.apass_eligible (2500) and apass.min_credit_level (C5)."""
+    return Gates(min_score=config.scoring.bands.apass_eligible, min_credit_level=config.apass.min_credit_level)
 
 
 def capacity(members: int, config: Config) -> int:
-    """Invitations a month allows: ceil(members x apass.invite_rate), at least one."""
-    return max(1, math.ceil(members * config.apass.invite_rate))
+    """Invitations a month allows with the config's apass.invite_rate (transforms/apass/selection.py)."""
+    return apass_selection.capacity(members, config.apass.invite_rate)
 
 
 def month_counts(spark: SparkSession, config: Config, month: str) -> tuple[int, int]:
     """(members scored, members past the gates) in ``month``: two counts, nothing per member."""
     row = tables.read(spark, config, SCORES).filter(F.col("month") == month).agg(
-        F.count("*").alias("members"), F.count(F.when(is_gated(config), 1)).alias("gated")).first()
+        F.count("*").alias("members"), F.count(F.when(scores_past_gates(gates(config)), 1)).alias("gated")).first()
     return int(row["members"]), int(row["gated"])
 
 

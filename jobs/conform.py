@@ -32,7 +32,8 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
-from transforms.schemas import OPS_RECONCILIATION, SILVER_QUARANTINE, SILVER_TABLES, conform_to
+from transforms import catalog
+from transforms.schemas import OPS_RECONCILIATION, SILVER_QUARANTINE, conform_to
 from transforms.silver.common import (IS_DUPLICATE, IS_LATE, add_months, published_before, with_duplicates_marked,
                                      with_user_check, with_window_check, without_valid_payload)
 from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
@@ -91,8 +92,8 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
     risk flags last (they are merged into the orders they name).
     """
     months = sorted(months)
-    tables.ensure(spark, config, QUARANTINE, SILVER_QUARANTINE, partition_by=("ingest_month",))
-    tables.ensure(spark, config, RECONCILIATION, OPS_RECONCILIATION)
+    tables.ensure(spark, config, catalog.table(QUARANTINE))
+    tables.ensure(spark, config, catalog.table(RECONCILIATION))
     by_target: dict[str, list[SourceSpec]] = {}
     for spec in enabled_sources(config):
         by_target.setdefault(spec.target, []).append(spec)
@@ -135,9 +136,10 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
     Returns the reconciliation rows and the (persisted) quarantine rows of these sources.
     """
     name = f"silver.{target}"
-    schema = SILVER_TABLES[target]
-    event_table = "event_month" in schema.fieldNames()
-    tables.ensure(spark, config, name, schema, partition_by=("event_month",) if event_table else ())
+    published = catalog.table(name)
+    schema = published.schema
+    event_table = "event_month" in published.partitioned_by
+    tables.ensure(spark, config, published)
     params = ConformParams(fx_to_cny=config.conform.fx_to_cny, max_order_amount_cny=config.conform.max_order_amount_cny)
     tolerance = config.conform.late_tolerance_months
 

@@ -28,6 +28,7 @@ from jobs.runtime.registry import enabled_sources
 from transforms.bronze.ingest import (CORRUPT, LANDING_CONTRACT, LANDING_SHAPES, FilePlan, LandedFile, file_heads,
                                      header_fields, landing_contract, leaf_fields, plan_files, reader_schema,
                                      with_ingest_metadata)
+from transforms import catalog
 from transforms.schemas import OPS_INGEST_MANIFEST
 from transforms.silver.common import add_months
 from transforms.sources import SourceSpec
@@ -63,10 +64,10 @@ def landed_months(spark: SparkSession, config: Config) -> list[str]:
 
 def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, int]:
     """Ingest the new files of batches ``months`` of every enabled source; return rows appended per source."""
-    tables.ensure(spark, config, MANIFEST, OPS_INGEST_MANIFEST, partition_by=("source",))
+    tables.ensure(spark, config, catalog.table(MANIFEST))
     specs = enabled_sources(config)
     for spec in specs:
-        tables.ensure(spark, config, f"bronze.{spec.name}", spec.bronze_schema, partition_by=("_ingest_month",))
+        tables.ensure(spark, config, catalog.bronze(spec.name, spec.bronze_schema))
     with timed("ingest", "plan") as t:
         plans, counts = plan(spark, config, specs, months)
         t.rows_out = sum(len(p.to_load) for p in plans.values())

@@ -31,7 +31,8 @@ from jobs.runtime.logs import timed
 from transforms.personas.features import NAMES, persona_features
 from transforms.personas.profiles import profile_input, profile_rows
 from transforms.personas.segments import OTHER, assign, centroids, fit_segments, name_segments, persona_column
-from transforms.schemas import GOLD_TABLES, conform_to
+from transforms import catalog
+from transforms.schemas import conform_to
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,8 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
     p = config.personas
     if not tables.exists(spark, config, apass_inputs.FEATURES):
         raise UserError(f"{apass_inputs.FEATURES} does not exist: run `taoqi run` first")
-    for name, schema_key in ((PERSONAS, "personas"), (PROFILES, "persona_profiles")):
-        schema, partition = GOLD_TABLES[schema_key]
-        tables.ensure(spark, config, name, schema, partition_by=(partition,))
+    for name in (PERSONAS, PROFILES):
+        tables.ensure(spark, config, catalog.table(name))
     with timed("personas", f"features {month}") as t:
         rows = persona_features(tables.read(spark, config, apass_inputs.FEATURES),
                                 tables.read(spark, config, apass_inputs.SCORES), month=month,
@@ -101,7 +101,7 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
         members = assigned.select("user_id", F.lit(month).alias("month"), "segment", persona_column(names).alias("persona"),
                                   "distance", F.lit(version).alias("model_version"))
         with timed("personas", f"members {month}") as t:
-            with quality.gate(spark, config, "personas", PERSONAS, conform_to(members, GOLD_TABLES["personas"][0]),
+            with quality.gate(spark, config, "personas", PERSONAS, conform_to(members, catalog.table(PERSONAS).schema),
                               month=month) as checked:
                 tables.replace_where(checked, config, PERSONAS, f"month = {tables.sql_literal(month)}")
             t.rows_out = population
@@ -111,7 +111,7 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
             attributes = profile_input(assigned.select("*", persona_column(names).alias("persona")), invited,
                                        year=int(month[:4]), super_floor=config.scoring.bands.super)
             profile = spark.createDataFrame(profile_rows(attributes, month=month, alpha=p.alpha),
-                                            GOLD_TABLES["persona_profiles"][0])
+                                            catalog.table(PROFILES).schema)
             with quality.gate(spark, config, "personas", PROFILES, profile, month=month) as checked:
                 t.rows_out = tables.replace_where(checked, config, PROFILES, f"month = {tables.sql_literal(month)}")
     finally:

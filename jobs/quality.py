@@ -23,7 +23,7 @@ from jobs.runtime import quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.registry import configured_sources
-from transforms.schemas import SILVER_TABLES
+from transforms import catalog
 
 log = logging.getLogger(__name__)
 
@@ -73,10 +73,10 @@ def published_slices(spark: SparkSession, config: Config,
             {"history": history_view(spark, earlier, [month])})
     accounts = {"accounts": table("silver.accounts").select("user_id")} \
         if tables.exists(spark, config, "silver.accounts") else {}
-    for target in SILVER_TABLES:
-        name = f"silver.{target}"
+    for name in catalog.CONFORMED:
         if tables.exists(spark, config, name):
-            add(name, table(name).filter(F.col("ingest_month") == month), {} if target == "accounts" else accounts)
+            add(name, table(name).filter(F.col("ingest_month") == month),
+                {} if name == "silver.accounts" else accounts)
     for name, column in (("silver.quarantine", "ingest_month"), ("ops.reconciliation", "ingest_month"),
                          ("gold.user_month", "batch"), ("gold.user_features", "as_of_month"),
                          ("gold.scores", "month"), ("gold.service_routing", "month"), ("ops.stability", "month")):

@@ -13,6 +13,8 @@ that is still running has its points to date and no pass/fail yet.
 Writes gold.apass_renewals (the memberships ending in --year). --month M
 evaluates what `taoqi run` evaluates for month M instead: the years ending
 in M's year and in the year before (default: the latest scored month).
+
+The rules are transforms/apass/renewal.py; this job reads and publishes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import argparse
 import logging
 import sys
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import apass_inputs
@@ -29,14 +31,15 @@ from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
-from transforms.schemas import AMOUNT_SUM, GOLD_TABLES, conform_to
+from transforms.apass.renewal import (STARTS_COLUMNS, invitation_starts, memberships, renewal_years, renewals,
+                                     review_starts)
+from transforms import catalog
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
 RENEWALS = "gold.apass_renewals"
 SELECTION = "gold.apass_selection"
-MEMBERSHIP_MONTHS = 12
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--month", help="evaluate the years `taoqi run` evaluates for the scored month YYYY-MM: "
                                        "those ending in its year and in the year before (default, or empty: "
                                        "the latest scored month)")
-
-
-def renewal_years(month: str) -> tuple[int, int]:
-    """The expiry years a monthly run of ``month`` evaluates: the year before ``month``'s, then its own."""
-    return int(month[:4]) - 1, int(month[:4])
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
@@ -70,73 +68,13 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         renew(spark, config, year, latest_batch=batches[-1])
 
 
-def _shift(month: Column, months: int) -> Column:
-    return F.date_format(F.add_months(F.to_date(F.concat(month, F.lit("-01"))), months), "yyyy-MM")
-
-
-def points(spend: Column, curve: list[list[float]]) -> Column:
-    """A-energy points of a qualifying spend: the piecewise-linear curve, flat after its last point."""
-    expr = F.lit(float(curve[-1][1]))
-    for (x0, y0), (x1, y1) in reversed(list(zip(curve, curve[1:]))):
-        expr = F.when(spend < x1, F.lit(float(y0)) + (spend - x0) * F.lit((y1 - y0) / (x1 - x0))).otherwise(expr)
-    return F.round(expr, 2)
-
-
-def memberships(reviews: DataFrame, invitations: DataFrame) -> DataFrame:
-    """(user_id, membership_start, source): kept reviews and invitations; a start within 12 months of the
-    member's previous start is inside a running year and opens none."""
-    starts = reviews.unionByName(invitations).groupBy("user_id", "membership_start").agg(
-        F.min("source").alias("source"))  # same month from both: "invitation" < "review"
-    previous = F.lag("membership_start").over(Window.partitionBy("user_id").orderBy("membership_start"))
-    return (starts.select("*", previous.alias("_previous"))
-            .filter(F.col("_previous").isNull() | (F.col("membership_start") > _shift(F.col("_previous"),
-                                                                                     MEMBERSHIP_MONTHS - 1)))
-            .drop("_previous"))
-
-
-def renewals(members: DataFrame, user_month: DataFrame, *, year: int, latest_batch: str, curve: list[list[float]],
-             pass_points: float, warn_before: int) -> DataFrame:
-    """gold.apass_renewals rows of the memberships ending in ``year``, with data up to ``latest_batch``."""
-    expiry = _shift(F.col("membership_start"), MEMBERSHIP_MONTHS - 1)
-    ending = members.select("*", expiry.alias("expiry_month")).filter(F.col("expiry_month").startswith(f"{year}-"))
-    ending = ending.select("*", F.least(F.col("expiry_month"), F.lit(latest_batch)).alias("as_of_month"),
-                           _shift(F.col("expiry_month"), -warn_before).alias("warning_month"))
-    qualifying = F.col("spend_cny") - F.col("refund_cny")
-    in_year = F.col("month").between(F.col("membership_start"), F.col("as_of_month")) \
-        & (F.col("batch") <= F.col("as_of_month"))
-    by_warning = F.col("month").between(F.col("membership_start"), F.col("warning_month")) \
-        & (F.col("batch") <= F.col("warning_month"))
-    spend = (ending.join(user_month.select("user_id", "month", "batch", "spend_cny", "refund_cny"), "user_id", "left")
-             .groupBy("user_id", "membership_start", "source", "expiry_month", "as_of_month", "warning_month")
-             .agg(F.coalesce(F.sum(F.when(in_year, qualifying)), F.lit(0)).alias("_spend"),
-                  F.coalesce(F.sum(F.when(by_warning, qualifying)), F.lit(0)).alias("_spend_warning")))
-    year_points = points(F.greatest(F.col("_spend").cast("double"), F.lit(0.0)), curve)
-    warning_points = points(F.greatest(F.col("_spend_warning").cast("double"), F.lit(0.0)), curve)
-    complete = F.col("as_of_month") >= F.col("expiry_month")
-    warned_yet = F.col("warning_month") <= F.lit(latest_batch)
-    passed = F.when(complete, year_points >= pass_points)
-    schema, _ = GOLD_TABLES["apass_renewals"]
-    return conform_to(spend.select(
-        "user_id", F.lit(year).alias("expiry_year"), "membership_start", "expiry_month", "source", "as_of_month",
-        F.greatest(F.col("_spend"), F.lit(0)).cast(AMOUNT_SUM).alias("qualifying_spend_cny"),
-        year_points.alias("a_energy_points"), passed.alias("passed"), "warning_month",
-        F.when(warned_yet, warning_points).alias("points_at_warning"),
-        F.when(warned_yet, warning_points < pass_points).alias("warned"),
-        F.when(~complete, F.lit("in_progress")).when(passed, F.lit("passed")).otherwise(F.lit("failed"))
-        .alias("status")), schema)
-
-
 def renew(spark: SparkSession, config: Config, year: int, *, latest_batch: str) -> None:
+    """gold.apass_renewals of the membership years ending in ``year``, with data up to ``latest_batch``."""
     r = config.apass.renewal
-    reviews = (tables.read(spark, config, apass_inputs.REVIEWS)
-               .filter((F.col("outcome") == "kept") & (F.col("ingest_month") <= latest_batch))
-               .select("user_id", F.col("event_month").alias("membership_start"), F.lit("review").alias("source")))
-    invitations = (tables.read(spark, config, SELECTION).filter("invited")
-                   .select("user_id", F.col("month").alias("membership_start"), F.lit("invitation").alias("source"))
-                   if tables.exists(spark, config, SELECTION)
-                   else spark.createDataFrame([], "user_id long, membership_start string, source string"))
-    schema, partition = GOLD_TABLES["apass_renewals"]
-    tables.ensure(spark, config, RENEWALS, schema, partition_by=(partition,))
+    reviews = review_starts(tables.read(spark, config, apass_inputs.REVIEWS), known_by=latest_batch)
+    invitations = (invitation_starts(tables.read(spark, config, SELECTION)) if tables.exists(spark, config, SELECTION)
+                   else spark.createDataFrame([], STARTS_COLUMNS))
+    tables.ensure(spark, config, catalog.table(RENEWALS))
     with timed("renew", f"A-energy {year}") as t:
         members = memberships(reviews, invitations)
         user_month = tables.read(spark, config, apass_inputs.USER_MONTH).join(

@@ -24,6 +24,7 @@ from pyspark.sql import SparkSession
 from jobs.runtime import tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
+from transforms import catalog
 from transforms.schemas import OPS_AUDIT
 
 DESCRIPTION = __doc__
@@ -61,7 +62,7 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     restored = tables.version(spark, config, args.table)
     row = (datetime.now(timezone.utc), "rollback", args.table, current, args.version, restored,
            args.author or getpass.getuser(), args.reason.strip())
-    tables.ensure(spark, config, AUDIT, OPS_AUDIT)
+    tables.ensure(spark, config, catalog.table(AUDIT))
     tables.append(spark.createDataFrame([row], OPS_AUDIT), config, AUDIT)
     return (f"rollback: {args.table} restored to version {args.version} (was {current}; the RESTORE is version "
             f"{restored}), recorded in {AUDIT}")

@@ -34,7 +34,7 @@ from jobs import aggregate, conform, ingest, score
 from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
-from transforms.schemas import GOLD_TABLES, SILVER_TABLES
+from transforms import catalog
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,7 @@ def apass_stages(spark: SparkSession, config: Config, month: str) -> None:
 
 def table_counts(spark: SparkSession, config: Config) -> str:
     """Rows per published table (a count per table, nothing per user)."""
-    names = [f"bronze.{s}" for s in config.enabled_sources()] + [f"silver.{t}" for t in SILVER_TABLES] \
-        + ["silver.quarantine"] + [f"gold.{t}" for t in GOLD_TABLES] \
-        + ["ops.reconciliation", "ops.ingest_manifest", "ops.gold_log", "ops.stability", "ops.apass_overrides"]
+    names = [f"bronze.{s}" for s in config.enabled_sources()] + list(catalog.CATALOG)
     lines = [f"{'table':<32} {'rows':>12}  location"]
     for name in names:
         if tables.exists(spark, config, name):

@@ -32,7 +32,7 @@ from transforms.gold.calibration import check_lines, eligible_by_segment, score_
 from transforms.gold.features import user_features
 from transforms.gold.score import scores, service_routing
 from transforms.gold.stability import metric_bins, stability_by_month
-from transforms.schemas import GOLD_TABLES, OPS_STABILITY
+from transforms import catalog
 from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
@@ -100,9 +100,8 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
     the roll-ups of every month from one pass over the slices, each month's
     change against the month before (in the set or already published).
     """
-    for name in ("user_features", "scores", "service_routing"):
-        schema, partition = GOLD_TABLES[name]
-        tables.ensure(spark, config, f"gold.{name}", schema, partition_by=(partition,))
+    for name in (FEATURES, SCORES, ROUTING):
+        tables.ensure(spark, config, catalog.table(name))
     s = config.scoring
     settings = scoring_fingerprint(config)
     months = sorted(months)
@@ -149,7 +148,7 @@ def monitor_stability(spark: SparkSession, config: Config, months: list[str]) ->
                         component_bins=q.component_bins)
     both = sorted({*months, *(add_months(m, -1) for m in months)})
     scored = tables.read(spark, config, SCORES).filter(F.col("month").isin(both))
-    tables.ensure(spark, config, STABILITY, OPS_STABILITY)
+    tables.ensure(spark, config, catalog.table(STABILITY))
     month_list = ", ".join(tables.sql_literal(m) for m in months)
     with timed("score", f"stability {months[0]}..{months[-1]}" if len(months) > 1 else f"stability {months[0]}"):
         psi = stability_by_month(scored, months=months, specs=specs)

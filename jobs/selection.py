@@ -12,6 +12,9 @@ row with its decision and reason codes: failed gates first, then the
 features that raised (invited) or lowered (not invited) its chance most.
 Ends with the invited members' profile beside the one published for
 APASS members. Without --month, the latest scored month.
+
+The rules (gates, capacity, overrides, quota) are transforms/apass/gates.py
+and transforms/apass/selection.py; this job reads, scores and publishes.
 """
 
 from __future__ import annotations
@@ -20,14 +23,17 @@ import argparse
 import logging
 import sys
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs import apass_inputs, model_registry
 from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config
 from jobs.runtime.logs import timed
-from transforms.schemas import GOLD_TABLES, OPS_APASS_OVERRIDES, OPS_STABILITY, conform_to
+from transforms.apass.selection import OVERRIDE_COLUMNS, candidate_keys, candidate_rows, decisions, latest_overrides
+from transforms.apass.stability import SELECTOR_METRICS, selector_bins
+from transforms import catalog
+from transforms.schemas import OPS_APASS_OVERRIDES, conform_to
 from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
@@ -37,9 +43,7 @@ CANDIDATES = "gold.apass_candidates"
 SELECTION = "gold.apass_selection"
 OVERRIDES = "ops.apass_overrides"
 PROFILE = "gold.apass_profile"
-PROFILE_SCHEMA = GOLD_TABLES["apass_profile"][0]
 STABILITY = "ops.stability"
-SELECTOR_METRICS = "selector."  # prefix of the selector's rows in ops.stability (the score's have none)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,65 +55,17 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 
 
 def candidates(spark: SparkSession, config: Config, month: str) -> DataFrame:
-    """Members at score >= the APASS band floor in ``month``, their indicators and failed gates."""
-    floor = config.scoring.bands.apass_eligible
-    keys = (tables.read(spark, config, apass_inputs.SCORES)
-            .filter((F.col("month") == month) & (F.col("score") >= floor))
-            .select("user_id", F.lit(month).alias("as_of_month")))
-    rows = apass_inputs.indicator_rows(spark, config, keys)
-    level = F.col("credit_level_number").cast("int")
-    min_level = config.apass.min_credit_level
-    failures = F.filter(F.array(
-        F.when(level < min_level, F.concat(F.lit("gate: credit level "), F.col("credit_level"),
-                                           F.lit(f" below C{min_level}"))),
-    ), lambda x: x.isNotNull())
-    schema, _ = GOLD_TABLES["apass_candidates"]
-    return conform_to(rows.select("*", F.col("as_of_month").alias("month"), (F.size(failures) == 0).alias("passes_gates"),
-                                  failures.alias("gate_failures")), schema)
+    """gold.apass_candidates of ``month``: the members past the score gate, their indicators and failed gates."""
+    gates = apass_inputs.gates(config)
+    keys = candidate_keys(tables.read(spark, config, apass_inputs.SCORES), month=month, gates=gates)
+    return candidate_rows(apass_inputs.indicator_rows(spark, config, keys), gates=gates)
 
 
 def active_overrides(spark: SparkSession, config: Config, month: str) -> DataFrame:
-    """The latest override per member for ``month`` (user_id, action, reason)."""
+    """The override in force per member for ``month`` (user_id, action, override_reason)."""
     if not tables.exists(spark, config, OVERRIDES):
-        return spark.createDataFrame([], "user_id long, action string, override_reason string")
-    latest = Window.partitionBy("user_id").orderBy(F.col("created_at").desc())
-    return (tables.read(spark, config, OVERRIDES).filter(F.col("month") == month)
-            .select("*", F.row_number().over(latest).alias("_n")).filter(F.col("_n") == 1)
-            .select("user_id", "action", F.col("reason").alias("override_reason")))
-
-
-def decisions(cands: DataFrame, scored: DataFrame, overrides: DataFrame, members: DataFrame, *, month: str,
-              model_version: int, capacity: int) -> DataFrame:
-    """Decisions for every candidate and every overridden member: the overrides, then the quota by rank."""
-    invite_overrides = overrides.filter(F.col("action") == "invite").join(members, "user_id", "left_semi")
-    rows = (cands.select("user_id", "passes_gates", "gate_failures")
-            .join(invite_overrides.select("user_id"), "user_id", "full")
-            .join(scored, "user_id", "left")
-            .join(overrides, "user_id", "left"))
-    excluded = F.coalesce(F.col("action") == "exclude", F.lit(False))
-    forced = F.coalesce(F.col("action") == "invite", F.lit(False))
-    eligible = F.coalesce(F.col("passes_gates"), F.lit(False)) & ~excluded & ~forced
-    forced_count = F.sum(F.when(forced, 1).otherwise(0)).over(Window.partitionBy("_month"))
-    ranked = rows.select("*", F.lit(month).alias("_month")).select(
-        "*", F.when(eligible, F.row_number().over(
-            Window.partitionBy("_month", eligible).orderBy(F.col("model_score").desc(), F.col("user_id"))))
-        .alias("_eligible_rank"), forced_count.alias("_forced"))
-    model_invited = eligible & (F.col("_eligible_rank") <= F.greatest(F.lit(capacity) - F.col("_forced"), F.lit(0)))
-    decision = (F.when(excluded, F.lit("excluded_by_override"))
-                .when(forced, F.lit("invited_by_override"))
-                .when(~F.coalesce(F.col("passes_gates"), F.lit(False)), F.lit("gated_out"))
-                .when(model_invited, F.lit("invited"))
-                .otherwise(F.lit("waitlisted")))
-    gates = F.coalesce(F.col("gate_failures"), F.array().cast("array<string>"))
-    reasons = F.concat(gates, F.when(model_invited | forced, F.coalesce(F.col("reasons_up"), F.array()))
-                       .otherwise(F.coalesce(F.col("reasons_down"), F.array())).cast("array<string>"))
-    schema, _ = GOLD_TABLES["apass_selection"]
-    return conform_to(ranked.select(
-        "user_id", F.lit(month).alias("month"), F.lit(model_version).alias("model_version"), "model_score",
-        F.when(eligible, F.col("_eligible_rank")).alias("rank"),
-        (model_invited | forced).alias("invited"), decision.alias("decision"),
-        F.when(excluded | forced, F.col("override_reason")).alias("override_reason"),
-        reasons.alias("reason_codes"), F.lit(capacity).alias("capacity")), schema)
+        return spark.createDataFrame([], OVERRIDE_COLUMNS)
+    return latest_overrides(tables.read(spark, config, OVERRIDES), month=month)
 
 
 def select(spark: SparkSession, config: Config, month: str) -> None:
@@ -117,9 +73,8 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
     from transforms.apass.selector import SCORED_SCHEMA, scorer
 
     booster, champion = model_registry.load_booster(config, model_registry.CHAMPION)
-    for name in ("apass_candidates", "apass_selection", "apass_profile"):
-        schema, partition = GOLD_TABLES[name]
-        tables.ensure(spark, config, f"gold.{name}", schema, partition_by=(partition,))
+    for name in (CANDIDATES, SELECTION, PROFILE):
+        tables.ensure(spark, config, catalog.table(name))
     members_n, _ = apass_inputs.month_counts(spark, config, month)
     capacity = apass_inputs.capacity(members_n, config)
     with timed("select", f"candidates {month}") as t:
@@ -154,7 +109,7 @@ def profile_check(spark: SparkSession, config: Config, month: str) -> str:
         "user_id", "left_semi")
     measured = invited_profile(invited, year=int(month[:4])).first().asDict()  # one row of figures
     lines = profile_lines(measured)
-    rows = spark.createDataFrame([(month, f, m, p, ok) for f, m, p, ok in lines], PROFILE_SCHEMA)
+    rows = spark.createDataFrame([(month, f, m, p, ok) for f, m, p, ok in lines], catalog.table(PROFILE).schema)
     with quality.gate(spark, config, "select", PROFILE, rows, month=month) as checked:
         tables.replace_where(checked, config, PROFILE, f"month = {tables.sql_literal(month)}")
     table = [f"invited profile {month}: the invited candidates beside the published APASS profile",
@@ -177,11 +132,8 @@ def monitor_stability(spark: SparkSession, config: Config, month: str, features:
     current = all_cands.filter(F.col("month") == month).join(scored, ["user_id", "month"], "left")
     previous = previous.join(scored, ["user_id", "month"], "left")
     edges = previous.approxQuantile(features, [i / 10 for i in range(1, 10)], 0.001)  # 9 numbers per input
-    specs = [(f"selector.{name}", _bin(F.col(name), sorted(set(cuts))), len(set(cuts)) + 1)
-             for name, cuts in zip(features, edges)]
-    specs.append(("selector.model_score", _bin(F.coalesce(F.col("model_score"), F.lit(-1.0)),
-                                               [i / 10 for i in range(0, 10)]), 11))
-    tables.ensure(spark, config, STABILITY, OPS_STABILITY)
+    specs = selector_bins(dict(zip(features, edges)))
+    tables.ensure(spark, config, catalog.table(STABILITY))
     with timed("select", f"stability {month}"):
         psi = stability(current, previous, month=month, previous_month=before, specs=specs)
         with quality.gate(spark, config, "select", STABILITY, psi, month=month) as checked:
@@ -189,14 +141,9 @@ def monitor_stability(spark: SparkSession, config: Config, month: str, features:
                                  f"metric LIKE '{SELECTOR_METRICS}%'")
 
 
-def _bin(value, cuts: list[float]):
-    """How many of ``cuts`` the value reaches: bins 0..len(cuts)."""
-    return sum((F.when(value >= c, 1).otherwise(0) for c in cuts), F.lit(0))
-
-
 def add_override(spark: SparkSession, config: Config, row: dict) -> None:
     """Append one audited override (the table is append-only: the latest per member and month wins)."""
-    tables.ensure(spark, config, OVERRIDES, OPS_APASS_OVERRIDES)
+    tables.ensure(spark, config, catalog.table(OVERRIDES))
     df = conform_to(spark.createDataFrame([row], OPS_APASS_OVERRIDES), OPS_APASS_OVERRIDES)
     with quality.gate(spark, config, "override", OVERRIDES, df, month=row["month"]) as checked:
         tables.append(checked, config, OVERRIDES)

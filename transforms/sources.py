@@ -43,7 +43,7 @@ class SourceSpec:
     format: str  # json | csv | parquet: the reader bronze uses
     file_suffix: str  # only files with this suffix in a landing batch are read
     raw_schema: T.StructType  # the landing contract (transforms.bronze.raw_schemas)
-    target: str  # silver table the valid rows go to (a key of transforms.schemas.SILVER_TABLES)
+    target: str  # silver table the valid rows go to (silver.<target> in transforms/catalog.py)
     natural_key: tuple[str, ...]  # deduplication key in the target
     event_time_checked: bool  # rows outside the batch window are quarantined (not for accounts)
     user_checked: bool  # rows of unknown users are quarantined (not for accounts)

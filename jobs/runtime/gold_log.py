@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from jobs.runtime import tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
+from transforms import catalog
 from transforms.schemas import OPS_GOLD_LOG
 
 GOLD_LOG = "ops.gold_log"
@@ -71,7 +72,7 @@ def record(spark: SparkSession, config: Config, gold_table: str, month: str, set
 def record_months(spark: SparkSession, config: Config, gold_tables: list[str], rows_by_month: dict[str, int],
                   settings: str) -> None:
     """Note that each of ``gold_tables`` was (re)computed for every month of ``rows_by_month``, in one commit."""
-    tables.ensure(spark, config, GOLD_LOG, OPS_GOLD_LOG)
+    tables.ensure(spark, config, catalog.table(GOLD_LOG))
     now = datetime.now(timezone.utc)
     rows = spark.createDataFrame([(gold_table, month, settings, n, now) for gold_table in gold_tables
                                   for month, n in sorted(rows_by_month.items())], OPS_GOLD_LOG)

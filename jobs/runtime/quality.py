@@ -34,6 +34,7 @@ from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import configured_sources
+from transforms import catalog
 from transforms.schemas import OPS_QUALITY_RESULTS
 
 log = logging.getLogger(__name__)
@@ -177,7 +178,7 @@ def flush(spark: SparkSession) -> None:
     from expectations.runner import build_data_docs
 
     for where, (config, rows) in list(RUN.unrecorded.items()):
-        tables.ensure(spark, config, RESULTS, OPS_QUALITY_RESULTS)
+        tables.ensure(spark, config, catalog.table(RESULTS))
         tables.append(spark.createDataFrame(rows, OPS_QUALITY_RESULTS), config, RESULTS)
         del RUN.unrecorded[where]  # only once written: a failed append leaves them for the next flush
     build_data_docs()

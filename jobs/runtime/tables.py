@@ -1,6 +1,7 @@
 """The one table reader/writer: path-based Delta tables at ``<root>/<layer>/<table>``.
 
-Tables are created once with their declared schema and layout; monthly writes
+Tables are created once as the table catalogue (transforms/catalog.py) declares them: schema, partitioning,
+the description as the table comment and each column's as its comment. Monthly writes
 then replace their slice (``replaceWhere``) or append, so re-running a stage
 leaves the same table state. A missing table is a user mistake that names
 the stage to run.
@@ -13,18 +14,13 @@ import logging
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from jobs.runtime import storage
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
+from transforms.catalog import Table, producer
 
 log = logging.getLogger(__name__)
-
-# Which stage publishes a table (by name, else by layer), for "run X first" messages.
-PRODUCER = {"ops.ingest_manifest": "ingest", "ops.reconciliation": "conform", "gold.user_month": "aggregate",
-            "ops.gold_log": "aggregate", "bronze": "ingest", "silver": "conform", "gold": "score", "ops": "run"}
-
 
 class MissingTableError(UserError):
     """An upstream table does not exist yet."""
@@ -43,24 +39,25 @@ def exists(spark: SparkSession, config: Config, name: str) -> bool:
 def read(spark: SparkSession, config: Config, name: str, version: int | None = None) -> DataFrame:
     """Read a published table (optionally as of a Delta version); missing -> MissingTableError."""
     if not exists(spark, config, name):
-        stage = PRODUCER.get(name) or PRODUCER.get(name.partition(".")[0], "run")
-        raise MissingTableError(f"table {name} not found at {location(config, name)}: run `taoqi {stage}` first")
+        raise MissingTableError(f"table {name} not found at {location(config, name)}: "
+                                f"run `taoqi {producer(name)}` first")
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
     return reader.load(location(config, name))
 
 
-def ensure(spark: SparkSession, config: Config, name: str, schema: T.StructType,
-           partition_by: tuple[str, ...] = ()) -> None:
-    """Create the table with its schema and partitioning if it does not exist yet."""
-    if exists(spark, config, name):  # Delta's createIfNotExists would take a transaction to find out (0.2 s)
+def ensure(spark: SparkSession, config: Config, table: Table) -> None:
+    """Create ``table`` as the catalogue declares it, if it does not exist yet: schema (column comments
+    included), partitioning, and its description as the table comment."""
+    if exists(spark, config, table.name):  # Delta's createIfNotExists would take a transaction to find out (0.2 s)
         return
     # qualified: Delta's builder takes a relative location without "./" (lake/ops/x) for a table name
-    qualified = storage.qualify(spark, location(config, name))
-    builder = DeltaTable.createIfNotExists(spark).location(qualified).addColumns(schema)
-    if partition_by:
-        builder = builder.partitionedBy(*partition_by)
+    qualified = storage.qualify(spark, location(config, table.name))
+    builder = DeltaTable.createIfNotExists(spark).location(qualified).addColumns(table.schema) \
+        .comment(table.description)
+    if table.partitioned_by:
+        builder = builder.partitionedBy(*table.partitioned_by)
     builder.execute()
 
 

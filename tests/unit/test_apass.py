@@ -12,12 +12,12 @@ from pyspark.sql import Row
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
-from jobs.renew import memberships, points, renewals
 from jobs.runtime.config import load_config
-from jobs.selection import decisions
 from tests.unit.test_gold import _features, _month_row
 from transforms.apass import selector
 from transforms.apass.indicators import INDICATORS, NAMES, indicators
+from transforms.apass.renewal import memberships, points, renewals
+from transforms.apass.selection import decisions
 from transforms.schemas import GOLD_SCORES, GOLD_USER_MONTH
 
 CONFIG = load_config()

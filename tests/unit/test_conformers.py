@@ -13,7 +13,7 @@ from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from jobs.runtime.config import load_config
-from transforms.schemas import SILVER_TABLES
+from transforms import catalog
 from transforms.silver import (
     apass_reviews,
     accounts,
@@ -61,7 +61,7 @@ def conform_rows(spark, source_module, rows_in: list[dict]) -> list[Row]:
     one row out per row in) and collect the result once, times also as text (``<column>_shown``)."""
     df = bronze(spark, source_module.SOURCE.raw_schema, rows_in)
     got = source_module.SOURCE.conform(df, params=PARAMS)
-    target = SILVER_TABLES[source_module.SOURCE.target]
+    target = catalog.table(f"silver.{source_module.SOURCE.target}").schema
     assert got.columns == [f.name for f in target.fields] + list(CANDIDATE_EXTRAS)
     assertSchemaEqual(got.select(*[f.name for f in target.fields]).schema, target, ignoreNullable=True)
     times = [f.name for f in target.fields if f.dataType == T.TimestampType()]
@@ -90,8 +90,8 @@ def test_every_configured_source_has_a_matching_spec():
     for name, conf in config.sources.items():
         spec = importlib.import_module(conf.conformer).SOURCE
         assert spec.name == name
-        assert spec.target in SILVER_TABLES
-        assert set(spec.natural_key) <= set(SILVER_TABLES[spec.target].fieldNames())
+        assert f"silver.{spec.target}" in catalog.CONFORMED
+        assert set(spec.natural_key) <= set(catalog.table(f"silver.{spec.target}").schema.fieldNames())
         assert spec.event_time_checked == spec.user_checked == (name != "accounts")
         assert (spec.format, spec.file_suffix) in {("json", ".json"), ("csv", ".csv"), ("csv", ".tsv"),
                                                    ("parquet", ".parquet")}

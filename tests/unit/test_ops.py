@@ -14,6 +14,7 @@ from jobs.cli import main
 from jobs.runtime import gold_log, quality, storage, tables
 from jobs.runtime.config import load_config
 from jobs.runtime.lock import LakehouseBusyError, lakehouse_lock, lock_path
+from transforms import catalog
 from transforms.schemas import OPS_GOLD_LOG
 
 
@@ -98,9 +99,30 @@ def test_a_relative_lakehouse_root_without_dot_slash_creates_its_tables(spark, t
     # relative to the working directory the JVM started in (the session's, not changed by the test)
     config = load_config(sets=[f"lakehouse.root={os.path.relpath(tmp_path / 'lake')}"])
     assert not config.lakehouse.root.startswith(("./", "/"))
-    tables.ensure(spark, config, "ops.gold_log", OPS_GOLD_LOG)
+    tables.ensure(spark, config, catalog.table("ops.gold_log"))
     assert (tmp_path / "lake" / "ops" / "gold_log" / "_delta_log").is_dir()
     assert tables.read(spark, config, "ops.gold_log").schema == OPS_GOLD_LOG
+
+
+def test_a_table_is_created_as_the_catalogue_describes_it(spark, tmp_path):
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    scores = catalog.table("gold.scores")
+    tables.ensure(spark, config, scores)
+    location = tables.location(config, "gold.scores")
+    described = {r["col_name"]: r["comment"] for r in spark.sql(f"DESCRIBE delta.`{location}`").collect()}
+    assert described["vip_fee_cny"] == "88VIP yearly fee: 88 or 888"  # column comments, as DESCRIBE shows them
+    assert described["user_id"] == "the member (one account across the platforms)"
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{location}`").collect()[0]
+    assert detail["description"] == scores.description and detail["partitionColumns"] == ["month"]
+    # a write of rows without comments keeps them (Delta keeps the table's schema metadata)
+    tables.append(spark.createDataFrame([], without_comments(scores.schema)), config, "gold.scores")
+    assert spark.read.format("delta").load(location).schema["score"].metadata["comment"] \
+        == "the Taoqi score: the sum of the four components"
+
+
+def without_comments(schema):
+    from pyspark.sql import types as T
+    return T.StructType([T.StructField(f.name, f.dataType, f.nullable) for f in schema.fields])
 
 
 def test_the_gold_log_keeps_every_recompute_and_answers_with_the_latest(spark, tmp_path):

@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from jobs.runtime import quality, tables
 from jobs.runtime.config import ConfigError, load_config
 from tests.unit.test_gold import _features
+from transforms import catalog
 from transforms.gold.score import scores
 from transforms.gold.stability import metric_bins, stability
 
@@ -66,7 +67,7 @@ def test_super_share_is_checked_against_the_published_band(spark, tmp_path):
 def test_a_critical_failure_publishes_nothing_and_is_recorded(spark, tmp_path):
     config = _config(tmp_path, "quality.data_docs=true", "quality.super_share={min: 0.0, max: 1.0}")
     good = _scores(spark, [0, 5000, 50000])
-    tables.ensure(spark, config, "gold.scores", good.schema, partition_by=("month",))
+    tables.ensure(spark, config, catalog.table("gold.scores"))
     with quality.gate(spark, config, "test", "gold.scores", good, month="2025-12") as checked:
         tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
     version = tables.version(spark, config, "gold.scores")
@@ -116,7 +117,7 @@ def test_the_gate_releases_what_it_materialised(spark, tmp_path):
     whether the write went through or a critical check stopped it."""
     config = _config(tmp_path, "quality.data_docs=false", "quality.super_share={min: 0.0, max: 1.0}")
     good = _scores(spark, [0, 5000])
-    tables.ensure(spark, config, "gold.scores", good.schema, partition_by=("month",))
+    tables.ensure(spark, config, catalog.table("gold.scores"))
     before = _checkpoints(spark)
     with quality.gate(spark, config, "test", "gold.scores", good, month="2025-12") as checked:
         assert len(_checkpoints(spark) - before) == 1
@@ -136,7 +137,7 @@ def test_a_check_made_a_warning_in_config_lets_the_write_through(spark, tmp_path
                      "quality.super_share={min: 0.0, max: 1.0}",  # a --set mapping replaces the whole mapping:
                      "quality.severity={'gold.scores/score = sum of components': warning}")
     broken = _scores(spark, [0, 5000]).withColumn("score", F.col("score") + 1)
-    tables.ensure(spark, config, "gold.scores", broken.schema, partition_by=("month",))
+    tables.ensure(spark, config, catalog.table("gold.scores"))
     with quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked:
         tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
     assert tables.read(spark, config, "gold.scores").count() == 2

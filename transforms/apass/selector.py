@@ -6,8 +6,9 @@ fits one machine). No IO and no MLflow here: ``jobs/train.py`` logs what
 these return.
 
 The label is 1 when the yearly review kept the member. The baseline is the
-published rule alone: the gates (score >= 2500, credit >= C5) and then the
-score as the ranking. Both rankings are judged on the same holdout with the
+published rule alone: the gates (score >= 2500, credit >= C5: the same
+``Gates`` as the Spark jobs, transforms/apass/gates.py) and then the score
+as the ranking. Both rankings are judged on the same holdout with the
 same gates, inviting the same share of the gated members the capacity
 allows in the training month.
 """
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from transforms.apass.gates import Gates
 from transforms.apass.params import LightGbmParams
 
 # What a review that removed an adversary says (silver.apass_reviews.reason), by adversary type.
@@ -54,11 +56,6 @@ def predict(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
     return booster.predict(frame[booster.feature_name()].astype("float64"), num_threads=1)
 
 
-def gated(frame: pd.DataFrame, *, apass_floor: int, min_credit_level: int) -> pd.Series:
-    """The published APASS gates: score >= the APASS band floor and credit level >= C5."""
-    return (frame["score"] >= apass_floor) & (frame["credit_level_number"] >= min_credit_level)
-
-
 def top_k(frame: pd.DataFrame, ranking: str, k: int) -> pd.DataFrame:
     """The k best rows by ``ranking`` (ties: lower user id first, so the choice is reproducible)."""
     return frame.sort_values([ranking, "user_id"], ascending=[False, True], kind="mergesort").head(k)
@@ -90,7 +87,8 @@ def evaluate(holdout: pd.DataFrame, *, probabilities: np.ndarray, apass_floor: i
              invite_share: float) -> dict[str, float]:
     """The learned selector and the score-only baseline on the same holdout rows and gates."""
     frame = holdout.assign(model_probability=probabilities)
-    gate = gated(frame, apass_floor=apass_floor, min_credit_level=min_credit_level)
+    gate = Gates(min_score=apass_floor, min_credit_level=min_credit_level).passes(frame["score"],
+                                                                               frame["credit_level_number"])
     metrics = {"holdout_rows": float(len(frame)), "holdout_kept": float(frame["label"].sum()),
                "holdout_gated": float(gate.sum()), "invite_share": invite_share}
     metrics |= invitation_metrics(frame, ranking="model_probability", gate=gate, invite_share=invite_share,
