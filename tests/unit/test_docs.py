@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 MKDOCS = Path(sys.executable).with_name("mkdocs")
 README_MAX_LINES = 260
-# Pointers to the old specification outside the repository, and tracker numbers ("issue #7", "Issue #7").
+# Pointers to the old specification outside the repository, and tracker numbers (the word issue, a space, a hash).
 # Built from parts so that this file does not contain what it looks for.
 FORBIDDEN = re.compile("|".join([re.escape("SPEC" + " §"), re.escape("SPEC" + ".md"), "(?i:issue" + " #)"]))
 
