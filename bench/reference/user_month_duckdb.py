@@ -57,11 +57,18 @@ from pyspark.sql import types as T
 
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
+from transforms import catalog
 from transforms.gold.params import CapTable
 from transforms.gold.sketch import K
-from transforms.gold.user_month import (BIG_ORDER_CNY, COMPLETED, NIGHT_HOURS, PLATFORMS, REFUND_KINDS,
-                                        VIRTUAL_PLATFORMS)
-from transforms.schemas import GOLD_USER_MONTH, SILVER_TABLES
+from transforms.gold.user_month import (
+    BIG_ORDER_CNY,
+    COMPLETED,
+    NIGHT_HOURS,
+    PLATFORMS,
+    REFUND_KINDS,
+    VIRTUAL_PLATFORMS,
+)
+from transforms.schemas import GOLD_USER_MONTH
 from transforms.silver.common import add_months
 from transforms.taxonomy import CATEGORIES, GROUPS
 
@@ -72,23 +79,36 @@ KEY = ("user_id", "month", "batch")
 # --------------------------------------------------------------------------- Spark's xxhash64 in SQL
 
 _MASK = "18446744073709551615::UHUGEINT"
-_P1, _P2, _P3, _P4, _P5 = (11400714785074694791, 14029467366897019727, 1609587929392839161,
-                           9650029242287828579, 2870177450012600261)
+_P1, _P2, _P3, _P4, _P5 = (
+    11400714785074694791,
+    14029467366897019727,
+    1609587929392839161,
+    9650029242287828579,
+    2870177450012600261,
+)
 _SEED = 42  # Spark's xxhash64 seed
 
 XXHASH64_MACROS = [
     f"CREATE OR REPLACE TEMP MACRO _u64(a) AS (a::UHUGEINT & {_MASK})",
     f"CREATE OR REPLACE TEMP MACRO _mul64(a, b) AS ((a::UHUGEINT * b::UHUGEINT) & {_MASK})",
-    f"CREATE OR REPLACE TEMP MACRO _rotl64(a, r) AS "
-    f"(((a::UHUGEINT << r::UHUGEINT) & {_MASK}) | (a::UHUGEINT >> (64 - r)::UHUGEINT))",
-    f"CREATE OR REPLACE TEMP MACRO _xxround(acc, lane) AS "
-    f"_mul64(_rotl64(_u64(acc::UHUGEINT + _mul64(lane, {_P2})), 31), {_P1})",
-    f"CREATE OR REPLACE TEMP MACRO _xxmerge(acc, v) AS "
-    f"_u64(_mul64(xor(acc::UHUGEINT, _xxround(0, v)), {_P1}) + {_P4}::UHUGEINT)",
+    (
+        f"CREATE OR REPLACE TEMP MACRO _rotl64(a, r) AS "
+        f"(((a::UHUGEINT << r::UHUGEINT) & {_MASK}) | (a::UHUGEINT >> (64 - r)::UHUGEINT))"
+    ),
+    (
+        f"CREATE OR REPLACE TEMP MACRO _xxround(acc, lane) AS "
+        f"_mul64(_rotl64(_u64(acc::UHUGEINT + _mul64(lane, {_P2})), 31), {_P1})"
+    ),
+    (
+        f"CREATE OR REPLACE TEMP MACRO _xxmerge(acc, v) AS "
+        f"_u64(_mul64(xor(acc::UHUGEINT, _xxround(0, v)), {_P1}) + {_P4}::UHUGEINT)"
+    ),
     # the little-endian unsigned integer of the `size` bytes at byte offset `off` of a value of `n` bytes,
     # from rh, the hex of its bytes in reverse order (one substring and one cast per word)
-    "CREATE OR REPLACE TEMP MACRO _le(rh, n, off, size) AS "
-    "('0x' || substr(rh, 2 * (n - off - size) + 1, 2 * size))::UHUGEINT",
+    (
+        "CREATE OR REPLACE TEMP MACRO _le(rh, n, off, size) AS "
+        "('0x' || substr(rh, 2 * (n - off - size) + 1, 2 * size))::UHUGEINT"
+    ),
 ]
 
 
@@ -103,8 +123,7 @@ def xxhash64_ctes(source: str, name: str) -> str:
     """
     u = "::UHUGEINT"
     stripes = ", ".join(f"_xxround(a[{i + 1}], _le(rh, n, 32 * i + {8 * i}, 8))" for i in range(4))
-    init = (f"[{(_SEED + _P1 + _P2) % 2**64}{u}, {(_SEED + _P2) % 2**64}{u}, {_SEED}{u}, "
-            f"{(_SEED - _P1) % 2**64}{u}]")
+    init = f"[{(_SEED + _P1 + _P2) % 2**64}{u}, {(_SEED + _P2) % 2**64}{u}, {_SEED}{u}, {(_SEED - _P1) % 2**64}{u}]"
     merged = "_u64(_rotl64(s[1], 1) + _rotl64(s[2], 7) + _rotl64(s[3], 12) + _rotl64(s[4], 18))"
     for i in range(4):
         merged = f"_xxmerge({merged}, s[{i + 1}])"
@@ -172,25 +191,37 @@ def _duck_type(dt: T.DataType) -> str:
         return f"DECIMAL({dt.precision},{dt.scale})"
     if isinstance(dt, T.ArrayType):
         return _duck_type(dt.elementType) + "[]"
-    return {T.StringType: "VARCHAR", T.LongType: "BIGINT", T.IntegerType: "INTEGER", T.BooleanType: "BOOLEAN",
-            T.DoubleType: "DOUBLE", T.DateType: "DATE", T.TimestampType: "TIMESTAMPTZ"}[type(dt)]
+    return {
+        T.StringType: "VARCHAR",
+        T.LongType: "BIGINT",
+        T.IntegerType: "INTEGER",
+        T.BooleanType: "BOOLEAN",
+        T.DoubleType: "DOUBLE",
+        T.DateType: "DATE",
+        T.TimestampType: "TIMESTAMPTZ",
+    }[type(dt)]
 
 
-def register_parquet(con: duckdb.DuckDBPyConnection, view: str, files: list[str], schema: T.StructType,
-                     partition: str | None) -> None:
+def register_parquet(
+    con: duckdb.DuckDBPyConnection, view: str, files: list[str], schema: T.StructType, partition: str | None
+) -> None:
     """A DuckDB view over ``files`` (partition values from the paths); an empty typed view if none."""
     if not files:
         columns = ", ".join(f"NULL::{_duck_type(f.dataType)} AS {f.name}" for f in schema.fields)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT {columns} WHERE false")
         return
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-    hive = f", hive_partitioning = true, hive_types = {{'{partition}': 'VARCHAR'}}" if partition else \
-        ", hive_partitioning = false"
+    hive = (
+        f", hive_partitioning = true, hive_types = {{'{partition}': 'VARCHAR'}}"
+        if partition
+        else ", hive_partitioning = false"
+    )
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM read_parquet([{listed}]{hive})")
 
 
-def connect(threads: int | None = None, time_zone: str = "Asia/Shanghai",
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    threads: int | None = None, time_zone: str = "Asia/Shanghai", memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with ``threads`` threads (default: every core) and the session's time zone.
 
     ``memory_limit`` (e.g. "8GB"; DuckDB's default is 80 % of RAM): leave room
@@ -209,11 +240,13 @@ def connect(threads: int | None = None, time_zone: str = "Asia/Shanghai",
 def attach_silver(con: duckdb.DuckDBPyConnection, silver: SilverFiles) -> None:
     """Views orders, interactions, service_events, risk_flags; their row counts must be Spark's."""
     for t in SILVER:
-        register_parquet(con, t, silver.files[t], SILVER_TABLES[t], "event_month")
+        register_parquet(con, t, silver.files[t], catalog.table(f"silver.{t}").schema, "event_month")
         got = con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
         if got != silver.spark_rows[t]:
-            raise RuntimeError(f"silver.{t}: the snapshot's Parquet files hold {got} rows, Delta reads "
-                               f"{silver.spark_rows[t]} (deletion vectors?): the Parquet reference cannot read it")
+            raise RuntimeError(
+                f"silver.{t}: the snapshot's Parquet files hold {got} rows, Delta reads "
+                f"{silver.spark_rows[t]} (deletion vectors?): the Parquet reference cannot read it"
+            )
 
 
 # --------------------------------------------------------------------------- the query
@@ -225,26 +258,39 @@ def _cents(amount: float) -> int:
 
 
 def _kind_cap(caps: CapTable, name: str, is_virtual: str) -> str:
-    return f"CASE WHEN {is_virtual} THEN {_cents(getattr(caps.virtual, name))} " \
-           f"ELSE {_cents(getattr(caps.physical, name))} END::HUGEINT"
+    return (
+        f"CASE WHEN {is_virtual} THEN {_cents(getattr(caps.virtual, name))} "
+        f"ELSE {_cents(getattr(caps.physical, name))} END::HUGEINT"
+    )
 
 
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def user_month_sql(batches: list[str], *, late_tolerance_months: int, caps: CapTable, time_zone: str,
-                   event_time_type: str = "TIMESTAMP") -> str:
+def user_month_sql(
+    batches: list[str],
+    *,
+    late_tolerance_months: int,
+    caps: CapTable,
+    time_zone: str,
+    event_time_type: str = "TIMESTAMP",
+) -> str:
     """The DuckDB query of the slices of ``batches`` (columns of gold.user_month, in its order).
 
     ``event_time_type`` is how DuckDB reads silver's event_time: Spark writes
     INT96, which DuckDB reads as a naive TIMESTAMP holding UTC.
     """
     tol = late_tolerance_months
-    batch_rows = ", ".join(f"({_quote(b)}, {_quote(add_months(b, -tol))}, {_quote(add_months(b, -(tol + 1)))})"
-                           for b in sorted(set(batches)))
-    instant = "event_time" if "TIME ZONE" in event_time_type.upper() or event_time_type.upper() == "TIMESTAMPTZ" \
+    batch_rows = ", ".join(
+        f"({_quote(b)}, {_quote(add_months(b, -tol))}, {_quote(add_months(b, -(tol + 1)))})"
+        for b in sorted(set(batches))
+    )
+    instant = (
+        "event_time"
+        if "TIME ZONE" in event_time_type.upper() or event_time_type.upper() == "TIMESTAMPTZ"
         else "timezone('UTC', event_time)"
+    )
     hour = f"hour(timezone({_quote(time_zone)}, {instant}))"
     virtual_order = "item_kind = 'virtual'"
     category_id = "CASE category " + " ".join(f"WHEN {_quote(c.code)} THEN {c.id}" for c in CATEGORIES) + " END"
@@ -267,7 +313,7 @@ def user_month_sql(batches: list[str], *, late_tolerance_months: int, caps: CapT
         "orders": "sum(w)::BIGINT",
         "spend_cny": spend_if("true"),
         "capped_spend_c": f"least(sum(CASE WHEN w = 1 THEN credited_c ELSE 0 END), {_cents(caps.month)}::HUGEINT)"
-                          " + sum(CASE WHEN w <> 1 THEN credited_c ELSE 0 END)",
+        " + sum(CASE WHEN w <> 1 THEN credited_c ELSE 0 END)",
         "flagged_orders": "count(CASE WHEN w <> 1 THEN 1 END)",
         "flagged_spend_cny": "sum(CASE WHEN w <> 1 THEN amount_cny ELSE 0 END)",
         "active_days_mask": "bit_or(CASE WHEN w = 1 THEN 1::INTEGER << (day(event_date) - 1) END)",
@@ -309,7 +355,7 @@ def user_month_sql(batches: list[str], *, late_tolerance_months: int, caps: CapT
         "disputes": "count(CASE WHEN kind = 'dispute' THEN 1 END)",
         "refund_cny": f"sum(CASE WHEN {money_back} THEN amount_cny ELSE 0 END)",
         "capped_refund_c": f"sum(CASE WHEN {money_back} THEN least((amount_cny * 100)::HUGEINT, {refund_cap}) "
-                             "ELSE 0 END)",  # cents, like capped_spend_c
+        "ELSE 0 END)",  # cents, like capped_spend_c
     }
     cents_columns = {"capped_spend_cny": "capped_spend_c", "capped_refund_cny": "capped_refund_c"}
 
@@ -324,8 +370,9 @@ def user_month_sql(batches: list[str], *, late_tolerance_months: int, caps: CapT
         elif f.name == "month":
             final.append("event_month::VARCHAR AS month")
         elif f.name in cents_columns:  # integer cents -> decimal, exactly
-            final.append(f"(coalesce({cents_columns[f.name]}, 0)::BIGINT::DECIMAL(20,0) * 0.01::DECIMAL(3,2))"
-                         f"::{typ} AS {f.name}")
+            final.append(
+                f"(coalesce({cents_columns[f.name]}, 0)::BIGINT::DECIMAL(20,0) * 0.01::DECIMAL(3,2))::{typ} AS {f.name}"
+            )
         elif f.name in ("sellers_sketch", "chat_sellers_sketch", "max_order_cny"):
             final.append(f"{f.name}::{typ} AS {f.name}")
         else:
@@ -360,9 +407,14 @@ batch_interactions AS (
 batch_service AS (
     SELECT b.batch, s.* FROM service_events s JOIN batches b ON s.ingest_month = b.batch
     WHERE s.event_month BETWEEN b.earliest AND b.batch),
-{xxhash64_ctes("SELECT DISTINCT seller_id AS v FROM weighted WHERE w = 1 UNION "
-               "SELECT DISTINCT target_id FROM batch_interactions WHERE kind = 'seller_chat' "
-               "AND target_id IS NOT NULL", "hashes")},
+{
+        xxhash64_ctes(
+            "SELECT DISTINCT seller_id AS v FROM weighted WHERE w = 1 UNION "
+            "SELECT DISTINCT target_id FROM batch_interactions WHERE kind = 'seller_chat' "
+            "AND target_id IS NOT NULL",
+            "hashes",
+        )
+    },
 priced AS (
     SELECT wo.*, hs.h AS seller_hash, {hour} AS hr,
         (amount_cny * 100)::HUGEINT AS amount_c,
@@ -423,25 +475,36 @@ def default_batches(spark: SparkSession, config: Config) -> list[str]:
     return gold_log.event_batches(gold_log.batches(spark, config))
 
 
-def build_reference(con: duckdb.DuckDBPyConnection, config: Config, batches: list[str],
-                    table: str = "reference") -> float:
+def build_reference(
+    con: duckdb.DuckDBPyConnection, config: Config, batches: list[str], table: str = "reference"
+) -> float:
     """Materialize the slices of ``batches`` as DuckDB table ``table``; the seconds the query took.
 
     The silver views must be attached. The result is a DuckDB table (columnar,
     spilled to disk beyond memory_limit), as Spark's result is a Delta table.
     """
     event_time_type = {r[0]: r[1] for r in con.execute("DESCRIBE orders").fetchall()}["event_time"]
-    sql = user_month_sql(batches, late_tolerance_months=config.conform.late_tolerance_months,
-                         caps=config.scoring.caps, time_zone=config.spark.session_time_zone,
-                         event_time_type=event_time_type)
+    sql = user_month_sql(
+        batches,
+        late_tolerance_months=config.conform.late_tolerance_months,
+        caps=config.scoring.caps,
+        time_zone=config.spark.session_time_zone,
+        event_time_type=event_time_type,
+    )
     started = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}").fetchall()
     return time.perf_counter() - started
 
 
-def user_month_duckdb(spark: SparkSession, config: Config, batches: list[str], *,
-                      silver: SilverFiles | None = None, threads: int | None = None,
-                      memory_limit: str | None = None) -> tuple[pa.Table, float]:
+def user_month_duckdb(
+    spark: SparkSession,
+    config: Config,
+    batches: list[str],
+    *,
+    silver: SilverFiles | None = None,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> tuple[pa.Table, float]:
     """The slices of ``batches`` as gold.user_month holds them, computed by DuckDB; and the query's seconds.
 
     ``silver``: the listed files (``list_silver``); listed here when not given,
@@ -485,8 +548,100 @@ class Comparison:
         return self.mismatches == 0
 
 
-def check(spark: SparkSession, config: Config, batches: list[str] | None = None, *,
-          threads: int | None = None, memory_limit: str | None = None) -> Comparison:
+@dataclass
+class RowDiff:
+    """Two DuckDB relations of the same columns, joined on a key and compared column by column."""
+
+    reference_rows: int
+    gold_rows: int
+    only_reference: int
+    only_gold: int
+    differing: int  # rows present on both sides with any column different
+    columns: dict[str, int] = field(default_factory=dict)  # rows differing, per column (non-zero only)
+    examples: list[dict] = field(default_factory=list)  # a few differing rows, both sides
+
+    @property
+    def mismatches(self) -> int:
+        return self.only_reference + self.only_gold + self.differing
+
+
+def attach_gold(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    files: list[str],
+    schema: T.StructType,
+    partition: str,
+    where: str,
+    spark_rows: int,
+    name: str,
+) -> None:
+    """View ``view``: the rows of ``files`` matching ``where``; their count must be Spark's (``spark_rows``)."""
+    register_parquet(con, f"{view}_all", files, schema, partition)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT * FROM {view}_all WHERE {where}").fetchall()
+    got = con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0]
+    if got != spark_rows:
+        raise RuntimeError(
+            f"{name}: the snapshot's Parquet files hold {got} rows where {where}, "
+            f"Delta reads {spark_rows} (deletion vectors?)"
+        )
+
+
+def diff_rows(
+    con: duckdb.DuckDBPyConnection,
+    reference: str,
+    gold: str,
+    key: tuple[str, ...],
+    values: list[str],
+    *,
+    examples: int = 5,
+) -> RowDiff:
+    """Join ``reference`` and ``gold`` (tables, views or parenthesized queries) on ``key``; count the rows
+    only one side has and, per column of ``values``, the rows whose values differ (IS DISTINCT FROM: no
+    tolerance); keep a few differing rows as examples."""
+    joined = f"""SELECT r.{key[0]} IS NULL AS only_gold, g.{key[0]} IS NULL AS only_ref,
+        {", ".join(f"coalesce(r.{k}, g.{k}) AS {k}" for k in key)},
+        {", ".join(f"(r.{c} IS DISTINCT FROM g.{c}) AS d_{c}" for c in values)},
+        r AS ref_row, g AS gold_row
+        FROM {reference} r FULL JOIN {gold} g ON {" AND ".join(f"r.{k} = g.{k}" for k in key)}"""
+    both = "NOT only_ref AND NOT only_gold"
+    any_diff = " OR ".join(f"d_{c}" for c in values)
+    only_ref, only_gold, differing, *per_column = con.execute(f"""SELECT
+        count(*) FILTER (WHERE only_ref), count(*) FILTER (WHERE only_gold),
+        count(*) FILTER (WHERE {both} AND ({any_diff})),
+        {", ".join(f"count(*) FILTER (WHERE {both} AND d_{c})" for c in values)}
+        FROM ({joined})""").fetchall()[0]
+    found = []
+    cursor = con.execute(
+        f"SELECT * FROM ({joined}) WHERE only_ref OR only_gold OR {any_diff} "
+        f"ORDER BY {', '.join(reversed(key))} LIMIT {examples}"
+    )
+    names = [d[0] for d in cursor.description]
+    for row in cursor.fetchall():
+        r = dict(zip(names, row, strict=True))
+        example = {**{k: r[k] for k in key}, "only_reference": r["only_ref"], "only_gold": r["only_gold"]}
+        if not (r["only_ref"] or r["only_gold"]):
+            example["reference_vs_gold"] = {c: (r["ref_row"][c], r["gold_row"][c]) for c in values if r[f"d_{c}"]}
+        found.append(example)
+    rows = [con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in (reference, gold)]
+    return RowDiff(
+        reference_rows=rows[0],
+        gold_rows=rows[1],
+        only_reference=only_ref,
+        only_gold=only_gold,
+        differing=differing,
+        columns={c: n for c, n in zip(values, per_column, strict=True) if n},
+        examples=found,
+    )
+
+
+def check(
+    spark: SparkSession,
+    config: Config,
+    batches: list[str] | None = None,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> Comparison:
     """Run the reference for ``batches`` (default: every batch) and compare it with gold.user_month.
 
     Every column must be equal exactly (IS NOT DISTINCT FROM), no tolerance:
@@ -507,46 +662,42 @@ def check(spark: SparkSession, config: Config, batches: list[str] | None = None,
     try:
         attach_silver(con, silver)
         seconds = build_reference(con, config, batches)
-        register_parquet(con, "gold_all", gold_files, GOLD_USER_MONTH, "month")
-        con.execute(f"CREATE TEMP VIEW gold AS SELECT * FROM gold_all "
-                    f"WHERE batch IN ({', '.join(map(_quote, batches))})").fetchall()
-        got = con.execute("SELECT count(*) FROM gold").fetchall()[0][0]
-        if got != gold_rows:
-            raise RuntimeError(f"{USER_MONTH}: the snapshot's Parquet files hold {got} rows of these batches, "
-                               f"Delta reads {gold_rows} (deletion vectors?)")
-        reference_rows = con.execute("SELECT count(*) FROM reference").fetchall()[0][0]
-        values = [f.name for f in GOLD_USER_MONTH.fields if f.name not in KEY]
-        joined = f"""SELECT r.user_id IS NULL AS only_gold, g.user_id IS NULL AS only_ref,
-            {", ".join(f"coalesce(r.{k}, g.{k}) AS {k}" for k in KEY)},
-            {", ".join(f"(r.{c} IS DISTINCT FROM g.{c}) AS d_{c}" for c in values)}, r AS ref_row, g AS gold_row
-            FROM reference r FULL JOIN gold g ON {" AND ".join(f"r.{k} = g.{k}" for k in KEY)}"""
-        both = "NOT only_ref AND NOT only_gold"
-        any_diff = " OR ".join(f"d_{c}" for c in values)
-        only_ref, only_gold, differing, *per_column = con.execute(f"""SELECT
-            count(*) FILTER (WHERE only_ref), count(*) FILTER (WHERE only_gold),
-            count(*) FILTER (WHERE {both} AND ({any_diff})),
-            {", ".join(f"count(*) FILTER (WHERE {both} AND d_{c})" for c in values)}
-            FROM ({joined})""").fetchall()[0]
-        examples = []
-        cursor = con.execute(f"SELECT * FROM ({joined}) WHERE only_ref OR only_gold OR {any_diff} "
-                             "ORDER BY batch, month, user_id LIMIT 5")
-        names = [d[0] for d in cursor.description]
-        for row in cursor.fetchall():
-            r = dict(zip(names, row))
-            example = {**{k: r[k] for k in KEY}, "only_reference": r["only_ref"], "only_gold": r["only_gold"]}
-            if not (r["only_ref"] or r["only_gold"]):
-                example["reference_vs_gold"] = {c: (r["ref_row"][c], r["gold_row"][c]) for c in values if r[f"d_{c}"]}
-            examples.append(example)
+        attach_gold(
+            con,
+            "gold",
+            gold_files,
+            GOLD_USER_MONTH,
+            "month",
+            f"batch IN ({', '.join(map(_quote, batches))})",
+            gold_rows,
+            USER_MONTH,
+        )
+        found = diff_rows(con, "reference", "gold", KEY, [f.name for f in GOLD_USER_MONTH.fields if f.name not in KEY])
     finally:
         con.close()
-    return Comparison(batches=batches, reference_rows=reference_rows, gold_rows=gold_rows,
-                      mismatches=only_ref + only_gold + differing, only_reference=only_ref, only_gold=only_gold,
-                      columns={c: n for c, n in zip(values, per_column) if n}, examples=examples,
-                      duckdb_seconds=seconds, listing_seconds=silver.seconds, threads=threads)
+    return Comparison(
+        batches=batches,
+        reference_rows=found.reference_rows,
+        gold_rows=gold_rows,
+        mismatches=found.mismatches,
+        only_reference=found.only_reference,
+        only_gold=found.only_gold,
+        columns=found.columns,
+        examples=found.examples,
+        duckdb_seconds=seconds,
+        listing_seconds=silver.seconds,
+        threads=threads,
+    )
 
 
-def compare(spark: SparkSession, config: Config, batches: list[str] | None = None, *,
-            threads: int | None = None, memory_limit: str | None = None) -> int:
+def compare(
+    spark: SparkSession,
+    config: Config,
+    batches: list[str] | None = None,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
+) -> int:
     """Mismatching rows between the DuckDB reference and gold.user_month for ``batches`` (0: identical)."""
     return check(spark, config, batches, threads=threads, memory_limit=memory_limit).mismatches
 
@@ -561,10 +712,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", nargs="*", help="batches YYYY-MM (default: every conformed batch)")
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 8GB (default: DuckDB's)")
-    parser.add_argument("--conf", action="append", default=[], metavar="FILE",
-                        help="config overlay, as `taoqi --conf` (the caps and tolerance must be the aggregate's)")
-    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                        help="config override, as `taoqi --set` (e.g. spark.master=local[2])")
+    parser.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config overlay, as `taoqi --conf` (the caps and tolerance must be the aggregate's)",
+    )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="config override, as `taoqi --set` (e.g. spark.master=local[2])",
+    )
     args = parser.parse_args(argv)
     setup_logging()
     config = load_config(args.conf, [f"lakehouse.root={args.root}", *args.sets])
@@ -577,8 +739,10 @@ def main(argv: list[str] | None = None) -> int:
     if result.matches:
         print("matches: yes (every row and column equal)")
         return 0
-    print(f"matches: NO, {result.mismatches:,} mismatching rows (only reference {result.only_reference:,}, "
-          f"only gold {result.only_gold:,}); differing columns: {result.columns}")
+    print(
+        f"matches: NO, {result.mismatches:,} mismatching rows (only reference {result.only_reference:,}, "
+        f"only gold {result.only_gold:,}); differing columns: {result.columns}"
+    )
     for example in result.examples:
         print(f"  {example}")
     return 1
