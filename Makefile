@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 USERS ?= 100000
 ROOT ?= ./lakehouse
 
-.PHONY: demo test cluster-test bench bench-skew bench-selector bench-personas screenshot docs install clean
+.PHONY: demo test test-unit cluster-test bench bench-skew bench-selector bench-personas screenshot docs install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest
 
+# The fast loop while changing code: the unit tests alone (tiny DataFrames, one Spark session), ruff included.
+test-unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit
+
 # spark-submit of the tiny world's monthly run to a real standalone cluster on 127.0.0.1 (one master,
 # two one-core workers, started and stopped by the test), a worker lost mid-stage; part of `make test`.
 cluster-test: $(STAMP)
@@ -40,7 +44,7 @@ cluster-test: $(STAMP)
 # The pipeline at 100 000 and 1 000 000 members (per stage: time, Spark jobs, Delta commits, shuffle, driver
 # heap, files; DuckDB's reference of the same gold), the quality gates at the demo size, the driver heap of
 # each world in a fresh process, what the width of gold.user_features costs (on the smaller world), then
-# the 500 M-member projection of docs/sizing.md. About three hours on 2 cores.
+# the 500 M-member projection of docs/sizing.md. The 1 000 000-member world takes most of its time.
 BENCH_WORLDS = bench/results/tmp/u100000 bench/results/tmp/u1000000
 bench: $(STAMP)
 	$(PY) -m bench.run

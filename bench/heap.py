@@ -38,9 +38,14 @@ def measure(root: Path) -> dict:
     started = time.perf_counter()
     aggregate.aggregate(spark, config, [batch])
     score.score_months(spark, config, [batch])
-    return {"root": str(root), "members": members, "batch": batch,
-            "seconds": round(time.perf_counter() - started, 1),
-            "heap_after_gc_before_bytes": before, "heap_after_gc_bytes": heap_after_gc(spark)}
+    return {
+        "root": str(root),
+        "members": members,
+        "batch": batch,
+        "seconds": round(time.perf_counter() - started, 1),
+        "heap_after_gc_before_bytes": before,
+        "heap_after_gc_bytes": heap_after_gc(spark),
+    }
 
 
 def main() -> None:
@@ -54,21 +59,37 @@ def main() -> None:
     rows = []
     for root in args.roots:
         if not (root / "gold" / "user_month" / "_delta_log").is_dir():  # bench worlds are local directories
-            print(f"bench.heap: {root} holds no gold.user_month: run `python -m bench.run` first "
-                  "(it keeps its worlds under bench/results/tmp/)", file=sys.stderr)
+            print(
+                f"bench.heap: {root} holds no gold.user_month: run `python -m bench.run` first "
+                "(it keeps its worlds under bench/results/tmp/)",
+                file=sys.stderr,
+            )
             sys.exit(2)
-        child = subprocess.run([sys.executable, "-m", "bench.heap", "--one", str(root)],
-                               capture_output=True, text=True, check=False)
+        child = subprocess.run(
+            [sys.executable, "-m", "bench.heap", "--one", str(root)], capture_output=True, text=True, check=False
+        )
         if child.returncode != 0:
             sys.exit(f"bench.heap: {root} failed:\n{child.stderr[-3000:]}")
         rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"{r['members']:>10,} members  batch {r['batch']}  {r['seconds']:>6}s  heap after GC: "
-              f"{r['heap_after_gc_before_bytes'] / 2**20:.0f} MiB before, {r['heap_after_gc_bytes'] / 2**20:.0f} MiB after",
-              flush=True)
+        print(
+            f"{r['members']:>10,} members  batch {r['batch']}  {r['seconds']:>6}s  heap after GC: "
+            f"{r['heap_after_gc_before_bytes'] / 2**20:.0f} MiB before, "
+            f"{r['heap_after_gc_bytes'] / 2**20:.0f} MiB after",
+            flush=True,
+        )
     out = Path(__file__).parent / "results" / "heap.json"
-    out.write_text(json.dumps({"command": "python -m bench.heap " + " ".join(map(str, args.roots)),
-                               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "command": "python -m bench.heap " + " ".join(map(str, args.roots)),
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

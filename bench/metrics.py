@@ -150,6 +150,7 @@ def _read_spread(tasks: list[dict]) -> dict:
     files or splits. Records show skew without the scheduling noise of short
     task times.
     """
+
     def spread(values: list[int]) -> tuple[float | None, int | None, float | None]:
         median = statistics.median(values) if values else None
         return median, max(values, default=None), round(max(values) / median, 2) if median else None
@@ -158,8 +159,13 @@ def _read_spread(tasks: list[dict]) -> dict:
     out = {}
     for kind, field in (("shuffle", "shuffleReadMetrics"), ("input", "inputMetrics")):
         median, longest, ratio = spread([(m.get(field) or {}).get("recordsRead", 0) for m in metrics])
-        out.update({f"task_{kind}_records_median": median, f"task_{kind}_records_max": longest,
-                    f"{kind}_records_max_over_median": ratio})
+        out.update(
+            {
+                f"task_{kind}_records_median": median,
+                f"task_{kind}_records_max": longest,
+                f"{kind}_records_max_over_median": ratio,
+            }
+        )
     return out
 
 
@@ -188,8 +194,15 @@ class StageMetrics:
       by default, for long blocks), rest_seconds (waiting for and reading the API).
     """
 
-    def __init__(self, spark: SparkSession, label: str, *, tables: Mapping[str, str] | None = None,
-                 settle_timeout: float = 30.0, rss_interval: float = 0.2):
+    def __init__(
+        self,
+        spark: SparkSession,
+        label: str,
+        *,
+        tables: Mapping[str, str] | None = None,
+        settle_timeout: float = 30.0,
+        rss_interval: float = 0.2,
+    ):
         self.spark = spark
         self.label = label
         self.tables = dict(tables or {})
@@ -216,8 +229,12 @@ class StageMetrics:
             sc.setLocalProperty(prop, value)  # None removes it
         self._rss.stop()
         if exc_type is not None:  # the block failed: nothing worth measuring, and its error comes first
-            self.result = {"label": self.label, "job_group": self.group, "seconds": round(seconds, 3),
-                           "error": repr(exc)}
+            self.result = {
+                "label": self.label,
+                "job_group": self.group,
+                "seconds": round(seconds, 3),
+                "error": repr(exc),
+            }
             return
         collecting = time.perf_counter()
         jobs, stages, settled = self._settle()
@@ -225,13 +242,22 @@ class StageMetrics:
         others = [j for j in window if j.get("jobGroup") != self.group]
         # the UI keeps spark.ui.retainedJobs / retainedStages: older ones are gone from the API
         evicted = min((j["jobId"] for j in window), default=self._first_job) - self._first_job
-        self.result = {"label": self.label, "job_group": self.group, "seconds": round(seconds, 3),
-                       **self._summarize(jobs, stages), "settled": settled, "other_jobs": len(others),
-                       "evicted_jobs": evicted, "rest_seconds": round(time.perf_counter() - collecting, 3),
-                       "rss_start_bytes": self._rss.start_bytes, "peak_rss_bytes": self._rss.peak_bytes,
-                       "peak_python_rss_bytes": self._rss.peak_python, "peak_jvm_rss_bytes": self._rss.peak_jvm,
-                       "rss_samples": self._rss.samples,
-                       "tables": {name: delta_files(self.spark, loc) for name, loc in self.tables.items()}}
+        self.result = {
+            "label": self.label,
+            "job_group": self.group,
+            "seconds": round(seconds, 3),
+            **self._summarize(jobs, stages),
+            "settled": settled,
+            "other_jobs": len(others),
+            "evicted_jobs": evicted,
+            "rest_seconds": round(time.perf_counter() - collecting, 3),
+            "rss_start_bytes": self._rss.start_bytes,
+            "peak_rss_bytes": self._rss.peak_bytes,
+            "peak_python_rss_bytes": self._rss.peak_python,
+            "peak_jvm_rss_bytes": self._rss.peak_jvm,
+            "rss_samples": self._rss.samples,
+            "tables": {name: delta_files(self.spark, loc) for name, loc in self.tables.items()},
+        }
 
     # ----------------------------------------------------------------------- REST
 
@@ -242,20 +268,37 @@ class StageMetrics:
         """This group's jobs, their stage attempts, and whether everything in them is final."""
         jobs = [j for j in self._window_jobs() if j.get("jobGroup") == self.group]
         stage_ids = {s for j in jobs for s in j["stageIds"]}
-        stages = sorted((a for a in self._api.stages() if a["stageId"] in stage_ids),
-                        key=lambda a: (a["stageId"], a["attemptId"]))
-        final = all(j["status"] in _FINAL_JOB for j in jobs) and {s["stageId"] for s in stages} == stage_ids \
-            and all(s["status"] in _FINAL_STAGE for s in stages) \
-            and all(s["status"] == "SKIPPED" or
-                    s["numCompleteTasks"] + s["numFailedTasks"] + s["numKilledTasks"] >= s["numTasks"]
-                    for s in stages)
+        stages = sorted(
+            (a for a in self._api.stages() if a["stageId"] in stage_ids), key=lambda a: (a["stageId"], a["attemptId"])
+        )
+        final = (
+            all(j["status"] in _FINAL_JOB for j in jobs)
+            and {s["stageId"] for s in stages} == stage_ids
+            and all(s["status"] in _FINAL_STAGE for s in stages)
+            and all(
+                s["status"] == "SKIPPED"
+                or s["numCompleteTasks"] + s["numFailedTasks"] + s["numKilledTasks"] >= s["numTasks"]
+                for s in stages
+            )
+        )
         return jobs, stages, final
 
     @staticmethod
     def _fingerprint(jobs: list[dict], stages: list[dict]) -> tuple:
-        return (tuple((j["jobId"], j["status"]) for j in jobs),
-                tuple((s["stageId"], s["attemptId"], s["status"], s["numCompleteTasks"], s.get("shuffleReadBytes"),
-                       s.get("shuffleWriteBytes")) for s in stages))
+        return (
+            tuple((j["jobId"], j["status"]) for j in jobs),
+            tuple(
+                (
+                    s["stageId"],
+                    s["attemptId"],
+                    s["status"],
+                    s["numCompleteTasks"],
+                    s.get("shuffleReadBytes"),
+                    s.get("shuffleWriteBytes"),
+                )
+                for s in stages
+            ),
+        )
 
     def _settle(self) -> tuple[list[dict], list[dict], bool]:
         """Poll until every job and stage is final and two polls 0.5 s apart agree (or the timeout)."""
@@ -276,34 +319,59 @@ class StageMetrics:
         per_stage, every_task = [], []
         for s in ran:
             tasks = self._api.tasks(s["stageId"], s["attemptId"], s["numTasks"])
-            times = [float(t["duration"]) if t.get("duration") is not None
-                     else float(t.get("taskMetrics", {}).get("executorRunTime", 0)) for t in tasks]
+            times = [
+                float(t["duration"])
+                if t.get("duration") is not None
+                else float(t.get("taskMetrics", {}).get("executorRunTime", 0))
+                for t in tasks
+            ]
             every_task += times
             median, longest = (statistics.median(times) if times else None), max(times, default=None)
-            per_stage.append({
-                "stage_id": s["stageId"], "attempt": s["attemptId"], "name": s["name"], "status": s["status"],
-                "tasks": s["numTasks"], "failed_tasks": s["numFailedTasks"],
-                "shuffle_read_bytes": s["shuffleReadBytes"], "shuffle_write_bytes": s["shuffleWriteBytes"],
-                "input_bytes": s["inputBytes"], "output_bytes": s["outputBytes"],
-                "executor_run_ms": s["executorRunTime"], "task_ms_median": median, "task_ms_max": longest,
-                "max_over_median": round(longest / median, 2) if median else None,
-                **_read_spread(tasks),
-            })
+            per_stage.append(
+                {
+                    "stage_id": s["stageId"],
+                    "attempt": s["attemptId"],
+                    "name": s["name"],
+                    "status": s["status"],
+                    "tasks": s["numTasks"],
+                    "failed_tasks": s["numFailedTasks"],
+                    "shuffle_read_bytes": s["shuffleReadBytes"],
+                    "shuffle_write_bytes": s["shuffleWriteBytes"],
+                    "input_bytes": s["inputBytes"],
+                    "output_bytes": s["outputBytes"],
+                    "executor_run_ms": s["executorRunTime"],
+                    "task_ms_median": median,
+                    "task_ms_max": longest,
+                    "max_over_median": round(longest / median, 2) if median else None,
+                    **_read_spread(tasks),
+                }
+            )
         skewed = [p for p in per_stage if p["tasks"] >= 2 and p["max_over_median"] is not None]
         worst = max(skewed, key=lambda p: p["max_over_median"], default=None)
         total = lambda key: sum(s[key] for s in ran)  # noqa: E731
         return {
-            "jobs": len(jobs), "stages": len(ran), "skipped_stages": len(stages) - len(ran),
+            "jobs": len(jobs),
+            "stages": len(ran),
+            "skipped_stages": len(stages) - len(ran),
             "failed_stages": sum(s["status"] == "FAILED" for s in ran),
-            "tasks": sum(s["numTasks"] for s in ran), "failed_tasks": total("numFailedTasks"),
-            "shuffle_read_bytes": total("shuffleReadBytes"), "shuffle_write_bytes": total("shuffleWriteBytes"),
-            "input_bytes": total("inputBytes"), "output_bytes": total("outputBytes"),
-            "disk_spill_bytes": total("diskBytesSpilled"), "executor_run_ms": total("executorRunTime"),
-            "task_ms": {"median": statistics.median(every_task) if every_task else None,
-                        "p90": _percentile(every_task, 0.9),
-                        "max": max(every_task, default=None),
-                        "mean": round(statistics.fmean(every_task), 1) if every_task else None},
-            "worst_stage": None if worst is None else {k: worst[k] for k in (
-                "stage_id", "name", "tasks", "task_ms_median", "task_ms_max", "max_over_median")},
+            "tasks": sum(s["numTasks"] for s in ran),
+            "failed_tasks": total("numFailedTasks"),
+            "shuffle_read_bytes": total("shuffleReadBytes"),
+            "shuffle_write_bytes": total("shuffleWriteBytes"),
+            "input_bytes": total("inputBytes"),
+            "output_bytes": total("outputBytes"),
+            "disk_spill_bytes": total("diskBytesSpilled"),
+            "executor_run_ms": total("executorRunTime"),
+            "task_ms": {
+                "median": statistics.median(every_task) if every_task else None,
+                "p90": _percentile(every_task, 0.9),
+                "max": max(every_task, default=None),
+                "mean": round(statistics.fmean(every_task), 1) if every_task else None,
+            },
+            "worst_stage": None
+            if worst is None
+            else {
+                k: worst[k] for k in ("stage_id", "name", "tasks", "task_ms_median", "task_ms_max", "max_over_median")
+            },
             "per_stage": per_stage,
         }

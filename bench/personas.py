@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import functions as F
@@ -38,9 +38,16 @@ def evaluate(root: str) -> list[dict]:
         sizes: dict[str, int] = {}
         for (found, _), n in cells.items():
             sizes[found] = sizes.get(found, 0) + n
-        out.append({"month": month, "members": sum(sizes.values()), "sizes": sizes, "purity": purity(cells),
-                    "adjusted_rand_index": adjusted_rand_index(cells),
-                    "cells": {f"{found} <- {true}": n for (found, true), n in sorted(cells.items())}})
+        out.append(
+            {
+                "month": month,
+                "members": sum(sizes.values()),
+                "sizes": sizes,
+                "purity": purity(cells),
+                "adjusted_rand_index": adjusted_rand_index(cells),
+                "cells": {f"{found} <- {true}": n for (found, true), n in sorted(cells.items())},
+            }
+        )
     return out
 
 
@@ -55,10 +62,18 @@ def main() -> None:
             print(f"  {persona:<20} {m['sizes'][persona]:>7,} members, purity {value:.3f}")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "personas.json"
-    path.write_text(json.dumps({"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                "machine": f"{platform.machine()}, 2 cores", "root": args.root,
-                                "command": f"python -m bench.personas --root {args.root}", "months": months},
-                               indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, 2 cores",
+                "root": args.root,
+                "command": f"python -m bench.personas --root {args.root}",
+                "months": months,
+            },
+            indent=2,
+        )
+    )
     print(f"written {path}")
 
 

@@ -30,43 +30,78 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 # gold.user_month columns the score and the credit level read (transforms/gold/score.py, conf/scoring.yaml)
-SCORE_COUNTS = ("orders", "flagged_orders", "refunds", "returns", "disputes", "reviews", "positive_reviews",
-                "qa", "likes", "live", "content")
+SCORE_COUNTS = (
+    "orders",
+    "flagged_orders",
+    "refunds",
+    "returns",
+    "disputes",
+    "reviews",
+    "positive_reviews",
+    "qa",
+    "likes",
+    "live",
+    "content",
+)
 SCORE_AMOUNTS = ("capped_spend_cny", "capped_refund_cny")
 
 
-def score_inputs_rollup(user_month: DataFrame, accounts: DataFrame, *, as_of: str, window: int,
-                        orders_monthly_cap: int, interaction_monthly_caps: dict[str, int]) -> DataFrame:
+def score_inputs_rollup(
+    user_month: DataFrame,
+    accounts: DataFrame,
+    *,
+    as_of: str,
+    window: int,
+    orders_monthly_cap: int,
+    interaction_monthly_caps: dict[str, int],
+) -> DataFrame:
     """The roll-up of the score's inputs alone, built like user_features (members, two levels, carry)."""
     from transforms.gold.features import INTERACTION_COLUMNS, _fen, month_end, window_months
 
     months = window_months(as_of, window)
     partials = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).select(
-        "user_id", "month", *SCORE_COUNTS, *[_fen(F.col(c)).alias(c) for c in SCORE_AMOUNTS],
-        "active_days_mask", "platform_mask")
-    members = accounts.filter((F.col("registered_date") <= month_end(as_of)) & (F.col("ingest_month") <= as_of)) \
-        .select("user_id", "registered_date", F.col("identity_verified").cast("int").alias("identity_verified"))
+        "user_id",
+        "month",
+        *SCORE_COUNTS,
+        *[_fen(F.col(c)).alias(c) for c in SCORE_AMOUNTS],
+        "active_days_mask",
+        "platform_mask",
+    )
+    members = accounts.filter((F.col("registered_date") <= month_end(as_of)) & (F.col("ingest_month") <= as_of)).select(
+        "user_id", "registered_date", F.col("identity_verified").cast("int").alias("identity_verified")
+    )
     rows = partials.unionByName(members, allowMissingColumns=True).repartition("user_id")
     summed = (*SCORE_COUNTS, *SCORE_AMOUNTS)
     by_month = rows.groupBy("user_id", "month").agg(
-        F.max("registered_date").alias("registered_date"), F.max("identity_verified").alias("identity_verified"),
+        F.max("registered_date").alias("registered_date"),
+        F.max("identity_verified").alias("identity_verified"),
         *[F.sum(c).alias(c) for c in summed],
-        F.bit_or("active_days_mask").alias("active_days_mask"), F.bit_or("platform_mask").alias("platform_mask"))
+        F.bit_or("active_days_mask").alias("active_days_mask"),
+        F.bit_or("platform_mask").alias("platform_mask"),
+    )
     carry = F.col("month") > months[0]
     is_partial = F.col("month").isNotNull()
     orders_counted = F.when(is_partial, F.least(F.col("orders"), F.lit(orders_monthly_cap)))
-    capped = [F.when(is_partial, F.least(F.col(INTERACTION_COLUMNS[k]), F.lit(cap)))
-              for k, cap in interaction_monthly_caps.items()]
+    capped = [
+        F.when(is_partial, F.least(F.col(INTERACTION_COLUMNS[k]), F.lit(cap)))
+        for k, cap in interaction_monthly_caps.items()
+    ]
     net_capped = F.col("capped_spend_cny") - F.col("capped_refund_cny")
     active_days = F.bit_count("active_days_mask").cast("long")
     return by_month.groupBy("user_id").agg(
-        F.max("registered_date").alias("registered_date"), F.max("identity_verified").alias("identity_verified"),
-        F.count(F.when(F.col("orders") > 0, 1)).alias("months_active"), F.sum(active_days).alias("active_days"),
-        *[F.sum(c).alias(c) for c in summed], F.bit_or("platform_mask").alias("platform_mask"),
-        F.sum(orders_counted).alias("scored_orders"), *[F.sum(c).alias(f"units_{i}") for i, c in enumerate(capped)],
-        F.sum(F.when(carry, net_capped)).alias("carry_net"), F.sum(F.when(carry, orders_counted)).alias("carry_orders"),
+        F.max("registered_date").alias("registered_date"),
+        F.max("identity_verified").alias("identity_verified"),
+        F.count(F.when(F.col("orders") > 0, 1)).alias("months_active"),
+        F.sum(active_days).alias("active_days"),
+        *[F.sum(c).alias(c) for c in summed],
+        F.bit_or("platform_mask").alias("platform_mask"),
+        F.sum(orders_counted).alias("scored_orders"),
+        *[F.sum(c).alias(f"units_{i}") for i, c in enumerate(capped)],
+        F.sum(F.when(carry, net_capped)).alias("carry_net"),
+        F.sum(F.when(carry, orders_counted)).alias("carry_orders"),
         F.sum(F.when(carry, active_days)).alias("carry_active_days"),
-        *[F.sum(F.when(carry, c)).alias(f"carry_units_{i}") for i, c in enumerate(capped)])
+        *[F.sum(F.when(carry, c)).alias(f"carry_units_{i}") for i, c in enumerate(capped)],
+    )
 
 
 def measure(root: Path, repeat: int) -> dict:
@@ -81,23 +116,37 @@ def measure(root: Path, repeat: int) -> dict:
     s = config.scoring
     month = max(gold_log.computed(spark, config, aggregate.USER_MONTH))
     user_month, accounts = tables.read(spark, config, "gold.user_month"), tables.read(spark, config, "silver.accounts")
-    high_value = tables.read(spark, config, "gold.scores").filter(
-        (F.col("month") == month) & (F.col("score") >= config.personas.min_score)).select("user_id")
+    high_value = (
+        tables.read(spark, config, "gold.scores")
+        .filter((F.col("month") == month) & (F.col("score") >= config.personas.min_score))
+        .select("user_id")
+    )
 
     def features(members: DataFrame | None = None) -> DataFrame:
         def keep(df: DataFrame) -> DataFrame:
             return df if members is None else df.join(members, "user_id", "left_semi")
+
         return user_features(
-            keep(user_month), keep(accounts), as_of_months=[month], window=s.window_months,
-            orders_monthly_cap=s.orders_monthly_cap, interaction_monthly_caps=s.interaction_monthly_caps,
-            interaction_weights=s.interaction_weights)
+            keep(user_month),
+            keep(accounts),
+            as_of_months=[month],
+            window=s.window_months,
+            orders_monthly_cap=s.orders_monthly_cap,
+            interaction_monthly_caps=s.interaction_monthly_caps,
+            interaction_weights=s.interaction_weights,
+        )
 
     builds = {
         "user_features": features,
         "high_value_features": lambda: features(high_value),
         "score_inputs": lambda: score_inputs_rollup(
-            user_month, accounts, as_of_months=[month], window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
-            interaction_monthly_caps=s.interaction_monthly_caps),
+            user_month,
+            accounts,
+            as_of_months=[month],
+            window=s.window_months,
+            orders_monthly_cap=s.orders_monthly_cap,
+            interaction_monthly_caps=s.interaction_monthly_caps,
+        ),
     }
     seconds: dict[str, list[float]] = {name: [] for name in builds}
     for _ in range(repeat):  # alternate, so that both see the same warm caches
@@ -108,9 +157,16 @@ def measure(root: Path, repeat: int) -> dict:
     members, high = accounts.count(), high_value.count()
     best = {name: min(runs) for name, runs in seconds.items()}
     split = best["score_inputs"] + best["high_value_features"]
-    return {"root": str(root), "members": members, "high_value_members": high, "month": month, "runs": seconds,
-            "best": best, "split_seconds": round(split, 2),
-            "split_over_user_features": round(split / best["user_features"], 3)}
+    return {
+        "root": str(root),
+        "members": members,
+        "high_value_members": high,
+        "month": month,
+        "runs": seconds,
+        "best": best,
+        "split_seconds": round(split, 2),
+        "split_over_user_features": round(split / best["user_features"], 3),
+    }
 
 
 def main() -> None:
@@ -121,20 +177,35 @@ def main() -> None:
     rows = []
     for root in args.roots:
         if not (root / "gold" / "user_month" / "_delta_log").is_dir():
-            print(f"bench.rollup_width: {root} holds no gold.user_month: run `python -m bench.run` first "
-                  "(it keeps its worlds under bench/results/tmp/)", file=sys.stderr)
+            print(
+                f"bench.rollup_width: {root} holds no gold.user_month: run `python -m bench.run` first "
+                "(it keeps its worlds under bench/results/tmp/)",
+                file=sys.stderr,
+            )
             sys.exit(2)
     for root in args.roots:  # one session: the worlds differ in size only
         rows.append(measure(root.resolve(), args.repeat))
         r = rows[-1]
         b = r["best"]
-        print(f"{r['members']:>10,} members  month {r['month']}  user_features {b['user_features']:>6.2f}s  "
-              f"score inputs only {b['score_inputs']:>6.2f}s  + user_features of {r['high_value_members']:,} "
-              f"high-value members {b['high_value_features']:>6.2f}s = {r['split_seconds']:.2f}s "
-              f"({r['split_over_user_features']:.0%})", flush=True)
+        print(
+            f"{r['members']:>10,} members  month {r['month']}  user_features {b['user_features']:>6.2f}s  "
+            f"score inputs only {b['score_inputs']:>6.2f}s  + user_features of {r['high_value_members']:,} "
+            f"high-value members {b['high_value_features']:>6.2f}s = {r['split_seconds']:.2f}s "
+            f"({r['split_over_user_features']:.0%})",
+            flush=True,
+        )
     out = Path(__file__).parent / "results" / "rollup_width.json"
-    out.write_text(json.dumps({"command": "python -m bench.rollup_width " + " ".join(map(str, args.roots)),
-                               "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "results": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps(
+            {
+                "command": "python -m bench.rollup_width " + " ".join(map(str, args.roots)),
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "results": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

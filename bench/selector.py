@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pyspark.sql import Window
@@ -38,12 +38,18 @@ def evaluate(root: str) -> list[dict]:
         sel = selection.filter(F.col("month") == month)
         capacity = sel.first()["capacity"]
         best_scores = Window.partitionBy("month").orderBy(F.desc("score"), F.asc("user_id"))
-        baseline = (candidates.filter((F.col("month") == month) & F.col("passes_gates"))
-                    .select("user_id", "month", F.row_number().over(best_scores).alias("n"))
-                    .filter(F.col("n") <= capacity).select("user_id"))
-        row = {"month": month, "capacity": capacity,
-               "candidates": candidates.filter(F.col("month") == month).count(),
-               "past_the_gates": candidates.filter((F.col("month") == month) & F.col("passes_gates")).count()}
+        baseline = (
+            candidates.filter((F.col("month") == month) & F.col("passes_gates"))
+            .select("user_id", "month", F.row_number().over(best_scores).alias("n"))
+            .filter(F.col("n") <= capacity)
+            .select("user_id")
+        )
+        row = {
+            "month": month,
+            "capacity": capacity,
+            "candidates": candidates.filter(F.col("month") == month).count(),
+            "past_the_gates": candidates.filter((F.col("month") == month) & F.col("passes_gates")).count(),
+        }
         for name, invited in (("selector", sel.filter("invited").select("user_id")), ("baseline", baseline)):
             rows = invited.join(truth, "user_id").groupBy("segment", "adversary_type", "elite").count().collect()
             n = sum(r["count"] for r in rows)
@@ -55,16 +61,23 @@ def evaluate(root: str) -> list[dict]:
             }
         # The same two rankings deeper down: at 2x and 5x the capacity (later reports put APASS at
         # about 1 in 5,000 members, twice the 1 in 10,000 of its launch).
-        ranked = (candidates.filter((F.col("month") == month) & F.col("passes_gates")).select("user_id", "score")
-                  .join(sel.select("user_id", "rank"), "user_id").join(truth, "user_id")
-                  .select("*", F.row_number().over(Window.orderBy(F.desc("score"), F.asc("user_id")))
-                          .alias("score_rank")))
+        ranked = (
+            candidates.filter((F.col("month") == month) & F.col("passes_gates"))
+            .select("user_id", "score")
+            .join(sel.select("user_id", "rank"), "user_id")
+            .join(truth, "user_id")
+            .select("*", F.row_number().over(Window.orderBy(F.desc("score"), F.asc("user_id"))).alias("score_rank"))
+        )
         is_adversary = F.col("adversary_type") != "none"
         row["deeper"] = {}
         for k in (capacity, 2 * capacity, 5 * capacity):
-            r = ranked.agg(*[F.sum(F.when((F.col(rank) <= k) & flag, 1).otherwise(0)).alias(f"{name}_{what}")
-                             for name, rank in (("selector", "rank"), ("baseline", "score_rank"))
-                             for what, flag in (("adversaries", is_adversary), ("elite", F.col("elite")))]).first()
+            r = ranked.agg(
+                *[
+                    F.sum(F.when((F.col(rank) <= k) & flag, 1).otherwise(0)).alias(f"{name}_{what}")
+                    for name, rank in (("selector", "rank"), ("baseline", "score_rank"))
+                    for what, flag in (("adversaries", is_adversary), ("elite", F.col("elite")))
+                ]
+            ).first()
             row["deeper"][str(k)] = r.asDict()
         out.append(row)
     return out
@@ -76,20 +89,35 @@ def main() -> None:
     args = parser.parse_args()
     months = evaluate(args.root)
     for m in months:
-        print(f"{m['month']}: capacity {m['capacity']}, {m['candidates']} candidates, {m['past_the_gates']} past the gates")
+        print(
+            f"{m['month']}: capacity {m['capacity']}, {m['candidates']} candidates, "
+            f"{m['past_the_gates']} past the gates"
+        )
         for name in ("selector", "baseline"):
             r = m[name]
-            print(f"  {name:<9} invited {r['invited']}: adversaries {r['adversary_share']}, elite {r['elite_share']}, "
-                  f"{r['by_segment']}")
+            print(
+                f"  {name:<9} invited {r['invited']}: adversaries {r['adversary_share']}, elite {r['elite_share']}, "
+                f"{r['by_segment']}"
+            )
         for k, r in m["deeper"].items():
-            print(f"  top {k:>3}: selector {r['selector_adversaries']} adversaries, {r['selector_elite']} elite; "
-                  f"baseline {r['baseline_adversaries']} adversaries, {r['baseline_elite']} elite")
+            print(
+                f"  top {k:>3}: selector {r['selector_adversaries']} adversaries, {r['selector_elite']} elite; "
+                f"baseline {r['baseline_adversaries']} adversaries, {r['baseline_elite']} elite"
+            )
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "selector.json"
-    path.write_text(json.dumps({"measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                "machine": f"{platform.machine()}, 2 cores", "root": args.root,
-                                "command": f"python -m bench.selector --root {args.root}", "months": months},
-                               indent=2))
+    path.write_text(
+        json.dumps(
+            {
+                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": f"{platform.machine()}, 2 cores",
+                "root": args.root,
+                "command": f"python -m bench.selector --root {args.root}",
+                "months": months,
+            },
+            indent=2,
+        )
+    )
     print(f"written {path}")
 
 

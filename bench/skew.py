@@ -52,7 +52,7 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.metrics import RestApi, StageMetrics
@@ -84,9 +84,21 @@ def flag(stage: dict) -> list[str]:
     return why
 
 
-KEPT = ("stage_id", "attempt", "name", "tasks", "task_ms_median", "task_ms_max", "max_over_median",
-        "task_shuffle_records_median", "task_shuffle_records_max", "shuffle_records_max_over_median",
-        "task_input_records_median", "task_input_records_max", "input_records_max_over_median")
+KEPT = (
+    "stage_id",
+    "attempt",
+    "name",
+    "tasks",
+    "task_ms_median",
+    "task_ms_max",
+    "max_over_median",
+    "task_shuffle_records_median",
+    "task_shuffle_records_max",
+    "shuffle_records_max_over_median",
+    "task_input_records_median",
+    "task_input_records_max",
+    "input_records_max_over_median",
+)
 
 
 def stage_rows(result: dict) -> list[dict]:
@@ -114,11 +126,16 @@ def task_detail(api: RestApi, stage: dict) -> list[dict]:
     rows = []
     for t in api.tasks(stage["stage_id"], stage["attempt"], stage["tasks"]):
         m = t.get("taskMetrics") or {}
-        rows.append({"ms": t.get("duration"), "gc_ms": m.get("jvmGcTime"),
-                     "shuffle_records": (m.get("shuffleReadMetrics") or {}).get("recordsRead"),
-                     "input_records": (m.get("inputMetrics") or {}).get("recordsRead"),
-                     "records_written": (m.get("outputMetrics") or {}).get("recordsWritten"),
-                     "shuffle_records_written": (m.get("shuffleWriteMetrics") or {}).get("recordsWritten")})
+        rows.append(
+            {
+                "ms": t.get("duration"),
+                "gc_ms": m.get("jvmGcTime"),
+                "shuffle_records": (m.get("shuffleReadMetrics") or {}).get("recordsRead"),
+                "input_records": (m.get("inputMetrics") or {}).get("recordsRead"),
+                "records_written": (m.get("outputMetrics") or {}).get("recordsWritten"),
+                "shuffle_records_written": (m.get("shuffleWriteMetrics") or {}).get("recordsWritten"),
+            }
+        )
     return sorted(rows, key=lambda r: -(r["ms"] or 0))
 
 
@@ -136,9 +153,11 @@ def heaviest(spark, config) -> dict:
         histogram = {r["count"]: r["n"] for r in frame.groupBy("count").agg(F.count("*").alias("n")).collect()}
         median = median_of_histogram(histogram)
         top = frame.orderBy(F.desc("count"), key).limit(5).collect()
-        out[name] = {"count_with_events": sum(histogram.values()), "median_events": median,
-                     "top": [{key: r[key], "events": r["count"], "over_median": round(r["count"] / median, 1)}
-                             for r in top]}
+        out[name] = {
+            "count_with_events": sum(histogram.values()),
+            "median_events": median,
+            "top": [{key: r[key], "events": r["count"], "over_median": round(r["count"] / median, 1)} for r in top],
+        }
     return out
 
 
@@ -146,9 +165,16 @@ def run(args: argparse.Namespace) -> tuple[dict, object]:
     """Generate the skewed world, run the stages under StageMetrics; (result, the session)."""
     root = Path(args.root).resolve()
     shutil.rmtree(root, ignore_errors=True)
-    sets = [f"lakehouse.root={root}", f"generator.users={args.users}", f"generator.months={args.months}",
-            "quality.enabled=false", f"generator.skew.heavy_users={args.heavy_users}",
-            f"generator.skew.heavy_sellers={args.heavy_sellers}", f"generator.skew.factor={args.factor}", *args.set]
+    sets = [
+        f"lakehouse.root={root}",
+        f"generator.users={args.users}",
+        f"generator.months={args.months}",
+        "quality.enabled=false",
+        f"generator.skew.heavy_users={args.heavy_users}",
+        f"generator.skew.heavy_sellers={args.heavy_sellers}",
+        f"generator.skew.factor={args.factor}",
+        *args.set,
+    ]
     config = load_config(sets=sets)
     # added to the overlay's Spark settings (--set spark.extra=... would replace them all)
     extra = {**config.spark.extra, **UI_RETENTION, **dict(kv.split("=", 1) for kv in args.spark_conf)}
@@ -162,32 +188,66 @@ def run(args: argparse.Namespace) -> tuple[dict, object]:
         generate.execute(spark, config, no_shorthands)
     stages["generate"] = m.result
     months = ingest.landed_months(spark, config)
-    plan = [("ingest", ingest.ingest, months), ("conform", conform.conform, months),
-            ("aggregate", aggregate.aggregate, months), ("score", score.score_months, [months[-1]])]
+    plan = [
+        ("ingest", ingest.ingest, months),
+        ("conform", conform.conform, months),
+        ("aggregate", aggregate.aggregate, months),
+        ("score", score.score_months, [months[-1]]),
+    ]
     for name, stage, arg in plan:
         with StageMetrics(spark, name, settle_timeout=120) as m:
             stage(spark, config, arg)
         stages[name] = m.result
         print(f"{name}: {m.result['seconds']:.1f} s, {m.result['stages']} Spark stages", flush=True)
     world = heaviest(spark, config)
-    spark_conf = {k: spark.conf.get(k) for k in (  # the values in effect, defaults included
-        "spark.sql.shuffle.partitions", "spark.sql.adaptive.enabled", "spark.sql.adaptive.skewJoin.enabled",
-        "spark.sql.adaptive.coalescePartitions.enabled", "spark.sql.adaptive.advisoryPartitionSizeInBytes")}
+    spark_conf = {
+        k: spark.conf.get(k)
+        for k in (  # the values in effect, defaults included
+            "spark.sql.shuffle.partitions",
+            "spark.sql.adaptive.enabled",
+            "spark.sql.adaptive.skewJoin.enabled",
+            "spark.sql.adaptive.coalescePartitions.enabled",
+            "spark.sql.adaptive.advisoryPartitionSizeInBytes",
+        )
+    }
     return {
-        "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seconds": round(time.perf_counter() - started, 1),
-        "world": {"users": args.users, "months": args.months, "heavy_users": args.heavy_users,
-                  "heavy_sellers": args.heavy_sellers, "factor": args.factor, "sets": args.set,
-                  "extra_spark_conf": args.spark_conf, **world},
+        "world": {
+            "users": args.users,
+            "months": args.months,
+            "heavy_users": args.heavy_users,
+            "heavy_sellers": args.heavy_sellers,
+            "factor": args.factor,
+            "sets": args.set,
+            "extra_spark_conf": args.spark_conf,
+            **world,
+        },
         "spark_conf": spark_conf,
-        "criterion": {"min_tasks": MIN_TASKS, "skew_limit": SKEW_LIMIT, "min_median_ms": MIN_MEDIAN_MS,
-                      "min_median_records": MIN_MEDIAN_RECORDS},
-        "stages": {name: {"seconds": r["seconds"], "spark_stages": r["stages"], "settled": r["settled"],
-                          "evicted_jobs": r["evicted_jobs"], "worst_stage": r["worst_stage"],
-                          "summary": summary(r), "per_stage": stage_rows(r)}
-                   for name, r in stages.items()},
-        "flagged": [{"stage": name, **row, "task_detail": task_detail(api, row)}
-                    for name, r in stages.items() for row in stage_rows(r) if row["flag"]],
+        "criterion": {
+            "min_tasks": MIN_TASKS,
+            "skew_limit": SKEW_LIMIT,
+            "min_median_ms": MIN_MEDIAN_MS,
+            "min_median_records": MIN_MEDIAN_RECORDS,
+        },
+        "stages": {
+            name: {
+                "seconds": r["seconds"],
+                "spark_stages": r["stages"],
+                "settled": r["settled"],
+                "evicted_jobs": r["evicted_jobs"],
+                "worst_stage": r["worst_stage"],
+                "summary": summary(r),
+                "per_stage": stage_rows(r),
+            }
+            for name, r in stages.items()
+        },
+        "flagged": [
+            {"stage": name, **row, "task_detail": task_detail(api, row)}
+            for name, r in stages.items()
+            for row in stage_rows(r)
+            if row["flag"]
+        ],
     }, spark
 
 
@@ -195,27 +255,34 @@ def report(result: dict) -> str:
     lines = []
     for who in ("member", "shop"):
         w = result["world"][who]
-        lines.append(f"heaviest {who}s (silver events; median {w['median_events']:g} over "
-                     f"{w['count_with_events']:,} with any):")
+        lines.append(
+            f"heaviest {who}s (silver events; median {w['median_events']:g} over {w['count_with_events']:,} with any):"
+        )
         lines += [f"  {json.dumps(t)}" for t in w["top"]]
 
     def ratio(x):
         return "-" if x is None else f"{x:.2f}"
 
-    lines.append(f"\n{'stage':<9} {'id':>5} {'tasks':>5} {'med ms':>7} {'max ms':>7} {'max/med':>7} "
-                 f"{'shuf med':>9} {'shuf max':>9} {'max/med':>7} {'in max/med':>10}  flag")
+    lines.append(
+        f"\n{'stage':<9} {'id':>5} {'tasks':>5} {'med ms':>7} {'max ms':>7} {'max/med':>7} "
+        f"{'shuf med':>9} {'shuf max':>9} {'max/med':>7} {'in max/med':>10}  flag"
+    )
     for name, stage in result["stages"].items():
         for s in stage["per_stage"]:
-            lines.append(f"{name:<9} {s['stage_id']:>5} {s['tasks']:>5} {s['task_ms_median']:>7.0f} "
-                         f"{s['task_ms_max']:>7.0f} {ratio(s['max_over_median']):>7} "
-                         f"{s['task_shuffle_records_median']:>9,.0f} {s['task_shuffle_records_max']:>9,} "
-                         f"{ratio(s['shuffle_records_max_over_median']):>7} "
-                         f"{ratio(s['input_records_max_over_median']):>10}  {','.join(s['flag']) or '-'}")
+            lines.append(
+                f"{name:<9} {s['stage_id']:>5} {s['tasks']:>5} {s['task_ms_median']:>7.0f} "
+                f"{s['task_ms_max']:>7.0f} {ratio(s['max_over_median']):>7} "
+                f"{s['task_shuffle_records_median']:>9,.0f} {s['task_shuffle_records_max']:>9,} "
+                f"{ratio(s['shuffle_records_max_over_median']):>7} "
+                f"{ratio(s['input_records_max_over_median']):>10}  {','.join(s['flag']) or '-'}"
+            )
     lines.append("")
     for name, stage in result["stages"].items():
         lines.append(f"{name:<9} {stage['seconds']:>7.1f} s  {json.dumps(stage['summary'])}")
-    lines.append(f"\nflagged (time: max > {SKEW_LIMIT:g}x median, median >= {MIN_MEDIAN_MS:g} ms; shuffle records: "
-                 f"max > {SKEW_LIMIT:g}x median, median >= {MIN_MEDIAN_RECORDS:,}): {len(result['flagged'])}")
+    lines.append(
+        f"\nflagged (time: max > {SKEW_LIMIT:g}x median, median >= {MIN_MEDIAN_MS:g} ms; shuffle records: "
+        f"max > {SKEW_LIMIT:g}x median, median >= {MIN_MEDIAN_RECORDS:,}): {len(result['flagged'])}"
+    )
     return "\n".join(lines)
 
 
@@ -238,23 +305,41 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--heavy-sellers", type=int, default=5)
     parser.add_argument("--factor", type=float, default=1000)
     # not under bench/results/tmp/: `make bench` empties that directory when it starts
-    parser.add_argument("--root", default=str(Path(tempfile.gettempdir()) / "taoqi-bench-skew"),
-                        help="lakehouse of the skewed world (replaced)")
+    parser.add_argument(
+        "--root",
+        default=str(Path(tempfile.gettempdir()) / "taoqi-bench-skew"),
+        help="lakehouse of the skewed world (replaced)",
+    )
     parser.add_argument("--label", default="run", help="key of this run in bench/results/skew.json")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other setting")
-    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
-                        help="a Spark setting added to spark.extra (AQE experiments)")
+    parser.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Spark setting added to spark.extra (AQE experiments)",
+    )
     args = parser.parse_args(argv)
     setup_logging()
     result, spark = run(args)
-    machine = {"cores": os.cpu_count(), "spark_cores": spark.sparkContext.defaultParallelism,
-               "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
-               "python": platform.python_version(), "spark": spark.version}
+    machine = {
+        "cores": os.cpu_count(),
+        "spark_cores": spark.sparkContext.defaultParallelism,
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "python": platform.python_version(),
+        "spark": spark.version,
+    }
     out_path = RESULTS / "skew.json"
     saved = json.loads(out_path.read_text()) if out_path.exists() else {}
-    runs = {**saved.get("runs", {}), args.label: {
-        "command": "python -m bench.skew " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
-        "machine": machine, **result}}
+    runs = {
+        **saved.get("runs", {}),
+        args.label: {
+            "command": "python -m bench.skew "
+            + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)),
+            "machine": machine,
+            **result,
+        },
+    }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out_path.write_text(dumps({"runs": runs}) + "\n")
     print(report(result))

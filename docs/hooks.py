@@ -22,12 +22,27 @@ def catalogue_markdown() -> str:
     for layer in ("silver", "gold", "ops"):
         for table in (t for t in CATALOG.values() if t.layer == layer):
             partitioning = ", ".join(f"`{c}`" for c in table.partitioned_by) or "none"
-            rows = [f"| `{f.name}` | {f.dataType.simpleString()} | {'yes' if f.nullable else 'no'} "
-                    f"| {_cell(f.metadata.get('comment', ''))} |" for f in table.schema.fields]
-            parts.append("\n".join([
-                f"### {table.name}", "", table.description, "",
-                f"Published by `taoqi {table.producer}`; partitioned by {partitioning}.", "",
-                "| column | type | nullable | description |", "|---|---|---|---|", *rows, ""]))
+            rows = [
+                f"| `{f.name}` | {f.dataType.simpleString()} | {'yes' if f.nullable else 'no'} "
+                f"| {_cell(f.metadata.get('comment', ''))} |"
+                for f in table.schema.fields
+            ]
+            parts.append(
+                "\n".join(
+                    [
+                        f"### {table.name}",
+                        "",
+                        table.description,
+                        "",
+                        f"Published by `taoqi {table.producer}`; partitioned by {partitioning}.",
+                        "",
+                        "| column | type | nullable | description |",
+                        "|---|---|---|---|",
+                        *rows,
+                        "",
+                    ]
+                )
+            )
     return "\n".join(parts)
 
 
@@ -38,7 +53,7 @@ def reasons_markdown() -> str:
     return "\n".join(["| reason | meaning |", "|---|---|", *rows])
 
 
-def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001 (MkDocs' hook signature)
+def on_page_markdown(markdown: str, page, config, files) -> str:
     if CATALOGUE_MARKER in markdown:
         markdown = markdown.replace(CATALOGUE_MARKER, catalogue_markdown())
     if REASONS_MARKER in markdown:

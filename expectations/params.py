@@ -45,8 +45,9 @@ class QualityConf:
 
 def problems(q: QualityConf) -> list[str]:
     """What is wrong with the settings, as 'key: why' lines (empty when valid)."""
-    wrong = [f"severity.{k} must be critical or warning, got {v!r}" for k, v in q.severity.items()
-             if v not in SEVERITIES]
+    wrong = [
+        f"severity.{k} must be critical or warning, got {v!r}" for k, v in q.severity.items() if v not in SEVERITIES
+    ]
     v = q.volume
     if v.trailing_batches < 1:
         wrong.append(f"volume.trailing_batches must be at least 1, got {v.trailing_batches}")

@@ -61,19 +61,33 @@ def context(docs_dir: str | None) -> Any:
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     if docs_dir is not None:
-        ctx.update_data_docs_site(SITE, {
-            "class_name": "SiteBuilder", "show_how_to_buttons": False,
-            # An ephemeral context has no root directory: the store needs an absolute path.
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend",
-                              "base_directory": os.path.abspath(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}})
+        ctx.update_data_docs_site(
+            SITE,
+            {
+                "class_name": "SiteBuilder",
+                "show_how_to_buttons": False,
+                # An ephemeral context has no root directory: the store needs an absolute path.
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": os.path.abspath(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
     ctx.data_sources.add_spark(name="taoqi", persist=False)  # the caller persists what it validates
     _contexts[docs_dir] = ctx
     return ctx
 
 
-def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: dict[str, str], *,
-              docs_dir: str | None = None, references: dict[str, DataFrame] | None = None) -> list[Outcome]:
+def run_suite(
+    df: DataFrame,
+    suite_name: str,
+    checks: list[Check],
+    severities: dict[str, str],
+    *,
+    docs_dir: str | None = None,
+    references: dict[str, DataFrame] | None = None,
+) -> list[Outcome]:
     """Validate ``df`` against ``checks``; return one outcome per check, in suite order.
 
     ``severities`` maps each check name to critical or warning (GE's own
@@ -97,11 +111,13 @@ def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: d
     n = next(_names)
     asset = ctx.data_sources.get("taoqi").add_dataframe_asset(name=f"{suite_name}#{n}")
     batch = asset.add_batch_definition_whole_dataframe("slice")
-    definition = ctx.validation_definitions.add(gx.ValidationDefinition(name=f"{suite_name}#{n}", data=batch,
-                                                                        suite=suite))
+    definition = ctx.validation_definitions.add(
+        gx.ValidationDefinition(name=f"{suite_name}#{n}", data=batch, suite=suite)
+    )
     # no UpdateDataDocsAction: it rebuilds the site's index after every validation (build_data_docs)
-    checkpoint = ctx.checkpoints.add(gx.Checkpoint(name=f"{suite_name}#{n}", validation_definitions=[definition],
-                                                   result_format=RESULT_FORMAT))
+    checkpoint = ctx.checkpoints.add(
+        gx.Checkpoint(name=f"{suite_name}#{n}", validation_definitions=[definition], result_format=RESULT_FORMAT)
+    )
     spark = df.sparkSession
     for name, ref in (references or {}).items():
         ref.createOrReplaceTempView(name)
@@ -115,9 +131,12 @@ def run_suite(df: DataFrame, suite_name: str, checks: list[Check], severities: d
         # SUMMARY results carry no rows; a failed SQL check's first rows say what to fix
         # (which file, which member), so they are fetched again, only on failure, a few.
         df.createOrReplaceTempView(_SAMPLE_VIEW)
-        outcomes = [o if o.success or o.expectation != UNEXPECTED_ROWS else
-                    replace(o, sample=_sample(spark, by_check[o.check].expectation_config.kwargs))
-                    for o in outcomes]
+        outcomes = [
+            o
+            if o.success or o.expectation != UNEXPECTED_ROWS
+            else replace(o, sample=_sample(spark, by_check[o.check].expectation_config.kwargs))
+            for o in outcomes
+        ]
     finally:
         for name in [*(references or {}), _GE_VIEW, _SAMPLE_VIEW]:
             spark.catalog.dropTempView(name)
@@ -159,7 +178,14 @@ def _outcome(name: str, r: Any, severity: str) -> Outcome:
     if config.type == UNEXPECTED_ROWS and isinstance(observed, int):
         unexpected = observed  # its observed value is the number of rows the query returned
     return Outcome(
-        check=name, expectation=config.type, column=column, severity=severity, success=bool(r.success),
+        check=name,
+        expectation=config.type,
+        column=column,
+        severity=severity,
+        success=bool(r.success),
         observed_value=None if observed is None else json.dumps(observed, default=str)[:2000],
-        unexpected_count=unexpected, unexpected_percent=res.get("unexpected_percent"),
-        element_count=res.get("element_count"), error=error)
+        unexpected_count=unexpected,
+        unexpected_percent=res.get("unexpected_percent"),
+        element_count=res.get("element_count"),
+        error=error,
+    )

@@ -23,8 +23,8 @@ from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
-from transforms.gold.user_month import batch_slices
 from transforms import catalog
+from transforms.gold.user_month import batch_slices
 from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
@@ -38,10 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
-    if args.month:
-        batches = [checked_batch(spark, config, args.month)]
-    else:
-        batches = stale_batches(spark, config)
+    batches = [checked_batch(spark, config, args.month)] if args.month else stale_batches(spark, config)
     if not batches:
         log.info("aggregate: every batch is up to date (use --month to redo one)")
         return
@@ -54,8 +51,10 @@ def checked_batch(spark: SparkSession, config: Config, month: str) -> str:
     batches = gold_log.event_batches(gold_log.batches(spark, config))
     if month not in batches:
         known = f"{batches[0]} to {batches[-1]}" if batches else "none"
-        raise UserError(f"no events for {month} in silver (conformed batches: {known}): "
-                        f"land and conform that batch first (`taoqi run --month {month}`)")
+        raise UserError(
+            f"no events for {month} in silver (conformed batches: {known}): "
+            f"land and conform that batch first (`taoqi run --month {month}`)"
+        )
     return month
 
 
@@ -77,9 +76,16 @@ def stale_batches(spark: SparkSession, config: Config) -> list[str]:
     stale = []
     for batch in gold_log.event_batches(conformed):
         last = done.get(batch)
-        if last is None or last.settings != settings or any(
-                b.target != gold_log.ACCOUNTS_TARGET and add_months(batch, -reach) <= b.ingest_month <= batch
-                and b.conformed_at > last.at for b in conformed):
+        if (
+            last is None
+            or last.settings != settings
+            or any(
+                b.target != gold_log.ACCOUNTS_TARGET
+                and add_months(batch, -reach) <= b.ingest_month <= batch
+                and b.conformed_at > last.at
+                for b in conformed
+            )
+        ):
             stale.append(batch)
     return stale
 
@@ -87,27 +93,43 @@ def stale_batches(spark: SparkSession, config: Config) -> list[str]:
 def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
     """Recompute the slices of ``batches`` in one plan and one commit (each batch replaces exactly its own rows)."""
     tables.ensure(spark, config, catalog.table(USER_MONTH))
-    silver = {t: tables.read(spark, config, f"silver.{t}")
-              for t in ("orders", "interactions", "service_events", "risk_flags")}
+    silver = {
+        t: tables.read(spark, config, f"silver.{t}") for t in ("orders", "interactions", "service_events", "risk_flags")
+    }
     tolerance = config.conform.late_tolerance_months
     batches = sorted(batches)
     batch_list = ", ".join(tables.sql_literal(b) for b in batches)
     with timed("aggregate", f"user_month batches {batches[0]}..{batches[-1]} ({len(batches)})") as t:
-        slices = batch_slices(silver["orders"], silver["interactions"], silver["service_events"],
-                              silver["risk_flags"], batches=batches, late_tolerance_months=tolerance,
-                              caps=config.scoring.caps)
+        slices = batch_slices(
+            silver["orders"],
+            silver["interactions"],
+            silver["service_events"],
+            silver["risk_flags"],
+            batches=batches,
+            late_tolerance_months=tolerance,
+            caps=config.scoring.caps,
+        )
         # the month bounds let Delta prune partitions; the rows are those of the batches
         oldest = add_months(batches[0], -(tolerance + 1))
         with quality.gate(spark, config, "aggregate", USER_MONTH, slices, month=batches[-1]) as checked:
-            t.rows_out = tables.replace_where(checked, config, USER_MONTH,
-                                              f"month >= '{oldest}' AND month <= '{batches[-1]}' "
-                                              f"AND batch IN ({batch_list})")
+            t.rows_out = tables.replace_where(
+                checked,
+                config,
+                USER_MONTH,
+                f"month >= '{oldest}' AND month <= '{batches[-1]}' AND batch IN ({batch_list})",
+            )
         # the slices each batch got, for ops.gold_log: counted on the table (exact, whatever Spark ran twice)
-        written = {r["batch"]: r["count"] for r in tables.read(spark, config, USER_MONTH)
-                   .filter(F.col("month").between(oldest, batches[-1]) & F.col("batch").isin(batches))
-                   .groupBy("batch").count().collect()}
-    gold_log.record_months(spark, config, [USER_MONTH], {b: written.get(b, 0) for b in batches},
-                           caps_fingerprint(config))
+        written = {
+            r["batch"]: r["count"]
+            for r in tables.read(spark, config, USER_MONTH)
+            .filter(F.col("month").between(oldest, batches[-1]) & F.col("batch").isin(batches))
+            .groupBy("batch")
+            .count()
+            .collect()
+        }
+    gold_log.record_months(
+        spark, config, [USER_MONTH], {b: written.get(b, 0) for b in batches}, caps_fingerprint(config)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

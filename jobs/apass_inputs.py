@@ -31,8 +31,10 @@ def scored_month(spark: SparkSession, config: Config, month: str | None) -> str:
         raise UserError("no month has been scored yet: run `taoqi run` first")
     chosen = check_month(month) if month else scored[-1]
     if chosen not in scored:
-        raise UserError(f"no scores for {chosen} (scored months: {scored[0]} to {scored[-1]}): "
-                        f"run `taoqi score --month {chosen}` first")
+        raise UserError(
+            f"no scores for {chosen} (scored months: {scored[0]} to {scored[-1]}): "
+            f"run `taoqi score --month {chosen}` first"
+        )
     return chosen
 
 
@@ -42,10 +44,16 @@ def indicator_rows(spark: SparkSession, config: Config, keys: DataFrame) -> Data
 
     small = F.broadcast(keys.select("user_id", "as_of_month").distinct())
     months = [r["as_of_month"] for r in keys.select("as_of_month").distinct().collect()]
-    features = tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)) \
+    features = (
+        tables.read(spark, config, FEATURES)
+        .filter(F.col("as_of_month").isin(months))
         .join(small, ["user_id", "as_of_month"], "left_semi")
-    scores = tables.read(spark, config, SCORES).filter(F.col("month").isin(months)) \
+    )
+    scores = (
+        tables.read(spark, config, SCORES)
+        .filter(F.col("month").isin(months))
         .join(small.withColumnRenamed("as_of_month", "month"), ["user_id", "month"], "left_semi")
+    )
     return indicators(features, scores, tables.read(spark, config, USER_MONTH), window=config.scoring.window_months)
 
 
@@ -61,8 +69,12 @@ def capacity(members: int, config: Config) -> int:
 
 def month_counts(spark: SparkSession, config: Config, month: str) -> tuple[int, int]:
     """(members scored, members past the gates) in ``month``: two counts, nothing per member."""
-    row = tables.read(spark, config, SCORES).filter(F.col("month") == month).agg(
-        F.count("*").alias("members"), F.count(F.when(scores_past_gates(gates(config)), 1)).alias("gated")).first()
+    row = (
+        tables.read(spark, config, SCORES)
+        .filter(F.col("month") == month)
+        .agg(F.count("*").alias("members"), F.count(F.when(scores_past_gates(gates(config)), 1)).alias("gated"))
+        .first()
+    )
     return int(row["members"]), int(row["gated"])
 
 

@@ -13,9 +13,9 @@ import logging
 import sys
 import time
 
+from jobs.runtime import quality
 from jobs.runtime.config import Config, load_config
 from jobs.runtime.errors import UserError
-from jobs.runtime import quality
 from jobs.runtime.logs import TIMINGS, setup_logging, summary_table
 
 log = logging.getLogger("taoqi")
@@ -60,11 +60,22 @@ EPILOG = """examples:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("configuration")
-    group.add_argument("--conf", action="append", default=[], metavar="FILE",
-                       help="config overlay on conf/base.yaml: a YAML path or local|cluster|databricks "
-                            "(repeatable, applied in order; default: local)")
-    group.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
-                       help="override one setting, e.g. --set lakehouse.root=/data/lh (repeatable, applied last)")
+    group.add_argument(
+        "--conf",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="config overlay on conf/base.yaml: a YAML path or local|cluster|databricks "
+        "(repeatable, applied in order; default: local)",
+    )
+    group.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="sets",
+        help="override one setting, e.g. --set lakehouse.root=/data/lh (repeatable, applied last)",
+    )
     group.add_argument("-v", "--verbose", action="store_true", help="debug logging")
 
 
@@ -72,12 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taoqi",
         description="Monthly membership scoring on Delta Lake: Taoqi score, grades, credit levels, APASS.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="stage", metavar="<stage>", required=True)
     for name, module_path in STAGES.items():
         module = importlib.import_module(module_path)
-        stage_parser = sub.add_parser(name, help=module.DESCRIPTION.splitlines()[0], description=module.DESCRIPTION,
-                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        stage_parser = sub.add_parser(
+            name,
+            help=module.DESCRIPTION.splitlines()[0],
+            description=module.DESCRIPTION,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(stage_parser)
         _common(stage_parser)
     return parser

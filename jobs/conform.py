@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import reduce
 
 from delta.tables import DeltaTable
@@ -34,8 +34,16 @@ from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms import catalog
 from transforms.schemas import OPS_RECONCILIATION, SILVER_QUARANTINE, conform_to
-from transforms.silver.common import (IS_DUPLICATE, IS_LATE, add_months, published_before, with_duplicates_marked,
-                                     with_user_check, with_window_check, without_valid_payload)
+from transforms.silver.common import (
+    IS_DUPLICATE,
+    IS_LATE,
+    add_months,
+    published_before,
+    with_duplicates_marked,
+    with_user_check,
+    with_window_check,
+    without_valid_payload,
+)
 from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -75,12 +83,25 @@ def ingested_months(spark: SparkSession, config: Config) -> list[str]:
 
 def pending_months(spark: SparkSession, config: Config) -> list[str]:
     """Batches that received files after they were last conformed (or never were), oldest first."""
-    loaded = {r["ingest_month"]: r["at"] for r in tables.read(spark, config, "ops.ingest_manifest")
-              .filter(F.col("status") == "loaded").groupBy("ingest_month")
-              .agg(F.max("ingested_at").alias("at")).collect()}
-    done = {} if not tables.exists(spark, config, RECONCILIATION) else {
-        r["ingest_month"]: r["at"] for r in tables.read(spark, config, RECONCILIATION)
-        .groupBy("ingest_month").agg(F.min("conformed_at").alias("at")).collect()}
+    loaded = {
+        r["ingest_month"]: r["at"]
+        for r in tables.read(spark, config, "ops.ingest_manifest")
+        .filter(F.col("status") == "loaded")
+        .groupBy("ingest_month")
+        .agg(F.max("ingested_at").alias("at"))
+        .collect()
+    }
+    done = (
+        {}
+        if not tables.exists(spark, config, RECONCILIATION)
+        else {
+            r["ingest_month"]: r["at"]
+            for r in tables.read(spark, config, RECONCILIATION)
+            .groupBy("ingest_month")
+            .agg(F.min("conformed_at").alias("at"))
+            .collect()
+        }
+    )
     return sorted(m for m, at in loaded.items() if m not in done or done[m] < at)
 
 
@@ -108,29 +129,35 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
     batch_list = ", ".join(tables.sql_literal(m) for m in months)
     source_list = ", ".join(tables.sql_literal(s.name) for specs in by_target.values() for s in specs)
     with timed("conform", "quarantine") as t:
-        with quality.gate(spark, config, "conform", QUARANTINE, reduce(DataFrame.unionByName, rejected),
-                          month=months[-1]) as checked:
-            tables.replace_where(checked, config, QUARANTINE,
-                                 f"ingest_month IN ({batch_list}) AND source IN ({source_list})")
+        with quality.gate(
+            spark, config, "conform", QUARANTINE, reduce(DataFrame.unionByName, rejected), month=months[-1]
+        ) as checked:
+            tables.replace_where(
+                checked, config, QUARANTINE, f"ingest_month IN ({batch_list}) AND source IN ({source_list})"
+            )
         t.rows_out = sum(r["rows_quarantined"] for r in report)
     for cached in rejected:
         cached.unpersist()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     recon = spark.createDataFrame([{**r, "conformed_at": now} for r in report], OPS_RECONCILIATION)
     with quality.gate(spark, config, "conform", RECONCILIATION, recon, month=months[-1]) as checked:
-        tables.replace_where(checked, config, RECONCILIATION,
-                             f"ingest_month IN ({batch_list}) AND source IN ({source_list})")
+        tables.replace_where(
+            checked, config, RECONCILIATION, f"ingest_month IN ({batch_list}) AND source IN ({source_list})"
+        )
     unbalanced = [r for r in report if not r["balanced"]]
     if unbalanced:
         r = unbalanced[0]
-        raise ReconciliationError(f"{r['source']} {r['ingest_month']}: rows in {r['rows_in']} != valid "
-                                  f"{r['rows_valid']} + quarantined {r['rows_quarantined']} + duplicates "
-                                  f"{r['rows_duplicate']}")
+        raise ReconciliationError(
+            f"{r['source']} {r['ingest_month']}: rows in {r['rows_in']} != valid "
+            f"{r['rows_valid']} + quarantined {r['rows_quarantined']} + duplicates "
+            f"{r['rows_duplicate']}"
+        )
     return report
 
 
-def conform_target(spark: SparkSession, config: Config, target: str, specs: list[SourceSpec],
-                   months: list[str]) -> tuple[list[dict], DataFrame]:
+def conform_target(
+    spark: SparkSession, config: Config, target: str, specs: list[SourceSpec], months: list[str]
+) -> tuple[list[dict], DataFrame]:
     """Conform the batches of every source feeding one silver table and publish them in one write.
 
     Returns the reconciliation rows and the (persisted) quarantine rows of these sources.
@@ -161,8 +188,9 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
     valid = F.col(REJECT_REASON).isNull()
     key = list(specs[0].natural_key)
 
-    earlier = published_before(tables.read(spark, config, name), months, late_tolerance_months=tolerance,
-                               event_table=event_table)
+    earlier = published_before(
+        tables.read(spark, config, name), months, late_tolerance_months=tolerance, event_table=event_table
+    )
     ranked = with_duplicates_marked(candidates.filter(valid), earlier, key, event_table=event_table)
     if target == "orders":
         ranked = _with_known_flags(spark, config, ranked)
@@ -170,34 +198,57 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
     is_dup, is_late = F.col(IS_DUPLICATE), F.col(IS_LATE)
     sources = ", ".join(tables.sql_literal(s.name) for s in specs)
     batch_list = ", ".join(tables.sql_literal(m) for m in months)
-    users = {} if target == "accounts" else {
-        "accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
+    users = (
+        {} if target == "accounts" else {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
+    )
     row_month = F.col("event_month") if event_table else F.date_format("registered_date", "yyyy-MM")
     by_batch = [_SOURCE, "ingest_month"]
     # Every count of the reconciliation in one aggregation: the rows kept or found duplicate, the rows
     # quarantined, and the rows in, counted on bronze itself (a conformer that lost or invented rows
     # cannot balance).
     kind = F.col("_kind")
-    outcomes = ranked.select(*by_batch, F.lit("kept").alias("_kind"), is_dup.alias("dup"), is_late.alias("late"),
-                             row_month.alias("row_month"), F.lit(None).cast("string").alias("load_id")) \
-        .unionByName(candidates.filter(~valid).select(*by_batch, F.lit("quarantined").alias("_kind")),
-                     allowMissingColumns=True)
+    outcomes = ranked.select(
+        *by_batch,
+        F.lit("kept").alias("_kind"),
+        is_dup.alias("dup"),
+        is_late.alias("late"),
+        row_month.alias("row_month"),
+        F.lit(None).cast("string").alias("load_id"),
+    ).unionByName(
+        candidates.filter(~valid).select(*by_batch, F.lit("quarantined").alias("_kind")), allowMissingColumns=True
+    )
     for s in specs:
-        outcomes = outcomes.unionByName(bronze(s).select(
-            F.lit(s.name).alias(_SOURCE), F.col("_ingest_month").alias("ingest_month"),
-            F.lit("arrived").alias("_kind"), F.col("_load_id").alias("load_id")), allowMissingColumns=True)
+        outcomes = outcomes.unionByName(
+            bronze(s).select(
+                F.lit(s.name).alias(_SOURCE),
+                F.col("_ingest_month").alias("ingest_month"),
+                F.lit("arrived").alias("_kind"),
+                F.col("_load_id").alias("load_id"),
+            ),
+            allowMissingColumns=True,
+        )
     kept = kind == "kept"
-    counted = {(r[_SOURCE], r["ingest_month"]): r for r in outcomes.groupBy(*by_batch).agg(
-        F.count_if(kept & ~F.col("dup")).alias("valid"), F.count_if(kept & F.col("dup")).alias("dups"),
-        F.count_if(kept & F.col("late")).alias("late"),
-        F.array_sort(F.collect_set(F.when(kept & ~F.col("dup"), F.col("row_month")))).alias("months"),
-        F.count_if(kind == "quarantined").alias("quarantined"), F.count_if(kind == "arrived").alias("n"),
-        F.min("load_id").alias("first_load"), F.max("load_id").alias("last_load")).collect()}
+    counted = {
+        (r[_SOURCE], r["ingest_month"]): r
+        for r in outcomes.groupBy(*by_batch)
+        .agg(
+            F.count_if(kept & ~F.col("dup")).alias("valid"),
+            F.count_if(kept & F.col("dup")).alias("dups"),
+            F.count_if(kept & F.col("late")).alias("late"),
+            F.array_sort(F.collect_set(F.when(kept & ~F.col("dup"), F.col("row_month")))).alias("months"),
+            F.count_if(kind == "quarantined").alias("quarantined"),
+            F.count_if(kind == "arrived").alias("n"),
+            F.min("load_id").alias("first_load"),
+            F.max("load_id").alias("last_load"),
+        )
+        .collect()
+    }
     # Counted before the write: the count fills ranked's cache and the write reads it. After the write it
     # would compute every row again, since a write to a table that a cached plan reads (this table's
     # earlier batches) drops the cache.
-    with quality.gate(spark, config, "conform", name, conform_to(ranked.filter(~is_dup), schema),
-                      month=months[-1], references=users) as checked:
+    with quality.gate(
+        spark, config, "conform", name, conform_to(ranked.filter(~is_dup), schema), month=months[-1], references=users
+    ) as checked:
         tables.replace_where(checked, config, name, f"ingest_month IN ({batch_list}) AND source IN ({sources})")
     ranked.unpersist()
     report = []
@@ -206,20 +257,39 @@ def conform_target(spark: SparkSession, config: Config, target: str, specs: list
             got = counted.get((spec.name, month))
             if got is None or got["n"] == 0:
                 log.warning("conform: %s has no rows in batch %s", spec.name, month)
-            load_id = "none" if not got or not got["n"] else got["first_load"] \
-                if got["first_load"] == got["last_load"] else "multiple"
-            row = dict(source=spec.name, ingest_month=month, load_id=load_id, target=name,
-                       rows_in=got["n"] if got else 0, rows_valid=got["valid"] if got else 0,
-                       rows_quarantined=got["quarantined"] if got else 0,
-                       rows_duplicate=got["dups"] if got else 0, rows_late=got["late"] if got else 0,
-                       event_months=list(got["months"]) if got else [])
+            load_id = (
+                "none"
+                if not got or not got["n"]
+                else got["first_load"]
+                if got["first_load"] == got["last_load"]
+                else "multiple"
+            )
+            row = dict(
+                source=spec.name,
+                ingest_month=month,
+                load_id=load_id,
+                target=name,
+                rows_in=got["n"] if got else 0,
+                rows_valid=got["valid"] if got else 0,
+                rows_quarantined=got["quarantined"] if got else 0,
+                rows_duplicate=got["dups"] if got else 0,
+                rows_late=got["late"] if got else 0,
+                event_months=list(got["months"]) if got else [],
+            )
             row["balanced"] = row["rows_in"] == row["rows_valid"] + row["rows_quarantined"] + row["rows_duplicate"]
             report.append(row)
-    quarantine = conform_to(candidates.filter(~valid).select(
-        F.col(_SOURCE).alias("source"), "ingest_month",
-        F.coalesce(F.col("load_id"), F.lit("unknown")).alias("load_id"),
-        F.col(REJECT_REASON).alias("reason"), F.col(RAW_PAYLOAD).alias("raw"),
-        F.col("_row_hash").alias("row_hash"), F.col("_source_file").alias("source_file")), SILVER_QUARANTINE)
+    quarantine = conform_to(
+        candidates.filter(~valid).select(
+            F.col(_SOURCE).alias("source"),
+            "ingest_month",
+            F.coalesce(F.col("load_id"), F.lit("unknown")).alias("load_id"),
+            F.col(REJECT_REASON).alias("reason"),
+            F.col(RAW_PAYLOAD).alias("raw"),
+            F.col("_row_hash").alias("row_hash"),
+            F.col("_source_file").alias("source_file"),
+        ),
+        SILVER_QUARANTINE,
+    )
     quarantine = quarantine.persist(StorageLevel.MEMORY_AND_DISK_DESER)
     quarantine.count()  # materialise before the candidates are released
     candidates.unpersist()
@@ -237,8 +307,11 @@ def _with_known_flags(spark: SparkSession, config: Config, orders: DataFrame) ->
     """
     if not tables.exists(spark, config, "silver.risk_flags"):
         return orders
-    flags = tables.read(spark, config, "silver.risk_flags").groupBy("platform", "order_id") \
+    flags = (
+        tables.read(spark, config, "silver.risk_flags")
+        .groupBy("platform", "order_id")
         .agg(F.min("rule").alias("_flag_rule"))
+    )
     joined = orders.join(flags, ["platform", "order_id"], how="left")
     return joined.select(
         *[c for c in orders.columns if c not in ("risk_flagged", "risk_rule")],
@@ -251,25 +324,38 @@ def _flag_orders(spark: SparkSession, config: Config, months: list[str]) -> None
     """MERGE the risk flags of batches ``months`` into the orders they name (the smallest rule wins)."""
     if not tables.exists(spark, config, "silver.orders"):
         return
-    flags = (tables.read(spark, config, "silver.risk_flags").filter(F.col("ingest_month").isin(months))
-             .groupBy("platform", "order_id").agg(F.min("rule").alias("rule")))
+    flags = (
+        tables.read(spark, config, "silver.risk_flags")
+        .filter(F.col("ingest_month").isin(months))
+        .groupBy("platform", "order_id")
+        .agg(F.min("rule").alias("rule"))
+    )
     # A flag follows its order within days: the order's month is at most tolerance + 1 before the batch.
     oldest = add_months(months[0], -(config.conform.late_tolerance_months + 1))
-    (DeltaTable.forPath(spark, tables.location(config, "silver.orders")).alias("t")
-     .merge(flags.alias("s"), f"t.event_month >= '{oldest}' AND t.platform = s.platform AND t.order_id = s.order_id")
-     .whenMatchedUpdate(condition="NOT t.risk_flagged OR t.risk_rule IS NULL OR t.risk_rule > s.rule",
-                        set={"risk_flagged": F.lit(True), "risk_rule": F.col("s.rule")})
-     .execute())
+    (
+        DeltaTable.forPath(spark, tables.location(config, "silver.orders"))
+        .alias("t")
+        .merge(flags.alias("s"), f"t.event_month >= '{oldest}' AND t.platform = s.platform AND t.order_id = s.order_id")
+        .whenMatchedUpdate(
+            condition="NOT t.risk_flagged OR t.risk_rule IS NULL OR t.risk_rule > s.rule",
+            set={"risk_flagged": F.lit(True), "risk_rule": F.col("s.rule")},
+        )
+        .execute()
+    )
 
 
 def reconciliation_table(rows: list[dict]) -> str:
     """The reconciliation as a fixed-width table, one line per source and batch."""
-    lines = [f"{'source':<20} {'batch':<8} {'in':>10} {'valid':>10} {'quarantined':>11} {'duplicate':>9} "
-             f"{'late':>7}  balanced"]
+    lines = [
+        f"{'source':<20} {'batch':<8} {'in':>10} {'valid':>10} {'quarantined':>11} {'duplicate':>9} "
+        f"{'late':>7}  balanced"
+    ]
     for r in sorted(rows, key=lambda r: (r["ingest_month"], r["source"])):
-        lines.append(f"{r['source']:<20} {r['ingest_month']:<8} {r['rows_in']:>10,} {r['rows_valid']:>10,} "
-                     f"{r['rows_quarantined']:>11,} {r['rows_duplicate']:>9,} {r['rows_late']:>7,}  "
-                     f"{'yes' if r['balanced'] else 'NO'}")
+        lines.append(
+            f"{r['source']:<20} {r['ingest_month']:<8} {r['rows_in']:>10,} {r['rows_valid']:>10,} "
+            f"{r['rows_quarantined']:>11,} {r['rows_duplicate']:>9,} {r['rows_late']:>7,}  "
+            f"{'yes' if r['balanced'] else 'NO'}"
+        )
     return "\n".join(lines)
 
 

@@ -51,23 +51,34 @@ def explain(spark: SparkSession, config: Config, user: int, month: str | None = 
     if score is None:
         raise UserError(f"user {user} has no score for {month}: not a member by then, or an unknown id")
     features = tables.read(spark, config, "gold.user_features").filter(
-        (F.col("as_of_month") == month) & (F.col("user_id") == user))
+        (F.col("as_of_month") == month) & (F.col("user_id") == user)
+    )
     dims = credit_dimension_points(config.scoring.credit)
-    row = features.select("*", *[v.alias(f"_value_{n}") for n, (v, _) in dims.items()],
-                          *[p.alias(f"_points_{n}") for n, (_, p) in dims.items()]).first()
-    return score_explanation(score.asDict(), row.asDict(), config.scoring) + "\n" + explain_apass(spark, config,
-                                                                                                   score.asDict())
+    row = features.select(
+        "*",
+        *[v.alias(f"_value_{n}") for n, (v, _) in dims.items()],
+        *[p.alias(f"_points_{n}") for n, (_, p) in dims.items()],
+    ).first()
+    return (
+        score_explanation(score.asDict(), row.asDict(), config.scoring)
+        + "\n"
+        + explain_apass(spark, config, score.asDict())
+    )
 
 
 def explain_apass(spark: SparkSession, config: Config, score: dict) -> str:
     """Why the member was, or was not, invited to APASS in the month (gold.apass_selection)."""
     month = score["month"]
-    selected = tables.exists(spark, config, "gold.apass_selection") and \
-        month in gold_log.computed(spark, config, "gold.apass_selection")
+    selected = tables.exists(spark, config, "gold.apass_selection") and month in gold_log.computed(
+        spark, config, "gold.apass_selection"
+    )
     if not selected:
         return f"APASS: no selection for {month} yet (`taoqi select --month {month}`)"
-    row = tables.read(spark, config, "gold.apass_selection").filter(
-        (F.col("month") == month) & (F.col("user_id") == score["user_id"])).first()
+    row = (
+        tables.read(spark, config, "gold.apass_selection")
+        .filter((F.col("month") == month) & (F.col("user_id") == score["user_id"]))
+        .first()
+    )
     return apass_explanation(score, None if row is None else row.asDict(), apass_inputs.gates(config))
 
 

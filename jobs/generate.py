@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import logging
 import math
 import sys
@@ -59,8 +60,14 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     months = events.calendar(config.generator_months())
     last = months[-1]
     world_end_epoch = last.start_epoch + last.days * 86400
-    log.info("generating %s users x %d months (%s..%s), seed %d", f"{gen.users:,}", gen.months,
-             months[0].month, last.month, gen.seed)
+    log.info(
+        "generating %s users x %d months (%s..%s), seed %d",
+        f"{gen.users:,}",
+        gen.months,
+        months[0].month,
+        last.month,
+        gen.seed,
+    )
 
     users, user_months, orders = world(spark, config, months)
 
@@ -74,15 +81,27 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         "fliggy_bookings": lambda: landing.fliggy_landing(orders, **common, **late, **fx),
         "taopiaopiao_tickets": lambda: landing.taopiaopiao_landing(orders, **common, **late),
         "interactions": lambda: landing.interactions_landing(
-            events.interactions(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers), **common, **late),
+            events.interactions(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers),
+            **common,
+            **late,
+        ),
         "service_events": lambda: landing.service_landing(
-            events.service_events(orders, seed=gen.seed, world_end_epoch=world_end_epoch), **common, **late),
+            events.service_events(orders, seed=gen.seed, world_end_epoch=world_end_epoch), **common, **late
+        ),
         "risk_flags": lambda: landing.risk_landing(
-            events.risk_flags(orders, seed=gen.seed, flag_rate=gen.risk_flag_rate,
-                              false_positive_rate=gen.risk_false_positive_rate, world_end_epoch=world_end_epoch),
-            **common, **late),
+            events.risk_flags(
+                orders,
+                seed=gen.seed,
+                flag_rate=gen.risk_flag_rate,
+                false_positive_rate=gen.risk_false_positive_rate,
+                world_end_epoch=world_end_epoch,
+            ),
+            **common,
+            **late,
+        ),
         "apass_reviews": lambda: landing.apass_reviews_landing(
-            apass_reviews(users, seed=gen.seed, months=months, history=gen.apass_history), **common, **late),
+            apass_reviews(users, seed=gen.seed, months=months, history=gen.apass_history), **common, **late
+        ),
     }
     dirt_counts = []
     for source, build in outputs.items():
@@ -95,8 +114,9 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     with timed("generate", "truth") as t:
         truth(users).write.mode("overwrite").parquet(config.truth_path("users"))
         # How many rows of each dirt kind every source and batch was sent (before file replays).
-        spark.createDataFrame(dirt_counts, "source string, ingest_month string, dirt string, rows long") \
-            .coalesce(1).write.mode("overwrite").parquet(config.truth_path("dirt"))
+        spark.createDataFrame(dirt_counts, "source string, ingest_month string, dirt string, rows long").coalesce(
+            1
+        ).write.mode("overwrite").parquet(config.truth_path("dirt"))
         t.rows_out = gen.users
     for cached in (orders, user_months, users):
         cached.unpersist()
@@ -115,26 +135,46 @@ def world(spark: SparkSession, config: Config, months: list[events.Month]) -> tu
     world_end = date.fromisoformat(last.month + "-01") + timedelta(days=last.days - 1)
     heavy = None
     if skew.heavy_users:
-        heavy = HeavyUsers(ids=tuple(skewed.pick_ids(gen.seed, "heavy_user", 1, gen.users + 1, skew.heavy_users)),
-                           segment=skew.heavy_user_segment,
-                           registered_by=date.fromisoformat(months[0].month + "-01") - timedelta(days=1))
+        heavy = HeavyUsers(
+            ids=tuple(skewed.pick_ids(gen.seed, "heavy_user", 1, gen.users + 1, skew.heavy_users)),
+            segment=skew.heavy_user_segment,
+            registered_by=date.fromisoformat(months[0].month + "-01") - timedelta(days=1),
+        )
     ids = spark.range(1, gen.users + 1, numPartitions=max(spark.sparkContext.defaultParallelism, gen.users // 200_000))
-    users = population(ids, seed=gen.seed, segments=gen.segments, world_end=world_end, heavy=heavy) \
-        .persist(StorageLevel.MEMORY_AND_DISK_DESER)
+    users = population(ids, seed=gen.seed, segments=gen.segments, world_end=world_end, heavy=heavy).persist(
+        StorageLevel.MEMORY_AND_DISK_DESER
+    )
     user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality)
     if heavy is not None:
         histogram: dict[str, dict[int, int]] = {"orders": {}, "interactions": {}}
         for r in skewed.user_volume_histogram(user_months).collect():
             histogram[r["measure"]][r["value"]] = r["members"]
         median = {k: skewed.median_of_histogram(v) for k, v in histogram.items()}
-        log.info("skew: %d heavy %s members, %g x the median member's %g orders and %g interactions",
-                 len(heavy.ids), heavy.segment, skew.factor, median["orders"], median["interactions"])
-        user_months = skewed.heavy_user_months(user_months, seed=gen.seed, months=months, seasonality=gen.seasonality,
-                                               orders=skew.factor * median["orders"],
-                                               interactions=skew.factor * median["interactions"])
+        log.info(
+            "skew: %d heavy %s members, %g x the median member's %g orders and %g interactions",
+            len(heavy.ids),
+            heavy.segment,
+            skew.factor,
+            median["orders"],
+            median["interactions"],
+        )
+        user_months = skewed.heavy_user_months(
+            user_months,
+            seed=gen.seed,
+            months=months,
+            seasonality=gen.seasonality,
+            orders=skew.factor * median["orders"],
+            interactions=skew.factor * median["interactions"],
+        )
     user_months = user_months.persist(StorageLevel.MEMORY_AND_DISK_DESER)
-    orders = events.orders(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
-                           fx_to_cny=config.conform.fx_to_cny, n_months=len(months))
+    orders = events.orders(
+        user_months,
+        seed=gen.seed,
+        segments=gen.segments,
+        sellers=gen.sellers,
+        fx_to_cny=config.conform.fx_to_cny,
+        n_months=len(months),
+    )
     if skew.heavy_sellers:
         orders = _with_heavy_sellers(orders, config)
     return users, user_months, orders.persist(StorageLevel.MEMORY_AND_DISK_DESER)
@@ -144,8 +184,7 @@ def _with_heavy_sellers(orders: DataFrame, config: Config) -> DataFrame:
     """Send each heavy shop its ``factor`` x the median shop's orders (a share of its platform's movable orders)."""
     gen = config.generator
     skew = gen.skew
-    median = skewed.median_of_histogram(
-        {r["value"]: r["sellers"] for r in skewed.seller_histogram(orders).collect()})
+    median = skewed.median_of_histogram({r["value"]: r["sellers"] for r in skewed.seller_histogram(orders).collect()})
     movable = {r["platform"]: r["count"] for r in skewed.movable_orders(orders).groupBy("platform").count().collect()}
     heavy = skewed.heavy_seller_ids(gen.seed, gen.sellers, skew.heavy_sellers)
     share = {}
@@ -153,12 +192,19 @@ def _with_heavy_sellers(orders: DataFrame, config: Config) -> DataFrame:
         wanted = len(ids) * skew.factor * median
         share[platform] = wanted / movable.get(platform, 0) if movable.get(platform) else math.inf
         if share[platform] > 1:
-            raise UserError(f"generator.skew: {len(ids)} heavy {platform} shops at {skew.factor:g} x the median "
-                            f"shop's {median:g} orders need {wanted:,.0f} orders; the world has "
-                            f"{movable.get(platform, 0):,} genuine {platform} orders: lower heavy_sellers or "
-                            "factor, or raise generator.users")
-    log.info("skew: %d heavy shops (%s), %g x the median shop's %g orders", skew.heavy_sellers,
-             ", ".join(f"{p} {ids}" for p, ids in heavy.items()), skew.factor, median)
+            raise UserError(
+                f"generator.skew: {len(ids)} heavy {platform} shops at {skew.factor:g} x the median "
+                f"shop's {median:g} orders need {wanted:,.0f} orders; the world has "
+                f"{movable.get(platform, 0):,} genuine {platform} orders: lower heavy_sellers or "
+                "factor, or raise generator.users"
+            )
+    log.info(
+        "skew: %d heavy shops (%s), %g x the median shop's %g orders",
+        skew.heavy_sellers,
+        ", ".join(f"{p} {ids}" for p, ids in heavy.items()),
+        skew.factor,
+        median,
+    )
     return skewed.with_heavy_sellers(orders, seed=gen.seed, heavy=heavy, share=share)
 
 
@@ -186,18 +232,25 @@ def write_landing(spark: SparkSession, rows: DataFrame, *, config: Config, sourc
     """
     writer_format, suffix = LAYOUT[source]
     gen = config.generator
-    counts = {(r["ingest_month"], r["dirt"]): r["count"] for r in rows.groupBy("ingest_month", "dirt").count().collect()}
+    counts = {
+        (r["ingest_month"], r["dirt"]): r["count"] for r in rows.groupBy("ingest_month", "dirt").count().collect()
+    }
     per_batch: dict[str, int] = {}
     for (month, _), n in counts.items():
         per_batch[month] = per_batch.get(month, 0) + n
     files = {m: max(1, math.ceil(n / gen.rows_per_file)) for m, n in per_batch.items()}
     # (a source with no rows in a tiny world writes no files; an empty map literal has no key type)
-    n_files = F.create_map(*[x for m, n in files.items() for x in (F.lit(m), F.lit(n))])[F.col("ingest_month")] \
-        if files else F.lit(1)
+    n_files = (
+        F.create_map(*[x for m, n in files.items() for x in (F.lit(m), F.lit(n))])[F.col("ingest_month")]
+        if files
+        else F.lit(1)
+    )
     file_no = F.pmod(F.xxhash64(F.lit(gen.seed), F.lit("file"), F.col("sort_key")), n_files)
-    laid_out = (rows.select("*", file_no.alias("file_no"))
-                .repartition(max(1, sum(files.values())), "ingest_month", "file_no")
-                .sortWithinPartitions("sort_key"))
+    laid_out = (
+        rows.select("*", file_no.alias("file_no"))
+        .repartition(max(1, sum(files.values())), "ingest_month", "file_no")
+        .sortWithinPartitions("sort_key")
+    )
     uri = config.landing_path(source)
     writer_rows = laid_out.drop("sort_key", "file_no", "dirt")
     if writer_format == "text":
@@ -206,9 +259,16 @@ def write_landing(spark: SparkSession, rows: DataFrame, *, config: Config, sourc
         # One column named after the header line, written verbatim: the lines were built by the
         # landing formatters (including the malformed ones a CSV writer would have quoted away).
         header = landing.HEADERS[source]
-        (writer_rows.select("ingest_month", F.col("value").alias(header)).write.mode("overwrite")
-         .partitionBy("ingest_month").option("header", True).option("sep", "\u0001").option("quote", "\u0002")
-         .option("escapeQuotes", False).csv(uri))
+        (
+            writer_rows.select("ingest_month", F.col("value").alias(header))
+            .write.mode("overwrite")
+            .partitionBy("ingest_month")
+            .option("header", True)
+            .option("sep", "\u0001")
+            .option("quote", "\u0002")
+            .option("escapeQuotes", False)
+            .csv(uri)
+        )
     else:
         writer_rows.write.mode("overwrite").partitionBy("ingest_month").parquet(uri)
     _name_files(spark, uri, source, suffix)
@@ -231,12 +291,17 @@ def replay_files(spark: SparkSession, config: Config, months: list[str]) -> int:
     gen = config.generator
     copied = 0
     for source, (_, suffix) in LAYOUT.items():
-        for prev, month in zip(months, months[1:]):
-            draw = int(hashlib.sha256(f"{gen.seed}:file_replay:{source}:{month}".encode()).hexdigest()[:13], 16) / 16**13
+        for prev, month in itertools.pairwise(months):
+            draw = (
+                int(hashlib.sha256(f"{gen.seed}:file_replay:{source}:{month}".encode()).hexdigest()[:13], 16) / 16**13
+            )
             if draw >= gen.dirt.file_replay_rate:
                 continue
-            prev_files = [f for f in storage.list_dir(spark, f"{config.landing_path(source)}/ingest_month={prev}")
-                          if f.name.endswith(suffix)]
+            prev_files = [
+                f
+                for f in storage.list_dir(spark, f"{config.landing_path(source)}/ingest_month={prev}")
+                if f.name.endswith(suffix)
+            ]
             if prev_files:
                 first = prev_files[0]
                 storage.copy(spark, first.path, f"{config.landing_path(source)}/ingest_month={month}/{first.name}")

@@ -25,10 +25,21 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
-from transforms.bronze.ingest import (CORRUPT, LANDING_CONTRACT, LANDING_SHAPES, FilePlan, LandedFile, file_heads,
-                                     header_fields, landing_contract, leaf_fields, plan_files, reader_schema,
-                                     with_ingest_metadata)
 from transforms import catalog
+from transforms.bronze.ingest import (
+    CORRUPT,
+    LANDING_CONTRACT,
+    LANDING_SHAPES,
+    FilePlan,
+    LandedFile,
+    file_heads,
+    header_fields,
+    landing_contract,
+    leaf_fields,
+    plan_files,
+    reader_schema,
+    with_ingest_metadata,
+)
 from transforms.schemas import OPS_INGEST_MANIFEST
 from transforms.silver.common import add_months
 from transforms.sources import SourceSpec
@@ -46,17 +57,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     landed = landed_months(spark, config)
     if args.month and check_month(args.month) not in landed:
-        raise UserError(f"no landing batch ingest_month={args.month} under {config.lakehouse.root}/landing: "
-                        f"run `taoqi generate` or pick one of: {', '.join(landed)}")
+        raise UserError(
+            f"no landing batch ingest_month={args.month} under {config.lakehouse.root}/landing: "
+            f"run `taoqi generate` or pick one of: {', '.join(landed)}"
+        )
     ingest(spark, config, [args.month] if args.month else landed)
 
 
 def landed_months(spark: SparkSession, config: Config) -> list[str]:
     """Every batch month present in the landing of any enabled source, oldest first."""
-    months = {entry.name.split("=", 1)[1]
-              for name in config.enabled_sources()
-              for entry in storage.list_dir(spark, config.landing_path(name))
-              if entry.is_dir and entry.name.startswith("ingest_month=")}
+    months = {
+        entry.name.split("=", 1)[1]
+        for name in config.enabled_sources()
+        for entry in storage.list_dir(spark, config.landing_path(name))
+        if entry.is_dir and entry.name.startswith("ingest_month=")
+    }
     if not months:
         raise UserError(f"the landing under {config.lakehouse.root}/landing is empty: run `taoqi generate` first")
     return sorted(months)
@@ -77,16 +92,19 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     for spec in specs:
         files = plans[spec.name]
         with timed("ingest", spec.name) as t:
-            appended[spec.name] = t.rows_out = load_files(spark, config, spec, files.to_load, load_id, months,
-                                                          counts[spec.name])
+            appended[spec.name] = t.rows_out = load_files(
+                spark, config, spec, files.to_load, load_id, months, counts[spec.name]
+            )
         # already_loaded holds files bronze has but the ledger lacks (a crash between the two appends).
-        for f, status, first in ([(f, "loaded", None) for f in files.to_load + files.already_loaded]
-                                 + [(f, "replay", first) for f, first in files.replays]):
+        for f, status, first in [(f, "loaded", None) for f in files.to_load + files.already_loaded] + [
+            (f, "replay", first) for f, first in files.replays
+        ]:
             ledger.append((spec.name, f.ingest_month, f.path, f.name, f.size, f.sha256, status, first, load_id))
         for f, first in files.replays:
             log.info("ingest: %s %s/%s is a replay of %s: skipped", spec.name, f.ingest_month, f.name, first)
-        log.info("ingest: %s: %d new file(s) loaded, %d replay(s) skipped", spec.name, len(files.to_load),
-                 len(files.replays))
+        log.info(
+            "ingest: %s: %d new file(s) loaded, %d replay(s) skipped", spec.name, len(files.to_load), len(files.replays)
+        )
     if ledger:
         without_time = T.StructType(OPS_INGEST_MANIFEST.fields[:-1])
         entries = spark.createDataFrame(ledger, without_time).select("*", F.current_timestamp().alias("ingested_at"))
@@ -94,8 +112,9 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     return appended
 
 
-def plan(spark: SparkSession, config: Config, specs: list[SourceSpec],
-         months: list[str]) -> tuple[dict[str, FilePlan], dict[str, dict[str, int]]]:
+def plan(
+    spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str]
+) -> tuple[dict[str, FilePlan], dict[str, dict[str, int]]]:
     """Per source: which landed files to load, which are replays, which bronze holds already; and the rows
     per batch bronze holds within the volume check's reach (:func:`bronze_batches`).
 
@@ -104,8 +123,11 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec],
     reaches the driver is one row per file (its digest and its shape, for the
     drift checks of the ``landing`` suite) or per batch.
     """
-    ledger = tables.read(spark, config, MANIFEST).select(
-        "source", "ingest_month", "file_name", "file_path", "content_sha256", "status").collect()
+    ledger = (
+        tables.read(spark, config, MANIFEST)
+        .select("source", "ingest_month", "file_name", "file_path", "content_sha256", "status")
+        .collect()
+    )
     listed: dict[str, list[tuple[str, str, str]]] = {}
     for spec in specs:
         known = {(r["ingest_month"], r["file_name"]) for r in ledger if r["source"] == spec.name}
@@ -113,10 +135,17 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec],
             (month, f.path, f.name)
             for month in months
             for f in storage.list_dir(spark, f"{config.landing_path(spec.name)}/ingest_month={month}")
-            if not f.is_dir and f.name.endswith(spec.file_suffix) and (month, f.name) not in known]
+            if not f.is_dir and f.name.endswith(spec.file_suffix) and (month, f.name) not in known
+        ]
     paths = [path for files in listed.values() for _, path, _ in files]
-    heads = {} if not paths else {
-        storage.qualify(spark, r["path"]): r for r in file_heads(spark.read.format("binaryFile").load(paths)).collect()}
+    heads = (
+        {}
+        if not paths
+        else {
+            storage.qualify(spark, r["path"]): r
+            for r in file_heads(spark.read.format("binaryFile").load(paths)).collect()
+        }
+    )
     # Bronze's files are looked up only for batches with files the ledger lacks (a crash between the
     # bronze append and the ledger's left them there).
     unknown_batches = sorted({month for files in listed.values() for month, _, _ in files})
@@ -128,25 +157,36 @@ def plan(spark: SparkSession, config: Config, specs: list[SourceSpec],
             head = heads[storage.qualify(spark, path)]
             shape = fields_as_sent(spark, spec, path, head) if config.quality.enabled else ()  # for the gate only
             found.append(LandedFile(path, name, head["length"], head["sha"], month, shape))
-        known_content = {r["content_sha256"]: r["file_path"] for r in ledger
-                         if r["source"] == spec.name and r["status"] == "loaded"}
+        known_content = {
+            r["content_sha256"]: r["file_path"] for r in ledger if r["source"] == spec.name and r["status"] == "loaded"
+        }
         loaded = {(m, f) for s, m, f in in_bronze if s == spec.name}
         plans[spec.name] = plan_files(found, loaded=loaded, known_content=known_content)
     return plans, counts
 
 
-def bronze_batches(spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str],
-                   files_of: list[str] = ()) -> tuple[dict[str, dict[str, int]], set[tuple[str, str, str]]]:
+def bronze_batches(
+    spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str], files_of: list[str] = ()
+) -> tuple[dict[str, dict[str, int]], set[tuple[str, str, str]]]:
     """One query over the bronze tables of ``specs``: per source, its rows per batch from the volume check's
     trailing batches before ``months`` up to their last; and the (source, batch, file name) it holds for the
     batches ``files_of``."""
     oldest = add_months(min(months), -config.quality.volume.trailing_batches)
-    per_batch = reduce(DataFrame.unionByName, [
-        tables.read(spark, config, f"bronze.{s.name}").filter(F.col("_ingest_month").between(oldest, max(months)))
-        .groupBy(F.lit(s.name).alias("source"), "_ingest_month")
-        .agg(F.count("*").alias("n"),
-             F.collect_set(F.when(F.col("_ingest_month").isin(list(files_of)), F.col("_source_file"))).alias("files"))
-        for s in specs]).collect()
+    per_batch = reduce(
+        DataFrame.unionByName,
+        [
+            tables.read(spark, config, f"bronze.{s.name}")
+            .filter(F.col("_ingest_month").between(oldest, max(months)))
+            .groupBy(F.lit(s.name).alias("source"), "_ingest_month")
+            .agg(
+                F.count("*").alias("n"),
+                F.collect_set(F.when(F.col("_ingest_month").isin(list(files_of)), F.col("_source_file"))).alias(
+                    "files"
+                ),
+            )
+            for s in specs
+        ],
+    ).collect()
     counts: dict[str, dict[str, int]] = {s.name: {} for s in specs}
     for r in per_batch:
         counts[r["source"]][r["_ingest_month"]] = r["n"]
@@ -161,16 +201,29 @@ def history_view(spark: SparkSession, counts: dict[str, int], months: list[str])
     return spark.createDataFrame(rows, "_ingest_month string, n long, is_new boolean")
 
 
-def validate_landing(spark: SparkSession, config: Config, specs: list[SourceSpec], plans: dict[str, FilePlan],
-                     months: list[str]) -> None:
+def validate_landing(
+    spark: SparkSession, config: Config, specs: list[SourceSpec], plans: dict[str, FilePlan], months: list[str]
+) -> None:
     """Check the shapes of every file about to be loaded (suite ``landing``) before any is read:
     a drifted file stops ingest with every bronze table unchanged."""
-    shapes = [(source, f.name, i, field, kind) for source, files in plans.items() for f in files.to_load
-              for i, (field, kind) in enumerate(f.fields)]
+    shapes = [
+        (source, f.name, i, field, kind)
+        for source, files in plans.items()
+        for f in files.to_load
+        for i, (field, kind) in enumerate(f.fields)
+    ]
     if shapes and config.quality.enabled:
         contract = spark.createDataFrame(landing_contract(specs), LANDING_CONTRACT)
-        quality.validate(spark, config, "ingest", "landing", spark.createDataFrame(shapes, LANDING_SHAPES),
-                         month=max(months), references={"contract": contract}, publishes="every bronze table")
+        quality.validate(
+            spark,
+            config,
+            "ingest",
+            "landing",
+            spark.createDataFrame(shapes, LANDING_SHAPES),
+            month=max(months),
+            references={"contract": contract},
+            publishes="every bronze table",
+        )
 
 
 def fields_as_sent(spark: SparkSession, spec: SourceSpec, path: str, head) -> tuple:
@@ -195,8 +248,15 @@ def read_landed(spark: SparkSession, spec: SourceSpec, paths: list[str], load_id
     return with_ingest_metadata(raw, fields=spec.raw_schema.fieldNames(), text_format=text_format, load_id=load_id)
 
 
-def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: list[LandedFile], load_id: str,
-               months: list[str], counts: dict[str, int]) -> int:
+def load_files(
+    spark: SparkSession,
+    config: Config,
+    spec: SourceSpec,
+    files: list[LandedFile],
+    load_id: str,
+    months: list[str],
+    counts: dict[str, int],
+) -> int:
     """Validate the rows of ``files`` and append them to bronze.<source> in one commit; return the rows appended.
 
     ``counts`` are the source's rows per batch (:func:`bronze_batches`). A batch of ``months`` the source
@@ -206,10 +266,20 @@ def load_files(spark: SparkSession, config: Config, spec: SourceSpec, files: lis
     name = f"bronze.{spec.name}"
     if not files and all(m in counts for m in months):
         return 0
-    rows = read_landed(spark, spec, [f.path for f in files], load_id) if files else \
-        spark.createDataFrame([], spec.bronze_schema)
-    with quality.gate(spark, config, "ingest", name, rows, month=max(months),
-                      references={"history": history_view(spark, counts, months)}) as checked:
+    rows = (
+        read_landed(spark, spec, [f.path for f in files], load_id)
+        if files
+        else spark.createDataFrame([], spec.bronze_schema)
+    )
+    with quality.gate(
+        spark,
+        config,
+        "ingest",
+        name,
+        rows,
+        month=max(months),
+        references={"history": history_view(spark, counts, months)},
+    ) as checked:
         if not files:
             return 0
         return tables.append(checked, config, name)

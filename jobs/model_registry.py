@@ -47,8 +47,10 @@ def tracking_uri(config: Config) -> str:
         return config.mlflow.tracking_uri
     root = _local_root(config)
     if root is None:
-        raise ConfigError(f"mlflow.tracking_uri is not set and the lakehouse root {config.lakehouse.root} is not "
-                          "local: set mlflow.tracking_uri (a tracking server, or databricks)")
+        raise ConfigError(
+            f"mlflow.tracking_uri is not set and the lakehouse root {config.lakehouse.root} is not "
+            "local: set mlflow.tracking_uri (a tracking server, or databricks)"
+        )
     root.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{root / 'mlflow.db'}"
 
@@ -91,10 +93,16 @@ def code_version() -> str:
     """The git commit of the checkout when there is one, else the installed package version."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return f"taoqi-{metadata.version('taoqi')}"
@@ -134,9 +142,14 @@ def versions(client, name: str) -> list[Version]:
 
 def _version(client, name: str, mv) -> Version:
     run = client.get_run(mv.run_id)
-    return Version(version=int(mv.version), run_id=mv.run_id, aliases=tuple(sorted(mv.aliases)),
-                   month=run.data.tags.get("taoqi.month"), metrics=dict(run.data.metrics),
-                   created=int(mv.creation_timestamp))
+    return Version(
+        version=int(mv.version),
+        run_id=mv.run_id,
+        aliases=tuple(sorted(mv.aliases)),
+        month=run.data.tags.get("taoqi.month"),
+        metrics=dict(run.data.metrics),
+        created=int(mv.creation_timestamp),
+    )
 
 
 def load_booster(config: Config, alias: str):
@@ -147,8 +160,9 @@ def load_booster(config: Config, alias: str):
     name = config.apass.selector.registered_model
     found = version_by_alias(client, name, alias)
     if found is None:
-        raise MissingModelError(f"no {alias} version of {name} in {tracking_uri(config)}: run `taoqi train` "
-                        f"and `taoqi promote` first")
+        raise MissingModelError(
+            f"no {alias} version of {name} in {tracking_uri(config)}: run `taoqi train` and `taoqi promote` first"
+        )
     return mlflow.lightgbm.load_model(f"models:/{name}@{alias}"), found
 
 
@@ -159,8 +173,9 @@ def quiet_registration():
         yield
 
 
-def log_persona_model(config: Config, model, *, month: str, params: dict, metrics: dict, documents: dict,
-                      input_versions: dict[str, int]) -> int:
+def log_persona_model(
+    config: Config, model, *, month: str, params: dict, metrics: dict, documents: dict, input_versions: dict[str, int]
+) -> int:
     """Log the persona model (Spark ML pipeline: assembler, scaler, KMeans) with its k selection and
     mapping rules; register it under personas.registered_model with the alias ``current``; return the version."""
     import mlflow
@@ -170,8 +185,14 @@ def log_persona_model(config: Config, model, *, month: str, params: dict, metric
     name = config.personas.registered_model
     mlflow.set_experiment(experiment_id=experiment_id(config, config.personas.experiment))
     with mlflow.start_run(run_name=f"{name} {month}"):
-        mlflow.set_tags({"taoqi.month": month, "taoqi.config": config.fingerprint(), "taoqi.code_version": code_version(),
-                         **{f"taoqi.delta_version.{t}": str(v) for t, v in input_versions.items()}})
+        mlflow.set_tags(
+            {
+                "taoqi.month": month,
+                "taoqi.config": config.fingerprint(),
+                "taoqi.code_version": code_version(),
+                **{f"taoqi.delta_version.{t}": str(v) for t, v in input_versions.items()},
+            }
+        )
         mlflow.log_params(params)
         mlflow.log_metrics(metrics)
         for filename, document in documents.items():
@@ -179,8 +200,12 @@ def log_persona_model(config: Config, model, *, month: str, params: dict, metric
         with quiet_registration():
             # pinned requirements: inferring them loads the model again in a subprocess (measured: most of
             # the 21 s this step took on the 100 k world)
-            info = mlflow.spark.log_model(model, artifact_path=MODEL_ARTIFACT, registered_model_name=name,
-                                          pip_requirements=[f"{p}=={metadata.version(p)}" for p in ("pyspark", "mlflow")])
+            info = mlflow.spark.log_model(
+                model,
+                artifact_path=MODEL_ARTIFACT,
+                registered_model_name=name,
+                pip_requirements=[f"{p}=={metadata.version(p)}" for p in ("pyspark", "mlflow")],
+            )
     version = int(info.registered_model_version)
     client.set_registered_model_alias(name, PERSONAS_ALIAS, str(version))
     return version

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 
@@ -13,8 +13,13 @@ from jobs.runtime.config import Config
 
 DESCRIPTION = __doc__
 NEEDS_SPARK = False
-COLUMNS = (("holdout_auc", "AUC"), ("holdout_average_precision", "AP"), ("holdout_precision_at_k", "kept@k"),
-           ("holdout_adversary_share", "adv@k"), ("baseline_adversary_share", "base adv@k"))
+COLUMNS = (
+    ("holdout_auc", "AUC"),
+    ("holdout_average_precision", "AP"),
+    ("holdout_precision_at_k", "kept@k"),
+    ("holdout_adversary_share", "adv@k"),
+    ("baseline_adversary_share", "base adv@k"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,11 +37,13 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 def versions_table(name: str, found: list[model_registry.Version], uri: str) -> str:
     if not found:
         return f"{name}: no versions in {uri} (run `taoqi train`)"
-    lines = [f"{name} in {uri}",
-             f"{'version':>7}  {'aliases':<20} {'month':<8} {'registered':<17}"
-             + "".join(f" {label:>10}" for _, label in COLUMNS)]
+    lines = [
+        f"{name} in {uri}",
+        f"{'version':>7}  {'aliases':<20} {'month':<8} {'registered':<17}"
+        + "".join(f" {label:>10}" for _, label in COLUMNS),
+    ]
     for v in found:
-        when = datetime.fromtimestamp(v.created / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        when = datetime.fromtimestamp(v.created / 1000, tz=UTC).strftime("%Y-%m-%d %H:%M")
         cells = "".join(f" {v.metrics[k]:>10.3f}" if k in v.metrics else f" {'-':>10}" for k, _ in COLUMNS)
         lines.append(f"{v.version:>7}  {','.join(v.aliases) or '-':<20} {v.month or '-':<8} {when:<17}{cells}")
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -45,11 +45,19 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         scores = tables.read(spark, config, "gold.scores")
         if scores.filter((F.col("month") == args.month) & (F.col("user_id") == args.user)).isEmpty():
             raise UserError(f"user {args.user} has no score for {args.month}: not a member then, or an unknown id")
-        row = dict(user_id=args.user, month=args.month, action=args.action, reason=args.reason.strip(),
-                   author=args.author or getpass.getuser(), created_at=datetime.now(timezone.utc))
+        row = dict(
+            user_id=args.user,
+            month=args.month,
+            action=args.action,
+            reason=args.reason.strip(),
+            author=args.author or getpass.getuser(),
+            created_at=datetime.now(UTC),
+        )
         add_override(spark, config, row)
-        print(f"override: {row['action']} user {row['user_id']} in {row['month']} by {row['author']}: "
-              f"{row['reason']} (applies at the next `taoqi select --month {row['month']}`)")
+        print(
+            f"override: {row['action']} user {row['user_id']} in {row['month']} by {row['author']}: "
+            f"{row['reason']} (applies at the next `taoqi select --month {row['month']}`)"
+        )
         return
     if not tables.exists(spark, config, OVERRIDES):
         print("no overrides yet (`taoqi override add ...`)")
@@ -60,8 +68,10 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     found = rows.orderBy("month", "created_at").collect()  # an audit log: a handful of rows
     print(f"{'month':<8} {'user':>12} {'action':<8} {'author':<12} {'at (UTC)':<17} reason")
     for r in found:
-        print(f"{r['month']:<8} {r['user_id']:>12} {r['action']:<8} {r['author']:<12} "
-              f"{r['created_at']:%Y-%m-%d %H:%M} {r['reason']}")
+        print(
+            f"{r['month']:<8} {r['user_id']:>12} {r['action']:<8} {r['author']:<12} "
+            f"{r['created_at']:%Y-%m-%d %H:%M} {r['reason']}"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

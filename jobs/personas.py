@@ -28,10 +28,10 @@ from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
+from transforms import catalog
 from transforms.personas.features import NAMES, persona_features
 from transforms.personas.profiles import profile_input, profile_rows
 from transforms.personas.segments import OTHER, assign, centroids, fit_segments, name_segments, persona_column
-from transforms import catalog
 from transforms.schemas import conform_to
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,16 @@ PERSONAS = "gold.personas"
 PROFILES = "gold.persona_profiles"
 SELECTION = "gold.apass_selection"
 # the centroid features the mapping rules read, printed per segment
-HIGHLIGHTS = ("group_buy_share", "orders_per_month_log", "office_share", "overseas_share", "family_share",
-              "hobby_share", "luxury_share", "mobile_share")
+HIGHLIGHTS = (
+    "group_buy_share",
+    "orders_per_month_log",
+    "office_share",
+    "overseas_share",
+    "family_share",
+    "hobby_share",
+    "luxury_share",
+    "mobile_share",
+)
 
 
 class TooFewMembersError(UserError):
@@ -67,51 +75,88 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
     for name in (PERSONAS, PROFILES):
         tables.ensure(spark, config, catalog.table(name))
     with timed("personas", f"features {month}") as t:
-        rows = persona_features(tables.read(spark, config, apass_inputs.FEATURES),
-                                tables.read(spark, config, apass_inputs.SCORES), month=month,
-                                min_score=p.min_score).localCheckpoint(eager=True)
+        rows = persona_features(
+            tables.read(spark, config, apass_inputs.FEATURES),
+            tables.read(spark, config, apass_inputs.SCORES),
+            month=month,
+            min_score=p.min_score,
+        ).localCheckpoint(eager=True)
         t.rows_out = population = rows.count()
     needed = 10 * p.k_max
     if population < needed:
-        raise TooFewMembersError(f"{population} members at score >= {p.min_score} in {month}: segmenting into up to "
-                                 f"{p.k_max} personas needs at least {needed} (a larger world, or lower personas.k_max)")
+        raise TooFewMembersError(
+            f"{population} members at score >= {p.min_score} in {month}: segmenting into up to "
+            f"{p.k_max} personas needs at least {needed} (a larger world, or lower personas.k_max)"
+        )
     assigned = None
     try:
         with timed("personas", f"k-means k={p.k_min}..{p.k_max}") as t:
-            seg = fit_segments(rows, features=list(NAMES), k_values=list(range(p.k_min, p.k_max + 1)), seed=p.seed,
-                               max_iter=p.max_iter)
+            seg = fit_segments(
+                rows, features=list(NAMES), k_values=list(range(p.k_min, p.k_max + 1)), seed=p.seed, max_iter=p.max_iter
+            )
             assigned = assign(seg.model, rows).localCheckpoint(eager=True)
             centres = [r.asDict() for r in centroids(assigned, features=list(NAMES)).orderBy("segment").collect()]
             names = name_segments(centres, p.rules)
             t.rows_in, t.rows_out = population, seg.k
         with timed("personas", "log to MLflow"):
             version = model_registry.log_persona_model(
-                config, seg.model, month=month,
-                params={"month": month, "population": population, "min_score": p.min_score, "k_min": p.k_min,
-                        "k_max": p.k_max, "k": seg.k, "seed": p.seed, "max_iter": p.max_iter,
-                        "features": len(NAMES)},
-                metrics={"silhouette": seg.silhouettes[seg.k],
-                         **{f"silhouette_k{k}": v for k, v in seg.silhouettes.items()},
-                         **{f"segment_{c['segment']}_members": float(c["members"]) for c in centres}},
-                documents={"features.json": {"features": list(NAMES)}, "rules.json": p.rules,
-                           "segments.json": {str(c["segment"]): {"persona": names[int(c["segment"])], **c}
-                                             for c in centres}},
-                input_versions={t_: tables.version(spark, config, t_)
-                                for t_ in (apass_inputs.FEATURES, apass_inputs.SCORES)})
-        members = assigned.select("user_id", F.lit(month).alias("month"), "segment", persona_column(names).alias("persona"),
-                                  "distance", F.lit(version).alias("model_version"))
+                config,
+                seg.model,
+                month=month,
+                params={
+                    "month": month,
+                    "population": population,
+                    "min_score": p.min_score,
+                    "k_min": p.k_min,
+                    "k_max": p.k_max,
+                    "k": seg.k,
+                    "seed": p.seed,
+                    "max_iter": p.max_iter,
+                    "features": len(NAMES),
+                },
+                metrics={
+                    "silhouette": seg.silhouettes[seg.k],
+                    **{f"silhouette_k{k}": v for k, v in seg.silhouettes.items()},
+                    **{f"segment_{c['segment']}_members": float(c["members"]) for c in centres},
+                },
+                documents={
+                    "features.json": {"features": list(NAMES)},
+                    "rules.json": p.rules,
+                    "segments.json": {str(c["segment"]): {"persona": names[int(c["segment"])], **c} for c in centres},
+                },
+                input_versions={
+                    t_: tables.version(spark, config, t_) for t_ in (apass_inputs.FEATURES, apass_inputs.SCORES)
+                },
+            )
+        members = assigned.select(
+            "user_id",
+            F.lit(month).alias("month"),
+            "segment",
+            persona_column(names).alias("persona"),
+            "distance",
+            F.lit(version).alias("model_version"),
+        )
         with timed("personas", f"members {month}") as t:
-            with quality.gate(spark, config, "personas", PERSONAS, conform_to(members, catalog.table(PERSONAS).schema),
-                              month=month) as checked:
+            with quality.gate(
+                spark, config, "personas", PERSONAS, conform_to(members, catalog.table(PERSONAS).schema), month=month
+            ) as checked:
                 tables.replace_where(checked, config, PERSONAS, f"month = {tables.sql_literal(month)}")
             t.rows_out = population
         with timed("personas", f"profiles {month}") as t:
-            invited = (tables.read(spark, config, SELECTION).filter((F.col("month") == month) & F.col("invited"))
-                       if tables.exists(spark, config, SELECTION) else spark.createDataFrame([], "user_id long"))
-            attributes = profile_input(assigned.select("*", persona_column(names).alias("persona")), invited,
-                                       year=int(month[:4]), super_floor=config.scoring.bands.super)
-            profile = spark.createDataFrame(profile_rows(attributes, month=month, alpha=p.alpha),
-                                            catalog.table(PROFILES).schema)
+            invited = (
+                tables.read(spark, config, SELECTION).filter((F.col("month") == month) & F.col("invited"))
+                if tables.exists(spark, config, SELECTION)
+                else spark.createDataFrame([], "user_id long")
+            )
+            attributes = profile_input(
+                assigned.select("*", persona_column(names).alias("persona")),
+                invited,
+                year=int(month[:4]),
+                super_floor=config.scoring.bands.super,
+            )
+            profile = spark.createDataFrame(
+                profile_rows(attributes, month=month, alpha=p.alpha), catalog.table(PROFILES).schema
+            )
             with quality.gate(spark, config, "personas", PROFILES, profile, month=month) as checked:
                 t.rows_out = tables.replace_where(checked, config, PROFILES, f"month = {tables.sql_literal(month)}")
     finally:
@@ -120,22 +165,29 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
                 quality.release(checkpointed)
     gold_log.record(spark, config, PERSONAS, month, f"v{version}", population)
     print(summary(seg.silhouettes, seg.k, centres, names, version, config.personas.registered_model))
-    print(f"personas: {tables.location(config, PERSONAS)} (month = '{month}'); "
-          f"profiles: {tables.location(config, PROFILES)}")
+    print(
+        f"personas: {tables.location(config, PERSONAS)} (month = '{month}'); "
+        f"profiles: {tables.location(config, PROFILES)}"
+    )
     return names
 
 
-def summary(silhouettes: dict[int, float], k: int, centres: list[dict], names: dict[int, str], version: int,
-            model_name: str) -> str:
+def summary(
+    silhouettes: dict[int, float], k: int, centres: list[dict], names: dict[int, str], version: int, model_name: str
+) -> str:
     """k selection and the segments with their persona and size, as printed after the stage."""
-    lines = ["silhouette by k: " + ", ".join(f"k={kk} {v:.3f}{' *' if kk == k else ''}"
-                                             for kk, v in sorted(silhouettes.items())),
-             f"{'segment':>7} {'persona':<20} {'members':>8}  centroid highlights"]
+    lines = [
+        "silhouette by k: "
+        + ", ".join(f"k={kk} {v:.3f}{' *' if kk == k else ''}" for kk, v in sorted(silhouettes.items())),
+        f"{'segment':>7} {'persona':<20} {'members':>8}  centroid highlights",
+    ]
     for c in centres:
         shown = ", ".join(f"{f} {c[f]:.2f}" for f in HIGHLIGHTS)
         lines.append(f"{c['segment']:>7} {names[int(c['segment'])]:<20} {c['members']:>8,}  {shown}")
-    lines.append(f"registered {model_name} version {version} as @current; other = no persona rule matched "
-                 f"({sum(c['members'] for c in centres if names[int(c['segment'])] == OTHER):,} members)")
+    lines.append(
+        f"registered {model_name} version {version} as @current; other = no persona rule matched "
+        f"({sum(c['members'] for c in centres if names[int(c['segment'])] == OTHER):,} members)"
+    )
     return "\n".join(lines)
 
 

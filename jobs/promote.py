@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     del spark, args  # MLflow only
-    promoted, reason = promote(config)
+    _promoted, reason = promote(config)
     print(reason)
 
 
@@ -42,12 +42,17 @@ def holdout_metric(config: Config, booster, holdout, metric: str, invite_share: 
 
     missing = [f for f in booster.feature_name() if f not in holdout.columns]
     if missing:
-        raise UserError(f"the holdout lacks feature(s) {', '.join(missing[:3])} the model needs: "
-                        "the two versions were trained on different indicator catalogues")
-    metrics = evaluate(holdout, probabilities=predict(booster, holdout),
-                       apass_floor=config.scoring.bands.apass_eligible,
-                       min_credit_level=config.apass.min_credit_level,
-                       invite_share=invite_share)
+        raise UserError(
+            f"the holdout lacks feature(s) {', '.join(missing[:3])} the model needs: "
+            "the two versions were trained on different indicator catalogues"
+        )
+    metrics = evaluate(
+        holdout,
+        probabilities=predict(booster, holdout),
+        apass_floor=config.scoring.bands.apass_eligible,
+        min_credit_level=config.apass.min_credit_level,
+        invite_share=invite_share,
+    )
     return float(metrics.get(metric, float("nan")))
 
 
@@ -68,17 +73,20 @@ def promote(config: Config) -> tuple[bool, str]:
     if champion is None:
         promoted, why = True, "no champion yet"
     else:
-        holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(
-            run_id=challenger.run_id, artifact_path=model_registry.HOLDOUT_ARTIFACT))
+        holdout = pd.read_parquet(
+            mlflow.artifacts.download_artifacts(run_id=challenger.run_id, artifact_path=model_registry.HOLDOUT_ARTIFACT)
+        )
         invite_share = float(challenger.metrics.get("invite_share", 1.0))
         new, _ = model_registry.load_booster(config, model_registry.CHALLENGER)
         old, _ = model_registry.load_booster(config, model_registry.CHAMPION)
         metric = s.promotion_metric
         new_value, old_value = (holdout_metric(config, b, holdout, metric, invite_share) for b in (new, old))
         promoted = new_value >= old_value + s.promotion_margin
-        why = (f"{metric} {new_value:.4f} vs champion v{champion.version} {old_value:.4f} on the challenger's "
-               f"holdout ({len(holdout)} reviews): {'beats' if promoted else 'does not beat'} it by the margin "
-               f"{s.promotion_margin:g}")
+        why = (
+            f"{metric} {new_value:.4f} vs champion v{champion.version} {old_value:.4f} on the challenger's "
+            f"holdout ({len(holdout)} reviews): {'beats' if promoted else 'does not beat'} it by the margin "
+            f"{s.promotion_margin:g}"
+        )
     if promoted:
         client.set_registered_model_alias(name, model_registry.CHAMPION, str(challenger.version))
         client.delete_registered_model_alias(name, model_registry.CHALLENGER)

@@ -42,16 +42,21 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         raise UserError(f"no published table has rows of {month}: run `taoqi run --month {month}` first")
     failed_critical = []
     for table, (df, references) in slices.items():
-        outcomes = quality.validate(spark, config, "quality", table, df, month=month, references=references,
-                                    stop_on_critical=False)
+        outcomes = quality.validate(
+            spark, config, "quality", table, df, month=month, references=references, stop_on_critical=False
+        )
         failed_critical += [f"{table}: {o.check}" for o in outcomes if not o.success and o.severity == "critical"]
     if failed_critical:
-        raise quality.QualityError(f"{len(failed_critical)} critical check(s) failed in {month}: "
-                                   + "; ".join(failed_critical[:5]) + (" ..." if len(failed_critical) > 5 else ""))
+        raise quality.QualityError(
+            f"{len(failed_critical)} critical check(s) failed in {month}: "
+            + "; ".join(failed_critical[:5])
+            + (" ..." if len(failed_critical) > 5 else "")
+        )
 
 
-def published_slices(spark: SparkSession, config: Config,
-                     month: str) -> dict[str, tuple[DataFrame, dict[str, DataFrame]]]:
+def published_slices(
+    spark: SparkSession, config: Config, month: str
+) -> dict[str, tuple[DataFrame, dict[str, DataFrame]]]:
     """table -> (its rows of ``month``, the reference views its suite needs)."""
     found: dict[str, tuple[DataFrame, dict[str, DataFrame]]] = {}
 
@@ -69,17 +74,28 @@ def published_slices(spark: SparkSession, config: Config,
         name = f"bronze.{spec.name}"
         # the batch as a first load: its earlier batches are its history, it is "new" itself
         earlier = {m: n for m, n in counts[spec.name].items() if m != month}
-        add(name, table(name).filter(F.col("_ingest_month") == month),
-            {"history": history_view(spark, earlier, [month])})
-    accounts = {"accounts": table("silver.accounts").select("user_id")} \
-        if tables.exists(spark, config, "silver.accounts") else {}
+        add(
+            name,
+            table(name).filter(F.col("_ingest_month") == month),
+            {"history": history_view(spark, earlier, [month])},
+        )
+    accounts = (
+        {"accounts": table("silver.accounts").select("user_id")}
+        if tables.exists(spark, config, "silver.accounts")
+        else {}
+    )
     for name in catalog.CONFORMED:
         if tables.exists(spark, config, name):
-            add(name, table(name).filter(F.col("ingest_month") == month),
-                {} if name == "silver.accounts" else accounts)
-    for name, column in (("silver.quarantine", "ingest_month"), ("ops.reconciliation", "ingest_month"),
-                         ("gold.user_month", "batch"), ("gold.user_features", "as_of_month"),
-                         ("gold.scores", "month"), ("gold.service_routing", "month"), ("ops.stability", "month")):
+            add(name, table(name).filter(F.col("ingest_month") == month), {} if name == "silver.accounts" else accounts)
+    for name, column in (
+        ("silver.quarantine", "ingest_month"),
+        ("ops.reconciliation", "ingest_month"),
+        ("gold.user_month", "batch"),
+        ("gold.user_features", "as_of_month"),
+        ("gold.scores", "month"),
+        ("gold.service_routing", "month"),
+        ("ops.stability", "month"),
+    ):
         if tables.exists(spark, config, name):
             refs = accounts if name == "gold.user_features" else {}
             add(name, table(name).filter(F.col(column) == month), refs)

@@ -31,9 +31,15 @@ from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
-from transforms.apass.renewal import (STARTS_COLUMNS, invitation_starts, memberships, renewal_years, renewals,
-                                     review_starts)
 from transforms import catalog
+from transforms.apass.renewal import (
+    STARTS_COLUMNS,
+    invitation_starts,
+    memberships,
+    renewal_years,
+    renewals,
+    review_starts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +51,12 @@ SELECTION = "gold.apass_selection"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--year", type=int, help="evaluate the membership years ending in YYYY")
-    which.add_argument("--month", help="evaluate the years `taoqi run` evaluates for the scored month YYYY-MM: "
-                                       "those ending in its year and in the year before (default, or empty: "
-                                       "the latest scored month)")
+    which.add_argument(
+        "--month",
+        help="evaluate the years `taoqi run` evaluates for the scored month YYYY-MM: "
+        "those ending in its year and in the year before (default, or empty: "
+        "the latest scored month)",
+    )
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
@@ -57,8 +66,10 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     if args.year is not None:
         first_year, last_year = int(batches[0][:4]), int(batches[-1][:4]) + 1
         if not first_year <= args.year <= last_year:
-            raise UserError(f"--year {args.year} is outside the data ({batches[0]} to {batches[-1]}): "
-                            f"pick {first_year} to {last_year}")
+            raise UserError(
+                f"--year {args.year} is outside the data ({batches[0]} to {batches[-1]}): "
+                f"pick {first_year} to {last_year}"
+            )
         years: tuple[int, ...] = (args.year,)
     else:
         # the month must be scored, as in `taoqi run` (which renews for the month it scored); an empty --month is
@@ -72,26 +83,43 @@ def renew(spark: SparkSession, config: Config, year: int, *, latest_batch: str) 
     """gold.apass_renewals of the membership years ending in ``year``, with data up to ``latest_batch``."""
     r = config.apass.renewal
     reviews = review_starts(tables.read(spark, config, apass_inputs.REVIEWS), known_by=latest_batch)
-    invitations = (invitation_starts(tables.read(spark, config, SELECTION)) if tables.exists(spark, config, SELECTION)
-                   else spark.createDataFrame([], STARTS_COLUMNS))
+    invitations = (
+        invitation_starts(tables.read(spark, config, SELECTION))
+        if tables.exists(spark, config, SELECTION)
+        else spark.createDataFrame([], STARTS_COLUMNS)
+    )
     tables.ensure(spark, config, catalog.table(RENEWALS))
     with timed("renew", f"A-energy {year}") as t:
         members = memberships(reviews, invitations)
         user_month = tables.read(spark, config, apass_inputs.USER_MONTH).join(
-            F.broadcast(members.select("user_id").distinct()), "user_id", "left_semi")
-        result = renewals(members, user_month, year=year, latest_batch=latest_batch, curve=r.points_curve,
-                          pass_points=r.pass_points, warn_before=r.warn_months_before_expiry)
+            F.broadcast(members.select("user_id").distinct()), "user_id", "left_semi"
+        )
+        result = renewals(
+            members,
+            user_month,
+            year=year,
+            latest_batch=latest_batch,
+            curve=r.points_curve,
+            pass_points=r.pass_points,
+            warn_before=r.warn_months_before_expiry,
+        )
         with quality.gate(spark, config, "renew", RENEWALS, result, month=f"{year}-12") as checked:
             t.rows_out = tables.replace_where(checked, config, RENEWALS, f"expiry_year = {int(year)}")
-    summary = (tables.read(spark, config, RENEWALS).filter(F.col("expiry_year") == year)
-               .groupBy("status").agg(F.count("*").alias("n"), F.count(F.when(F.col("warned"), 1)).alias("warned"))
-               .collect())
+    summary = (
+        tables.read(spark, config, RENEWALS)
+        .filter(F.col("expiry_year") == year)
+        .groupBy("status")
+        .agg(F.count("*").alias("n"), F.count(F.when(F.col("warned"), 1)).alias("warned"))
+        .collect()
+    )
     by_status = {row["status"]: row["n"] for row in summary}
     warned = sum(row["warned"] for row in summary)
-    print(f"APASS renewal, membership years ending in {year} (data to {latest_batch}): "
-          + (", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none")
-          + f"; warning list (below {r.pass_points:g} points {r.warn_months_before_expiry} month(s) before expiry): "
-          f"{warned} member(s)")
+    print(
+        f"APASS renewal, membership years ending in {year} (data to {latest_batch}): "
+        + (", ".join(f"{k} {v}" for k, v in sorted(by_status.items())) or "none")
+        + f"; warning list (below {r.pass_points:g} points {r.warn_months_before_expiry} month(s) before expiry): "
+        f"{warned} member(s)"
+    )
     print(f"renewals: {tables.location(config, RENEWALS)} (expiry_year = {year}; warned = true is the warning list)")
 
 

@@ -59,19 +59,25 @@ def is_read_only(config: Config) -> bool:
 # --------------------------------------------------------------------------- run manifest
 
 
-def write_manifest(config: Config, month: str, *, run_id: str, timings: list[StepTiming], started: float,
-                   conformed: list[str]) -> str:
+def write_manifest(
+    config: Config, month: str, *, run_id: str, timings: list[StepTiming], started: float, conformed: list[str]
+) -> str:
     """The run's steps, timings and settings beside the month's report (read back by `taoqi report`)."""
     from jobs.model_registry import code_version
 
     directory = config.reports_dir(month)
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, MANIFEST)
-    manifest = {"run_id": run_id, "month": month, "started_at": time.strftime("%Y-%m-%d %H:%M:%S",
-                                                                              time.localtime(started)),
-                "seconds": round(time.time() - started, 1), "config": config.fingerprint(),
-                "code_version": code_version(), "conformed_batches": conformed,
-                "steps": [asdict(t) for t in timings]}
+    manifest = {
+        "run_id": run_id,
+        "month": month,
+        "started_at": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "config": config.fingerprint(),
+        "code_version": code_version(),
+        "conformed_batches": conformed,
+        "steps": [asdict(t) for t in timings],
+    }
     with open(path, "w", encoding="utf-8") as out:
         json.dump(manifest, out, indent=1, default=str)
     return path
@@ -106,15 +112,28 @@ def _png(fig) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def bar_chart(labels: list[str], values: list[float], *, title: str, ylabel: str, log_y: bool = False,
-              lines: dict[str, float] | None = None, numeric_x: bool = False, width: float = 0.8) -> str:
+def bar_chart(
+    labels: list[str],
+    values: list[float],
+    *,
+    title: str,
+    ylabel: str,
+    log_y: bool = False,
+    lines: dict[str, float] | None = None,
+    numeric_x: bool = False,
+    width: float = 0.8,
+) -> str:
     plt = _figure()
     fig, ax = plt.subplots(figsize=(7, 3.2))
     xs = [float(x) for x in labels] if numeric_x else range(len(labels))
     ax.bar(xs, values, width=width, color="#3b6ea5", align="edge" if numeric_x else "center")
     if not numeric_x:
-        ax.set_xticks(list(xs), labels, rotation=30 if max((len(str(lb)) for lb in labels), default=0) > 8 else 0,
-                      ha="right" if max((len(str(lb)) for lb in labels), default=0) > 8 else "center")
+        ax.set_xticks(
+            list(xs),
+            labels,
+            rotation=30 if max((len(str(lb)) for lb in labels), default=0) > 8 else 0,
+            ha="right" if max((len(str(lb)) for lb in labels), default=0) > 8 else "center",
+        )
     for name, x in (lines or {}).items():
         ax.axvline(x, color="#c0392b", linestyle="--", linewidth=1)
         ax.text(x, ax.get_ylim()[1], f" {name}", color="#c0392b", va="top", fontsize=8)
@@ -131,7 +150,7 @@ def stacked_bars(labels: list[str], series: dict[str, list[float]], *, title: st
     bottom = [0.0] * len(labels)
     for name, values in series.items():
         ax.bar(labels, values, bottom=bottom, label=name)
-        bottom = [b + v for b, v in zip(bottom, values)]
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
@@ -174,23 +193,44 @@ def pseudonym(config: Config) -> F.Column:
 def run_section(spark: SparkSession, config: Config, month: str, manifest: dict | None) -> dict:
     recon = []
     if tables.exists(spark, config, "ops.reconciliation"):
-        recon = [r.asDict() for r in tables.read(spark, config, "ops.reconciliation")
-                 .filter(F.col("ingest_month") == month)
-                 .groupBy("source", "target").agg(*[F.sum(c).alias(c) for c in (
-                     "rows_in", "rows_valid", "rows_quarantined", "rows_duplicate", "rows_late")],
-                     F.min(F.col("balanced").cast("int")).cast("boolean").alias("balanced"))
-                 .orderBy("source").collect()]
+        recon = [
+            r.asDict()
+            for r in tables.read(spark, config, "ops.reconciliation")
+            .filter(F.col("ingest_month") == month)
+            .groupBy("source", "target")
+            .agg(
+                *[
+                    F.sum(c).alias(c)
+                    for c in ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicate", "rows_late")
+                ],
+                F.min(F.col("balanced").cast("int")).cast("boolean").alias("balanced"),
+            )
+            .orderBy("source")
+            .collect()
+        ]
     quarantine = []
     if tables.exists(spark, config, "silver.quarantine"):
-        cells = (tables.read(spark, config, "silver.quarantine").filter(F.col("ingest_month") == month)
-                 .groupBy("reason", "source").count().collect())
+        cells = (
+            tables.read(spark, config, "silver.quarantine")
+            .filter(F.col("ingest_month") == month)
+            .groupBy("reason", "source")
+            .count()
+            .collect()
+        )
         by_reason: dict[str, dict[str, int]] = {}
         for r in cells:
             by_reason.setdefault(r["reason"], {})[r["source"]] = r["count"]
-        quarantine = sorted(({"reason": reason, "count": sum(by_source.values()),
-                              "sources": ", ".join(f"{s} {n:,}" for s, n in sorted(by_source.items(),
-                                                                                  key=lambda kv: -kv[1]))}
-                             for reason, by_source in by_reason.items()), key=lambda q: (-q["count"], q["reason"]))
+        quarantine = sorted(
+            (
+                {
+                    "reason": reason,
+                    "count": sum(by_source.values()),
+                    "sources": ", ".join(f"{s} {n:,}" for s, n in sorted(by_source.items(), key=lambda kv: -kv[1])),
+                }
+                for reason, by_source in by_reason.items()
+            ),
+            key=lambda q: (-q["count"], q["reason"]),
+        )
     chart = None
     if manifest:
         steps = manifest["steps"]
@@ -198,8 +238,13 @@ def run_section(spark: SparkSession, config: Config, month: str, manifest: dict 
         for step in steps:
             by_stage[step["stage"]] = by_stage.get(step["stage"], 0.0) + step["seconds"]
         chart = bar_chart(list(by_stage), list(by_stage.values()), title="seconds per stage", ylabel="seconds")
-    return {"manifest": manifest, "reconciliation": recon, "quarantine": quarantine, "chart": chart,
-            "quarantined": sum(q["count"] for q in quarantine)}
+    return {
+        "manifest": manifest,
+        "reconciliation": recon,
+        "quarantine": quarantine,
+        "chart": chart,
+        "quarantined": sum(q["count"] for q in quarantine),
+    }
 
 
 def score_section(spark: SparkSession, config: Config, month: str) -> dict:
@@ -211,38 +256,61 @@ def score_section(spark: SparkSession, config: Config, month: str) -> dict:
     step = 50
     histogram = now.groupBy((F.floor(F.col("score") / step) * step).alias("bucket")).count().orderBy("bucket").collect()
     components = [f"{c}_points" for c in ("purchase_amount", "purchase_frequency", "interaction", "credit")]
-    by_band = {r["band"]: r for r in now.groupBy("band").agg(F.count("*").alias("members"),
-                                                             *[F.avg(c).alias(c) for c in components]).collect()}
+    by_band = {
+        r["band"]: r
+        for r in now.groupBy("band")
+        .agg(F.count("*").alias("members"), *[F.avg(c).alias(c) for c in components])
+        .collect()
+    }
     band_labels = {1: "< 300", 2: "300-999", 3: ">= 1000", 4: ">= 2500"}
     present = sorted(by_band)
-    totals = now.agg(F.count("*").alias("members"), F.sum(F.col("growth_perk").cast("int")).alias("perks"),
-                     F.avg("score").alias("mean_score")).first()
+    totals = now.agg(
+        F.count("*").alias("members"),
+        F.sum(F.col("growth_perk").cast("int")).alias("perks"),
+        F.avg("score").alias("mean_score"),
+    ).first()
     grades = {r["grade"]: r["count"] for r in now.groupBy("grade").count().collect()}
     previous = add_months(month, -1)
     before = scores.filter(F.col("month") == previous).select("user_id", F.col("grade").alias("previous_grade"))
     transitions = {}
     if not before.isEmpty():
-        transitions = {(r["previous_grade"], r["grade"]): r["count"] for r in
-                       now.join(before, "user_id", "left")
-                       .groupBy(F.coalesce("previous_grade", F.lit("new")).alias("previous_grade"), "grade").count()
-                       .collect()}
+        transitions = {
+            (r["previous_grade"], r["grade"]): r["count"]
+            for r in now.join(before, "user_id", "left")
+            .groupBy(F.coalesce("previous_grade", F.lit("new")).alias("previous_grade"), "grade")
+            .count()
+            .collect()
+        }
     members = max(totals["members"], 1)
     return {
-        "members": totals["members"], "mean_score": totals["mean_score"], "perks": totals["perks"] or 0,
+        "members": totals["members"],
+        "mean_score": totals["mean_score"],
+        "perks": totals["perks"] or 0,
         "growth_rise": config.scoring.growth_perk_rise,
-        "histogram": bar_chart([str(r["bucket"]) for r in histogram], [r["count"] for r in histogram],
-                               title=f"score distribution {month} ({step}-point buckets)", ylabel="members (log)",
-                               log_y=True, numeric_x=True, width=step,
-                               lines={"300": bands.lowest_band, "1000": bands.super, "2500": bands.apass_eligible}),
-        "components": stacked_bars([band_labels[b] for b in present],
-                                   {c.replace("_points", ""): [by_band[b][c] for b in present] for c in components},
-                                   title="mean components by band", ylabel="points"),
+        "histogram": bar_chart(
+            [str(r["bucket"]) for r in histogram],
+            [r["count"] for r in histogram],
+            title=f"score distribution {month} ({step}-point buckets)",
+            ylabel="members (log)",
+            log_y=True,
+            numeric_x=True,
+            width=step,
+            lines={"300": bands.lowest_band, "1000": bands.super, "2500": bands.apass_eligible},
+        ),
+        "components": stacked_bars(
+            [band_labels[b] for b in present],
+            {c.replace("_points", ""): [by_band[b][c] for b in present] for c in components},
+            title="mean components by band",
+            ylabel="points",
+        ),
         "grades": [(g, grades.get(g, 0), grades.get(g, 0) / members) for g in GRADES],
         "super_share": (grades.get("super", 0) + grades.get("apass_eligible", 0)) / members,
         "eligible_per_10k": grades.get("apass_eligible", 0) / members * 10_000,
         "calibration": calibration_lines(spark, config, month),
-        "previous": previous, "transitions": transitions,
-        "transition_rows": ["new", *GRADES], "transition_cols": list(GRADES),
+        "previous": previous,
+        "transitions": transitions,
+        "transition_rows": ["new", *GRADES],
+        "transition_cols": list(GRADES),
     }
 
 
@@ -251,72 +319,125 @@ def credit_section(spark: SparkSession, config: Config, month: str) -> dict:
     levels = {r["credit_level"]: r["count"] for r in now.groupBy("credit_level").count().collect()}
     routing = []
     if tables.exists(spark, config, "gold.service_routing"):
-        routing = [r.asDict() for r in tables.read(spark, config, "gold.service_routing")
-                   .filter(F.col("month") == month).groupBy("queue", "queue_rank").count().orderBy("queue_rank")
-                   .collect()]
-    return {"levels": [(lv, levels.get(lv, 0)) for lv in LEVELS],
-            "chart": bar_chart(list(LEVELS), [levels.get(lv, 0) for lv in LEVELS],
-                               title=f"credit levels {month}", ylabel="members"),
-            "routing": routing}
+        routing = [
+            r.asDict()
+            for r in tables.read(spark, config, "gold.service_routing")
+            .filter(F.col("month") == month)
+            .groupBy("queue", "queue_rank")
+            .count()
+            .orderBy("queue_rank")
+            .collect()
+        ]
+    return {
+        "levels": [(lv, levels.get(lv, 0)) for lv in LEVELS],
+        "chart": bar_chart(
+            list(LEVELS), [levels.get(lv, 0) for lv in LEVELS], title=f"credit levels {month}", ylabel="members"
+        ),
+        "routing": routing,
+    }
 
 
 def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
     from jobs import model_registry
 
     selection = "gold.apass_selection"
-    rows = tables.read(spark, config, selection).filter(F.col("month") == month) \
-        if tables.exists(spark, config, selection) else None
+    rows = (
+        tables.read(spark, config, selection).filter(F.col("month") == month)
+        if tables.exists(spark, config, selection)
+        else None
+    )
     decisions = {r["decision"]: r["count"] for r in rows.groupBy("decision").count().collect()} if rows else {}
     if not decisions:
-        return {"missing": f"no APASS selection for {month}: run `taoqi train --month {month}`, `taoqi promote` "
-                           f"and `taoqi select --month {month}`"}
+        return {
+            "missing": f"no APASS selection for {month}: run `taoqi train --month {month}`, `taoqi promote` "
+            f"and `taoqi select --month {month}`"
+        }
     version = rows.agg(F.max("model_version")).first()[0]
-    listed = rows.filter(F.col("invited") | (F.col("decision") == "waitlisted")).orderBy(
-        F.desc("invited"), F.col("rank").asc_nulls_last()).limit(config.report.listed_members)
-    shown = [r.asDict() for r in listed.select(pseudonym(config).alias("member"), "decision", "rank", "model_score",
-                                               "reason_codes", "override_reason").collect()]
-    profile = [r.asDict() for r in tables.read(spark, config, "gold.apass_profile").filter(F.col("month") == month)
-               .collect()] if tables.exists(spark, config, "gold.apass_profile") else []
+    listed = (
+        rows.filter(F.col("invited") | (F.col("decision") == "waitlisted"))
+        .orderBy(F.desc("invited"), F.col("rank").asc_nulls_last())
+        .limit(config.report.listed_members)
+    )
+    shown = [
+        r.asDict()
+        for r in listed.select(
+            pseudonym(config).alias("member"), "decision", "rank", "model_score", "reason_codes", "override_reason"
+        ).collect()
+    ]
+    profile = (
+        [r.asDict() for r in tables.read(spark, config, "gold.apass_profile").filter(F.col("month") == month).collect()]
+        if tables.exists(spark, config, "gold.apass_profile")
+        else []
+    )
     champion, metrics, pr_chart = None, {}, None
     if model_registry.may_hold_models(config):
         client = model_registry.connect(config)
-        found = model_registry.version_by_alias(client, config.apass.selector.registered_model,
-                                                model_registry.CHAMPION)
+        found = model_registry.version_by_alias(client, config.apass.selector.registered_model, model_registry.CHAMPION)
         if found is not None:
             champion = found.version
             # the champion beside the score-only baseline on its holdout: one row per metric both have
-            metrics = {k[len("holdout_"):]: (v, found.metrics[f"baseline_{k[len('holdout_'):]}"])
-                       for k, v in sorted(found.metrics.items())
-                       if k.startswith("holdout_") and f"baseline_{k[len('holdout_'):]}" in found.metrics}
+            metrics = {
+                k[len("holdout_") :]: (v, found.metrics[f"baseline_{k[len('holdout_') :]}"])
+                for k, v in sorted(found.metrics.items())
+                if k.startswith("holdout_") and f"baseline_{k[len('holdout_') :]}" in found.metrics
+            }
             pr_chart = model_registry.artifact_base64(found.run_id, "plots/precision_recall.png")
     warnings = {}
     if tables.exists(spark, config, "gold.apass_renewals"):
-        warnings = {r["expiry_year"]: (r["members"], r["warned"], r["failed"]) for r in
-                    tables.read(spark, config, "gold.apass_renewals").groupBy("expiry_year").agg(
-                        F.count("*").alias("members"), F.sum(F.col("warned").cast("int")).alias("warned"),
-                        F.sum((F.col("status") == "failed").cast("int")).alias("failed")).collect()}
-    return {"missing": None, "decisions": sorted(decisions.items()), "model_version": version, "champion": champion,
-            "metrics": metrics, "pr_chart": pr_chart, "listed": shown, "profile": profile,
-            "renewals": sorted(warnings.items())}
+        warnings = {
+            r["expiry_year"]: (r["members"], r["warned"], r["failed"])
+            for r in tables.read(spark, config, "gold.apass_renewals")
+            .groupBy("expiry_year")
+            .agg(
+                F.count("*").alias("members"),
+                F.sum(F.col("warned").cast("int")).alias("warned"),
+                F.sum((F.col("status") == "failed").cast("int")).alias("failed"),
+            )
+            .collect()
+        }
+    return {
+        "missing": None,
+        "decisions": sorted(decisions.items()),
+        "model_version": version,
+        "champion": champion,
+        "metrics": metrics,
+        "pr_chart": pr_chart,
+        "listed": shown,
+        "profile": profile,
+        "renewals": sorted(warnings.items()),
+    }
 
 
 def persona_section(spark: SparkSession, config: Config, month: str) -> dict:
     name = "gold.persona_profiles"
-    profile = [r.asDict() for r in tables.read(spark, config, name).filter(F.col("month") == month)
-               .orderBy("persona", "attribute", "level").collect()] \
-        if tables.exists(spark, config, name) else []  # a few hundred aggregate rows
+    profile = (
+        [
+            r.asDict()
+            for r in tables.read(spark, config, name)
+            .filter(F.col("month") == month)
+            .orderBy("persona", "attribute", "level")
+            .collect()
+        ]
+        if tables.exists(spark, config, name)
+        else []
+    )  # a few hundred aggregate rows
     if not profile:
         return {"missing": f"no personas for {month}: run `taoqi personas --month {month}`"}
     sizes = {r["persona"]: r["members"] for r in profile if r["attribute"] == "members"}
     personas = sorted(sizes)
     value = {(r["persona"], r["attribute"]): r["value"] for r in profile if r["level"] is None}
     return {
-        "missing": None, "sizes": sorted(sizes.items(), key=lambda kv: -kv[1]),
-        "size_chart": bar_chart(personas, [sizes[p] for p in personas], title=f"persona sizes {month}",
-                                ylabel="members"),
-        "profile_chart": grouped_bars(personas, {a: [value.get((p, a)) or 0.0 for p in personas]
-                                                 for a in PROFILE_ATTRIBUTES},
-                                      title="persona profiles (shares)", ylabel="share"),
+        "missing": None,
+        "sizes": sorted(sizes.items(), key=lambda kv: -kv[1]),
+        "size_chart": bar_chart(
+            personas, [sizes[p] for p in personas], title=f"persona sizes {month}", ylabel="members"
+        ),
+        "profile_chart": grouped_bars(
+            personas,
+            {a: [value.get((p, a)) or 0.0 for p in personas] for a in PROFILE_ATTRIBUTES},
+            title="persona profiles (shares)",
+            ylabel="share",
+        ),
         "spend": [(p, value.get((p, "spend_cny")), value.get((p, "aov_cny"))) for p in personas],
         "significance": [r for r in profile if r["attribute"] != "members"],
     }
@@ -332,21 +453,51 @@ def quality_section(spark: SparkSession, config: Config, month: str) -> dict:
         return {**out, "missing": "no quality results: quality.enabled is false, or no stage validated yet"}
     results = tables.read(spark, config, RESULTS)
     latest_runs = results.filter(F.col("month") == month).groupBy("table_name").agg(F.max("validated_at").alias("at"))
-    this_month = (results.filter(F.col("month") == month)
-                  .join(latest_runs, (results["table_name"] == latest_runs["table_name"])
-                        & (results["validated_at"] == latest_runs["at"]), "left_semi"))
-    tables_run = [r.asDict() for r in this_month.groupBy("table_name").agg(
-        F.count("*").alias("checks"), F.sum((~F.col("success")).cast("int")).alias("failed"),
-        F.concat_ws("; ", F.collect_list(F.when(~F.col("success"), F.concat(
-            F.col("check_name"), F.lit(" ("), F.col("severity"), F.lit(")"))))).alias("failures"))
-        .orderBy("table_name").collect()]
-    trend = results.groupBy("month").agg(F.count("*").alias("checks"),
-                                         F.sum((~F.col("success")).cast("int")).alias("failed")).orderBy("month").collect()
-    chart = line_chart([r["month"] for r in trend], {"checks run": [r["checks"] for r in trend],
-                                                     "failed": [r["failed"] for r in trend]},
-                       title="expectations per month", ylabel="checks") if trend else None
-    return {**out, "tables": tables_run, "checks": sum(t["checks"] for t in tables_run),
-            "failed": sum(t["failed"] for t in tables_run), "trend": [r.asDict() for r in trend], "chart": chart}
+    this_month = results.filter(F.col("month") == month).join(
+        latest_runs,
+        (results["table_name"] == latest_runs["table_name"]) & (results["validated_at"] == latest_runs["at"]),
+        "left_semi",
+    )
+    tables_run = [
+        r.asDict()
+        for r in this_month.groupBy("table_name")
+        .agg(
+            F.count("*").alias("checks"),
+            F.sum((~F.col("success")).cast("int")).alias("failed"),
+            F.concat_ws(
+                "; ",
+                F.collect_list(
+                    F.when(~F.col("success"), F.concat(F.col("check_name"), F.lit(" ("), F.col("severity"), F.lit(")")))
+                ),
+            ).alias("failures"),
+        )
+        .orderBy("table_name")
+        .collect()
+    ]
+    trend = (
+        results.groupBy("month")
+        .agg(F.count("*").alias("checks"), F.sum((~F.col("success")).cast("int")).alias("failed"))
+        .orderBy("month")
+        .collect()
+    )
+    chart = (
+        line_chart(
+            [r["month"] for r in trend],
+            {"checks run": [r["checks"] for r in trend], "failed": [r["failed"] for r in trend]},
+            title="expectations per month",
+            ylabel="checks",
+        )
+        if trend
+        else None
+    )
+    return {
+        **out,
+        "tables": tables_run,
+        "checks": sum(t["checks"] for t in tables_run),
+        "failed": sum(t["failed"] for t in tables_run),
+        "trend": [r.asDict() for r in trend],
+        "chart": chart,
+    }
 
 
 def calibration_section(spark: SparkSession, config: Config, month: str) -> dict | None:
@@ -359,13 +510,21 @@ def calibration_section(spark: SparkSession, config: Config, month: str) -> dict
     truth = spark.read.parquet(path)
     out: dict = {"invited_truth": None, "purity": None, "ari": None}
     if tables.exists(spark, config, "gold.apass_selection"):
-        invited = tables.read(spark, config, "gold.apass_selection").filter((F.col("month") == month)
-                                                                           & F.col("invited"))
+        invited = tables.read(spark, config, "gold.apass_selection").filter(
+            (F.col("month") == month) & F.col("invited")
+        )
         out["invited_truth"] = sorted(
-            (r["kind"], r["count"]) for r in invited.join(truth, "user_id", "left").groupBy(
+            (r["kind"], r["count"])
+            for r in invited.join(truth, "user_id", "left")
+            .groupBy(
                 F.when(F.col("adversary_type") != "none", F.col("adversary_type"))
                 .when(F.col("elite"), F.lit("elite (genuine quality)"))
-                .otherwise(F.coalesce(F.col("persona"), F.lit("unknown"))).alias("kind")).count().collect())
+                .otherwise(F.coalesce(F.col("persona"), F.lit("unknown")))
+                .alias("kind")
+            )
+            .count()
+            .collect()
+        )
     if tables.exists(spark, config, "gold.personas"):
         found = tables.read(spark, config, "gold.personas").filter(F.col("month") == month)
         cells = contingency(found, truth)
@@ -384,7 +543,9 @@ def report(spark: SparkSession, config: Config, month: str, *, manifest: dict | 
 
     with timed("report", f"sections {month}"):
         context = {
-            "month": month, "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"), "root": config.lakehouse.root,
+            "month": month,
+            "generated_at": time.strftime("%Y-%m-%d %H:%M:%S"),
+            "root": config.lakehouse.root,
             "run": run_section(spark, config, month, manifest or read_manifest(config, month)),
             "score": score_section(spark, config, month),
             "credit": credit_section(spark, config, month),
@@ -393,8 +554,9 @@ def report(spark: SparkSession, config: Config, month: str, *, manifest: dict | 
             "quality": quality_section(spark, config, month),
             "calibration": calibration_section(spark, config, month),
         }
-    env = jinja2.Environment(loader=jinja2.PackageLoader("jobs", "templates"), autoescape=True,
-                             undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("jobs", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
     html = env.get_template("report.html.j2").render(**context)
     directory = config.reports_dir(month)
     os.makedirs(directory, exist_ok=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
@@ -41,8 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     if args.table.count(".") != 1 or args.table == AUDIT:
-        raise UserError(f"--table {args.table}: name a published table as layer.table, e.g. gold.scores "
-                        f"({AUDIT} itself is append-only)")
+        raise UserError(
+            f"--table {args.table}: name a published table as layer.table, e.g. gold.scores "
+            f"({AUDIT} itself is append-only)"
+        )
     tables.read(spark, config, args.table)  # a missing table -> one line naming the stage to run
     table = DeltaTable.forPath(spark, tables.location(config, args.table))
     # a table's commit history (newest first): one row per version kept, never data rows
@@ -50,22 +52,35 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     current, oldest = history[0]["version"], history[-1]["version"]
     if args.version is None:
         lines = [f"{'version':>7}  {'committed at':<19}  operation"]
-        lines += [f"{r['version']:>7}  {r['timestamp']:%Y-%m-%d %H:%M:%S}  {r['operation']}"
-                  for r in history[:HISTORY_SHOWN]]
+        lines += [
+            f"{r['version']:>7}  {r['timestamp']:%Y-%m-%d %H:%M:%S}  {r['operation']}" for r in history[:HISTORY_SHOWN]
+        ]
         return "\n".join(lines)
     if not oldest <= args.version < current:
-        raise UserError(f"--version {args.version}: {args.table} can be restored to a version from {oldest} to "
-                        f"{current - 1} (current: {current}); list them with `taoqi rollback --table {args.table}`")
+        raise UserError(
+            f"--version {args.version}: {args.table} can be restored to a version from {oldest} to "
+            f"{current - 1} (current: {current}); list them with `taoqi rollback --table {args.table}`"
+        )
     if not (args.reason or "").strip():
         raise UserError("--reason is required with --version: the audit records why")
     table.restoreToVersion(args.version)
     restored = tables.version(spark, config, args.table)
-    row = (datetime.now(timezone.utc), "rollback", args.table, current, args.version, restored,
-           args.author or getpass.getuser(), args.reason.strip())
+    row = (
+        datetime.now(UTC),
+        "rollback",
+        args.table,
+        current,
+        args.version,
+        restored,
+        args.author or getpass.getuser(),
+        args.reason.strip(),
+    )
     tables.ensure(spark, config, catalog.table(AUDIT))
     tables.append(spark.createDataFrame([row], OPS_AUDIT), config, AUDIT)
-    return (f"rollback: {args.table} restored to version {args.version} (was {current}; the RESTORE is version "
-            f"{restored}), recorded in {AUDIT}")
+    return (
+        f"rollback: {args.table} restored to version {args.version} (was {current}; the RESTORE is version "
+        f"{restored}), recorded in {AUDIT}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

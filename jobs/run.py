@@ -100,8 +100,9 @@ def report_stages(spark: SparkSession, config: Config, month: str, *, started: f
         personas.personas(spark, config, month)
     except personas.TooFewMembersError as err:
         log.warning("run: no personas for %s: %s", month, err)
-    manifest = report.write_manifest(config, month, run_id=quality.RUN.run_id, timings=list(TIMINGS),
-                                     started=started, conformed=conformed)
+    manifest = report.write_manifest(
+        config, month, run_id=quality.RUN.run_id, timings=list(TIMINGS), started=started, conformed=conformed
+    )
     log.info("run: manifest %s", manifest)
     return report.report(spark, config, month, manifest=report.read_manifest(config, month))
 

@@ -28,11 +28,11 @@ from jobs.runtime import gold_log, quality, storage, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
+from transforms import catalog
 from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
 from transforms.gold.features import user_features
 from transforms.gold.score import scores, service_routing
 from transforms.gold.stability import metric_bins, stability_by_month
-from transforms import catalog
 from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,11 @@ STABILITY = "ops.stability"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", help="month YYYY-MM to (re)score, or several as YYYY-MM,YYYY-MM,... (one plan "
-                                        "for all of them; default: every month whose inputs changed)")
+    parser.add_argument(
+        "--month",
+        help="month YYYY-MM to (re)score, or several as YYYY-MM,YYYY-MM,... (one plan "
+        "for all of them; default: every month whose inputs changed)",
+    )
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
@@ -57,8 +60,9 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         months = sorted({check_month(m.strip()) for m in args.month.split(",")})
         for month in months:
             if month not in aggregated:
-                raise UserError(f"gold.user_month has no slices of batch {month}: "
-                                f"run `taoqi aggregate --month {month}` first")
+                raise UserError(
+                    f"gold.user_month has no slices of batch {month}: run `taoqi aggregate --month {month}` first"
+                )
     else:
         months = stale_months(spark, config)
     if not months:
@@ -86,9 +90,13 @@ def stale_months(spark: SparkSession, config: Config) -> list[str]:
     stale: list[str] = []
     for month in sorted(aggregated):
         last = done.get(month)
-        if (stale or last is None or last.settings != settings
-                or any(b <= month and at.at > last.at for b, at in aggregated.items())
-                or any(b.ingest_month <= month and b.conformed_at > last.at for b in accounts)):
+        if (
+            stale
+            or last is None
+            or last.settings != settings
+            or any(b <= month and at.at > last.at for b, at in aggregated.items())
+            or any(b.ingest_month <= month and b.conformed_at > last.at for b in accounts)
+        ):
             stale.append(month)
     return stale
 
@@ -109,21 +117,32 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
     month_list = ", ".join(tables.sql_literal(m) for m in months)
     with timed("score", f"features {span}") as t:
         features = user_features(
-            tables.read(spark, config, USER_MONTH), tables.read(spark, config, "silver.accounts"),
-            as_of_months=months, window=s.window_months, orders_monthly_cap=s.orders_monthly_cap,
-            interaction_monthly_caps=s.interaction_monthly_caps, interaction_weights=s.interaction_weights)
+            tables.read(spark, config, USER_MONTH),
+            tables.read(spark, config, "silver.accounts"),
+            as_of_months=months,
+            window=s.window_months,
+            orders_monthly_cap=s.orders_monthly_cap,
+            interaction_monthly_caps=s.interaction_monthly_caps,
+            interaction_weights=s.interaction_weights,
+        )
         accounts = {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
-        with quality.gate(spark, config, "score", FEATURES, features, month=months[-1],
-                          references=accounts) as checked:
+        with quality.gate(spark, config, "score", FEATURES, features, month=months[-1], references=accounts) as checked:
             t.rows_out = tables.replace_where(checked, config, FEATURES, f"as_of_month IN ({month_list})")
     with timed("score", f"scores {span}") as t:
         # the months before the set's months that are not in it: already published
         before = sorted({add_months(m, -1) for m in months} - set(months))
         previous = tables.read(spark, config, SCORES).filter(F.col("month").isin(before))
         result = scores(
-            tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)), previous,
-            components=s.components, credit_points_by_level=s.credit_points_by_level, credit=s.credit,
-            bands=s.bands, vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
+            tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)),
+            previous,
+            components=s.components,
+            credit_points_by_level=s.credit_points_by_level,
+            credit=s.credit,
+            bands=s.bands,
+            vip_fee=s.vip_fee_cny,
+            growth_perk_rise=s.growth_perk_rise,
+            queues=s.service_queues,
+        )
         with quality.gate(spark, config, "score", SCORES, result, month=months[-1]) as checked:
             t.rows_out = tables.replace_where(checked, config, SCORES, f"month IN ({month_list})")
         published = tables.read(spark, config, SCORES).filter(F.col("month").isin(months))
@@ -144,8 +163,9 @@ def monitor_stability(spark: SparkSession, config: Config, months: list[str]) ->
     if not months:  # the first month scored: nothing to compare with
         return
     s, q = config.scoring, config.quality.stability
-    specs = metric_bins(score_edges=q.score_edges, component_maxima=s.component_maxima(),
-                        component_bins=q.component_bins)
+    specs = metric_bins(
+        score_edges=q.score_edges, component_maxima=s.component_maxima(), component_bins=q.component_bins
+    )
     both = sorted({*months, *(add_months(m, -1) for m in months)})
     scored = tables.read(spark, config, SCORES).filter(F.col("month").isin(both))
     tables.ensure(spark, config, catalog.table(STABILITY))
@@ -154,8 +174,9 @@ def monitor_stability(spark: SparkSession, config: Config, months: list[str]) ->
         psi = stability_by_month(scored, months=months, specs=specs)
         with quality.gate(spark, config, "score", STABILITY, psi, month=months[-1]) as checked:
             # the selector's rows of the month (metric selector.*) are `taoqi select`'s
-            tables.replace_where(checked, config, STABILITY, f"month IN ({month_list}) AND "
-                                 "metric NOT LIKE 'selector.%'")
+            tables.replace_where(
+                checked, config, STABILITY, f"month IN ({month_list}) AND metric NOT LIKE 'selector.%'"
+            )
 
 
 def calibration_report(spark: SparkSession, config: Config, month: str) -> str:
@@ -164,8 +185,10 @@ def calibration_report(spark: SparkSession, config: Config, month: str) -> str:
     On a synthetic world the generator's hidden truth, when present, adds how
     many adversarial accounts reached the APASS band.
     """
-    lines = [f"calibration {month}: the measured figures beside the published ones",
-             f"{'figure':<34} {'measured':<34} {'published':<18} ok"]
+    lines = [
+        f"calibration {month}: the measured figures beside the published ones",
+        f"{'figure':<34} {'measured':<34} {'published':<18} ok",
+    ]
     for figure, measured, published, ok in calibration_lines(spark, config, month):
         mark = "" if ok is None else ("yes" if ok else "NO")
         lines.append(f"{figure:<34} {measured:<34} {published:<18} {mark}")
@@ -180,8 +203,12 @@ def calibration_lines(spark: SparkSession, config: Config, month: str) -> list[t
     by_segment = None
     truth_path = config.truth_path("users")
     if storage.exists(spark, truth_path):
-        by_segment = {r["segment"]: r["count"] for r in eligible_by_segment(
-            month_scores, spark.read.parquet(truth_path), apass_floor=bands.apass_eligible).collect()}
+        by_segment = {
+            r["segment"]: r["count"]
+            for r in eligible_by_segment(
+                month_scores, spark.read.parquet(truth_path), apass_floor=bands.apass_eligible
+            ).collect()
+        }
     adversaries = {n for n, seg in config.generator.segments.items() if seg.kind == "adversary"}
     return check_lines(shares, by_segment, adversaries)
 

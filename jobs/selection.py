@@ -30,9 +30,9 @@ from jobs import apass_inputs, model_registry
 from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config
 from jobs.runtime.logs import timed
+from transforms import catalog
 from transforms.apass.selection import OVERRIDE_COLUMNS, candidate_keys, candidate_rows, decisions, latest_overrides
 from transforms.apass.stability import SELECTOR_METRICS, selector_bins
-from transforms import catalog
 from transforms.schemas import OPS_APASS_OVERRIDES, conform_to
 from transforms.silver.common import add_months
 
@@ -77,24 +77,44 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
         tables.ensure(spark, config, catalog.table(name))
     members_n, _ = apass_inputs.month_counts(spark, config, month)
     capacity = apass_inputs.capacity(members_n, config)
-    with timed("select", f"candidates {month}") as t:
-        with quality.gate(spark, config, "select", CANDIDATES, candidates(spark, config, month), month=month) as checked:
-            t.rows_out = tables.replace_where(checked, config, CANDIDATES, f"month = {tables.sql_literal(month)}")
+    with (
+        timed("select", f"candidates {month}") as t,
+        quality.gate(spark, config, "select", CANDIDATES, candidates(spark, config, month), month=month) as checked,
+    ):
+        t.rows_out = tables.replace_where(checked, config, CANDIDATES, f"month = {tables.sql_literal(month)}")
     with timed("select", f"selection {month}") as t:
         cands = tables.read(spark, config, CANDIDATES).filter(F.col("month") == month)
         features = booster.feature_name()
-        scored = cands.filter("passes_gates").select("user_id", *features).mapInPandas(
-            scorer(booster.model_to_string(), features, config.apass.reason_codes), SCORED_SCHEMA)
+        scored = (
+            cands.filter("passes_gates")
+            .select("user_id", *features)
+            .mapInPandas(scorer(booster.model_to_string(), features, config.apass.reason_codes), SCORED_SCHEMA)
+        )
         members = tables.read(spark, config, apass_inputs.SCORES).filter(F.col("month") == month).select("user_id")
-        result = decisions(cands, scored, active_overrides(spark, config, month), members, month=month,
-                           model_version=champion.version, capacity=capacity)
+        result = decisions(
+            cands,
+            scored,
+            active_overrides(spark, config, month),
+            members,
+            month=month,
+            model_version=champion.version,
+            capacity=capacity,
+        )
         with quality.gate(spark, config, "select", SELECTION, result, month=month) as checked:
             t.rows_out = tables.replace_where(checked, config, SELECTION, f"month = {tables.sql_literal(month)}")
     gold_log.record(spark, config, SELECTION, month, f"v{champion.version}", t.rows_out)
-    counts = {r["decision"]: r["count"] for r in tables.read(spark, config, SELECTION)
-              .filter(F.col("month") == month).groupBy("decision").count().collect()}
-    print(f"APASS {month}: capacity {capacity} of {members_n:,} members; champion v{champion.version}; "
-          + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    counts = {
+        r["decision"]: r["count"]
+        for r in tables.read(spark, config, SELECTION)
+        .filter(F.col("month") == month)
+        .groupBy("decision")
+        .count()
+        .collect()
+    }
+    print(
+        f"APASS {month}: capacity {capacity} of {members_n:,} members; champion v{champion.version}; "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    )
     print(f"selection: {tables.location(config, SELECTION)} (month = '{month}')")
     print(profile_check(spark, config, month))
     monitor_stability(spark, config, month, features)
@@ -104,16 +124,26 @@ def profile_check(spark: SparkSession, config: Config, month: str) -> str:
     """The invited candidates' profile beside the published APASS one, stored in gold.apass_profile; returns a table."""
     from transforms.apass.profile import invited_profile, profile_lines
 
-    invited = tables.read(spark, config, CANDIDATES).filter(F.col("month") == month).join(
-        tables.read(spark, config, SELECTION).filter((F.col("month") == month) & F.col("invited")).select("user_id"),
-        "user_id", "left_semi")
+    invited = (
+        tables.read(spark, config, CANDIDATES)
+        .filter(F.col("month") == month)
+        .join(
+            tables.read(spark, config, SELECTION)
+            .filter((F.col("month") == month) & F.col("invited"))
+            .select("user_id"),
+            "user_id",
+            "left_semi",
+        )
+    )
     measured = invited_profile(invited, year=int(month[:4])).first().asDict()  # one row of figures
     lines = profile_lines(measured)
     rows = spark.createDataFrame([(month, f, m, p, ok) for f, m, p, ok in lines], catalog.table(PROFILE).schema)
     with quality.gate(spark, config, "select", PROFILE, rows, month=month) as checked:
         tables.replace_where(checked, config, PROFILE, f"month = {tables.sql_literal(month)}")
-    table = [f"invited profile {month}: the invited candidates beside the published APASS profile",
-             f"{'figure':<34} {'measured':>14}  {'published':<22} ok"]
+    table = [
+        f"invited profile {month}: the invited candidates beside the published APASS profile",
+        f"{'figure':<34} {'measured':>14}  {'published':<22} ok",
+    ]
     table += [f"{f:<34} {m:>14}  {p:<22} {'' if ok is None else 'yes' if ok else 'NO'}" for f, m, p, ok in lines]
     return "\n".join(table)
 
@@ -132,13 +162,14 @@ def monitor_stability(spark: SparkSession, config: Config, month: str, features:
     current = all_cands.filter(F.col("month") == month).join(scored, ["user_id", "month"], "left")
     previous = previous.join(scored, ["user_id", "month"], "left")
     edges = previous.approxQuantile(features, [i / 10 for i in range(1, 10)], 0.001)  # 9 numbers per input
-    specs = selector_bins(dict(zip(features, edges)))
+    specs = selector_bins(dict(zip(features, edges, strict=True)))
     tables.ensure(spark, config, catalog.table(STABILITY))
     with timed("select", f"stability {month}"):
         psi = stability(current, previous, month=month, previous_month=before, specs=specs)
         with quality.gate(spark, config, "select", STABILITY, psi, month=month) as checked:
-            tables.replace_where(checked, config, STABILITY, f"month = {tables.sql_literal(month)} AND "
-                                 f"metric LIKE '{SELECTOR_METRICS}%'")
+            tables.replace_where(
+                checked, config, STABILITY, f"month = {tables.sql_literal(month)} AND metric LIKE '{SELECTOR_METRICS}%'"
+            )
 
 
 def add_override(spark: SparkSession, config: Config, row: dict) -> None:

@@ -42,7 +42,9 @@ class TooFewLabelsError(UserError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", help="training month YYYY-MM: labels known by its batch (default: the latest scored)")
+    parser.add_argument(
+        "--month", help="training month YYYY-MM: labels known by its batch (default: the latest scored)"
+    )
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
@@ -54,25 +56,34 @@ def labelled_frame(spark: SparkSession, config: Config, month: str) -> pd.DataFr
     s = config.apass.selector
     aggregated = sorted(gold_log.computed(spark, config, apass_inputs.USER_MONTH))
     earliest = add_months(aggregated[0], s.min_history_months - 1) if aggregated else month
-    reviews = (tables.read(spark, config, apass_inputs.REVIEWS)
-               .filter((F.col("ingest_month") <= month) & F.col("event_month").between(earliest, month))
-               .select("user_id", F.col("event_month").alias("as_of_month"),
-                       (F.col("outcome") == "kept").cast("int").alias("label"), "reason"))
+    reviews = (
+        tables.read(spark, config, apass_inputs.REVIEWS)
+        .filter((F.col("ingest_month") <= month) & F.col("event_month").between(earliest, month))
+        .select(
+            "user_id",
+            F.col("event_month").alias("as_of_month"),
+            (F.col("outcome") == "kept").cast("int").alias("label"),
+            "reason",
+        )
+    )
     per_month = {r["as_of_month"]: r["count"] for r in reviews.groupBy("as_of_month").count().collect()}
     label_months = sorted(per_month)
     # counted before any indicator is computed: a small or young world stops here, in a second
-    training = sum(per_month[m] for m in label_months[:-s.holdout_months])
+    training = sum(per_month[m] for m in label_months[: -s.holdout_months])
     if training < s.min_training_labels:
         raise TooFewLabelsError(
             f"too few labels to train as of {month}: {training} review(s) from {earliest} (the first month with "
             f"{s.min_history_months} months of data) up to the {s.holdout_months} holdout month(s), needs "
             f"{s.min_training_labels}: train on a later month or a larger world, or lower "
-            "apass.selector.min_training_labels")
+            "apass.selector.min_training_labels"
+        )
     scored = gold_log.computed(spark, config, apass_inputs.SCORES)
     missing = [m for m in label_months if m not in scored]
     if missing:
-        raise UserError(f"labels of {', '.join(missing)} need the scores of those months: "
-                        f"run `taoqi score --month {missing[0]}` (or `taoqi run`) first")
+        raise UserError(
+            f"labels of {', '.join(missing)} need the scores of those months: "
+            f"run `taoqi score --month {missing[0]}` (or `taoqi run`) first"
+        )
     rows = apass_inputs.indicator_rows(spark, config, reviews).join(reviews, ["user_id", "as_of_month"], "inner")
     return rows.toPandas().sort_values(["as_of_month", "user_id"], kind="mergesort").reset_index(drop=True)
 
@@ -102,8 +113,10 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
     train_rows, holdout, held = split(frame, s.holdout_months)
     for name, part in (("training", train_rows), ("holdout", holdout)):
         if part["label"].nunique() < 2:
-            raise TooFewLabelsError(f"the {name} reviews as of {month} ({len(part)}) are all "
-                                    f"{'kept' if part['label'].all() else 'removed'}: a model needs both outcomes")
+            raise TooFewLabelsError(
+                f"the {name} reviews as of {month} ({len(part)}) are all "
+                f"{'kept' if part['label'].all() else 'removed'}: a model needs both outcomes"
+            )
     members, gated_now = apass_inputs.month_counts(spark, config, month)
     invitations = apass_inputs.capacity(members, config)
     invite_share = min(1.0, invitations / gated_now) if gated_now else 1.0
@@ -111,32 +124,54 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
     with timed("train", f"fit {len(train_rows)} labels") as t:
         booster = fit(train_rows, features=features, params=s.lightgbm, monotone=s.monotone)
         probabilities = predict(booster, holdout)
-        metrics = evaluate(holdout, probabilities=probabilities, apass_floor=config.scoring.bands.apass_eligible,
-                           min_credit_level=config.apass.min_credit_level, invite_share=invite_share)
+        metrics = evaluate(
+            holdout,
+            probabilities=probabilities,
+            apass_floor=config.scoring.bands.apass_eligible,
+            min_credit_level=config.apass.min_credit_level,
+            invite_share=invite_share,
+        )
         t.rows_out = len(holdout)
-    metrics |= {"training_rows": float(len(train_rows)), "training_kept": float(train_rows["label"].sum()),
-                "capacity": float(invitations)}
+    metrics |= {
+        "training_rows": float(len(train_rows)),
+        "training_kept": float(train_rows["label"].sum()),
+        "capacity": float(invitations),
+    }
 
     client = model_registry.connect(config)
     versions = apass_inputs.input_versions(spark, config)
     with timed("train", "log to MLflow"):
         mlflow.set_experiment(experiment_id=model_registry.experiment_id(config))
         with mlflow.start_run(run_name=f"apass_selector {month}") as run:
-            mlflow.set_tags({"taoqi.month": month, "taoqi.config": config.fingerprint(),
-                             "taoqi.code_version": model_registry.code_version(),
-                             "taoqi.holdout_months": ",".join(held),
-                             **{f"taoqi.delta_version.{t}": str(v) for t, v in versions.items()}})
-            mlflow.log_params({"month": month, "features": len(features), "holdout_months": s.holdout_months,
-                               "min_history_months": s.min_history_months, "min_credit_level":
-                               config.apass.min_credit_level, "invite_rate": config.apass.invite_rate,
-                               **{f"lgb_{k}": v for k, v in vars(s.lightgbm).items()},
-                               "monotone": ",".join(f"{k}:{v}" for k, v in sorted(s.monotone.items()))})
+            mlflow.set_tags(
+                {
+                    "taoqi.month": month,
+                    "taoqi.config": config.fingerprint(),
+                    "taoqi.code_version": model_registry.code_version(),
+                    "taoqi.holdout_months": ",".join(held),
+                    **{f"taoqi.delta_version.{t}": str(v) for t, v in versions.items()},
+                }
+            )
+            mlflow.log_params(
+                {
+                    "month": month,
+                    "features": len(features),
+                    "holdout_months": s.holdout_months,
+                    "min_history_months": s.min_history_months,
+                    "min_credit_level": config.apass.min_credit_level,
+                    "invite_rate": config.apass.invite_rate,
+                    **{f"lgb_{k}": v for k, v in vars(s.lightgbm).items()},
+                    "monotone": ",".join(f"{k}:{v}" for k, v in sorted(s.monotone.items())),
+                }
+            )
             mlflow.log_metrics({k: v for k, v in metrics.items() if pd.notna(v)})
             mlflow.log_dict({"features": features, "monotone": s.monotone}, "features.json")
             for name, version in versions.items():
                 source = DeltaDatasetSource(path=tables.location(config, name), delta_table_version=version)
-                mlflow.log_input(mlflow.data.from_pandas(pd.DataFrame({"table": [name]}), source=source, name=name),
-                                 context="training")
+                mlflow.log_input(
+                    mlflow.data.from_pandas(pd.DataFrame({"table": [name]}), source=source, name=name),
+                    context="training",
+                )
             with timed("train", "plots"):
                 _log_plots(booster, holdout.assign(model_probability=probabilities))
             holdout_path = _write_holdout(holdout)
@@ -144,14 +179,21 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
             example = holdout[features].head(5).astype("float64")
             signature = infer_signature(example, predict(booster, example))
             with model_registry.quiet_registration():
-                info = mlflow.lightgbm.log_model(booster, name=model_registry.MODEL_ARTIFACT, signature=signature,
-                                                 input_example=example, registered_model_name=s.registered_model,
-                                                 pip_requirements=_requirements())
+                info = mlflow.lightgbm.log_model(
+                    booster,
+                    name=model_registry.MODEL_ARTIFACT,
+                    signature=signature,
+                    input_example=example,
+                    registered_model_name=s.registered_model,
+                    pip_requirements=_requirements(),
+                )
     version = int(info.registered_model_version)
     client.set_registered_model_alias(s.registered_model, model_registry.CHALLENGER, str(version))
     print(metrics_table(metrics))
-    print(f"registered {s.registered_model} version {version} as @{model_registry.CHALLENGER} "
-          f"(run {run.info.run_id}, {model_registry.tracking_uri(config)})")
+    print(
+        f"registered {s.registered_model} version {version} as @{model_registry.CHALLENGER} "
+        f"(run {run.info.run_id}, {model_registry.tracking_uri(config)})"
+    )
     return version
 
 
@@ -205,11 +247,18 @@ def _log_plots(booster, holdout: pd.DataFrame) -> None:
 
 def metrics_table(metrics: dict[str, float]) -> str:
     """The selector beside the score-only baseline, on the holdout."""
-    names = [("auc", "AUC"), ("average_precision", "average precision"), ("invited", "invited (holdout)"),
-             ("precision_at_k", "kept among the invited"), ("adversary_share", "adversaries among the invited")]
-    lines = [f"holdout: {int(metrics['holdout_rows'])} reviews ({int(metrics['holdout_kept'])} kept), "
-             f"{int(metrics['holdout_gated'])} past the gates; invited share {metrics['invite_share']:.1%}",
-             f"{'metric':<32} {'selector':>10} {'baseline':>10}"]
+    names = [
+        ("auc", "AUC"),
+        ("average_precision", "average precision"),
+        ("invited", "invited (holdout)"),
+        ("precision_at_k", "kept among the invited"),
+        ("adversary_share", "adversaries among the invited"),
+    ]
+    lines = [
+        f"holdout: {int(metrics['holdout_rows'])} reviews ({int(metrics['holdout_kept'])} kept), "
+        f"{int(metrics['holdout_gated'])} past the gates; invited share {metrics['invite_share']:.1%}",
+        f"{'metric':<32} {'selector':>10} {'baseline':>10}",
+    ]
     for key, label in names:
         values = [metrics.get(f"{p}_{key}") for p in ("holdout", "baseline")]
         lines.append(f"{label:<32} " + " ".join(f"{v:>10.3f}" if v is not None else f"{'-':>10}" for v in values))

@@ -23,11 +23,18 @@ def policy_scores(spark: SparkSession, policy: Config, month: str) -> DataFrame:
     """gold.scores of ``month`` as ``policy`` would compute them from the same gold.user_features."""
     s = policy.scoring
     features = tables.read(spark, policy, apass_inputs.FEATURES).filter(F.col("as_of_month") == month)
-    previous = tables.read(spark, policy, apass_inputs.SCORES).filter(
-        F.col("month") == add_months(month, -1))
-    return score_members(features, previous, components=s.components,
-                         credit_points_by_level=s.credit_points_by_level, credit=s.credit, bands=s.bands,
-                         vip_fee=s.vip_fee_cny, growth_perk_rise=s.growth_perk_rise, queues=s.service_queues)
+    previous = tables.read(spark, policy, apass_inputs.SCORES).filter(F.col("month") == add_months(month, -1))
+    return score_members(
+        features,
+        previous,
+        components=s.components,
+        credit_points_by_level=s.credit_points_by_level,
+        credit=s.credit,
+        bands=s.bands,
+        vip_fee=s.vip_fee_cny,
+        growth_perk_rise=s.growth_perk_rise,
+        queues=s.service_queues,
+    )
 
 
 def policy_invited(spark: SparkSession, policy: Config, month: str, scored: DataFrame) -> DataFrame | None:
@@ -42,20 +49,28 @@ def policy_invited(spark: SparkSession, policy: Config, month: str, scored: Data
         booster, _ = model_registry.load_booster(policy, model_registry.CHAMPION)
     except model_registry.MissingModelError:
         return None
-    gated = scored.filter((F.col("score") >= policy.scoring.bands.apass_eligible)
-                          & (F.substring("credit_level", 2, 1).cast("int") >= policy.apass.min_credit_level))
-    features = tables.read(spark, policy, apass_inputs.FEATURES).filter(F.col("as_of_month") == month) \
+    gated = scored.filter(
+        (F.col("score") >= policy.scoring.bands.apass_eligible)
+        & (F.substring("credit_level", 2, 1).cast("int") >= policy.apass.min_credit_level)
+    )
+    features = (
+        tables.read(spark, policy, apass_inputs.FEATURES)
+        .filter(F.col("as_of_month") == month)
         .join(gated.select("user_id"), "user_id", "left_semi")
-    rows = indicators(features, gated, tables.read(spark, policy, apass_inputs.USER_MONTH),
-                      window=policy.scoring.window_months)
+    )
+    rows = indicators(
+        features, gated, tables.read(spark, policy, apass_inputs.USER_MONTH), window=policy.scoring.window_months
+    )
     names = booster.feature_name()
     ranked = rows.select("user_id", *names).mapInPandas(
-        scorer(booster.model_to_string(), names, policy.apass.reason_codes), SCORED_SCHEMA)
+        scorer(booster.model_to_string(), names, policy.apass.reason_codes), SCORED_SCHEMA
+    )
     members, _ = apass_inputs.month_counts(spark, policy, month)
     capacity = apass_inputs.capacity(members, policy)
     order = Window.orderBy(F.col("model_score").desc(), "user_id")
-    return ranked.select("user_id", "model_score", F.row_number().over(order).alias("rank")) \
-        .filter(F.col("rank") <= capacity)
+    return ranked.select("user_id", "model_score", F.row_number().over(order).alias("rank")).filter(
+        F.col("rank") <= capacity
+    )
 
 
 def policy_what_if(spark: SparkSession, base: Config, policy: Config, month: str) -> dict:
@@ -65,24 +80,36 @@ def policy_what_if(spark: SparkSession, base: Config, policy: Config, month: str
     counts_now = {r["grade"]: r["count"] for r in now.groupBy("grade").count().collect()}
     counts_policy = {r["grade"]: r["count"] for r in scored.groupBy("grade").count().collect()}
     grades = [(g, counts_now.get(g, 0), counts_policy.get(g, 0)) for g in ("ordinary", "super", "apass_eligible")]
-    transitions = (now.select("user_id", F.col("grade").alias("grade_now"))
-                   .join(scored.select("user_id", F.col("grade").alias("grade_policy")), "user_id", "full")
-                   .groupBy("grade_now", "grade_policy").agg(F.count("*").alias("members"))
-                   .orderBy("grade_now", "grade_policy"))
+    transitions = (
+        now.select("user_id", F.col("grade").alias("grade_now"))
+        .join(scored.select("user_id", F.col("grade").alias("grade_policy")), "user_id", "full")
+        .groupBy("grade_now", "grade_policy")
+        .agg(F.count("*").alias("members"))
+        .orderBy("grade_now", "grade_policy")
+    )
     invited_policy = policy_invited(spark, policy, month, scored)
     invited = None
     if invited_policy is not None and tables.exists(spark, base, "gold.apass_selection"):
-        current = tables.read(spark, base, "gold.apass_selection").filter(
-            (F.col("month") == month) & (F.col("decision") == "invited")).select("user_id")
-        both = current.select("user_id", F.lit(1).alias("now")).join(
-            invited_policy.select("user_id", F.lit(1).alias("policy")), "user_id", "full").agg(
-            F.sum(F.when(F.col("now").isNotNull() & F.col("policy").isNotNull(), 1).otherwise(0)).alias("kept"),
-            F.sum(F.when(F.col("now").isNull(), 1).otherwise(0)).alias("added"),
-            F.sum(F.when(F.col("policy").isNull(), 1).otherwise(0)).alias("dropped")).first()
+        current = (
+            tables.read(spark, base, "gold.apass_selection")
+            .filter((F.col("month") == month) & (F.col("decision") == "invited"))
+            .select("user_id")
+        )
+        both = (
+            current.select("user_id", F.lit(1).alias("now"))
+            .join(invited_policy.select("user_id", F.lit(1).alias("policy")), "user_id", "full")
+            .agg(
+                F.sum(F.when(F.col("now").isNotNull() & F.col("policy").isNotNull(), 1).otherwise(0)).alias("kept"),
+                F.sum(F.when(F.col("now").isNull(), 1).otherwise(0)).alias("added"),
+                F.sum(F.when(F.col("policy").isNull(), 1).otherwise(0)).alias("dropped"),
+            )
+            .first()
+        )
         members, _ = apass_inputs.month_counts(spark, policy, month)
-        invited = {"capacity": apass_inputs.capacity(members, policy), "kept": int(both["kept"] or 0),
-                   "added": int(both["added"] or 0), "dropped": int(both["dropped"] or 0)}
+        invited = {
+            "capacity": apass_inputs.capacity(members, policy),
+            "kept": int(both["kept"] or 0),
+            "added": int(both["added"] or 0),
+            "dropped": int(both["dropped"] or 0),
+        }
     return {"grades": grades, "transitions": transitions, "invited": invited, "invited_policy": invited_policy}
-
-
-

@@ -35,10 +35,12 @@ share = F.round(F.col("members") / members, 5).cast("decimal(8,5)").alias("share
 # COMMAND ----------
 
 BUCKET = 100
-display(scores.groupBy((F.floor(F.col("score") / BUCKET) * BUCKET).cast("int").alias("bucket"))
-        .agg(F.count("*").alias("members"))
-        .select("bucket", "members", share)
-        .orderBy("bucket"))
+display(
+    scores.groupBy((F.floor(F.col("score") / BUCKET) * BUCKET).cast("int").alias("bucket"))
+    .agg(F.count("*").alias("members"))
+    .select("bucket", "members", share)
+    .orderBy("bucket")
+)
 
 # COMMAND ----------
 
@@ -49,11 +51,17 @@ display(scores.groupBy((F.floor(F.col("score") / BUCKET) * BUCKET).cast("int").a
 # COMMAND ----------
 
 components = [f"{c}_points" for c in config.scoring.components] + ["credit_points"]
-display(scores.groupBy("band", "grade")
-        .agg(F.count("*").alias("members"), F.min("score").alias("min_score"), F.max("score").alias("max_score"),
-             *[F.round(F.avg(c), 1).alias(c) for c in components])
-        .select("band", "grade", "members", share, "min_score", "max_score", *components)
-        .orderBy("band"))
+display(
+    scores.groupBy("band", "grade")
+    .agg(
+        F.count("*").alias("members"),
+        F.min("score").alias("min_score"),
+        F.max("score").alias("max_score"),
+        *[F.round(F.avg(c), 1).alias(c) for c in components],
+    )
+    .select("band", "grade", "members", share, "min_score", "max_score", *components)
+    .orderBy("band")
+)
 
 # COMMAND ----------
 
@@ -74,11 +82,16 @@ print(calibration_report(spark, config, month))
 
 # COMMAND ----------
 
-display(scores.groupBy("credit_level")
-        .agg(F.count("*").alias("members"), F.round(F.avg("credit_score"), 1).alias("mean_credit_score"),
-             F.count(F.when(F.col("grade") != "ordinary", 1)).alias("super_or_above"))
-        .select("credit_level", "members", share, "mean_credit_score", "super_or_above")
-        .orderBy("credit_level"))
+display(
+    scores.groupBy("credit_level")
+    .agg(
+        F.count("*").alias("members"),
+        F.round(F.avg("credit_score"), 1).alias("mean_credit_score"),
+        F.count(F.when(F.col("grade") != "ordinary", 1)).alias("super_or_above"),
+    )
+    .select("credit_level", "members", share, "mean_credit_score", "super_or_above")
+    .orderBy("credit_level")
+)
 
 # COMMAND ----------
 
@@ -88,6 +101,10 @@ display(scores.groupBy("credit_level")
 
 # COMMAND ----------
 
-display(tables.read(spark, config, "gold.service_routing").filter(F.col("month") == month)
-        .groupBy("queue_rank", "queue").agg(F.count("*").alias("members"))
-        .orderBy("queue_rank"))
+display(
+    tables.read(spark, config, "gold.service_routing")
+    .filter(F.col("month") == month)
+    .groupBy("queue_rank", "queue")
+    .agg(F.count("*").alias("members"))
+    .orderBy("queue_rank")
+)

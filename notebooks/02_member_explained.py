@@ -61,7 +61,20 @@ print(explain.explain(spark, config, user, month))
 
 # COMMAND ----------
 
-display(scores.filter((F.col("user_id") == user) & (F.col("month") <= month))
-        .select("month", "score", "score_change", "band", "grade", "credit_level", "credit_score", "growth_perk",
-                "next_band_gap", "keep_band_points", "service_queue")
-        .orderBy("month"))
+display(
+    scores.filter((F.col("user_id") == user) & (F.col("month") <= month))
+    .select(
+        "month",
+        "score",
+        "score_change",
+        "band",
+        "grade",
+        "credit_level",
+        "credit_score",
+        "growth_perk",
+        "next_band_gap",
+        "keep_band_points",
+        "service_queue",
+    )
+    .orderBy("month")
+)

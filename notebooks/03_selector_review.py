@@ -42,8 +42,7 @@ by_alias = {alias: v for v in found for alias in v.aliases}
 champion = by_alias.get(model_registry.CHAMPION)
 challenger = by_alias.get(model_registry.CHALLENGER)
 if champion is None:
-    print(f"no champion {name}: run `taoqi train --month {month}`, `taoqi promote` and "
-          f"`taoqi select --month {month}`")
+    print(f"no champion {name}: run `taoqi train --month {month}`, `taoqi promote` and `taoqi select --month {month}`")
 else:
     print(f"champion v{champion.version}, " + (f"challenger v{challenger.version}" if challenger else "no challenger"))
 
@@ -61,8 +60,11 @@ if champion is not None:
     if challenger is not None:
         compared[f"challenger v{challenger.version}"] = challenger
     metrics = sorted({k for v in compared.values() for k in v.metrics if k.startswith(("holdout_", "baseline_"))})
-    display(pd.DataFrame({"metric": metrics,
-                          **{label: [v.metrics.get(k) for k in metrics] for label, v in compared.items()}}).round(4))
+    display(
+        pd.DataFrame(
+            {"metric": metrics, **{label: [v.metrics.get(k) for k in metrics] for label, v in compared.items()}}
+        ).round(4)
+    )
 
 # COMMAND ----------
 
@@ -79,18 +81,31 @@ if tables.exists(spark, config, SELECTION):
     if selection.isEmpty():
         selection = None
 if selection is None:
-    print(f"no APASS selection for {month}: run `taoqi select --month {month}`"
-          + ("" if champion else " after training and promoting a selector"))
+    print(
+        f"no APASS selection for {month}: run `taoqi select --month {month}`"
+        + ("" if champion else " after training and promoting a selector")
+    )
 else:
-    totals = selection.agg(F.count(F.when(F.col("invited"), 1)).alias("invited"), F.max("capacity").alias("capacity"),
-                           F.max("model_version").alias("model_version")).first()
-    print(f"APASS {month}: invited {totals['invited']} of capacity {totals['capacity']}, "
-          f"selected by champion v{totals['model_version']}")
-    display(selection.groupBy("decision")
-            .agg(F.count("*").alias("members"), F.min("rank").alias("best_rank"), F.max("rank").alias("worst_rank"),
-                 F.round(F.max("model_score"), 4).alias("max_model_score"),
-                 F.round(F.min("model_score"), 4).alias("min_model_score"))
-            .orderBy(F.desc("members")))
+    totals = selection.agg(
+        F.count(F.when(F.col("invited"), 1)).alias("invited"),
+        F.max("capacity").alias("capacity"),
+        F.max("model_version").alias("model_version"),
+    ).first()
+    print(
+        f"APASS {month}: invited {totals['invited']} of capacity {totals['capacity']}, "
+        f"selected by champion v{totals['model_version']}"
+    )
+    display(
+        selection.groupBy("decision")
+        .agg(
+            F.count("*").alias("members"),
+            F.min("rank").alias("best_rank"),
+            F.max("rank").alias("worst_rank"),
+            F.round(F.max("model_score"), 4).alias("max_model_score"),
+            F.round(F.min("model_score"), 4).alias("min_model_score"),
+        )
+        .orderBy(F.desc("members"))
+    )
 
 # COMMAND ----------
 
@@ -101,10 +116,18 @@ else:
 # COMMAND ----------
 
 if selection is not None:
-    display(selection.filter(F.col("invited"))
-            .select("user_id", "decision", "rank", F.round("model_score", 4).alias("model_score"), "reason_codes",
-                    "override_reason")
-            .orderBy(F.col("rank").asc_nulls_first(), "user_id"))
+    display(
+        selection.filter(F.col("invited"))
+        .select(
+            "user_id",
+            "decision",
+            "rank",
+            F.round("model_score", 4).alias("model_score"),
+            "reason_codes",
+            "override_reason",
+        )
+        .orderBy(F.col("rank").asc_nulls_first(), "user_id")
+    )
 
 # COMMAND ----------
 
@@ -115,6 +138,9 @@ if selection is not None:
 # COMMAND ----------
 
 if selection is not None:
-    display(selection.filter(F.col("decision") == "waitlisted")
-            .select("user_id", "rank", F.round("model_score", 4).alias("model_score"), "reason_codes")
-            .orderBy("rank").limit(10))
+    display(
+        selection.filter(F.col("decision") == "waitlisted")
+        .select("user_id", "rank", F.round("model_score", 4).alias("model_score"), "reason_codes")
+        .orderBy("rank")
+        .limit(10)
+    )

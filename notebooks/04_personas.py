@@ -42,13 +42,22 @@ if personas is None:
 
 if personas is not None:
     segmented = personas.count()
-    print(f"{month}: {segmented:,} members segmented (score >= {config.personas.min_score:,}), persona model "
-          f"v{personas.agg(F.max('model_version')).first()[0]}")
-    display(personas.groupBy("persona", "segment")
-            .agg(F.count("*").alias("members"), F.round(F.avg("distance"), 3).alias("mean_distance"))
-            .select("persona", "segment", "members",
-                    F.round(F.col("members") / segmented, 4).cast("decimal(8,4)").alias("share"), "mean_distance")
-            .orderBy(F.desc("members"), "segment"))
+    print(
+        f"{month}: {segmented:,} members segmented (score >= {config.personas.min_score:,}), persona model "
+        f"v{personas.agg(F.max('model_version')).first()[0]}"
+    )
+    display(
+        personas.groupBy("persona", "segment")
+        .agg(F.count("*").alias("members"), F.round(F.avg("distance"), 3).alias("mean_distance"))
+        .select(
+            "persona",
+            "segment",
+            "members",
+            F.round(F.col("members") / segmented, 4).cast("decimal(8,4)").alias("share"),
+            "mean_distance",
+        )
+        .orderBy(F.desc("members"), "segment")
+    )
 
 # COMMAND ----------
 
@@ -60,12 +69,23 @@ if personas is not None:
 # COMMAND ----------
 
 if personas is not None:
-    display(tables.read(spark, config, "gold.persona_profiles")
-            .filter((F.col("month") == month) & F.col("significant"))
-            .select("persona", "attribute", "level", "members", F.round("value", 4).alias("value"),
-                    F.round("rest_value", 4).alias("rest_value"), "test", F.round("statistic", 2).alias("statistic"),
-                    "p_value", F.round("pearson_residual", 2).alias("pearson_residual"))
-            .orderBy("p_value", "persona", "attribute", "level"))
+    display(
+        tables.read(spark, config, "gold.persona_profiles")
+        .filter((F.col("month") == month) & F.col("significant"))
+        .select(
+            "persona",
+            "attribute",
+            "level",
+            "members",
+            F.round("value", 4).alias("value"),
+            F.round("rest_value", 4).alias("rest_value"),
+            "test",
+            F.round("statistic", 2).alias("statistic"),
+            "p_value",
+            F.round("pearson_residual", 2).alias("pearson_residual"),
+        )
+        .orderBy("p_value", "persona", "attribute", "level")
+    )
 
 # COMMAND ----------
 
@@ -80,9 +100,16 @@ if personas is not None:
 truth_path = config.truth_path("users")
 if personas is not None and storage.exists(spark, truth_path):
     cells = contingency(personas, spark.read.parquet(truth_path))
-    display(pd.DataFrame([(found, true, n) for (found, true), n in sorted(cells.items())],
-                         columns=["found", "true_persona", "members"])
-            .pivot(index="found", columns="true_persona", values="members").fillna(0).astype(int).reset_index())
+    display(
+        pd.DataFrame(
+            [(found, true, n) for (found, true), n in sorted(cells.items())],
+            columns=["found", "true_persona", "members"],
+        )
+        .pivot(index="found", columns="true_persona", values="members")
+        .fillna(0)
+        .astype(int)
+        .reset_index()
+    )
     display(pd.DataFrame(sorted(purity(cells).items()), columns=["persona", "purity"]).round(4))
     print(f"adjusted Rand index {adjusted_rand_index(cells):.4f}")
 elif personas is not None:

@@ -25,8 +25,10 @@ results = None
 if tables.exists(spark, config, quality.RESULTS):
     results = tables.read(spark, config, quality.RESULTS)
 else:
-    print(f"{quality.RESULTS} does not exist: quality was disabled (quality.enabled: false) when the stages ran; "
-          "`taoqi quality --month M` validates a month's published tables")
+    print(
+        f"{quality.RESULTS} does not exist: quality was disabled (quality.enabled: false) when the stages ran; "
+        "`taoqi quality --month M` validates a month's published tables"
+    )
 failed = ~F.col("success")
 
 # COMMAND ----------
@@ -38,11 +40,16 @@ failed = ~F.col("success")
 # COMMAND ----------
 
 if results is not None:
-    display(results.groupBy("month")
-            .agg(F.countDistinct("table_name").alias("tables"), F.count("*").alias("checks"),
-                 F.count(F.when(failed, 1)).alias("failed"),
-                 F.count(F.when(failed & (F.col("severity") == "critical"), 1)).alias("failed_critical"))
-            .orderBy("month"))
+    display(
+        results.groupBy("month")
+        .agg(
+            F.countDistinct("table_name").alias("tables"),
+            F.count("*").alias("checks"),
+            F.count(F.when(failed, 1)).alias("failed"),
+            F.count(F.when(failed & (F.col("severity") == "critical"), 1)).alias("failed_critical"),
+        )
+        .orderBy("month")
+    )
 
 # COMMAND ----------
 
@@ -55,14 +62,21 @@ if results is not None:
 
 if results is not None:
     month_failures = results.filter((F.col("month") == month) & failed)
-    print(f"{month}: {month_failures.count():,} failed check result(s) of "
-          f"{results.filter(F.col('month') == month).count():,}")
-    display(month_failures.groupBy("table_name", "check_name", "severity", "column_name")
-            .agg(F.count("*").alias("runs_failed"), F.max("unexpected_count").alias("max_unexpected"),
-                 F.max("unexpected_percent").alias("max_unexpected_percent"),
-                 F.max_by("observed_value", "validated_at").alias("last_observed"),
-                 F.max("validated_at").alias("last_failed_at"))
-            .orderBy("severity", "table_name", "check_name"))
+    print(
+        f"{month}: {month_failures.count():,} failed check result(s) of "
+        f"{results.filter(F.col('month') == month).count():,}"
+    )
+    display(
+        month_failures.groupBy("table_name", "check_name", "severity", "column_name")
+        .agg(
+            F.count("*").alias("runs_failed"),
+            F.max("unexpected_count").alias("max_unexpected"),
+            F.max("unexpected_percent").alias("max_unexpected_percent"),
+            F.max_by("observed_value", "validated_at").alias("last_observed"),
+            F.max("validated_at").alias("last_failed_at"),
+        )
+        .orderBy("severity", "table_name", "check_name")
+    )
 
 # COMMAND ----------
 
@@ -75,7 +89,10 @@ if results is not None:
 if tables.exists(spark, config, "silver.quarantine"):
     quarantined = tables.read(spark, config, "silver.quarantine").filter(F.col("ingest_month") == month)
     print(f"batch {month}: {quarantined.count():,} rows quarantined")
-    display(quarantined.groupBy("source", "reason").agg(F.count("*").alias("rows"))
-            .orderBy(F.desc("rows"), "source", "reason"))
+    display(
+        quarantined.groupBy("source", "reason")
+        .agg(F.count("*").alias("rows"))
+        .orderBy(F.desc("rows"), "source", "reason")
+    )
 else:
     print("silver.quarantine does not exist: run `taoqi conform` first")

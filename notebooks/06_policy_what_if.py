@@ -19,15 +19,19 @@ from pyspark.sql import functions as F
 from jobs import apass_inputs, what_if
 from jobs.runtime import notebook
 
-spark, widget, display = notebook.context(globals(), root="./lakehouse", month="", super_floor="900",
-                                          apass_floor="2400")
+spark, widget, display = notebook.context(
+    globals(), root="./lakehouse", month="", super_floor="900", apass_floor="2400"
+)
 base_config = notebook.config(widget)
-policy_config = notebook.config(widget, f"scoring.bands.super={widget('super_floor')}",
-                                f"scoring.bands.apass_eligible={widget('apass_floor')}")
+policy_config = notebook.config(
+    widget, f"scoring.bands.super={widget('super_floor')}", f"scoring.bands.apass_eligible={widget('apass_floor')}"
+)
 month = apass_inputs.scored_month(spark, base_config, widget("month") or None)
 now, policy = base_config.scoring.bands, policy_config.scoring.bands
-print(f"{month}: super floor {now.super:,} -> {policy.super:,}, APASS-eligible floor "
-      f"{now.apass_eligible:,} -> {policy.apass_eligible:,}")
+print(
+    f"{month}: super floor {now.super:,} -> {policy.super:,}, APASS-eligible floor "
+    f"{now.apass_eligible:,} -> {policy.apass_eligible:,}"
+)
 
 # COMMAND ----------
 
@@ -71,7 +75,12 @@ else:
     if invited is None:
         print(f"no APASS selection for {month} to compare with: run `taoqi select --month {month}`")
     else:
-        print(f"capacity {invited['capacity']}: kept {invited['kept']}, added {invited['added']}, "
-              f"dropped {invited['dropped']}")
-    display(result["invited_policy"].select("rank", "user_id", F.round("model_score", 4).alias("model_score"))
-            .orderBy("rank"))
+        print(
+            f"capacity {invited['capacity']}: kept {invited['kept']}, added {invited['added']}, "
+            f"dropped {invited['dropped']}"
+        )
+    display(
+        result["invited_policy"]
+        .select("rank", "user_id", F.round("model_score", 4).alias("model_score"))
+        .orderBy("rank")
+    )

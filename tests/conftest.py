@@ -11,7 +11,7 @@ import contextlib
 import dataclasses
 import threading
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -52,8 +52,11 @@ def deadline(spark, seconds: float, what: str) -> Iterator[None]:
         finished.set()
         watcher.join()
     if over.is_set():
-        pytest.fail(f"{what} did not finish within {seconds:.0f} s (gave up after {time.monotonic() - started:.0f} s; "
-                    "its Spark jobs were cancelled): the machine is overloaded or a stage regressed", pytrace=False)
+        pytest.fail(
+            f"{what} did not finish within {seconds:.0f} s (gave up after {time.monotonic() - started:.0f} s; "
+            "its Spark jobs were cancelled): the machine is overloaded or a stage regressed",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -62,8 +65,9 @@ def spark():
     # Added to the local overlay's Spark settings, not in place of them: its driver heap (6g) is
     # what lets the calibration world run in this JVM (at 1g an executor OOM exits the JVM).
     extra = {**config.spark.extra, "spark.ui.enabled": "false"}
-    return build_spark(dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=extra)),
-                       app_name="taoqi-tests")
+    return build_spark(
+        dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=extra)), app_name="taoqi-tests"
+    )
 
 
 @pytest.fixture(scope="session")

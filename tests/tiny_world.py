@@ -9,20 +9,38 @@ from pathlib import Path
 BIN = Path(sys.executable).parent
 MONTHS = ["2025-01", "2025-02", "2025-03"]  # enough for events two batches late
 WORLD = [
-    "generator.users=1500", "generator.months=3", "generator.start_month=2025-01", "generator.rows_per_file=2000",
+    "generator.users=1500",
+    "generator.months=3",
+    "generator.start_month=2025-01",
+    "generator.rows_per_file=2000",
     # Enough dirt that every kind shows up in a world this small.
-    "generator.dirt.row_replay_rate=0.01", "generator.dirt.file_replay_rate=0.5",
-    "generator.dirt.missing_required_rate=0.005", "generator.dirt.bad_amount_rate=0.005",
-    "generator.dirt.unknown_user_rate=0.005", "generator.dirt.bad_timestamp_rate=0.005",
-    "generator.dirt.out_of_window_rate=0.005", "generator.dirt.bad_currency_rate=0.005",
-    "generator.dirt.malformed_line_rate=0.005", "generator.late_event_rate=0.05",
-    "spark.master=local[2]", "spark.shuffle_partitions=4",
+    "generator.dirt.row_replay_rate=0.01",
+    "generator.dirt.file_replay_rate=0.5",
+    "generator.dirt.missing_required_rate=0.005",
+    "generator.dirt.bad_amount_rate=0.005",
+    "generator.dirt.unknown_user_rate=0.005",
+    "generator.dirt.bad_timestamp_rate=0.005",
+    "generator.dirt.out_of_window_rate=0.005",
+    "generator.dirt.bad_currency_rate=0.005",
+    "generator.dirt.malformed_line_rate=0.005",
+    "generator.late_event_rate=0.05",
+    "spark.master=local[2]",
+    "spark.shuffle_partitions=4",
 ]
 # The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
 # (validating the same rows twice would only add minutes).
 MONTHLY = [*WORLD, "quality.enabled=false", "report.enabled=false"]
-SOURCES = ["accounts", "taobao_orders", "tmall_orders", "fliggy_bookings", "taopiaopiao_tickets", "interactions",
-           "service_events", "risk_flags", "apass_reviews"]
+SOURCES = [
+    "accounts",
+    "taobao_orders",
+    "tmall_orders",
+    "fliggy_bookings",
+    "taopiaopiao_tickets",
+    "interactions",
+    "service_events",
+    "risk_flags",
+    "apass_reviews",
+]
 SILVER = ["orders", "interactions", "accounts", "service_events", "risk_flags", "apass_reviews", "quarantine"]
 GOLD = ["user_month", "user_features", "scores", "service_routing"]
 ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
@@ -71,5 +89,9 @@ def start_replica(month_one: Path, base: Path) -> Background:
     lakehouse starts from the same landing, copied here; ``lakes`` runs it in the session's process."""
     for generated in ("landing", "truth"):  # the world, and its hidden truth (calibration, report)
         shutil.copytree(month_one / generated, base / "bulk" / generated)
-    return Background("generate", root=base / "replica",
-                      sets=[*WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"], logs=base / "replica")
+    return Background(
+        "generate",
+        root=base / "replica",
+        sets=[*WORLD, "spark.master=local[1]", "spark.shuffle_partitions=3"],
+        logs=base / "replica",
+    )

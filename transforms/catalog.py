@@ -33,63 +33,176 @@ def _event_table(name: str, schema: T.StructType, description: str) -> Table:
     return Table(name, schema, ("event_month",), "conform", description)
 
 
-CATALOG: dict[str, Table] = {t.name: t for t in [
-    _event_table("silver.orders", S.SILVER_ORDERS,
-                 "Orders of all four platforms in one schema, in CNY and Asia/Shanghai time; one row per "
-                 "platform and order id. Risk-flagged orders are marked, never dropped."),
-    _event_table("silver.interactions", S.SILVER_INTERACTIONS,
-                 "Reviews, Q&A, likes, live streams, content and seller chats; one row per platform and event id."),
-    Table("silver.accounts", S.SILVER_ACCOUNTS, (), "conform",
-          "One row per member: the account and its profile, the latest record of each user."),
-    _event_table("silver.service_events", S.SILVER_SERVICE_EVENTS,
-                 "After-sales tickets: refunds, returns and disputes, one row per platform and ticket."),
-    _event_table("silver.risk_flags", S.SILVER_RISK_FLAGS,
-                 "Risk-control flags; each also marks the order it names in silver.orders (Delta MERGE)."),
-    _event_table("silver.apass_reviews", S.SILVER_APASS_REVIEWS,
-                 "The APASS program's yearly reviews of its members: the selector's labels."),
-    Table("silver.quarantine", S.SILVER_QUARANTINE, ("ingest_month",), "conform",
-          "Every rejected row with its reason; never silently dropped."),
-    Table("ops.ingest_manifest", S.OPS_INGEST_MANIFEST, ("source",), "ingest",
-          "The file ledger: every landed file, loaded once by its content hash."),
-    Table("ops.reconciliation", S.OPS_RECONCILIATION, (), "conform",
-          "Per source and batch: rows in = valid + quarantined + duplicates. An unbalanced batch stops the run."),
-    Table("gold.user_month", S.GOLD_USER_MONTH, ("month",), "aggregate",
-          "Additive partials per member, event month and landing batch (a slice): every column is a sum, "
-          "count, OR-ed mask, max or mergeable sketch, so any set of slices rolls up exactly."),
-    Table("gold.user_features", S.GOLD_USER_FEATURES, ("as_of_month",), "score",
-          "Per member and as-of month: the account and the 12-month roll-up of gold.user_month ending there, "
-          "from the slices of the batches up to it (what was known then)."),
-    Table("gold.scores", S.GOLD_SCORES, ("month",), "score",
-          "Per member and month: the four components, the score, band, grade, 88VIP fee, credit level, the "
-          "change since last month and the growth perk, the gap to the next band and what keeps the band."),
-    Table("gold.service_routing", S.GOLD_SERVICE_ROUTING, ("month",), "score",
-          "Per member and month: the customer-service queue of the credit level."),
-    Table("gold.apass_candidates", S.GOLD_APASS_CANDIDATES, ("month",), "select",
-          "Per month every member at score >= 2500: the APASS gates and the selector's indicators."),
-    Table("gold.apass_selection", S.GOLD_APASS_SELECTION, ("month",), "select",
-          "Per month every candidate and every overridden member: the model's score, rank, decision and "
-          "reason codes."),
-    Table("gold.apass_profile", S.GOLD_APASS_PROFILE, ("month",), "select",
-          "Per month the invited members' figures beside the published APASS profile."),
-    Table("gold.apass_renewals", S.GOLD_APASS_RENEWALS, ("expiry_year",), "renew",
-          "Per expiry year every APASS membership year ending then: A-energy points, the pass mark, the "
-          "warning list."),
-    Table("gold.personas", S.GOLD_PERSONAS, ("month",), "personas",
-          "Per month every member of the persona population: the KMeans segment and its persona."),
-    Table("gold.persona_profiles", S.GOLD_PERSONA_PROFILES, ("month",), "personas",
-          "Per month and persona: each attribute against the rest of the population, with its test."),
-    Table("ops.gold_log", S.OPS_GOLD_LOG, (), "aggregate",
-          "Append-only: one row each time a gold table is computed for a month; with ops.reconciliation it "
-          "decides what aggregate and score must redo."),
-    Table("ops.stability", S.OPS_STABILITY, (), "score",
-          "Per month and metric: the population stability index against the month before."),
-    Table("ops.quality_results", S.OPS_QUALITY_RESULTS, (), "run",
-          "Append-only: one row per check per validation, from every stage."),
-    Table("ops.apass_overrides", S.OPS_APASS_OVERRIDES, (), "override",
-          "The audit log of APASS overrides; the latest override of a member and month wins."),
-    Table("ops.audit", S.OPS_AUDIT, (), "rollback",
-          "Every Delta RESTORE of a published table: who, why, from which version to which (append-only)."),
-]}
+CATALOG: dict[str, Table] = {
+    t.name: t
+    for t in [
+        _event_table(
+            "silver.orders",
+            S.SILVER_ORDERS,
+            "Orders of all four platforms in one schema, in CNY and Asia/Shanghai time; one row per "
+            "platform and order id. Risk-flagged orders are marked, never dropped.",
+        ),
+        _event_table(
+            "silver.interactions",
+            S.SILVER_INTERACTIONS,
+            "Reviews, Q&A, likes, live streams, content and seller chats; one row per platform and event id.",
+        ),
+        Table(
+            "silver.accounts",
+            S.SILVER_ACCOUNTS,
+            (),
+            "conform",
+            "One row per member: the account and its profile, the latest record of each user.",
+        ),
+        _event_table(
+            "silver.service_events",
+            S.SILVER_SERVICE_EVENTS,
+            "After-sales tickets: refunds, returns and disputes, one row per platform and ticket.",
+        ),
+        _event_table(
+            "silver.risk_flags",
+            S.SILVER_RISK_FLAGS,
+            "Risk-control flags; each also marks the order it names in silver.orders (Delta MERGE).",
+        ),
+        _event_table(
+            "silver.apass_reviews",
+            S.SILVER_APASS_REVIEWS,
+            "The APASS program's yearly reviews of its members: the selector's labels.",
+        ),
+        Table(
+            "silver.quarantine",
+            S.SILVER_QUARANTINE,
+            ("ingest_month",),
+            "conform",
+            "Every rejected row with its reason; never silently dropped.",
+        ),
+        Table(
+            "ops.ingest_manifest",
+            S.OPS_INGEST_MANIFEST,
+            ("source",),
+            "ingest",
+            "The file ledger: every landed file, loaded once by its content hash.",
+        ),
+        Table(
+            "ops.reconciliation",
+            S.OPS_RECONCILIATION,
+            (),
+            "conform",
+            "Per source and batch: rows in = valid + quarantined + duplicates. An unbalanced batch stops the run.",
+        ),
+        Table(
+            "gold.user_month",
+            S.GOLD_USER_MONTH,
+            ("month",),
+            "aggregate",
+            "Additive partials per member, event month and landing batch (a slice): every column is a sum, "
+            "count, OR-ed mask, max or mergeable sketch, so any set of slices rolls up exactly.",
+        ),
+        Table(
+            "gold.user_features",
+            S.GOLD_USER_FEATURES,
+            ("as_of_month",),
+            "score",
+            "Per member and as-of month: the account and the 12-month roll-up of gold.user_month ending there, "
+            "from the slices of the batches up to it (what was known then).",
+        ),
+        Table(
+            "gold.scores",
+            S.GOLD_SCORES,
+            ("month",),
+            "score",
+            "Per member and month: the four components, the score, band, grade, 88VIP fee, credit level, the "
+            "change since last month and the growth perk, the gap to the next band and what keeps the band.",
+        ),
+        Table(
+            "gold.service_routing",
+            S.GOLD_SERVICE_ROUTING,
+            ("month",),
+            "score",
+            "Per member and month: the customer-service queue of the credit level.",
+        ),
+        Table(
+            "gold.apass_candidates",
+            S.GOLD_APASS_CANDIDATES,
+            ("month",),
+            "select",
+            "Per month every member at score >= 2500: the APASS gates and the selector's indicators.",
+        ),
+        Table(
+            "gold.apass_selection",
+            S.GOLD_APASS_SELECTION,
+            ("month",),
+            "select",
+            "Per month every candidate and every overridden member: the model's score, rank, decision and "
+            "reason codes.",
+        ),
+        Table(
+            "gold.apass_profile",
+            S.GOLD_APASS_PROFILE,
+            ("month",),
+            "select",
+            "Per month the invited members' figures beside the published APASS profile.",
+        ),
+        Table(
+            "gold.apass_renewals",
+            S.GOLD_APASS_RENEWALS,
+            ("expiry_year",),
+            "renew",
+            "Per expiry year every APASS membership year ending then: A-energy points, the pass mark, the "
+            "warning list.",
+        ),
+        Table(
+            "gold.personas",
+            S.GOLD_PERSONAS,
+            ("month",),
+            "personas",
+            "Per month every member of the persona population: the KMeans segment and its persona.",
+        ),
+        Table(
+            "gold.persona_profiles",
+            S.GOLD_PERSONA_PROFILES,
+            ("month",),
+            "personas",
+            "Per month and persona: each attribute against the rest of the population, with its test.",
+        ),
+        Table(
+            "ops.gold_log",
+            S.OPS_GOLD_LOG,
+            (),
+            "aggregate",
+            "Append-only: one row each time a gold table is computed for a month; with ops.reconciliation it "
+            "decides what aggregate and score must redo.",
+        ),
+        Table(
+            "ops.stability",
+            S.OPS_STABILITY,
+            (),
+            "score",
+            "Per month and metric: the population stability index against the month before.",
+        ),
+        Table(
+            "ops.quality_results",
+            S.OPS_QUALITY_RESULTS,
+            (),
+            "run",
+            "Append-only: one row per check per validation, from every stage.",
+        ),
+        Table(
+            "ops.apass_overrides",
+            S.OPS_APASS_OVERRIDES,
+            (),
+            "override",
+            "The audit log of APASS overrides; the latest override of a member and month wins.",
+        ),
+        Table(
+            "ops.audit",
+            S.OPS_AUDIT,
+            (),
+            "rollback",
+            "Every Delta RESTORE of a published table: who, why, from which version to which (append-only).",
+        ),
+    ]
+}
 
 # The silver tables conform publishes valid rows to (a source's target), quarantine aside.
 CONFORMED = tuple(name for name, t in CATALOG.items() if t.layer == "silver" and name != "silver.quarantine")
@@ -99,8 +212,13 @@ BRONZE_PARTITION = "_ingest_month"
 
 def bronze(source: str, schema: T.StructType) -> Table:
     """The bronze table of a source: its fields as sent plus the lineage columns (``schema``)."""
-    return Table(f"bronze.{source}", schema, (BRONZE_PARTITION,), "ingest",
-                 f"The {source} feed as landed: every field as sent, with the file, batch and load of each row.")
+    return Table(
+        f"bronze.{source}",
+        schema,
+        (BRONZE_PARTITION,),
+        "ingest",
+        f"The {source} feed as landed: every field as sent, with the file, batch and load of each row.",
+    )
 
 
 def table(name: str) -> Table:

@@ -7,22 +7,24 @@ stage code changes. See docs/contributing.md#adding-a-source.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
 # Columns every bronze table carries beside the source's own fields.
-BRONZE_METADATA = T.StructType([
-    T.StructField("_source_file", T.StringType(), False),
-    T.StructField("_ingest_month", T.StringType(), False),  # the landing batch, the partition
-    T.StructField("_load_id", T.StringType(), False),
-    T.StructField("_ingested_at", T.TimestampType(), False),
-    T.StructField("_row_hash", T.StringType(), False),  # sha256 of the row as sent
-    T.StructField("_malformed", T.BooleanType(), False),  # the line could not be parsed at all
-    T.StructField("_raw", T.StringType(), True),  # the raw line, kept for malformed lines
-])
+BRONZE_METADATA = T.StructType(
+    [
+        T.StructField("_source_file", T.StringType(), False),
+        T.StructField("_ingest_month", T.StringType(), False),  # the landing batch, the partition
+        T.StructField("_load_id", T.StringType(), False),
+        T.StructField("_ingested_at", T.TimestampType(), False),
+        T.StructField("_row_hash", T.StringType(), False),  # sha256 of the row as sent
+        T.StructField("_malformed", T.BooleanType(), False),  # the line could not be parsed at all
+        T.StructField("_raw", T.StringType(), True),  # the raw line, kept for malformed lines
+    ]
+)
 
 # Columns a conformer returns beside the silver table's own columns.
 REJECT_REASON = "_reject_reason"  # null for a valid row, else a code of transforms.silver.reasons

@@ -28,46 +28,85 @@ TAOBAO_CAT_OFFSET = 50_000_000
 _ROWS = [
     # everyday goods: the long tail of 35 categories that gives breadth (a published shopaholic bought
     # in 51 top-level categories in a year)
-    ("apparel_women", "everyday", 1.0), ("apparel_men", "everyday", 1.0), ("shoes", "everyday", 1.2),
-    ("underwear", "everyday", 0.5), ("bags_mass", "everyday", 0.9), ("beauty", "everyday", 1.0),
-    ("personal_care", "everyday", 0.5), ("snacks", "everyday", 0.3), ("beverages", "everyday", 0.3),
-    ("phones", "everyday", 4.0), ("computers", "everyday", 5.0), ("digital_accessories", "everyday", 0.6),
-    ("appliances_large", "everyday", 4.0), ("appliances_small", "everyday", 1.2), ("books", "everyday", 0.4),
-    ("sports", "everyday", 1.2), ("outdoor", "everyday", 1.3), ("pet", "everyday", 0.6),
-    ("toys", "everyday", 0.7), ("health", "everyday", 0.8), ("furniture", "everyday", 3.0),
-    ("bedding", "everyday", 1.0), ("stationery", "everyday", 0.3), ("music_instruments", "everyday", 2.0),
-    ("fitness", "everyday", 1.5), ("auto_care", "everyday", 0.8), ("eyewear", "everyday", 1.0),
-    ("watches_mass", "everyday", 1.5), ("cleaning", "everyday", 0.4), ("lighting", "everyday", 0.8),
-    ("tools", "everyday", 0.9), ("textiles", "everyday", 0.7), ("mother_care", "everyday", 0.8),
-    ("sexual_health", "everyday", 0.5), ("second_hand", "everyday", 1.0),
+    ("apparel_women", "everyday", 1.0),
+    ("apparel_men", "everyday", 1.0),
+    ("shoes", "everyday", 1.2),
+    ("underwear", "everyday", 0.5),
+    ("bags_mass", "everyday", 0.9),
+    ("beauty", "everyday", 1.0),
+    ("personal_care", "everyday", 0.5),
+    ("snacks", "everyday", 0.3),
+    ("beverages", "everyday", 0.3),
+    ("phones", "everyday", 4.0),
+    ("computers", "everyday", 5.0),
+    ("digital_accessories", "everyday", 0.6),
+    ("appliances_large", "everyday", 4.0),
+    ("appliances_small", "everyday", 1.2),
+    ("books", "everyday", 0.4),
+    ("sports", "everyday", 1.2),
+    ("outdoor", "everyday", 1.3),
+    ("pet", "everyday", 0.6),
+    ("toys", "everyday", 0.7),
+    ("health", "everyday", 0.8),
+    ("furniture", "everyday", 3.0),
+    ("bedding", "everyday", 1.0),
+    ("stationery", "everyday", 0.3),
+    ("music_instruments", "everyday", 2.0),
+    ("fitness", "everyday", 1.5),
+    ("auto_care", "everyday", 0.8),
+    ("eyewear", "everyday", 1.0),
+    ("watches_mass", "everyday", 1.5),
+    ("cleaning", "everyday", 0.4),
+    ("lighting", "everyday", 0.8),
+    ("tools", "everyday", 0.9),
+    ("textiles", "everyday", 0.7),
+    ("mother_care", "everyday", 0.8),
+    ("sexual_health", "everyday", 0.5),
+    ("second_hand", "everyday", 1.0),
     # luxury and designer brands
-    ("luxury_bags", "luxury", 8.0), ("luxury_watches", "luxury", 12.0), ("designer_apparel", "luxury", 5.0),
+    ("luxury_bags", "luxury", 8.0),
+    ("luxury_watches", "luxury", 12.0),
+    ("designer_apparel", "luxury", 5.0),
     ("luxury_cosmetics", "luxury", 2.5),
     # hobbies (published for APASS members and personas: collecting, gardening, photography, travel,
     # car modification, wine)
-    ("collectibles", "hobby", 3.0), ("gardening", "hobby", 1.2), ("photography", "hobby", 5.0),
-    ("car_parts", "hobby", 3.0), ("wine_spirits", "hobby", 2.5), ("tea", "hobby", 1.5),
+    ("collectibles", "hobby", 3.0),
+    ("gardening", "hobby", 1.2),
+    ("photography", "hobby", 5.0),
+    ("car_parts", "hobby", 3.0),
+    ("wine_spirits", "hobby", 2.5),
+    ("tea", "hobby", 1.5),
     # family categories
-    ("kitchen", "family", 1.0), ("groceries", "family", 0.4), ("home_decor", "family", 1.2),
+    ("kitchen", "family", 1.0),
+    ("groceries", "family", 0.4),
+    ("home_decor", "family", 1.2),
     ("baby", "family", 0.8),
     # jewelry and jade
-    ("jewelry", "jewelry", 6.0), ("jade", "jewelry", 8.0),
+    ("jewelry", "jewelry", 6.0),
+    ("jade", "jewelry", 8.0),
     # office and business supplies
-    ("office_supplies", "office", 1.0), ("office_equipment", "office", 3.0),
+    ("office_supplies", "office", 1.0),
+    ("office_equipment", "office", 3.0),
     # virtual goods
-    ("mobile_topup", "topup", 0.3), ("game_topup", "topup", 0.4),
-    ("travel_flight", "travel", 3.0), ("travel_hotel", "travel", 2.0), ("travel_train", "travel", 0.6),
+    ("mobile_topup", "topup", 0.3),
+    ("game_topup", "topup", 0.4),
+    ("travel_flight", "travel", 3.0),
+    ("travel_hotel", "travel", 2.0),
+    ("travel_train", "travel", 0.6),
     ("travel_package", "travel", 6.0),
-    ("cinema", "tickets", 0.15), ("shows", "tickets", 0.8),
+    ("cinema", "tickets", 0.15),
+    ("shows", "tickets", 0.8),
     # one-off whale purchases (a car or a flat bought online)
-    ("automobile", "whale", 1.0), ("real_estate", "whale", 1.0),
+    ("automobile", "whale", 1.0),
+    ("real_estate", "whale", 1.0),
 ]
 
 _VIRTUAL_GROUPS = {"topup", "travel", "tickets"}
 
 CATEGORIES: tuple[Category, ...] = tuple(
-    Category(id=i + 1, code=code, group=group, kind="virtual" if group in _VIRTUAL_GROUPS else "physical",
-             price_level=level)
+    Category(
+        id=i + 1, code=code, group=group, kind="virtual" if group in _VIRTUAL_GROUPS else "physical", price_level=level
+    )
     for i, (code, group, level) in enumerate(_ROWS)
 )
 

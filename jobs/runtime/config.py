@@ -24,11 +24,15 @@ from urllib.parse import urlparse
 
 import yaml
 
+from expectations.params import QualityConf
+from expectations.params import problems as quality_problems
 from jobs.runtime.errors import UserError
-from expectations.params import QualityConf, problems as quality_problems
-from transforms.apass.params import ApassConf, problems as apass_problems
-from transforms.gold.params import ScoringConf, problems as scoring_problems
-from transforms.personas.params import PersonasConf, ReportConf, problems as personas_problems
+from transforms.apass.params import ApassConf
+from transforms.apass.params import problems as apass_problems
+from transforms.gold.params import ScoringConf
+from transforms.gold.params import problems as scoring_problems
+from transforms.personas.params import PersonasConf, ReportConf
+from transforms.personas.params import problems as personas_problems
 from transforms.synthetic.apass_history import HIDDEN_CLASSES, ApassHistoryConf
 from transforms.synthetic.profiles import DirtConf, SegmentProfile
 
@@ -57,7 +61,8 @@ class SparkConf:
 
 @dataclass(frozen=True)
 class SkewConf:
-    """A skewed world (docs/generator.md#a-skewed-world): a few users and sellers with ``factor`` x the median volume."""
+    """A skewed world (docs/generator.md#a-skewed-world): a few users and sellers with ``factor`` x the median
+    volume."""
 
     heavy_users: int  # users given factor x the median user's orders and interactions (0: off)
     heavy_user_segment: str  # the segment those users belong to (a brushing farm by default)
@@ -307,7 +312,7 @@ def _build(cls: Any, value: Any, where: str) -> Any:
         (inner,) = [a for a in args if a is not type(None)]
         return _build(inner, value, where)
     if origin is dict:
-        key_type, value_type = typing.get_args(cls)
+        _key_type, value_type = typing.get_args(cls)
         if not isinstance(value, dict):
             raise ConfigError(f"{label}: expected a mapping, got {value!r}")
         return {str(k): _build(value_type, v, _join(where, str(k))) for k, v in value.items()}
@@ -349,9 +354,22 @@ def validate(config: Config) -> None:
         where = f"generator.segments.{name}"
         if seg.kind not in ("mass", "persona", "adversary"):
             raise ConfigError(f"{where}.kind must be mass, persona or adversary, got {seg.kind!r}")
-        for field in ("share", "active_month_prob", "group_buy_share", "overseas_share", "mobile_share",
-                      "company_invoice_share", "review_positive_rate", "refund_rate", "return_rate",
-                      "dispute_rate", "fake_order_share", "male_share", "identity_verified_rate", "elite_share"):
+        for field in (
+            "share",
+            "active_month_prob",
+            "group_buy_share",
+            "overseas_share",
+            "mobile_share",
+            "company_invoice_share",
+            "review_positive_rate",
+            "refund_rate",
+            "return_rate",
+            "dispute_rate",
+            "fake_order_share",
+            "male_share",
+            "identity_verified_rate",
+            "elite_share",
+        ):
             value = getattr(seg, field)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"{where}.{field} must be between 0 and 1, got {value}")
@@ -370,7 +388,9 @@ def validate(config: Config) -> None:
             if not 0.0 <= rate <= 1.0:
                 raise ConfigError(f"generator.apass_history.{name}.{cls} must be between 0 and 1, got {rate}")
     if not 0.0 <= history.reason_accuracy <= 1.0:
-        raise ConfigError(f"generator.apass_history.reason_accuracy must be between 0 and 1, got {history.reason_accuracy}")
+        raise ConfigError(
+            f"generator.apass_history.reason_accuracy must be between 0 and 1, got {history.reason_accuracy}"
+        )
     skew = gen.skew
     if not 0 <= skew.heavy_users <= gen.users:
         raise ConfigError(f"generator.skew.heavy_users must be between 0 and generator.users, got {skew.heavy_users}")
@@ -379,8 +399,10 @@ def validate(config: Config) -> None:
     if skew.factor < 1:
         raise ConfigError(f"generator.skew.factor must be at least 1, got {skew.factor}")
     if skew.heavy_users and skew.heavy_user_segment not in gen.segments:
-        raise ConfigError(f"generator.skew.heavy_user_segment must be one of generator.segments "
-                          f"({', '.join(gen.segments)}), got {skew.heavy_user_segment!r}")
+        raise ConfigError(
+            f"generator.skew.heavy_user_segment must be one of generator.segments "
+            f"({', '.join(gen.segments)}), got {skew.heavy_user_segment!r}"
+        )
     if config.conform.late_tolerance_months < 0:
         raise ConfigError("conform.late_tolerance_months must be >= 0")
     if "CNY" not in config.conform.fx_to_cny:

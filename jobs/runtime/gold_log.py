@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -49,8 +49,9 @@ class Batch:
 
 def settings_fingerprint(*parts: object) -> str:
     """Short stable hash of the settings a gold table depends on."""
-    text = json.dumps([asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts], sort_keys=True,
-                      default=str)
+    text = json.dumps(
+        [asdict(p) if hasattr(p, "__dataclass_fields__") else p for p in parts], sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -58,9 +59,13 @@ def computed(spark: SparkSession, config: Config, gold_table: str) -> dict[str, 
     """Month -> when and from which settings ``gold_table`` was last computed for it."""
     if not tables.exists(spark, config, GOLD_LOG):
         return {}
-    latest = (tables.read(spark, config, GOLD_LOG).filter(F.col("gold_table") == gold_table)
-              .groupBy("month").agg(F.max_by(F.struct("computed_at", "settings", "rows"), "computed_at").alias("last"))
-              .collect())
+    latest = (
+        tables.read(spark, config, GOLD_LOG)
+        .filter(F.col("gold_table") == gold_table)
+        .groupBy("month")
+        .agg(F.max_by(F.struct("computed_at", "settings", "rows"), "computed_at").alias("last"))
+        .collect()
+    )
     return {r["month"]: Computed(r["last"]["computed_at"], r["last"]["settings"], r["last"]["rows"]) for r in latest}
 
 
@@ -69,13 +74,20 @@ def record(spark: SparkSession, config: Config, gold_table: str, month: str, set
     record_months(spark, config, [gold_table], {month: rows}, settings)
 
 
-def record_months(spark: SparkSession, config: Config, gold_tables: list[str], rows_by_month: dict[str, int],
-                  settings: str) -> None:
+def record_months(
+    spark: SparkSession, config: Config, gold_tables: list[str], rows_by_month: dict[str, int], settings: str
+) -> None:
     """Note that each of ``gold_tables`` was (re)computed for every month of ``rows_by_month``, in one commit."""
     tables.ensure(spark, config, catalog.table(GOLD_LOG))
-    now = datetime.now(timezone.utc)
-    rows = spark.createDataFrame([(gold_table, month, settings, n, now) for gold_table in gold_tables
-                                  for month, n in sorted(rows_by_month.items())], OPS_GOLD_LOG)
+    now = datetime.now(UTC)
+    rows = spark.createDataFrame(
+        [
+            (gold_table, month, settings, n, now)
+            for gold_table in gold_tables
+            for month, n in sorted(rows_by_month.items())
+        ],
+        OPS_GOLD_LOG,
+    )
     tables.append(rows, config, GOLD_LOG)
 
 
@@ -83,11 +95,15 @@ def batches(spark: SparkSession, config: Config) -> list[Batch]:
     """Every conformed (silver table, batch) with its conform time and the months its rows fall in."""
     if not tables.exists(spark, config, RECONCILIATION):
         raise UserError("nothing has been conformed yet (ops.reconciliation is missing): run `taoqi conform` first")
-    rows = (tables.read(spark, config, RECONCILIATION)
-            .groupBy("target", "ingest_month")
-            .agg(F.max("conformed_at").alias("at"),
-                 F.array_sort(F.array_distinct(F.flatten(F.collect_list("event_months")))).alias("months"))
-            .collect())
+    rows = (
+        tables.read(spark, config, RECONCILIATION)
+        .groupBy("target", "ingest_month")
+        .agg(
+            F.max("conformed_at").alias("at"),
+            F.array_sort(F.array_distinct(F.flatten(F.collect_list("event_months")))).alias("months"),
+        )
+        .collect()
+    )
     return [Batch(r["target"], r["ingest_month"], r["at"], tuple(r["months"])) for r in rows]
 
 

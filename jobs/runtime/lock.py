@@ -22,7 +22,7 @@ import logging
 import os
 import socket
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import psutil
 from pyspark.sql import SparkSession
@@ -62,21 +62,35 @@ def _dead_here(holder: dict) -> bool:
 def lakehouse_lock(spark: SparkSession, config: Config, stage: str):
     """Hold the lakehouse's write lock while the block runs; LakehouseBusyError if another run holds it."""
     path = lock_path(config)
-    me = {"run_id": uuid.uuid4().hex, "stage": stage, "host": socket.gethostname(), "pid": os.getpid(),
-          "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    me = {
+        "run_id": uuid.uuid4().hex,
+        "stage": stage,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     for _ in range(2):  # a second try only after taking over a dead holder's lock
-        if storage.create_new(spark, path, json.dumps(me)) and (_holder(spark, path) or {}).get("run_id") == me["run_id"]:
+        if (
+            storage.create_new(spark, path, json.dumps(me))
+            and (_holder(spark, path) or {}).get("run_id") == me["run_id"]
+        ):
             break
         holder = _holder(spark, path) or {}
         if holder and _dead_here(holder):
-            log.warning("lock: `taoqi %s` (pid %s, started %s) died holding %s; taking it over",
-                        holder.get("stage"), holder.get("pid"), holder.get("started_at"), path)
+            log.warning(
+                "lock: `taoqi %s` (pid %s, started %s) died holding %s; taking it over",
+                holder.get("stage"),
+                holder.get("pid"),
+                holder.get("started_at"),
+                path,
+            )
             storage.delete(spark, path)
             continue
         raise LakehouseBusyError(
             f"the lakehouse is busy: `taoqi {holder.get('stage', '?')}` (pid {holder.get('pid', '?')} on "
             f"{holder.get('host', '?')}, started {holder.get('started_at', '?')}) is writing it; nothing was "
-            f"written. Wait for it to finish, or if it died on another machine delete {path}")
+            f"written. Wait for it to finish, or if it died on another machine delete {path}"
+        )
     else:
         raise LakehouseBusyError(f"the lakehouse is busy: could not take {path}; nothing was written")
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 log = logging.getLogger("taoqi")
 
@@ -46,7 +46,7 @@ def spark_jobs_started() -> int | None:
     session = SparkSession.getActiveSession()
     try:
         return int(session.sparkContext._jsc.sc().dagScheduler().nextJobId()) if session else None
-    except Exception:  # noqa: BLE001 - Spark Connect has no JVM handle; the count is only informative
+    except Exception:
         return None
 
 

@@ -12,7 +12,8 @@ an overlay (``--conf``); the session is the project's own
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -42,8 +43,10 @@ def context(namespace: dict, **defaults: str) -> tuple[SparkSession, Callable[[s
     for arg in sys.argv[1:]:
         name, sep, value = arg.partition("=")
         if not sep or name not in (*defaults, "set", "conf"):
-            raise UserError(f"unknown argument {arg!r}: give name=value for the widgets "
-                            f"{', '.join(defaults)}, set=KEY=VALUE for a setting or conf=FILE for an overlay")
+            raise UserError(
+                f"unknown argument {arg!r}: give name=value for the widgets "
+                f"{', '.join(defaults)}, set=KEY=VALUE for a setting or conf=FILE for an overlay"
+            )
         if name == "set":
             _sets.append(value)
         elif name == "conf":

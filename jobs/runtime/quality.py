@@ -20,10 +20,10 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Iterator
+from datetime import UTC, datetime
 
 from py4j.protocol import Py4JError
 from pyspark import StorageLevel
@@ -65,7 +65,7 @@ RUN = RunQuality()
 
 def start_run() -> str:
     """A new run id; the summary starts empty (called once per CLI invocation)."""
-    RUN.run_id = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    RUN.run_id = f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     RUN.validated.clear()
     RUN.docs.clear()
     RUN.report_month = None  # what is still unrecorded stays: flush() writes it where it was validated
@@ -77,8 +77,16 @@ def docs_dir(config: Config, month: str) -> str:
 
 
 @contextmanager
-def gate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
-         references: dict[str, DataFrame] | None = None) -> Iterator[DataFrame]:
+def gate(
+    spark: SparkSession,
+    config: Config,
+    stage: str,
+    table: str,
+    df: DataFrame,
+    *,
+    month: str,
+    references: dict[str, DataFrame] | None = None,
+) -> Iterator[DataFrame]:
     """Validate ``df`` (what ``stage`` is about to publish to ``table``) and yield it for the write."""
     if not config.quality.enabled:
         yield df
@@ -106,9 +114,18 @@ def release(checkpointed: DataFrame) -> None:
         log.debug("could not release a checkpoint: %s", err)
 
 
-def validate(spark: SparkSession, config: Config, stage: str, table: str, df: DataFrame, *, month: str,
-             references: dict[str, DataFrame] | None = None, publishes: str | None = None,
-             stop_on_critical: bool = True) -> list:
+def validate(
+    spark: SparkSession,
+    config: Config,
+    stage: str,
+    table: str,
+    df: DataFrame,
+    *,
+    month: str,
+    references: dict[str, DataFrame] | None = None,
+    publishes: str | None = None,
+    stop_on_critical: bool = True,
+) -> list:
     """Run ``table``'s suite on ``df`` and record the outcomes; a critical failure raises QualityError
     (unless ``stop_on_critical`` is false: re-validating published tables reports them all).
 
@@ -119,8 +136,12 @@ def validate(spark: SparkSession, config: Config, stage: str, table: str, df: Da
     from expectations.suites import SuiteInputs, checks_for
 
     q = config.quality
-    inputs = SuiteInputs(quality=q, scoring=config.scoring, sources=tuple(configured_sources(config)),
-                         max_order_amount_cny=config.conform.max_order_amount_cny)
+    inputs = SuiteInputs(
+        quality=q,
+        scoring=config.scoring,
+        sources=tuple(configured_sources(config)),
+        max_order_amount_cny=config.conform.max_order_amount_cny,
+    )
     checks = checks_for(table, inputs)
     severities = {c.name: q.severity_of(table, c.name) for c in checks}
     where = docs_dir(config, month) if q.data_docs else None
@@ -142,10 +163,17 @@ def validate(spark: SparkSession, config: Config, stage: str, table: str, df: Da
         o = critical[0]
         more = f" (and {len(critical) - 1} more)" if len(critical) > 1 else ""
         docs = f"; Data Docs: {os.path.join(where, 'index.html')}" if where else ""
-        raise QualityError(f"critical check {o.check!r} failed on {table} {month}: {describe(o)}{more}; "
-                           f"{publishes or table} left unchanged{docs}")
-    log.info("quality: %s %s: %d checks passed%s", table, month, len(outcomes) - len(failed),
-             f", {len(failed)} warning(s)" if failed else "")
+        raise QualityError(
+            f"critical check {o.check!r} failed on {table} {month}: {describe(o)}{more}; "
+            f"{publishes or table} left unchanged{docs}"
+        )
+    log.info(
+        "quality: %s %s: %d checks passed%s",
+        table,
+        month,
+        len(outcomes) - len(failed),
+        f", {len(failed)} warning(s)" if failed else "",
+    )
     return outcomes
 
 
@@ -162,13 +190,27 @@ def describe(o) -> str:
 
 def record(config: Config, stage: str, table: str, month: str, outcomes: list) -> None:
     """Queue the outcomes for ``config``'s ops.quality_results (one row per check; the trend of every check)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     _, rows = RUN.unrecorded.setdefault(tables.location(config, RESULTS), (config, []))
     rows.extend(
-        (RUN.run_id, stage, month, table, o.check, o.expectation, o.column, o.severity, o.success,
-         o.observed_value if o.error is None else f"error: {o.error}", o.unexpected_count,
-         None if o.unexpected_percent is None else float(o.unexpected_percent), o.element_count, now)
-        for o in outcomes)
+        (
+            RUN.run_id,
+            stage,
+            month,
+            table,
+            o.check,
+            o.expectation,
+            o.column,
+            o.severity,
+            o.success,
+            o.observed_value if o.error is None else f"error: {o.error}",
+            o.unexpected_count,
+            None if o.unexpected_percent is None else float(o.unexpected_percent),
+            o.element_count,
+            now,
+        )
+        for o in outcomes
+    )
 
 
 def flush(spark: SparkSession) -> None:

@@ -66,10 +66,16 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     if launched_by_submit and not _has_delta(spark):
-        raise UserError(f"Delta Lake is not on the classpath: add --packages {DELTA_PACKAGE} to spark-submit "
-                        "(or install it on the cluster)")
-    log.info("spark %s master=%s defaultParallelism=%d", spark.version, spark.sparkContext.master,
-             spark.sparkContext.defaultParallelism)
+        raise UserError(
+            f"Delta Lake is not on the classpath: add --packages {DELTA_PACKAGE} to spark-submit "
+            "(or install it on the cluster)"
+        )
+    log.info(
+        "spark %s master=%s defaultParallelism=%d",
+        spark.version,
+        spark.sparkContext.master,
+        spark.sparkContext.defaultParallelism,
+    )
     return spark
 
 

@@ -22,6 +22,7 @@ from transforms.catalog import Table, producer
 
 log = logging.getLogger(__name__)
 
+
 class MissingTableError(UserError):
     """An upstream table does not exist yet."""
 
@@ -39,8 +40,9 @@ def exists(spark: SparkSession, config: Config, name: str) -> bool:
 def read(spark: SparkSession, config: Config, name: str, version: int | None = None) -> DataFrame:
     """Read a published table (optionally as of a Delta version); missing -> MissingTableError."""
     if not exists(spark, config, name):
-        raise MissingTableError(f"table {name} not found at {location(config, name)}: "
-                                f"run `taoqi {producer(name)}` first")
+        raise MissingTableError(
+            f"table {name} not found at {location(config, name)}: run `taoqi {producer(name)}` first"
+        )
     reader = spark.read.format("delta")
     if version is not None:
         reader = reader.option("versionAsOf", version)
@@ -54,8 +56,9 @@ def ensure(spark: SparkSession, config: Config, table: Table) -> None:
         return
     # qualified: Delta's builder takes a relative location without "./" (lake/ops/x) for a table name
     qualified = storage.qualify(spark, location(config, table.name))
-    builder = DeltaTable.createIfNotExists(spark).location(qualified).addColumns(table.schema) \
-        .comment(table.description)
+    builder = (
+        DeltaTable.createIfNotExists(spark).location(qualified).addColumns(table.schema).comment(table.description)
+    )
     if table.partitioned_by:
         builder = builder.partitionedBy(*table.partitioned_by)
     builder.execute()

@@ -9,6 +9,7 @@ started, by PID, with their children (the executors), also after a failure.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -53,7 +54,7 @@ class StandaloneCluster:
         self.pids: dict[str, int] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------------------
-    def __enter__(self) -> "StandaloneCluster":
+    def __enter__(self) -> StandaloneCluster:
         try:
             self.start()
         except BaseException:
@@ -65,15 +66,30 @@ class StandaloneCluster:
         self.stop()
 
     def start(self, timeout: float = 90) -> None:
-        self._daemon(MASTER_CLASS, 1, "--host", "127.0.0.1", "--port", str(self.port),
-                     "--webui-port", str(self.webui_port))
+        self._daemon(
+            MASTER_CLASS, 1, "--host", "127.0.0.1", "--port", str(self.port), "--webui-port", str(self.webui_port)
+        )
         self._wait_for_log(MASTER_CLASS, 1, "I have been elected leader", timeout)
         for n in range(1, self.workers + 1):
             work_dir = self.base / f"work{n}"
             work_dir.mkdir(parents=True, exist_ok=True)
-            self._daemon(WORKER_CLASS, n, "--host", "127.0.0.1", "--port", str(free_port()),
-                         "--webui-port", str(free_port()), "--cores", str(self.cores), "--memory", self.memory,
-                         "--work-dir", str(work_dir), self.url)
+            self._daemon(
+                WORKER_CLASS,
+                n,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(free_port()),
+                "--webui-port",
+                str(free_port()),
+                "--cores",
+                str(self.cores),
+                "--memory",
+                self.memory,
+                "--work-dir",
+                str(work_dir),
+                self.url,
+            )
         for n in range(1, self.workers + 1):
             self._wait_for_log(WORKER_CLASS, n, "Successfully registered with master", timeout)
 
@@ -96,8 +112,13 @@ class StandaloneCluster:
 
     # -- plumbing -------------------------------------------------------------------------------------------
     def _daemon(self, cls: str, n: int, *args: str) -> None:
-        subprocess.run([str(SPARK_HOME / "sbin" / "spark-daemon.sh"), "start", cls, str(n), *args],
-                       env=self.env, check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [str(SPARK_HOME / "sbin" / "spark-daemon.sh"), "start", cls, str(n), *args],
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         pid_file = self.base / "pids" / f"spark-{os.environ.get('USER', 'root')}-{cls}-{n}.pid"
         deadline = time.monotonic() + 10
         while not pid_file.exists() and time.monotonic() < deadline:
@@ -124,8 +145,6 @@ class StandaloneCluster:
             return
         procs = [*parent.children(recursive=True), parent]
         for proc in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 proc.send_signal(signal.SIGKILL)
-            except psutil.NoSuchProcess:
-                pass
         psutil.wait_procs(procs, timeout=10)

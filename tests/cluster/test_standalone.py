@@ -13,12 +13,12 @@ local-mode one.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import threading
 import time
 import urllib.request
-import json
 from pathlib import Path
 
 import psutil
@@ -45,8 +45,12 @@ def _sets(root: Path, sets: list[str]) -> list[str]:
 
 def build_wheel_zip(out: Path) -> Path:
     """The project's wheel, as a ``.zip``: ``--py-files`` puts only .zip/.egg/.jar on the executors' path."""
-    subprocess.run([str(BIN / "python"), "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
-                   check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [str(BIN / "python"), "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     wheel = next(out.glob("taoqi-*.whl"))
     return Path(shutil.copy(wheel, out / "taoqi.zip"))
 
@@ -73,8 +77,9 @@ def _active_tasks(ui_port: int) -> dict[str, int]:
         return {e["id"]: e["activeTasks"] for e in json.load(answer)}
 
 
-def kill_second_worker_mid_stage(cluster: StandaloneCluster, driver_log: Path, ui_port: int,
-                                 submit: subprocess.Popen, outcome: dict) -> None:
+def kill_second_worker_mid_stage(
+    cluster: StandaloneCluster, driver_log: Path, ui_port: int, submit: subprocess.Popen, outcome: dict
+) -> None:
     """Once the run aggregates and worker 2's executor runs a task, kill worker 2 and its executor."""
     worker_pid = cluster.pids[f"{WORKER_CLASS}-2"]
     while submit.poll() is None:
@@ -103,30 +108,64 @@ def runs(tmp_path_factory, tiny_month_one):
         started = time.monotonic()
         with open(driver_log, "w") as log_file:
             submit = subprocess.Popen(
-                [str(BIN / "spark-submit"), "--master", cluster.url, "--deploy-mode", "client",
-                 "--driver-memory", "2g", "--executor-memory", "1g",
-                 "--packages", DELTA_PACKAGE, "--py-files", str(wheel_zip),
-                 "--conf", f"spark.pyspark.python={BIN / 'python'}", "--conf", f"spark.ui.port={ui_port}",
-                 "--conf", "spark.driver.host=127.0.0.1",
-                 # sized for this tiny world on two cores, as conf/local.yaml does (Delta's default of
-                 # 50 tasks per snapshot costs about 4 s per table read here)
-                 "--conf", "spark.databricks.delta.snapshotPartitions=2",
-                 "jobs/run.py", "--month", MONTH, "--conf", "cluster", *_sets(remote, CLUSTER_SETS)],
-                stdout=log_file, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=REPO)
-        killer = threading.Thread(target=kill_second_worker_mid_stage,
-                                  args=(cluster, driver_log, ui_port, submit, outcome), daemon=True)
+                [
+                    str(BIN / "spark-submit"),
+                    "--master",
+                    cluster.url,
+                    "--deploy-mode",
+                    "client",
+                    "--driver-memory",
+                    "2g",
+                    "--executor-memory",
+                    "1g",
+                    "--packages",
+                    DELTA_PACKAGE,
+                    "--py-files",
+                    str(wheel_zip),
+                    "--conf",
+                    f"spark.pyspark.python={BIN / 'python'}",
+                    "--conf",
+                    f"spark.ui.port={ui_port}",
+                    "--conf",
+                    "spark.driver.host=127.0.0.1",
+                    # sized for this tiny world on two cores, as conf/local.yaml does (Delta's default of
+                    # 50 tasks per snapshot costs about 4 s per table read here)
+                    "--conf",
+                    "spark.databricks.delta.snapshotPartitions=2",
+                    "jobs/run.py",
+                    "--month",
+                    MONTH,
+                    "--conf",
+                    "cluster",
+                    *_sets(remote, CLUSTER_SETS),
+                ],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env=ENV,
+                cwd=REPO,
+            )
+        killer = threading.Thread(
+            target=kill_second_worker_mid_stage, args=(cluster, driver_log, ui_port, submit, outcome), daemon=True
+        )
         killer.start()
         try:
             code = submit.wait(timeout=SUBMIT_DEADLINE_S)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"the cluster's monthly run did not finish within {SUBMIT_DEADLINE_S} s (driver log: "
-                        f"{driver_log})", pytrace=False)
+            pytest.fail(
+                f"the cluster's monthly run did not finish within {SUBMIT_DEADLINE_S} s (driver log: {driver_log})",
+                pytrace=False,
+            )
         finally:
             if submit.poll() is None:
                 submit.kill()
         killer.join(timeout=5)
-        outcome.update(code=code, seconds=time.monotonic() - started, log=driver_log.read_text(errors="replace"),
-                       workers=[w["state"] for w in cluster.state()["workers"]])
+        outcome.update(
+            code=code,
+            seconds=time.monotonic() - started,
+            log=driver_log.read_text(errors="replace"),
+            workers=[w["state"] for w in cluster.state()["workers"]],
+        )
     return {"local": tiny_month_one, "remote": remote, **outcome}
 
 

@@ -38,8 +38,12 @@ def world(tmp_path_factory, spark) -> Path:
     return root
 
 
-SELECTOR = [*WORLD, "apass.selector.min_history_months=10", "apass.selector.holdout_months=2",
-            "apass.selector.min_training_labels=20"]
+SELECTOR = [
+    *WORLD,
+    "apass.selector.min_history_months=10",
+    "apass.selector.holdout_months=2",
+    "apass.selector.min_training_labels=20",
+]
 
 
 def taoqi(root, *args: str, extra: tuple[str, ...] = ()) -> str:

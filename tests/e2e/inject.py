@@ -24,6 +24,7 @@ from jobs.runtime import tables
 
 def _fail_first_attempt(mark: str):
     """A filter that keeps every row, but raises in attempt 0 of partition 0 (where Spark runs it)."""
+
     def keep(_: object) -> bool:
         from pyspark import TaskContext
 
@@ -32,12 +33,13 @@ def _fail_first_attempt(mark: str):
             Path(mark).touch()
             raise RuntimeError("injected fault: the first attempt of this task fails")
         return True
+
     return F.udf(keep, "boolean").asNondeterministic()
 
 
 def main(argv: list[str]) -> int:
     split = argv.index("--")
-    (fault, table, *extra), args = argv[:split], argv[split + 1:]
+    (fault, table, *extra), args = argv[:split], argv[split + 1 :]
     replace_where, append = tables.replace_where, tables.append
 
     def inject(write):
@@ -51,6 +53,7 @@ def main(argv: list[str]) -> int:
             if name == table and fault == "kill-after":
                 os.kill(os.getpid(), signal.SIGKILL)  # no finally blocks, no lock release: a lost driver
             return done
+
         return written
 
     tables.replace_where, tables.append = inject(replace_where), inject(append)

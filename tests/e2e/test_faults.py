@@ -26,7 +26,13 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 LAST = MONTHS[-1]
-LINEAGE = ["load_id", "_load_id", "source_file", "_source_file", "_ingested_at"]  # which load, where, when: differ by design
+LINEAGE = [
+    "load_id",
+    "_load_id",
+    "source_file",
+    "_source_file",
+    "_ingested_at",
+]  # which load, where, when: differ by design
 
 
 def read(spark, root: Path, name: str):
@@ -35,8 +41,7 @@ def read(spark, root: Path, name: str):
 
 
 def injected(fault: list[str], root: Path, *args: str, sets: list[str] = MONTHLY) -> subprocess.Popen:
-    command = [sys.executable, "-m", "tests.e2e.inject", *fault, "--", *args, *at(root),
-               *set_args(sets)]
+    command = [sys.executable, "-m", "tests.e2e.inject", *fault, "--", *args, *at(root), *set_args(sets)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
 
 
@@ -105,8 +110,14 @@ def test_a_task_that_fails_once_is_retried_and_the_month_is_unchanged(spark, lak
     lake = Path(shutil.copytree(lakes["monthly"], tmp_path / "lake"))
     mark = tmp_path / "failed_once"
     # local[2,2]: two cores, a task may fail once (plain local mode never retries a task)
-    retried = injected(["fail-first-attempt", "gold.scores", str(mark)], lake, "score", "--month", LAST,
-                       sets=[*MONTHLY, "spark.master=local[2,2]"])
+    retried = injected(
+        ["fail-first-attempt", "gold.scores", str(mark)],
+        lake,
+        "score",
+        "--month",
+        LAST,
+        sets=[*MONTHLY, "spark.master=local[2,2]"],
+    )
     _, err = retried.communicate(timeout=600)
     assert retried.returncode == 0, err[-3000:]
     assert mark.exists(), "the injected fault never fired"

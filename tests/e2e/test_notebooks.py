@@ -60,8 +60,11 @@ def check_member(spark, root: Path, out: str) -> None:
     assert f"member {top['user_id']}, {LATEST}: score {top['score']:,} (band {top['band']}" in out
     assert f"credit level {top['credit_level']}" in out
     assert f"APASS {LATEST}: " in out or "APASS: not a candidate" in out
-    months = table(spark, root, "gold.scores").filter((F.col("user_id") == top["user_id"])
-                                                      & (F.col("month") <= LATEST)).count()
+    months = (
+        table(spark, root, "gold.scores")
+        .filter((F.col("user_id") == top["user_id"]) & (F.col("month") <= LATEST))
+        .count()
+    )
     assert len(re.findall(r"^\|\d{4}-\d{2}\s*\|", out, re.MULTILINE)) == months
 
 
@@ -76,13 +79,19 @@ def check_selector(spark, root: Path, out: str) -> None:
         found = model_registry.version_by_alias(client, name, alias)
         assert found is None or f"{alias} v{found.version}" in out, alias
     selection = table(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
-    row = selection.agg(F.count(F.when(F.col("invited"), 1)).alias("invited"), F.max("capacity").alias("capacity"),
-                        F.max("model_version").alias("version")).first()
-    assert f"APASS {LATEST}: invited {row['invited']} of capacity {row['capacity']}, " \
-           f"selected by champion v{row['version']}" in out
+    row = selection.agg(
+        F.count(F.when(F.col("invited"), 1)).alias("invited"),
+        F.max("capacity").alias("capacity"),
+        F.max("model_version").alias("version"),
+    ).first()
+    assert (
+        f"APASS {LATEST}: invited {row['invited']} of capacity {row['capacity']}, "
+        f"selected by champion v{row['version']}" in out
+    )
     assert "holdout_auc" in out
-    near = [r["user_id"] for r in selection.filter(F.col("decision") == "waitlisted").orderBy("rank").limit(10)
-            .collect()]
+    near = [
+        r["user_id"] for r in selection.filter(F.col("decision") == "waitlisted").orderBy("rank").limit(10).collect()
+    ]
     shown = re.search(r"\|user_id\s*\|rank\s*\|model_score\s*\|reason_codes\s*\|\n(.*?)\n\+", out, re.DOTALL)
     assert shown is not None, out[-3000:]
     assert [int(line.split("|")[1]) for line in shown.group(1).splitlines() if line.startswith("|")] == near
@@ -121,9 +130,14 @@ def check_what_if(spark, root: Path, out: str) -> None:
     assert f"capacity {capacity}: kept " in out
 
 
-CHECKS = {"01_scores_and_grades.py": check_scores, "02_member_explained.py": check_member,
-          "03_selector_review.py": check_selector, "04_personas.py": check_personas,
-          "05_data_quality.py": check_quality, "06_policy_what_if.py": check_what_if}
+CHECKS = {
+    "01_scores_and_grades.py": check_scores,
+    "02_member_explained.py": check_member,
+    "03_selector_review.py": check_selector,
+    "04_personas.py": check_personas,
+    "05_data_quality.py": check_quality,
+    "06_policy_what_if.py": check_what_if,
+}
 
 
 def test_every_notebook_is_checked():

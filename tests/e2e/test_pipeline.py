@@ -20,22 +20,26 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.run import CHAIN
+from tests.tiny_world import GOLD, MONTHLY, MONTHS, SILVER, SOURCES, WORLD, at, set_args, taoqi
 from transforms.silver import reasons as R
 
 pytestmark = pytest.mark.e2e
-
-from tests.tiny_world import GOLD, MONTHLY, MONTHS, SILVER, SOURCES, WORLD, at, set_args, taoqi
 
 
 def landing_digest(root: Path) -> dict[str, str]:
     """sha256 of every landed file; for Parquet, of its rows (parquet-mr writes a column's
     encodings in hash-set order, so equal rows may differ in a few footer bytes across JVMs)."""
+
     def digest(path: Path) -> str:
         if path.suffix == ".parquet":
             return hashlib.sha256(pq.read_table(path).to_pandas().to_json(orient="records").encode()).hexdigest()
         return hashlib.sha256(path.read_bytes()).hexdigest()
-    return {str(p.relative_to(root)): digest(p)
-            for p in sorted((root / "landing").rglob("*")) if p.is_file() and not p.name.startswith((".", "_"))}
+
+    return {
+        str(p.relative_to(root)): digest(p)
+        for p in sorted((root / "landing").rglob("*"))
+        if p.is_file() and not p.name.startswith((".", "_"))
+    }
 
 
 def read(spark, root: Path, name: str):
@@ -57,8 +61,9 @@ def test_run_reconciles_every_source_and_batch(spark, lakes):
     rows = recon.collect()
     assert len(rows) == len(SOURCES) * len(MONTHS)
     assert all(r["balanced"] for r in rows)
-    totals = recon.agg(*[F.sum(c).alias(c) for c in
-                         ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicate", "rows_late")]).first()
+    totals = recon.agg(
+        *[F.sum(c).alias(c) for c in ("rows_in", "rows_valid", "rows_quarantined", "rows_duplicate", "rows_late")]
+    ).first()
     assert totals["rows_quarantined"] > 0 and totals["rows_duplicate"] > 0 and totals["rows_late"] > 0
     # Counted independently of the reconciliation: what silver and quarantine really hold.
     silver_rows = sum(read(spark, lakes["bulk"], f"silver.{t}").count() for t in SILVER[:-1])
@@ -75,22 +80,36 @@ def test_every_reason_is_quarantined_and_silver_is_clean(spark, lakes):
     orders = read(spark, lakes["bulk"], "silver.orders")
     assert orders.filter(F.col("amount_cny") <= 0).count() == 0
     assert orders.groupBy("platform", "order_id").count().filter("count > 1").count() == 0
-    assert {r["platform"] for r in orders.select("platform").distinct().collect()} == \
-        {"taobao", "tmall", "fliggy", "taopiaopiao"}
+    assert {r["platform"] for r in orders.select("platform").distinct().collect()} == {
+        "taobao",
+        "tmall",
+        "fliggy",
+        "taopiaopiao",
+    }
     # Risk control flagged some orders, and the flags reached the orders they name.
     flags = read(spark, lakes["bulk"], "silver.risk_flags")
     flagged = orders.filter("risk_flagged")
-    assert flagged.count() == flags.join(orders, ["platform", "order_id"], how="left_semi") \
-        .select("platform", "order_id").distinct().count() > 0
+    assert (
+        flagged.count()
+        == flags.join(orders, ["platform", "order_id"], how="left_semi")
+        .select("platform", "order_id")
+        .distinct()
+        .count()
+        > 0
+    )
 
 
 def test_replayed_files_are_recorded_and_never_loaded(spark, lakes):
     manifest = read(spark, lakes["bulk"], "ops.ingest_manifest")
     replays = manifest.filter("status = 'replay'")
     assert replays.count() > 0
-    loaded_files = {r["_source_file"].split("/")[-1] + "@" + r["_ingest_month"] for r in
-                    read(spark, lakes["bulk"], "bronze.taobao_orders").select("_source_file", "_ingest_month")
-                    .distinct().collect()}
+    loaded_files = {
+        r["_source_file"].split("/")[-1] + "@" + r["_ingest_month"]
+        for r in read(spark, lakes["bulk"], "bronze.taobao_orders")
+        .select("_source_file", "_ingest_month")
+        .distinct()
+        .collect()
+    }
     for r in replays.filter("source = 'taobao_orders'").collect():
         assert f"{r['file_name']}@{r['ingest_month']}" not in loaded_files
 
@@ -117,20 +136,29 @@ def test_month_by_month_equals_one_pass_over_all_months(spark, lakes):
         monthly = read(spark, lakes["monthly"], f"silver.{table}").drop(*lineage, "source_file")
         assertDataFrameEqual(monthly, bulk)
     volatile = ["load_id", "conformed_at"]
-    assertDataFrameEqual(read(spark, lakes["monthly"], "ops.reconciliation").drop(*volatile),
-                         read(spark, lakes["bulk"], "ops.reconciliation").drop(*volatile))
+    assertDataFrameEqual(
+        read(spark, lakes["monthly"], "ops.reconciliation").drop(*volatile),
+        read(spark, lakes["bulk"], "ops.reconciliation").drop(*volatile),
+    )
     # Incremental = full for gold, bit for bit, although late events arrived: batch 3 brought
     # events of months 1 and 2, which count in their own slices from batch 3 on.
-    late = read(spark, lakes["monthly"], "ops.reconciliation").filter(
-        (F.col("target") == "silver.orders") & (F.col("ingest_month") == MONTHS[2])).first()
+    late = (
+        read(spark, lakes["monthly"], "ops.reconciliation")
+        .filter((F.col("target") == "silver.orders") & (F.col("ingest_month") == MONTHS[2]))
+        .first()
+    )
     assert late["rows_late"] > 0 and late["event_months"] == MONTHS[:3]
     slices = read(spark, lakes["monthly"], "gold.user_month").filter(F.col("batch") == MONTHS[2])
     assert {r["month"] for r in slices.select("month").distinct().collect()} >= set(MONTHS[:3])
     for table in GOLD:
-        assertDataFrameEqual(read(spark, lakes["monthly"], f"gold.{table}"), read(spark, lakes["bulk"], f"gold.{table}"))
+        assertDataFrameEqual(
+            read(spark, lakes["monthly"], f"gold.{table}"), read(spark, lakes["bulk"], f"gold.{table}")
+        )
     scores = read(spark, lakes["bulk"], "gold.scores")
     assert {r["month"] for r in scores.select("month").distinct().collect()} == set(MONTHS)
-    members = read(spark, lakes["bulk"], "silver.accounts").filter(F.col("registered_date") <= f"{MONTHS[-1]}-31").count()
+    members = (
+        read(spark, lakes["bulk"], "silver.accounts").filter(F.col("registered_date") <= f"{MONTHS[-1]}-31").count()
+    )
     assert scores.filter(F.col("month") == MONTHS[-1]).count() == members
     assert scores.filter(F.col("previous_score").isNotNull() & (F.col("month") == MONTHS[0])).count() == 0
     assert scores.filter(F.col("score_change").isNotNull()).count() > 0
@@ -166,10 +194,15 @@ def test_run_ends_with_the_calibration_table_and_explain_explains(spark, lakes, 
     assert f"calibration {MONTHS[-1]}: the measured figures beside the published ones" in out
     assert "super members (score >= 1000)" in out
     assert "adversaries among >= 2500" in out  # the synthetic world's truth is there
-    top = read(spark, lakes["bulk"], "gold.scores").filter(F.col("month") == MONTHS[-1]) \
-        .orderBy(F.desc("score"), "user_id").first()
-    code, text, _ = taoqi_here(capsys, "explain", "--user", str(top["user_id"]), "--month", MONTHS[-1],
-                               root=lakes["bulk"])
+    top = (
+        read(spark, lakes["bulk"], "gold.scores")
+        .filter(F.col("month") == MONTHS[-1])
+        .orderBy(F.desc("score"), "user_id")
+        .first()
+    )
+    code, text, _ = taoqi_here(
+        capsys, "explain", "--user", str(top["user_id"]), "--month", MONTHS[-1], root=lakes["bulk"]
+    )
     assert code == 0
     assert f"member {top['user_id']}, {MONTHS[-1]}: score {top['score']:,}" in text
     assert f"level {top['credit_level']}" in text and "refund_rate" in text and "customer service queue" in text
@@ -186,7 +219,9 @@ def test_run_ends_with_the_report_which_says_what_to_run_for_what_it_lacks(spark
     page.feed(path.read_text(encoding="utf-8"))
     assert {"run", "score", "credit", "selector", "personas", "quality", "calibration"} <= page.sections
     # a world this small trains no selector and segments nobody: the sections say what to run
-    assert "run `taoqi train --month" in path.read_text() and f"run `taoqi personas --month {month}`" in path.read_text()
+    assert (
+        "run `taoqi train --month" in path.read_text() and f"run `taoqi personas --month {month}`" in path.read_text()
+    )
     # the run: every stage's steps from the manifest, the batch's reconciliation and quarantine
     stages = {row[0] for row in page.tables["table-steps"][1:]}
     assert {"ingest", "conform", "aggregate", "score"} <= stages
@@ -211,32 +246,42 @@ def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
     assert last.startswith("taoqi ingest: error:") and "no landing batch ingest_month=2031-01" in last
 
 
-@pytest.mark.parametrize("args, sets, message", [
-    (["ingest", "--month", "2031-1"], [], "month must be YYYY-MM"),
-    (["run"], ["generator.users=lots"], "generator.users: expected int"),
-    (["generate", "--users", "0"], [], "generator.users must be at least 1"),
-    (["run"], ["sources.taobao_orders.conformer=transforms.silver.nope"], "cannot import"),
-    (["aggregate", "--month", "2031-01"], [], "no events for 2031-01 in silver (conformed batches: 2025-01 to"),
-    (["score", "--month", "2031-01"], [], "gold.user_month has no slices of batch 2031-01"),
-    (["run"], ["scoring.components.interaction.interaction_units.max_points=-5"], "must not be negative"),
-    (["score"], ["scoring.bands.super=3000"], "scoring.bands: lowest_band < super < apass_eligible"),
-    (["explain", "--user", "999999999", "--month", MONTHS[-1]], [], f"user 999999999 has no score for {MONTHS[-1]}"),
-    (["explain", "--user", "1", "--month", "2031-01"], [], "no scores for 2031-01"),
-    # the APASS stages on a world too small to have trained a selector
-    (["train"], [], f"too few labels to train as of {MONTHS[-1]}"),
-    (["train", "--month", "2031-01"], [], "no scores for 2031-01"),
-    (["promote"], [], "apass_selector has no @challenger version: run `taoqi train` first"),
-    (["select"], [], "no champion version of apass_selector"),
-    (["renew", "--year", "2031"], [], "--year 2031 is outside the data (2025-01 to 2025-03)"),
-    (["override", "add", "--user", "1"], [], "override add needs --month, --action, --reason"),
-    (["select"], ["apass.invite_rate=0.5"], "apass.invite_rate: must be in (0, 0.01]"),
-    (["train"], ["apass.selector.monotone.shoe_size=1"], "apass.selector.monotone.shoe_size: not an indicator"),
-    # personas and the report
-    (["personas"], [], f"members at score >= 1000 in {MONTHS[-1]}: segmenting into up to 10 personas needs"),
-    (["personas"], ["personas.rules={paycheck_shopaholic: {shoe_size: [1, null]}}"],
-     "personas.rules.paycheck_shopaholic.shoe_size: not a persona feature"),
-    (["report", "--month", "2031-01"], [], "no scores for 2031-01"),
-])
+@pytest.mark.parametrize(
+    "args, sets, message",
+    [
+        (["ingest", "--month", "2031-1"], [], "month must be YYYY-MM"),
+        (["run"], ["generator.users=lots"], "generator.users: expected int"),
+        (["generate", "--users", "0"], [], "generator.users must be at least 1"),
+        (["run"], ["sources.taobao_orders.conformer=transforms.silver.nope"], "cannot import"),
+        (["aggregate", "--month", "2031-01"], [], "no events for 2031-01 in silver (conformed batches: 2025-01 to"),
+        (["score", "--month", "2031-01"], [], "gold.user_month has no slices of batch 2031-01"),
+        (["run"], ["scoring.components.interaction.interaction_units.max_points=-5"], "must not be negative"),
+        (["score"], ["scoring.bands.super=3000"], "scoring.bands: lowest_band < super < apass_eligible"),
+        (
+            ["explain", "--user", "999999999", "--month", MONTHS[-1]],
+            [],
+            f"user 999999999 has no score for {MONTHS[-1]}",
+        ),
+        (["explain", "--user", "1", "--month", "2031-01"], [], "no scores for 2031-01"),
+        # the APASS stages on a world too small to have trained a selector
+        (["train"], [], f"too few labels to train as of {MONTHS[-1]}"),
+        (["train", "--month", "2031-01"], [], "no scores for 2031-01"),
+        (["promote"], [], "apass_selector has no @challenger version: run `taoqi train` first"),
+        (["select"], [], "no champion version of apass_selector"),
+        (["renew", "--year", "2031"], [], "--year 2031 is outside the data (2025-01 to 2025-03)"),
+        (["override", "add", "--user", "1"], [], "override add needs --month, --action, --reason"),
+        (["select"], ["apass.invite_rate=0.5"], "apass.invite_rate: must be in (0, 0.01]"),
+        (["train"], ["apass.selector.monotone.shoe_size=1"], "apass.selector.monotone.shoe_size: not an indicator"),
+        # personas and the report
+        (["personas"], [], f"members at score >= 1000 in {MONTHS[-1]}: segmenting into up to 10 personas needs"),
+        (
+            ["personas"],
+            ["personas.rules={paycheck_shopaholic: {shoe_size: [1, null]}}"],
+            "personas.rules.paycheck_shopaholic.shoe_size: not a persona feature",
+        ),
+        (["report", "--month", "2031-01"], [], "no scores for 2031-01"),
+    ],
+)
 def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, capsys, args, sets, message):
     code, _, err = taoqi_here(capsys, *args, root=lakes["bulk"], sets=[*WORLD, *sets])
     assert code == 2
@@ -244,12 +289,15 @@ def test_user_mistakes_end_with_one_line_and_exit_code_2(lakes, capsys, args, se
     assert last.startswith(f"taoqi {args[0]}: error:") and message in last, last
 
 
-@pytest.mark.parametrize("stage, missing, producer", [
-    ("conform", "ops.ingest_manifest", "ingest"),
-    ("aggregate", "ops.reconciliation", "conform"),
-    ("score", "gold.user_month", "aggregate"),
-    ("explain", "gold.scores", "score"),
-])
+@pytest.mark.parametrize(
+    "stage, missing, producer",
+    [
+        ("conform", "ops.ingest_manifest", "ingest"),
+        ("aggregate", "ops.reconciliation", "conform"),
+        ("score", "gold.user_month", "aggregate"),
+        ("explain", "gold.scores", "score"),
+    ],
+)
 def test_stages_need_their_upstream_tables(tmp_path, capsys, stage, missing, producer):
     extra = ["--user", "1"] if stage == "explain" else []
     code, _, err = taoqi_here(capsys, stage, *extra, root=tmp_path / "empty")
@@ -262,19 +310,29 @@ def test_stages_need_their_upstream_tables(tmp_path, capsys, stage, missing, pro
 def test_every_published_table_was_validated_before_it_was_published(spark, lakes):
     results = read(spark, lakes["bulk"], "ops.quality_results")
     validated = {r["table_name"] for r in results.select("table_name").distinct().collect()}
-    assert validated == {"landing", *(f"bronze.{s}" for s in SOURCES),
-                         *(f"silver.{t}" for t in SILVER), "ops.reconciliation", *(f"gold.{t}" for t in GOLD),
-                         "ops.stability"}
+    assert validated == {
+        "landing",
+        *(f"bronze.{s}" for s in SOURCES),
+        *(f"silver.{t}" for t in SILVER),
+        "ops.reconciliation",
+        *(f"gold.{t}" for t in GOLD),
+        "ops.stability",
+    }
     assert results.filter((F.col("severity") == "critical") & ~F.col("success")).count() == 0
     # one validation per table for the whole `taoqi run` over every batch and month (each check once,
     # filed under the newest month), one run id
-    validations = results.groupBy("table_name").agg(F.countDistinct("validated_at").alias("n"),
-                                                    F.collect_set("month").alias("months"))
+    validations = results.groupBy("table_name").agg(
+        F.countDistinct("validated_at").alias("n"), F.collect_set("month").alias("months")
+    )
     assert validations.filter((F.col("n") != 1) | (F.col("months") != F.array(F.lit(MONTHS[-1])))).count() == 0
     assert results.select("run_id").distinct().count() == 1
     # on record once per stage of the run, not once per validated table (21 here)
-    commits = DeltaTable.forPath(spark, str(lakes["bulk"] / "ops" / "quality_results")).history() \
-        .filter(F.col("operation") == "WRITE").count()
+    commits = (
+        DeltaTable.forPath(spark, str(lakes["bulk"] / "ops" / "quality_results"))
+        .history()
+        .filter(F.col("operation") == "WRITE")
+        .count()
+    )
     assert commits <= len(CHAIN) < results.select("table_name").distinct().count()
     stability = read(spark, lakes["bulk"], "ops.stability")
     assert stability.count() == (len(MONTHS) - 1) * 6 and stability.filter(F.col("psi") < 0).count() == 0
@@ -300,20 +358,31 @@ def test_quality_revalidates_a_published_month_without_writing(spark, lakes, cap
 
 def test_an_empty_platform_month_stops_ingest_and_publishes_nothing(spark, lakes, tmp_path, capsys):
     root = tmp_path / "gap"
-    shutil.copytree(lakes["bulk"] / "landing", root / "landing",
-                    ignore=lambda d, names: [n for n in names if n.startswith("ingest_month=") and n != f"ingest_month={MONTHS[0]}"])
+    shutil.copytree(
+        lakes["bulk"] / "landing",
+        root / "landing",
+        ignore=lambda d, names: [
+            n for n in names if n.startswith("ingest_month=") and n != f"ingest_month={MONTHS[0]}"
+        ],
+    )
     # Fliggy and the accounts alone: the check is per source, the other sources would only add minutes
     two_sources = [*WORLD, *(f"sources.{s}.enabled=false" for s in SOURCES if s not in ("accounts", "fliggy_bookings"))]
     assert taoqi_here(capsys, "ingest", root=root, sets=two_sources)[0] == 0
     versions = {s: tables_version(spark, root, f"bronze.{s}") for s in ("accounts", "fliggy_bookings")}
     for source in (lakes["bulk"] / "landing").iterdir():  # the second month lands, except Fliggy's
         if source.name != "fliggy_bookings":
-            shutil.copytree(source / f"ingest_month={MONTHS[1]}", root / "landing" / source.name / f"ingest_month={MONTHS[1]}")
+            shutil.copytree(
+                source / f"ingest_month={MONTHS[1]}", root / "landing" / source.name / f"ingest_month={MONTHS[1]}"
+            )
     code, _, err = taoqi_here(capsys, "ingest", root=root, sets=two_sources)
     assert code == 3
     last = err.strip().splitlines()[-1]
-    assert last.startswith("taoqi ingest: error: critical check 'batch not empty' failed on bronze.fliggy_bookings "
-                           f"{MONTHS[1]}") and "left unchanged" in last, last
+    assert (
+        last.startswith(
+            f"taoqi ingest: error: critical check 'batch not empty' failed on bronze.fliggy_bookings {MONTHS[1]}"
+        )
+        and "left unchanged" in last
+    ), last
     assert tables_version(spark, root, "bronze.fliggy_bookings") == versions["fliggy_bookings"]
     assert read(spark, root, "bronze.fliggy_bookings").filter(F.col("_ingest_month") == MONTHS[1]).count() == 0
 
@@ -369,7 +438,8 @@ def _retype_parquet_column(path: Path) -> None:  # traveller.member_id sent as a
     traveller = table.column("traveller").combine_chunks()
     retyped = pa.StructArray.from_arrays(
         [traveller.field("member_id").cast(pa.string()), traveller.field("traveller_count")],
-        names=["member_id", "traveller_count"])
+        names=["member_id", "traveller_count"],
+    )
     _write_parquet(table.set_column(table.schema.get_field_index("traveller"), "traveller", retyped), path)
 
 
@@ -378,18 +448,30 @@ def _rename_parquet_column(path: Path) -> None:
     _write_parquet(table.rename_columns(["sales_channel" if n == "channel" else n for n in table.column_names]), path)
 
 
-@pytest.mark.parametrize("source, drift, check, unexpected", [
-    ("tmall_orders", _rename_csv_column, "no contract field missing", 1),
-    ("tmall_orders", _extra_csv_column, "no field beyond the contract", 1),
-    ("tmall_orders", _swap_csv_columns, "columns in contract order", 2),
-    ("taobao_orders", _rename_json_field, "no field beyond the contract", 1),
-    ("taobao_orders", _extra_json_field, "no field beyond the contract", 1),
-    ("fliggy_bookings", _retype_parquet_column, "field types as contracted", 1),
-    ("fliggy_bookings", _rename_parquet_column, "no contract field missing", 1),
-], ids=["csv-renamed", "csv-extra", "csv-reordered", "json-renamed", "json-extra", "parquet-retyped",
-        "parquet-renamed"])
-def test_schema_drift_stops_ingest_before_a_row_is_loaded(spark, lakes, tmp_path, capsys, source, drift, check,
-                                                          unexpected):
+@pytest.mark.parametrize(
+    "source, drift, check, unexpected",
+    [
+        ("tmall_orders", _rename_csv_column, "no contract field missing", 1),
+        ("tmall_orders", _extra_csv_column, "no field beyond the contract", 1),
+        ("tmall_orders", _swap_csv_columns, "columns in contract order", 2),
+        ("taobao_orders", _rename_json_field, "no field beyond the contract", 1),
+        ("taobao_orders", _extra_json_field, "no field beyond the contract", 1),
+        ("fliggy_bookings", _retype_parquet_column, "field types as contracted", 1),
+        ("fliggy_bookings", _rename_parquet_column, "no contract field missing", 1),
+    ],
+    ids=[
+        "csv-renamed",
+        "csv-extra",
+        "csv-reordered",
+        "json-renamed",
+        "json-extra",
+        "parquet-retyped",
+        "parquet-renamed",
+    ],
+)
+def test_schema_drift_stops_ingest_before_a_row_is_loaded(
+    spark, lakes, tmp_path, capsys, source, drift, check, unexpected
+):
     """Each drift stops ingest on the landed files' shapes, naming the check, the source and the file."""
     root = tmp_path / "drift"
     batch = f"ingest_month={MONTHS[0]}"
@@ -401,8 +483,10 @@ def test_schema_drift_stops_ingest_before_a_row_is_loaded(spark, lakes, tmp_path
     code, _, err = taoqi_here(capsys, "ingest", root=root, sets=only_this_source)
     assert code == 3, err[-2000:]
     last = err.strip().splitlines()[-1]
-    assert last.startswith(f"taoqi ingest: error: critical check {check!r} failed on landing {MONTHS[0]}: "
-                           f"{unexpected} unexpected row(s) (e.g. source={source}, file={drifted.name}, "), last
+    assert last.startswith(
+        f"taoqi ingest: error: critical check {check!r} failed on landing {MONTHS[0]}: "
+        f"{unexpected} unexpected row(s) (e.g. source={source}, file={drifted.name}, "
+    ), last
     assert "every bronze table left unchanged" in last
     assert read(spark, root, f"bronze.{source}").count() == 0
     failed = read(spark, root, "ops.quality_results").filter(~F.col("success")).collect()

@@ -78,10 +78,27 @@ def _number(text: str) -> int:
 def report(selected, spark):
     """The report of LATEST after an audited invitation whose reason is hostile HTML."""
     root = selected
-    ordinary = read(spark, root, "gold.scores").filter((F.col("month") == LATEST) & (F.col("band") == 1)) \
-        .orderBy("user_id").first()["user_id"]
-    taoqi(root, "override", "add", "--user", str(ordinary), "--month", LATEST, "--action", "invite",
-          "--reason", HOSTILE, "--author", "test")
+    ordinary = (
+        read(spark, root, "gold.scores")
+        .filter((F.col("month") == LATEST) & (F.col("band") == 1))
+        .orderBy("user_id")
+        .first()["user_id"]
+    )
+    taoqi(
+        root,
+        "override",
+        "add",
+        "--user",
+        str(ordinary),
+        "--month",
+        LATEST,
+        "--action",
+        "invite",
+        "--reason",
+        HOSTILE,
+        "--author",
+        "test",
+    )
     try:
         taoqi(root, "select", "--month", LATEST)
         out = taoqi(root, "report", "--month", LATEST)
@@ -110,29 +127,44 @@ def test_personas_are_recovered_from_behaviour(selected, spark):
 
 
 def test_same_data_config_and_seed_give_the_same_segments_and_profiles(selected, spark):
-    before = [read(spark, selected, t).filter(F.col("month") == LATEST).collect()
-              for t in ("gold.personas", "gold.persona_profiles")]
+    before = [
+        read(spark, selected, t).filter(F.col("month") == LATEST).collect()
+        for t in ("gold.personas", "gold.persona_profiles")
+    ]
     taoqi(selected, "personas", "--month", LATEST)
-    after = [read(spark, selected, t).filter(F.col("month") == LATEST) for t in ("gold.personas", "gold.persona_profiles")]
+    after = [
+        read(spark, selected, t).filter(F.col("month") == LATEST) for t in ("gold.personas", "gold.persona_profiles")
+    ]
     # a new registered version of the same model; the segments and profiles are the same rows
-    assertDataFrameEqual(after[0].drop("model_version"),
-                         spark.createDataFrame(before[0], after[0].schema).drop("model_version"))
+    assertDataFrameEqual(
+        after[0].drop("model_version"), spark.createDataFrame(before[0], after[0].schema).drop("model_version")
+    )
     assertDataFrameEqual(after[1], spark.createDataFrame(before[1], after[1].schema))
 
 
 def test_profiles_test_every_attribute_against_the_rest(selected, spark):
     profile = read(spark, selected, "gold.persona_profiles").filter(F.col("month") == LATEST).cache()
     sizes = {r["persona"]: r["members"] for r in profile.filter(F.col("attribute") == "members").collect()}
-    found = {r["persona"]: r["count"] for r in read(spark, selected, "gold.personas")
-             .filter(F.col("month") == LATEST).groupBy("persona").count().collect()}
+    found = {
+        r["persona"]: r["count"]
+        for r in read(spark, selected, "gold.personas")
+        .filter(F.col("month") == LATEST)
+        .groupBy("persona")
+        .count()
+        .collect()
+    }
     assert sizes == found
     # the shrewd pragmatists buy for the company: office supplies are among their top categories, far
     # above the rest of the population
-    office = profile.filter((F.col("persona") == "shrewd_pragmatist") & (F.col("attribute") == "top_category")
-                            & (F.col("level") == "office")).first()
+    office = profile.filter(
+        (F.col("persona") == "shrewd_pragmatist")
+        & (F.col("attribute") == "top_category")
+        & (F.col("level") == "office")
+    ).first()
     assert office is not None and office["value"] > 3 * office["rest_value"] and office["significant"]
-    gender = profile.filter((F.col("persona") == "quality_lifestyle") & (F.col("attribute") == "gender")
-                            & (F.col("level") == "M")).first()
+    gender = profile.filter(
+        (F.col("persona") == "quality_lifestyle") & (F.col("attribute") == "gender") & (F.col("level") == "M")
+    ).first()
     assert gender["value"] > gender["rest_value"] and gender["significant"] and gender["pearson_residual"] > 2
     assert gender["test"] == "chi_square" and 0 <= gender["p_value"] < 0.01
     spend = profile.filter((F.col("persona") == "elegant_leisure") & (F.col("attribute") == "overseas_share")).first()
@@ -144,12 +176,18 @@ def test_the_report_has_every_section_and_chart(report):
     _, path, html, page, _ = report
     assert path.name == "index.html" and path.parent.name == LATEST
     assert {"run", "score", "credit", "selector", "personas", "quality", "calibration"} <= page.sections
-    charts = ["chart-score-histogram", "chart-components", "chart-credit", "chart-precision-recall",
-              "chart-persona-sizes", "chart-persona-profiles"]
+    charts = [
+        "chart-score-histogram",
+        "chart-components",
+        "chart-credit",
+        "chart-precision-recall",
+        "chart-persona-sizes",
+        "chart-persona-profiles",
+    ]
     for chart in charts:
         prefix = "data:image/png;base64,"
         assert page.images.get(chart, "").startswith(prefix), chart
-        assert base64.b64decode(page.images[chart][len(prefix):])[:8] == b"\x89PNG\r\n\x1a\n", chart
+        assert base64.b64decode(page.images[chart][len(prefix) :])[:8] == b"\x89PNG\r\n\x1a\n", chart
     assert "http://" not in html and "https://" not in html  # opens offline: nothing to fetch
 
 
@@ -163,8 +201,14 @@ def test_the_report_figures_are_the_tables(report, spark):
     assert _number(page.text["growth-perks"]) == scores.filter("growth_perk").count()
     shown_decisions = {row[0]: _number(row[1]) for row in page.tables["table-decisions"][1:]}
     assert shown_decisions == report[4]["decisions"] and shown_decisions["invited_by_override"] == 1
-    sizes = {r["persona"]: r["count"] for r in read(spark, root, "gold.personas")
-             .filter(F.col("month") == LATEST).groupBy("persona").count().collect()}
+    sizes = {
+        r["persona"]: r["count"]
+        for r in read(spark, root, "gold.personas")
+        .filter(F.col("month") == LATEST)
+        .groupBy("persona")
+        .count()
+        .collect()
+    }
     assert {row[0]: _number(row[1]) for row in page.tables["table-persona-sizes"][1:]} == sizes
     levels = {r["credit_level"]: r["count"] for r in scores.groupBy("credit_level").count().collect()}
     assert {row[0]: _number(row[1]) for row in page.tables["table-credit"][1:] if _number(row[1])} == levels

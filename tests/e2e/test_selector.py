@@ -37,8 +37,12 @@ def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
     assert "baseline" in first and "AUC" in first
     # what reproduces a version is logged with it: Delta versions of the inputs, config hash, code version
     tags = runs[0].data.tags
-    assert {"taoqi.delta_version.gold.user_features", "taoqi.delta_version.silver.apass_reviews", "taoqi.config",
-            "taoqi.code_version"} <= set(tags)
+    assert {
+        "taoqi.delta_version.gold.user_features",
+        "taoqi.delta_version.silver.apass_reviews",
+        "taoqi.config",
+        "taoqi.code_version",
+    } <= set(tags)
     assert int(tags["taoqi.delta_version.gold.scores"]) >= 0
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "plots")}
     assert artifacts == {"plots/feature_importance.png", "plots/precision_recall.png"}
@@ -76,16 +80,47 @@ def test_selection_invites_the_capacity_with_reasons_and_reproduces(spark, train
 
     # an audited exclusion of the best member and an invitation of an ordinary member
     best = invited[0]["user_id"]
-    ordinary = read(spark, root, "gold.scores").filter((F.col("month") == LATEST) & (F.col("band") == 1)) \
-        .orderBy("user_id").first()["user_id"]
-    taoqi(root, "override", "add", "--user", str(best), "--month", LATEST, "--action", "exclude",
-          "--reason", "chargeback case 7731", "--author", "risk-team")
-    taoqi(root, "override", "add", "--user", str(ordinary), "--month", LATEST, "--action", "invite",
-          "--reason", "board decision 12", "--author", "ceo-office")
+    ordinary = (
+        read(spark, root, "gold.scores")
+        .filter((F.col("month") == LATEST) & (F.col("band") == 1))
+        .orderBy("user_id")
+        .first()["user_id"]
+    )
+    taoqi(
+        root,
+        "override",
+        "add",
+        "--user",
+        str(best),
+        "--month",
+        LATEST,
+        "--action",
+        "exclude",
+        "--reason",
+        "chargeback case 7731",
+        "--author",
+        "risk-team",
+    )
+    taoqi(
+        root,
+        "override",
+        "add",
+        "--user",
+        str(ordinary),
+        "--month",
+        LATEST,
+        "--action",
+        "invite",
+        "--reason",
+        "board decision 12",
+        "--author",
+        "ceo-office",
+    )
     assert "chargeback case 7731" in taoqi(root, "override", "list", "--month", LATEST)
     taoqi(root, "select", "--month", LATEST)
-    after = {r["user_id"]: r for r in read(spark, root, "gold.apass_selection")
-             .filter(F.col("month") == LATEST).collect()}
+    after = {
+        r["user_id"]: r for r in read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).collect()
+    }
     assert (after[best]["decision"], after[best]["override_reason"]) == ("excluded_by_override", "chargeback case 7731")
     assert (after[ordinary]["decision"], after[ordinary]["invited"]) == ("invited_by_override", True)
     # the override took a place first: the model invites one member fewer, the next best in rank order
@@ -95,8 +130,12 @@ def test_selection_invites_the_capacity_with_reasons_and_reproduces(spark, train
     # without the overrides, the same data, config and model give the same invitations
     spark.sql(f"DELETE FROM delta.`{root}/ops/apass_overrides`")
     taoqi(root, "select", "--month", LATEST)
-    assertDataFrameEqual(read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
-                         .select("user_id", "decision", "model_score", "rank", "reason_codes"), before)
+    assertDataFrameEqual(
+        read(spark, root, "gold.apass_selection")
+        .filter(F.col("month") == LATEST)
+        .select("user_id", "decision", "model_score", "rank", "reason_codes"),
+        before,
+    )
     sel.unpersist()
 
 

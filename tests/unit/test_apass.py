@@ -25,9 +25,20 @@ CONFIG = load_config()
 
 def _scores(spark, rows: list[dict]):
     base = {f.name: 0 for f in GOLD_SCORES.fields}
-    base.update(month="2025-12", band=4, grade="apass_eligible", vip_fee_cny=88, credit_score=80.0,
-                credit_level="C5", previous_score=None, score_change=None, growth_perk=False, next_band_gap=None,
-                keep_band_points=None, service_queue="priority")
+    base.update(
+        month="2025-12",
+        band=4,
+        grade="apass_eligible",
+        vip_fee_cny=88,
+        credit_score=80.0,
+        credit_level="C5",
+        previous_score=None,
+        score_change=None,
+        growth_perk=False,
+        next_band_gap=None,
+        keep_band_points=None,
+        service_queue="priority",
+    )
     return spark.createDataFrame([{**base, **r} for r in rows], GOLD_SCORES)
 
 
@@ -38,25 +49,51 @@ def test_the_catalogue_has_60_plus_distinct_indicators():
 
 
 def test_indicators_of_a_hand_built_member(spark):
-    features = _features(spark, [dict(user_id=1, spend_cny=120000.0, orders=100, max_order_cny=30000.0,
-                                      big_orders=20, refunds=5, returns=10, disputes=1, refund_cny=6000.0,
-                                      flagged_orders=25, spend_luxury_cny=30000.0, mobile_orders=75, pc_orders=25,
-                                      reviews=40, positive_reviews=30, distinct_sellers=50, active_days=0)])
+    features = _features(
+        spark,
+        [
+            dict(
+                user_id=1,
+                spend_cny=120000.0,
+                orders=100,
+                max_order_cny=30000.0,
+                big_orders=20,
+                refunds=5,
+                returns=10,
+                disputes=1,
+                refund_cny=6000.0,
+                flagged_orders=25,
+                spend_luxury_cny=30000.0,
+                mobile_orders=75,
+                pc_orders=25,
+                reviews=40,
+                positive_reviews=30,
+                distinct_sellers=50,
+                active_days=0,
+            )
+        ],
+    )
     scores = _scores(spark, [dict(user_id=1, score=2600, credit_level="C6", score_change=-12)])
     # monthly genuine spend 10 000 in each of 12 months, except 40 000 in December (the batch of December)
     months = [f"2025-{m:02d}" for m in range(1, 13)]
     um = spark.createDataFrame(
         [_month_row(spark, 1, m, spend_cny=40000.0 if m == "2025-12" else 10000.0, orders=10) for m in months]
         # a January 2026 slice is after the month: not seen
-        + [_month_row(spark, 1, "2026-01", spend_cny=99999.0, orders=1)], GOLD_USER_MONTH)
+        + [_month_row(spark, 1, "2026-01", spend_cny=99999.0, orders=1)],
+        GOLD_USER_MONTH,
+    )
     got = indicators(features, scores, um, window=12).first().asDict()
     assert got["aov_cny"] == 1200.0
     assert got["max_order_share"] == 0.25
     assert (got["refund_rate"], got["return_rate"], got["dispute_rate"]) == (0.05, 0.1, 0.01)
     assert got["flagged_order_share"] == 0.2  # 25 of 125 orders
     assert (got["luxury_share"], got["mobile_order_share"], got["positive_review_rate"]) == (0.25, 0.75, 0.75)
-    assert (got["orders_per_seller"], got["credit_level_number"], got["score"], got["score_change"]) == \
-        (2.0, 6.0, 2600.0, -12.0)
+    assert (got["orders_per_seller"], got["credit_level_number"], got["score"], got["score_change"]) == (
+        2.0,
+        6.0,
+        2600.0,
+        -12.0,
+    )
     assert got["orders_per_active_day"] == 0.0  # no active days: no rate, not a division by zero
     # 11 months of 10 000 and one of 40 000: mean 12 500, standard deviation sqrt(11 * 2500^2 + 27500^2) / sqrt(12)
     assert got["monthly_spend_cv"] == pytest.approx(np.std([10000] * 11 + [40000]) / 12500)
@@ -66,19 +103,26 @@ def test_indicators_of_a_hand_built_member(spark):
 
 
 def _holdout() -> pd.DataFrame:
-    return pd.DataFrame({
-        "user_id": [1, 2, 3, 4, 5, 6],
-        "label": [1, 1, 0, 0, 1, 0],
-        "reason": [None, None, "resale", "low_activity", None, "brushing"],
-        "score": [2600, 2550, 3000, 2700, 1200, 2800],
-        "credit_level_number": [5, 6, 5, 5, 6, 4],
-    })
+    return pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4, 5, 6],
+            "label": [1, 1, 0, 0, 1, 0],
+            "reason": [None, None, "resale", "low_activity", None, "brushing"],
+            "score": [2600, 2550, 3000, 2700, 1200, 2800],
+            "credit_level_number": [5, 6, 5, 5, 6, 4],
+        }
+    )
 
 
 def test_the_selector_and_the_baseline_are_judged_on_the_same_holdout_and_gates():
     # user 6 fails the credit gate, user 5 the score gate: 4 members past the gates, half of them invited
-    metrics = selector.evaluate(_holdout(), probabilities=np.array([0.9, 0.8, 0.1, 0.3, 0.95, 0.2]),
-                                apass_floor=2500, min_credit_level=5, invite_share=0.5)
+    metrics = selector.evaluate(
+        _holdout(),
+        probabilities=np.array([0.9, 0.8, 0.1, 0.3, 0.95, 0.2]),
+        apass_floor=2500,
+        min_credit_level=5,
+        invite_share=0.5,
+    )
     assert (metrics["holdout_gated"], metrics["holdout_invited"], metrics["baseline_invited"]) == (4, 2, 2)
     assert metrics["holdout_precision_at_k"] == 1.0  # users 1 and 2
     assert metrics["holdout_adversary_share"] == 0.0
@@ -101,47 +145,83 @@ def test_more_genuine_spend_never_lowers_the_chance():
     # the label leans on spend and against disputes, with noise that could teach the model otherwise
     frame["label"] = ((frame["net_gross_spend_cny"] - frame["dispute_rate"] + rng.normal(0, 0.6, 300)) > 0).astype(int)
     frame["as_of_month"], frame["user_id"] = "2025-06", range(300)
-    booster = selector.fit(frame, features=list(NAMES), params=CONFIG.apass.selector.lightgbm,
-                           monotone=CONFIG.apass.selector.monotone)
+    booster = selector.fit(
+        frame, features=list(NAMES), params=CONFIG.apass.selector.lightgbm, monotone=CONFIG.apass.selector.monotone
+    )
     grid = pd.DataFrame([frame.iloc[0]] * 50).reset_index(drop=True)
     grid["net_gross_spend_cny"] = np.linspace(0, 1, 50)
     assert np.all(np.diff(selector.predict(booster, grid)) >= 0)
     grid["dispute_rate"] = np.linspace(0, 1, 50)[::-1]  # spend up and disputes down: still never lower
     assert np.all(np.diff(selector.predict(booster, grid)) >= 0)
     # the same data and seed give the same model, byte for byte
-    again = selector.fit(frame, features=list(NAMES), params=CONFIG.apass.selector.lightgbm,
-                         monotone=CONFIG.apass.selector.monotone)
+    again = selector.fit(
+        frame, features=list(NAMES), params=CONFIG.apass.selector.lightgbm, monotone=CONFIG.apass.selector.monotone
+    )
     assert again.model_to_string() == booster.model_to_string()
 
 
 def test_overrides_apply_after_the_model_and_before_the_quota(spark):
-    cands = spark.createDataFrame([
-        (1, True, []), (2, True, []), (3, True, []), (4, True, []), (5, False, ["gate: credit level C4 below C5"]),
-    ], "user_id long, passes_gates boolean, gate_failures array<string>")
-    scored = spark.createDataFrame([
-        (1, 0.9, ["a +1.00"], []), (2, 0.8, ["a +0.50"], []), (3, 0.7, [], ["b -0.20"]), (4, 0.6, [], ["c -0.30"]),
-    ], "user_id long, model_score double, reasons_up array<string>, reasons_down array<string>")
-    overrides = spark.createDataFrame([(1, "exclude", "fraud case 17"), (9, "invite", "board decision 3")],
-                                      "user_id long, action string, override_reason string")
+    cands = spark.createDataFrame(
+        [
+            (1, True, []),
+            (2, True, []),
+            (3, True, []),
+            (4, True, []),
+            (5, False, ["gate: credit level C4 below C5"]),
+        ],
+        "user_id long, passes_gates boolean, gate_failures array<string>",
+    )
+    scored = spark.createDataFrame(
+        [
+            (1, 0.9, ["a +1.00"], []),
+            (2, 0.8, ["a +0.50"], []),
+            (3, 0.7, [], ["b -0.20"]),
+            (4, 0.6, [], ["c -0.30"]),
+        ],
+        "user_id long, model_score double, reasons_up array<string>, reasons_down array<string>",
+    )
+    overrides = spark.createDataFrame(
+        [(1, "exclude", "fraud case 17"), (9, "invite", "board decision 3")],
+        "user_id long, action string, override_reason string",
+    )
     members = spark.createDataFrame([(u,) for u in (1, 2, 3, 4, 5, 9)], "user_id long")
     got = decisions(cands, scored, overrides, members, month="2025-12", model_version=3, capacity=2)
     want = [
-        Row(user_id=1, decision="excluded_by_override", invited=False, rank=None, override_reason="fraud case 17",
-            reason_codes=[]),
+        Row(
+            user_id=1,
+            decision="excluded_by_override",
+            invited=False,
+            rank=None,
+            override_reason="fraud case 17",
+            reason_codes=[],
+        ),
         Row(user_id=2, decision="invited", invited=True, rank=1, override_reason=None, reason_codes=["a +0.50"]),
         Row(user_id=3, decision="waitlisted", invited=False, rank=2, override_reason=None, reason_codes=["b -0.20"]),
         Row(user_id=4, decision="waitlisted", invited=False, rank=3, override_reason=None, reason_codes=["c -0.30"]),
-        Row(user_id=5, decision="gated_out", invited=False, rank=None, override_reason=None,
-            reason_codes=["gate: credit level C4 below C5"]),
-        Row(user_id=9, decision="invited_by_override", invited=True, rank=None, override_reason="board decision 3",
-            reason_codes=[]),
+        Row(
+            user_id=5,
+            decision="gated_out",
+            invited=False,
+            rank=None,
+            override_reason=None,
+            reason_codes=["gate: credit level C4 below C5"],
+        ),
+        Row(
+            user_id=9,
+            decision="invited_by_override",
+            invited=True,
+            rank=None,
+            override_reason="board decision 3",
+            reason_codes=[],
+        ),
     ]
     assertDataFrameEqual(got.select("user_id", "decision", "invited", "rank", "override_reason", "reason_codes"), want)
     assert {r["model_version"] for r in got.collect()} == {3}
 
 
-@pytest.mark.parametrize("spend, expected", [(0, 0.0), (50000, 30.0), (100000, 60.0), (200000, 80.0),
-                                             (300000, 100.0), (900000, 100.0)])
+@pytest.mark.parametrize(
+    "spend, expected", [(0, 0.0), (50000, 30.0), (100000, 60.0), (200000, 80.0), (300000, 100.0), (900000, 100.0)]
+)
 def test_a_energy_points_follow_the_curve(spark, spend, expected):
     curve = CONFIG.apass.renewal.points_curve
     got = spark.range(1).select(points(F.lit(float(spend)), curve).alias("p")).first()["p"]
@@ -149,34 +229,66 @@ def test_a_energy_points_follow_the_curve(spark, spend, expected):
 
 
 def test_renewal_evaluates_each_membership_year_on_what_was_known(spark):
-    reviews = spark.createDataFrame([(1, "2025-01", "review"), (2, "2025-03", "review")],
-                                    "user_id long, membership_start string, source string")
+    reviews = spark.createDataFrame(
+        [(1, "2025-01", "review"), (2, "2025-03", "review")], "user_id long, membership_start string, source string"
+    )
     # member 1 invited again in June 2025: inside the running year, opens none; member 3 is new in 2025-02
-    invitations = spark.createDataFrame([(1, "2025-06", "invitation"), (3, "2025-02", "invitation")],
-                                        "user_id long, membership_start string, source string")
+    invitations = spark.createDataFrame(
+        [(1, "2025-06", "invitation"), (3, "2025-02", "invitation")],
+        "user_id long, membership_start string, source string",
+    )
     members = memberships(reviews, invitations)
-    assert sorted((r["user_id"], r["membership_start"]) for r in members.collect()) == \
-        [(1, "2025-01"), (2, "2025-03"), (3, "2025-02")]
+    assert sorted((r["user_id"], r["membership_start"]) for r in members.collect()) == [
+        (1, "2025-01"),
+        (2, "2025-03"),
+        (3, "2025-02"),
+    ]
     rows = [_month_row(spark, 1, f"2025-{m:02d}", spend_cny=9000.0) for m in range(1, 13)]  # 108 000: passes
     rows += [_month_row(spark, 1, "2025-12", spend_cny=9000.0, refund_cny=9000.0, batch="2026-01")]  # not known
     rows += [_month_row(spark, 3, f"2025-{m:02d}", spend_cny=5000.0) for m in range(2, 13)]  # 55 000 to December
     rows += [_month_row(spark, 2, f"2025-{m:02d}", spend_cny=20000.0) for m in range(3, 13)]
     um = spark.createDataFrame(rows, GOLD_USER_MONTH)
-    got = {r["user_id"]: r for r in renewals(members, um, year=2025, latest_batch="2025-12",
-                                             curve=CONFIG.apass.renewal.points_curve, pass_points=60,
-                                             warn_before=1).collect()}
+    got = {
+        r["user_id"]: r
+        for r in renewals(
+            members,
+            um,
+            year=2025,
+            latest_batch="2025-12",
+            curve=CONFIG.apass.renewal.points_curve,
+            pass_points=60,
+            warn_before=1,
+        ).collect()
+    }
     assert set(got) == {1}  # members 2 and 3 renew in 2026
     one = got[1]
-    assert (one["qualifying_spend_cny"], one["a_energy_points"], one["passed"], one["status"]) == \
-        (Decimal("108000.00"), 61.6, True, "passed")  # 60 + 8 000 x 40 / 200 000
+    assert (one["qualifying_spend_cny"], one["a_energy_points"], one["passed"], one["status"]) == (
+        Decimal("108000.00"),
+        61.6,
+        True,
+        "passed",
+    )  # 60 + 8 000 x 40 / 200 000
     # warned in November: 11 months of 9 000 = 99 000 -> 59.4 points, below the pass mark
     assert (one["warning_month"], one["points_at_warning"], one["warned"]) == ("2025-11", 59.4, True)
-    running = {r["user_id"]: r for r in renewals(members, um, year=2026, latest_batch="2025-12",
-                                                 curve=CONFIG.apass.renewal.points_curve, pass_points=60,
-                                                 warn_before=1).collect()}
+    running = {
+        r["user_id"]: r
+        for r in renewals(
+            members,
+            um,
+            year=2026,
+            latest_batch="2025-12",
+            curve=CONFIG.apass.renewal.points_curve,
+            pass_points=60,
+            warn_before=1,
+        ).collect()
+    }
     # member 3's year ends in January 2026: warned in December at 55 000 CNY = 33 points
-    assert (running[3]["status"], running[3]["passed"], running[3]["points_at_warning"], running[3]["warned"]) == \
-        ("in_progress", None, 33.0, True)
+    assert (running[3]["status"], running[3]["passed"], running[3]["points_at_warning"], running[3]["warned"]) == (
+        "in_progress",
+        None,
+        33.0,
+        True,
+    )
     # member 2's year ends in February 2026: 200 000 CNY so far, its warning month is not reached yet
     assert (running[2]["a_energy_points"], running[2]["warned"], running[2]["status"]) == (80.0, None, "in_progress")
 
@@ -193,8 +305,14 @@ def _labelled(rng, rows: int) -> pd.DataFrame:
     """Members past the gates whose review outcome follows two indicators, with noise."""
     frame = pd.DataFrame({name: rng.random(rows) for name in NAMES})
     signal = frame["net_gross_spend_cny"] - frame["dispute_rate"] + 0.3 * rng.standard_normal(rows)
-    return frame.assign(user_id=np.arange(rows), as_of_month="2025-12", label=(signal > 0).astype(int),
-                        reason=None, score=2600.0, credit_level_number=6.0)
+    return frame.assign(
+        user_id=np.arange(rows),
+        as_of_month="2025-12",
+        label=(signal > 0).astype(int),
+        reason=None,
+        score=2600.0,
+        credit_level_number=6.0,
+    )
 
 
 def _register(config, booster, holdout_path: str) -> int:
@@ -210,8 +328,11 @@ def _register(config, booster, holdout_path: str) -> int:
         mlflow.log_artifact(holdout_path, artifact_path="holdout")
         mlflow.log_metric("invite_share", 0.1)
         with model_registry.quiet_registration():
-            info = mlflow.lightgbm.log_model(booster, name=model_registry.MODEL_ARTIFACT,
-                                             registered_model_name=config.apass.selector.registered_model)
+            info = mlflow.lightgbm.log_model(
+                booster,
+                name=model_registry.MODEL_ARTIFACT,
+                registered_model_name=config.apass.selector.registered_model,
+            )
     version = int(info.registered_model_version)
     client.set_registered_model_alias(config.apass.selector.registered_model, model_registry.CHALLENGER, str(version))
     return version
@@ -234,8 +355,9 @@ def test_a_strictly_worse_challenger_never_replaces_the_champion_and_a_better_on
     assert promote(config) == (True, f"promoted apass_selector version {first} to @champion: no champion yet")
     _register(config, worse, holdout_path)
     promoted, reason = promote(config)
-    new, old = (float(x) for x in re.search(r"holdout_average_precision ([0-9.]+) vs champion v1 ([0-9.]+)",
-                                           reason).groups())
+    new, old = (
+        float(x) for x in re.search(r"holdout_average_precision ([0-9.]+) vs champion v1 ([0-9.]+)", reason).groups()
+    )
     assert not promoted and "does not beat" in reason and new < old - 0.2
     client = model_registry.connect(config)
     assert int(client.get_model_version_by_alias("apass_selector", "champion").version) == first

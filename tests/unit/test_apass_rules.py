@@ -45,73 +45,117 @@ def test_the_gates_edge_values_are_the_same_in_spark_and_in_pandas(spark):
     # plain numbers
     assert [bool(GATES.passes(s, int(c[1]))) for s, c, _ in EDGES] == expected
     # Spark, on gold.scores rows
-    rows = spark.createDataFrame([(i, s, c) for i, (s, c, _) in enumerate(EDGES)],
-                                 "user_id long, score int, credit_level string")
+    rows = spark.createDataFrame(
+        [(i, s, c) for i, (s, c, _) in enumerate(EDGES)], "user_id long, score int, credit_level string"
+    )
     got = rows.select("user_id", scores_past_gates(GATES).alias("passes")).orderBy("user_id").collect()
     assert [r["passes"] for r in got] == expected
 
 
 def test_the_selector_metrics_gate_the_holdout_with_the_same_edges():
-    holdout = pd.DataFrame({"user_id": range(len(EDGES)), "label": [1, 0, 1, 0, 1], "reason": None,
-                            "score": [s for s, _, _ in EDGES], "credit_level_number": [int(c[1]) for _, c, _ in EDGES]})
-    metrics = selector.evaluate(holdout, probabilities=np.linspace(0.1, 0.5, len(EDGES)), apass_floor=2500,
-                                min_credit_level=5, invite_share=1.0)
+    holdout = pd.DataFrame(
+        {
+            "user_id": range(len(EDGES)),
+            "label": [1, 0, 1, 0, 1],
+            "reason": None,
+            "score": [s for s, _, _ in EDGES],
+            "credit_level_number": [int(c[1]) for _, c, _ in EDGES],
+        }
+    )
+    metrics = selector.evaluate(
+        holdout, probabilities=np.linspace(0.1, 0.5, len(EDGES)), apass_floor=2500, min_credit_level=5, invite_share=1.0
+    )
     assert metrics["holdout_gated"] == 2  # 2500/C5 and 3200/C6 only
 
 
 def test_gate_failures_name_every_failed_gate_in_order(spark):
-    rows = spark.createDataFrame([(i, float(s), c, float(c[1])) for i, (s, c, _) in enumerate(EDGES)],
-                                 "user_id long, score double, credit_level string, credit_level_number double")
-    failures = gate_failures(GATES, score=rows["score"], credit_level_number=rows["credit_level_number"].cast("int"),
-                             credit_level=rows["credit_level"])
+    rows = spark.createDataFrame(
+        [(i, float(s), c, float(c[1])) for i, (s, c, _) in enumerate(EDGES)],
+        "user_id long, score double, credit_level string, credit_level_number double",
+    )
+    failures = gate_failures(
+        GATES,
+        score=rows["score"],
+        credit_level_number=rows["credit_level_number"].cast("int"),
+        credit_level=rows["credit_level"],
+    )
     got = [r["f"] for r in rows.select("user_id", failures.alias("f")).orderBy("user_id").collect()]
-    assert got == [["gate: score 2499 below 2500"], [], ["gate: credit level C4 below C5"],
-                   ["gate: score 2499 below 2500", "gate: credit level C4 below C5"], []]
+    assert got == [
+        ["gate: score 2499 below 2500"],
+        [],
+        ["gate: credit level C4 below C5"],
+        ["gate: score 2499 below 2500", "gate: credit level C4 below C5"],
+        [],
+    ]
 
 
 def _indicator_rows(spark, members: list[tuple[int, int, str]]):
     """Indicator rows of 2025-12 (transforms/apass/indicators.py), zeros but the score and credit level."""
     rows = []
     for user_id, score, level in members:
-        row = {name: 0.0 for name in NAMES} | {c: None for c in PROFILE_COLUMNS}
-        rows.append(row | dict(user_id=user_id, as_of_month="2025-12", credit_level=level, score=float(score),
-                               credit_level_number=float(level[1])))
-    schema = ("user_id long, as_of_month string, credit_level string, gender string, birth_year int, city_tier int, "
-              + ", ".join(f"{name} double" for name in NAMES))
+        row = dict.fromkeys(NAMES, 0.0) | dict.fromkeys(PROFILE_COLUMNS)
+        rows.append(
+            row
+            | dict(
+                user_id=user_id,
+                as_of_month="2025-12",
+                credit_level=level,
+                score=float(score),
+                credit_level_number=float(level[1]),
+            )
+        )
+    schema = (
+        "user_id long, as_of_month string, credit_level string, gender string, birth_year int, city_tier int, "
+        + ", ".join(f"{name} double" for name in NAMES)
+    )
     return spark.createDataFrame([tuple(r[c.split()[0]] for c in schema.split(", ")) for r in rows], schema)
 
 
 def test_the_candidates_are_the_members_past_the_score_gate_with_their_failed_gates(spark):
-    scores = spark.createDataFrame([(i, "2025-12", s, c) for i, (s, c, _) in enumerate(EDGES)]
-                                   + [(9, "2025-11", 2600, "C6")],  # another month: not a candidate of 2025-12
-                                   "user_id long, month string, score int, credit_level string")
+    scores = spark.createDataFrame(
+        [(i, "2025-12", s, c) for i, (s, c, _) in enumerate(EDGES)]
+        + [(9, "2025-11", 2600, "C6")],  # another month: not a candidate of 2025-12
+        "user_id long, month string, score int, credit_level string",
+    )
     keys = candidate_keys(scores, month="2025-12", gates=GATES)
-    assert sorted((r["user_id"], r["as_of_month"]) for r in keys.collect()) == \
-        [(1, "2025-12"), (2, "2025-12"), (4, "2025-12")]  # 2499 is not a candidate, whatever its level
-    got = candidate_rows(_indicator_rows(spark, [(i, s, c) for i, (s, c, _) in enumerate(EDGES) if s >= 2500]),
-                         gates=GATES)
+    assert sorted((r["user_id"], r["as_of_month"]) for r in keys.collect()) == [
+        (1, "2025-12"),
+        (2, "2025-12"),
+        (4, "2025-12"),
+    ]  # 2499 is not a candidate, whatever its level
+    got = candidate_rows(
+        _indicator_rows(spark, [(i, s, c) for i, (s, c, _) in enumerate(EDGES) if s >= 2500]), gates=GATES
+    )
     assert sorted((r["user_id"], r["month"], r["passes_gates"], r["gate_failures"]) for r in got.collect()) == [
-        (1, "2025-12", True, []), (2, "2025-12", False, ["gate: credit level C4 below C5"]),
-        (4, "2025-12", True, [])]
+        (1, "2025-12", True, []),
+        (2, "2025-12", False, ["gate: credit level C4 below C5"]),
+        (4, "2025-12", True, []),
+    ]
 
 
 # --------------------------------------------------------------------------- capacity, invitations, overrides
 
 
-@pytest.mark.parametrize("members, expected", [(0, 1), (9_999, 1), (10_000, 1), (10_001, 2), (99_811, 10),
-                                               (100_000, 10), (100_001, 11)])
+@pytest.mark.parametrize(
+    "members, expected", [(0, 1), (9_999, 1), (10_000, 1), (10_001, 2), (99_811, 10), (100_000, 10), (100_001, 11)]
+)
 def test_the_capacity_is_one_in_ten_thousand_rounded_up(members, expected):
     assert capacity(members, 0.0001) == expected
 
 
 def _candidates(spark):
     """Six members past the gates (3 and 4 tie on P(kept)) and one gated out."""
-    cands = spark.createDataFrame([(u, True, []) for u in range(1, 7)] + [(7, False, ["gate: credit level C4 below C5"])],
-                                  "user_id long, passes_gates boolean, gate_failures array<string>")
+    cands = spark.createDataFrame(
+        [(u, True, []) for u in range(1, 7)] + [(7, False, ["gate: credit level C4 below C5"])],
+        "user_id long, passes_gates boolean, gate_failures array<string>",
+    )
     scored = spark.createDataFrame(
-        [(u, p, [f"up{u} +0.10"], [f"down{u} -0.10"]) for u, p in
-         [(1, 0.30), (2, 0.90), (3, 0.55), (4, 0.55), (5, 0.10), (6, 0.70)]],
-        "user_id long, model_score double, reasons_up array<string>, reasons_down array<string>")
+        [
+            (u, p, [f"up{u} +0.10"], [f"down{u} -0.10"])
+            for u, p in [(1, 0.30), (2, 0.90), (3, 0.55), (4, 0.55), (5, 0.10), (6, 0.70)]
+        ],
+        "user_id long, model_score double, reasons_up array<string>, reasons_down array<string>",
+    )
     members = spark.createDataFrame([(u,) for u in range(1, 8)], "user_id long")
     return cands, scored, members
 
@@ -128,9 +172,14 @@ def test_the_best_p_kept_fill_the_capacity_ties_to_the_lower_user_id(spark):
     cands, scored, members = _candidates(spark)
     got = decisions(cands, scored, _overrides(spark, []), members, month="2025-12", model_version=2, capacity=3)
     assert _decided(got) == [
-        (1, "waitlisted", False, 5), (2, "invited", True, 1), (3, "invited", True, 3),  # 0.55: 3 before 4
-        (4, "waitlisted", False, 4), (5, "waitlisted", False, 6), (6, "invited", True, 2),
-        (7, "gated_out", False, None)]
+        (1, "waitlisted", False, 5),
+        (2, "invited", True, 1),
+        (3, "invited", True, 3),  # 0.55: 3 before 4
+        (4, "waitlisted", False, 4),
+        (5, "waitlisted", False, 6),
+        (6, "invited", True, 2),
+        (7, "gated_out", False, None),
+    ]
     reasons = {r["user_id"]: r["reason_codes"] for r in got.collect()}
     assert (reasons[3], reasons[4], reasons[7]) == (["up3 +0.10"], ["down4 -0.10"], ["gate: credit level C4 below C5"])
     assert {r["capacity"] for r in got.collect()} == {3}
@@ -142,12 +191,20 @@ def test_an_exclusion_frees_a_place_and_an_invitation_takes_one_first(spark):
     overrides = _overrides(spark, [(2, "exclude", "fraud case"), (7, "invite", "board decision")])
     got = decisions(cands, scored, overrides, members, month="2025-12", model_version=2, capacity=3)
     assert _decided(got) == [
-        (1, "waitlisted", False, 4), (2, "excluded_by_override", False, None), (3, "invited", True, 2),
-        (4, "waitlisted", False, 3), (5, "waitlisted", False, 5), (6, "invited", True, 1),
-        (7, "invited_by_override", True, None)]
+        (1, "waitlisted", False, 4),
+        (2, "excluded_by_override", False, None),
+        (3, "invited", True, 2),
+        (4, "waitlisted", False, 3),
+        (5, "waitlisted", False, 5),
+        (6, "invited", True, 1),
+        (7, "invited_by_override", True, None),
+    ]
     rows = {r["user_id"]: r for r in got.collect()}
-    assert (rows[2]["override_reason"], rows[7]["override_reason"], rows[3]["override_reason"]) == \
-        ("fraud case", "board decision", None)
+    assert (rows[2]["override_reason"], rows[7]["override_reason"], rows[3]["override_reason"]) == (
+        "fraud case",
+        "board decision",
+        None,
+    )
     # the failed gate stays the first reason of a member invited below the gates
     assert rows[7]["reason_codes"] == ["gate: credit level C4 below C5"]
     assert sum(r["invited"] for r in rows.values()) == 3
@@ -158,27 +215,42 @@ def test_invitations_beyond_the_capacity_leave_the_model_no_place_and_a_non_memb
     overrides = _overrides(spark, [(5, "invite", "a"), (7, "invite", "b"), (99, "invite", "not a member")])
     got = decisions(cands, scored, overrides, members, month="2025-12", model_version=2, capacity=1)
     decided = {u: d for u, d, _, _ in _decided(got)}
-    assert decided == {1: "waitlisted", 2: "waitlisted", 3: "waitlisted", 4: "waitlisted", 5: "invited_by_override",
-                       6: "waitlisted", 7: "invited_by_override"}
+    assert decided == {
+        1: "waitlisted",
+        2: "waitlisted",
+        3: "waitlisted",
+        4: "waitlisted",
+        5: "invited_by_override",
+        6: "waitlisted",
+        7: "invited_by_override",
+    }
 
 
 def test_the_latest_override_of_a_member_and_month_is_in_force(spark):
-    log = spark.createDataFrame([
-        (1, "2025-12", "invite", "first thought", datetime(2025, 12, 3, 9)),
-        (1, "2025-12", "exclude", "second thought", datetime(2025, 12, 3, 10)),
-        (1, "2026-01", "invite", "next month", datetime(2025, 12, 3, 11)),
-        (2, "2025-12", "invite", "only one", datetime(2025, 12, 1)),
-    ], "user_id long, month string, action string, reason string, created_at timestamp")
-    assertDataFrameEqual(latest_overrides(log, month="2025-12"), [
-        Row(user_id=1, action="exclude", override_reason="second thought"),
-        Row(user_id=2, action="invite", override_reason="only one")])
+    log = spark.createDataFrame(
+        [
+            (1, "2025-12", "invite", "first thought", datetime(2025, 12, 3, 9)),
+            (1, "2025-12", "exclude", "second thought", datetime(2025, 12, 3, 10)),
+            (1, "2026-01", "invite", "next month", datetime(2025, 12, 3, 11)),
+            (2, "2025-12", "invite", "only one", datetime(2025, 12, 1)),
+        ],
+        "user_id long, month string, action string, reason string, created_at timestamp",
+    )
+    assertDataFrameEqual(
+        latest_overrides(log, month="2025-12"),
+        [
+            Row(user_id=1, action="exclude", override_reason="second thought"),
+            Row(user_id=2, action="invite", override_reason="only one"),
+        ],
+    )
 
 
 def test_inputs_are_binned_by_the_month_befores_cut_points_and_the_model_score_by_tenths(spark):
     specs = selector_bins({"aov_cny": [100.0, 100.0, 500.0]})  # a repeated decile counts once
     assert [(metric, bins) for metric, _, bins in specs] == [("selector.aov_cny", 3), ("selector.model_score", 11)]
-    rows = spark.createDataFrame([(50.0, None), (100.0, 0.0), (499.9, 0.95), (500.0, 0.1)],
-                                 "aov_cny double, model_score double")
+    rows = spark.createDataFrame(
+        [(50.0, None), (100.0, 0.0), (499.9, 0.95), (500.0, 0.1)], "aov_cny double, model_score double"
+    )
     got = [tuple(r) for r in rows.select(*[b.alias(f"b{i}") for i, (_, b, _) in enumerate(specs)]).collect()]
     assert got == [(0, 0), (1, 1), (1, 10), (2, 2)]  # no model score (gated out): bin 0, below 0.0
 
@@ -191,39 +263,65 @@ def test_a_monthly_run_renews_the_years_ending_in_its_year_and_the_year_before()
 
 
 def test_membership_starts_are_kept_reviews_known_by_the_batch_and_invitations(spark):
-    reviews = spark.createDataFrame([
-        (1, "2025-03", "kept", "2025-03"), (2, "2025-03", "removed", "2025-03"),
-        (3, "2025-04", "kept", "2025-06"),  # known only from batch 2025-06
-    ], "user_id long, event_month string, outcome string, ingest_month string")
+    reviews = spark.createDataFrame(
+        [
+            (1, "2025-03", "kept", "2025-03"),
+            (2, "2025-03", "removed", "2025-03"),
+            (3, "2025-04", "kept", "2025-06"),  # known only from batch 2025-06
+        ],
+        "user_id long, event_month string, outcome string, ingest_month string",
+    )
     assert sorted(tuple(r) for r in review_starts(reviews, known_by="2025-05").collect()) == [(1, "2025-03", "review")]
-    selection = spark.createDataFrame([(4, "2025-05", True), (5, "2025-05", False), (6, "2025-06", True)],
-                                      "user_id long, month string, invited boolean")
-    assert sorted(tuple(r) for r in invitation_starts(selection).collect()) == \
-        [(4, "2025-05", "invitation"), (6, "2025-06", "invitation")]
+    selection = spark.createDataFrame(
+        [(4, "2025-05", True), (5, "2025-05", False), (6, "2025-06", True)],
+        "user_id long, month string, invited boolean",
+    )
+    assert sorted(tuple(r) for r in invitation_starts(selection).collect()) == [
+        (4, "2025-05", "invitation"),
+        (6, "2025-06", "invitation"),
+    ]
 
 
 def test_a_membership_year_is_twelve_months_and_a_start_inside_it_opens_none(spark):
     starts = "user_id long, membership_start string, source string"
-    reviews = spark.createDataFrame([(1, "2025-03", "review"), (2, "2025-03", "review"), (3, "2025-05", "review")],
-                                    starts)
-    invitations = spark.createDataFrame([
-        (1, "2026-02", "invitation"),  # the 12th month of the year 2025-03..2026-02: inside it
-        (2, "2026-03", "invitation"),  # the month after it: a new year
-        (3, "2025-05", "invitation"),  # the same month as the review: one year, from the invitation
-    ], starts)
+    reviews = spark.createDataFrame(
+        [(1, "2025-03", "review"), (2, "2025-03", "review"), (3, "2025-05", "review")], starts
+    )
+    invitations = spark.createDataFrame(
+        [
+            (1, "2026-02", "invitation"),  # the 12th month of the year 2025-03..2026-02: inside it
+            (2, "2026-03", "invitation"),  # the month after it: a new year
+            (3, "2025-05", "invitation"),  # the same month as the review: one year, from the invitation
+        ],
+        starts,
+    )
     members = memberships(reviews, invitations)
     assert sorted(tuple(r) for r in members.collect()) == [
-        (1, "2025-03", "review"), (2, "2025-03", "review"), (2, "2026-03", "invitation"), (3, "2025-05", "invitation")]
-    ending = {(r["user_id"], r["membership_start"]): r["expiry_month"] for r in renewals(
-        members, spark.createDataFrame([], GOLD_USER_MONTH), year=2026, latest_batch="2027-12", curve=CURVE,
-        pass_points=60, warn_before=1).collect()}
+        (1, "2025-03", "review"),
+        (2, "2025-03", "review"),
+        (2, "2026-03", "invitation"),
+        (3, "2025-05", "invitation"),
+    ]
+    ending = {
+        (r["user_id"], r["membership_start"]): r["expiry_month"]
+        for r in renewals(
+            members,
+            spark.createDataFrame([], GOLD_USER_MONTH),
+            year=2026,
+            latest_batch="2027-12",
+            curve=CURVE,
+            pass_points=60,
+            warn_before=1,
+        ).collect()
+    }
     assert ending == {(1, "2025-03"): "2026-02", (2, "2025-03"): "2026-02", (3, "2025-05"): "2026-04"}
 
 
 def _year_2025(spark):
     """Four membership years 2025-01..2025-12 (warning month 2025-11) and their monthly slices."""
-    members = spark.createDataFrame([(u, "2025-01", "review") for u in (1, 2, 3, 4)],
-                                    "user_id long, membership_start string, source string")
+    members = spark.createDataFrame(
+        [(u, "2025-01", "review") for u in (1, 2, 3, 4)], "user_id long, membership_start string, source string"
+    )
     rows = [_month_row(spark, 1, f"2025-{m:02d}", spend_cny=10000.0) for m in range(1, 11)]  # 100 000 by October
     rows += [_month_row(spark, 1, "2025-12", spend_cny=20000.0)]
     rows += [_month_row(spark, 1, "2025-11", refund_cny=30000.0, batch="2026-01")]  # known after the year: never counts
@@ -236,10 +334,19 @@ def _year_2025(spark):
 
 def _renewed(spark, latest_batch: str) -> dict[int, tuple]:
     members, um = _year_2025(spark)
-    return {r["user_id"]: (r["as_of_month"], r["qualifying_spend_cny"], r["a_energy_points"], r["status"],
-                           r["points_at_warning"], r["warned"])
-            for r in renewals(members, um, year=2025, latest_batch=latest_batch, curve=CURVE, pass_points=60,
-                              warn_before=1).collect()}
+    return {
+        r["user_id"]: (
+            r["as_of_month"],
+            r["qualifying_spend_cny"],
+            r["a_energy_points"],
+            r["status"],
+            r["points_at_warning"],
+            r["warned"],
+        )
+        for r in renewals(
+            members, um, year=2025, latest_batch=latest_batch, curve=CURVE, pass_points=60, warn_before=1
+        ).collect()
+    }
 
 
 def test_before_the_warning_month_a_year_has_its_points_to_date_and_no_warning(spark):

@@ -10,14 +10,21 @@ def landed(month: str, name: str, sha: str) -> LandedFile:
 
 
 def test_new_files_load_and_a_resent_file_is_a_replay_of_the_first_copy():
-    files = [landed("2025-02", "s-2025-02-00000.json", "b"), landed("2025-01", "s-2025-01-00001.json", "a2"),
-             landed("2025-01", "s-2025-01-00000.json", "a"),
-             landed("2025-02", "s-2025-01-00000.json", "a")]  # re-sent a month later under its old name
+    files = [
+        landed("2025-02", "s-2025-02-00000.json", "b"),
+        landed("2025-01", "s-2025-01-00001.json", "a2"),
+        landed("2025-01", "s-2025-01-00000.json", "a"),
+        landed("2025-02", "s-2025-01-00000.json", "a"),
+    ]  # re-sent a month later under its old name
     plan = plan_files(files, loaded=set(), known_content={})
     assert [(f.ingest_month, f.name) for f in plan.to_load] == [
-        ("2025-01", "s-2025-01-00000.json"), ("2025-01", "s-2025-01-00001.json"), ("2025-02", "s-2025-02-00000.json")]
+        ("2025-01", "s-2025-01-00000.json"),
+        ("2025-01", "s-2025-01-00001.json"),
+        ("2025-02", "s-2025-02-00000.json"),
+    ]
     assert [(f.ingest_month, first) for f, first in plan.replays] == [
-        ("2025-02", "file:/lh/landing/s/ingest_month=2025-01/s-2025-01-00000.json")]
+        ("2025-02", "file:/lh/landing/s/ingest_month=2025-01/s-2025-01-00000.json")
+    ]
     assert plan.already_loaded == []
 
 

@@ -37,8 +37,11 @@ JOB_KEY = "taoqi_monthly"
 REFERENCE = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
 JOB_PARAMETER = re.compile(r"\{\{\s*job\.parameters\.([A-Za-z0-9_]+)\s*\}\}")
 # What the CLI itself knows at deploy time, for the references beside ${var.*}.
-DEPLOYER = {"workspace.current_user.short_name": "tester", "workspace.current_user.userName": "tester@example.com",
-            "bundle.name": "taoqi"}
+DEPLOYER = {
+    "workspace.current_user.short_name": "tester",
+    "workspace.current_user.userName": "tester@example.com",
+    "bundle.name": "taoqi",
+}
 # A production deploy is given its service principal on the command line: --var prod_service_principal=...
 PROD_VARS = {"prod_service_principal": "11111111-2222-3333-4444-555555555555"}
 # Databricks Runtime -> the Apache Spark it ships (Databricks' release notes: "versions and compatibility").
@@ -78,8 +81,10 @@ def bundle_jobs(target: str, given: dict[str, Any] | None = None) -> dict[str, J
     # a target's `resources` would be merged into the jobs by rules this test does not reproduce
     assert "resources" not in BUNDLE["targets"][target], "teach bundle_jobs() the CLI's merge of target resources"
     values = variables(target, given)
-    return {key: Job.from_dict(resolve(copy.deepcopy(job), target, values))
-            for key, job in BUNDLE["resources"]["jobs"].items()}
+    return {
+        key: Job.from_dict(resolve(copy.deepcopy(job), target, values))
+        for key, job in BUNDLE["resources"]["jobs"].items()
+    }
 
 
 def monthly(target: str = "prod", given: dict[str, Any] | None = None) -> Job:
@@ -170,8 +175,12 @@ def test_the_task_graph_is_the_stage_chain_of_taoqi_run():
 def test_the_job_parameters_reach_the_cli_of_each_task(monkeypatch, tmp_path, stage):
     overlay = tmp_path / "workspace_overlay.yaml"
     overlay.write_text("spark:\n  shuffle_partitions: 7\n", encoding="utf-8")
-    run = {"month": "2026-01", "conf": str(overlay), "lakehouse_root": "abfss://lake@acct.dfs.core.windows.net/t",
-           "mlflow_tracking_uri": "http://mlflow.test:5000"}
+    run = {
+        "month": "2026-01",
+        "conf": str(overlay),
+        "lakehouse_root": "abfss://lake@acct.dfs.core.windows.net/t",
+        "mlflow_tracking_uri": "http://mlflow.test:5000",
+    }
     job = monthly()
     assert {p.name for p in job.parameters} == set(run), "the test gives every job parameter, and only those"
     (task,) = [t for t in job.tasks if t.task_key == stage]
@@ -233,10 +242,11 @@ def _fake_lakehouse(monkeypatch, batches: list[str], scored: list[str]) -> list[
     from jobs.runtime import gold_log
 
     months = {"gold.user_month": batches, "gold.scores": scored}
-    monkeypatch.setattr(gold_log, "computed", lambda spark, config, table: {m: None for m in months[table]})
+    monkeypatch.setattr(gold_log, "computed", lambda spark, config, table: dict.fromkeys(months[table]))
     renewed: list[tuple[int, str]] = []
-    monkeypatch.setattr(renew, "renew",
-                        lambda spark, config, year, *, latest_batch: renewed.append((year, latest_batch)))
+    monkeypatch.setattr(
+        renew, "renew", lambda spark, config, year, *, latest_batch: renewed.append((year, latest_batch))
+    )
     return renewed
 
 
@@ -299,8 +309,9 @@ def test_the_schedule_is_the_8th_of_every_month_in_shanghai_and_paused():
 
 def test_the_job_cluster_runs_the_spark_the_wheel_is_built_for():
     job = monthly()
-    (requirement,) = [Requirement(d) for d in PYPROJECT["project"]["optional-dependencies"]["local"]
-                      if d.startswith("pyspark")]  # the Spark the project is built and tested on
+    (requirement,) = [
+        Requirement(d) for d in PYPROJECT["project"]["optional-dependencies"]["local"] if d.startswith("pyspark")
+    ]  # the Spark the project is built and tested on
     for cluster in job.job_clusters:
         runtime = re.fullmatch(r"(\d+\.\d+)\.x-scala(2\.\d+)", cluster.new_cluster.spark_version)
         assert runtime, cluster.new_cluster.spark_version
@@ -318,8 +329,9 @@ def test_dev_and_prod_targets():
     assert REFERENCE.fullmatch(prod["workspace"]["root_path"]).group(1).startswith("var.")
     assert REFERENCE.fullmatch(prod["run_as"]["service_principal_name"]).group(1).startswith("var.")
     # the workspace comes from the deployer's profile: no host (nor secret) is written down
-    assert "host" not in (BUNDLE.get("workspace") or {}) and all("host" not in (t.get("workspace") or {})
-                                                                  for t in targets.values())
+    assert "host" not in (BUNDLE.get("workspace") or {}) and all(
+        "host" not in (t.get("workspace") or {}) for t in targets.values()
+    )
     assert all(spec.get("description") for spec in BUNDLE["variables"].values()), "every variable says what it is"
     # prod has no service principal unless the deployer names one
     with pytest.raises(AssertionError, match="prod_service_principal"):
@@ -332,9 +344,8 @@ def test_dev_and_prod_targets():
 def test_every_reference_in_the_bundle_is_declared():
     text = (ROOT / "databricks.yml").read_text(encoding="utf-8")
     declared = set(BUNDLE["variables"])
-    used = {m.group(1)[len("var."):] for m in REFERENCE.finditer(text) if m.group(1).startswith("var.")}
+    used = {m.group(1)[len("var.") :] for m in REFERENCE.finditer(text) if m.group(1).startswith("var.")}
     assert used <= declared, sorted(used - declared)
     assert declared <= used, f"unused variable(s) {sorted(declared - used)}"
     job_parameters = {p["name"] for p in BUNDLE["resources"]["jobs"][JOB_KEY]["parameters"]}
     assert set(JOB_PARAMETER.findall(text)) == job_parameters
-

@@ -31,12 +31,15 @@ def test_packaged_cluster_overlay_and_sets_apply_in_order(tmp_path):
     assert config.table_path("gold", "scores") == "s3a://bucket/last/gold/scores"
 
 
-@pytest.mark.parametrize("sets, local_dir, published", [
-    ([], "./lakehouse/reports/2026-01", None),
-    (["lakehouse.root=file:/data/lake"], "/data/lake/reports/2026-01", None),
-    (["lakehouse.root=s3a://bucket/lake/"], "reports/2026-01", "s3a://bucket/lake/reports"),
-    (["lakehouse.root=s3a://bucket/lake", "quality.reports_root=/dbfs/reports"], "/dbfs/reports/2026-01", None),
-])
+@pytest.mark.parametrize(
+    "sets, local_dir, published",
+    [
+        ([], "./lakehouse/reports/2026-01", None),
+        (["lakehouse.root=file:/data/lake"], "/data/lake/reports/2026-01", None),
+        (["lakehouse.root=s3a://bucket/lake/"], "reports/2026-01", "s3a://bucket/lake/reports"),
+        (["lakehouse.root=s3a://bucket/lake", "quality.reports_root=/dbfs/reports"], "/dbfs/reports/2026-01", None),
+    ],
+)
 def test_reports_are_written_on_the_driver_and_copied_to_a_remote_root(sets, local_dir, published):
     config = load_config(sets=sets)
     assert config.reports_dir("2026-01") == local_dir
@@ -44,11 +47,18 @@ def test_reports_are_written_on_the_driver_and_copied_to_a_remote_root(sets, loc
 
 
 def test_set_reaches_a_spark_key_with_dots_and_keeps_the_other_extra_settings():
-    config = load_config(sets=["spark.extra.spark.sql.adaptive.enabled=false",
-                               "spark.extra.spark.driver.memory=4g",
-                               "scoring.interaction_monthly_caps.like=7"])
-    assert config.spark.extra == {"spark.databricks.delta.snapshotPartitions": "2",  # from local.yaml
-                                  "spark.driver.memory": "4g", "spark.sql.adaptive.enabled": "false"}
+    config = load_config(
+        sets=[
+            "spark.extra.spark.sql.adaptive.enabled=false",
+            "spark.extra.spark.driver.memory=4g",
+            "scoring.interaction_monthly_caps.like=7",
+        ]
+    )
+    assert config.spark.extra == {
+        "spark.databricks.delta.snapshotPartitions": "2",  # from local.yaml
+        "spark.driver.memory": "4g",
+        "spark.sql.adaptive.enabled": "false",
+    }
     assert config.scoring.interaction_monthly_caps["like"] == 7
 
 
@@ -57,19 +67,25 @@ def test_fingerprint_changes_with_any_setting():
     assert load_config().fingerprint() != load_config(sets=["generator.seed=1"]).fingerprint()
 
 
-@pytest.mark.parametrize("sets, message", [
-    (["generator.userz=5"], "unknown setting generator.userz"),
-    (["generator.users=many"], "generator.users: expected int, got 'many'"),
-    (["generator.users=0"], "generator.users must be at least 1"),
-    (["generator.start_month=2025-13"], "month must be YYYY-MM"),
-    (["generator.segments.mass.share=0.5"], "shares must sum to 1"),
-    (["generator.dirt.row_replay_rate=0.9"], "generator.dirt.row_replay_rate must be between 0 and 0.5"),
-    (["generator.segments.brusher.refund_rate=1.5"], "generator.segments.brusher.refund_rate must be between 0 and 1"),
-    (["conform.fx_to_cny={USD: 7.1}"], "conform.fx_to_cny must contain CNY"),
-    (["nonsense"], "--set takes key=value"),
-    (["lakehouse.root.deeper=x"], "'root' is not a group of settings"),
-    (["lakehouse.root="], "lakehouse.root: expected str, got None"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["generator.userz=5"], "unknown setting generator.userz"),
+        (["generator.users=many"], "generator.users: expected int, got 'many'"),
+        (["generator.users=0"], "generator.users must be at least 1"),
+        (["generator.start_month=2025-13"], "month must be YYYY-MM"),
+        (["generator.segments.mass.share=0.5"], "shares must sum to 1"),
+        (["generator.dirt.row_replay_rate=0.9"], "generator.dirt.row_replay_rate must be between 0 and 0.5"),
+        (
+            ["generator.segments.brusher.refund_rate=1.5"],
+            "generator.segments.brusher.refund_rate must be between 0 and 1",
+        ),
+        (["conform.fx_to_cny={USD: 7.1}"], "conform.fx_to_cny must contain CNY"),
+        (["nonsense"], "--set takes key=value"),
+        (["lakehouse.root.deeper=x"], "'root' is not a group of settings"),
+        (["lakehouse.root="], "lakehouse.root: expected str, got None"),
+    ],
+)
 def test_user_mistakes_raise_a_config_error_naming_the_key(sets, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         load_config(sets=sets)

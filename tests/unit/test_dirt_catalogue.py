@@ -25,8 +25,12 @@ from transforms.synthetic.landing import DIRT_KINDS
 from transforms.synthetic.population import population
 
 EVERYWHERE = {
-    "missing_required": R.MISSING_REQUIRED, "bad_amount": R.BAD_AMOUNT, "unknown_user": R.UNKNOWN_USER,
-    "bad_timestamp": R.BAD_TIMESTAMP, "out_of_window": R.OUT_OF_WINDOW, "bad_currency": R.BAD_CURRENCY,
+    "missing_required": R.MISSING_REQUIRED,
+    "bad_amount": R.BAD_AMOUNT,
+    "unknown_user": R.UNKNOWN_USER,
+    "bad_timestamp": R.BAD_TIMESTAMP,
+    "out_of_window": R.OUT_OF_WINDOW,
+    "bad_currency": R.BAD_CURRENCY,
     "malformed_line": R.MALFORMED_LINE,
 }
 # (source) -> dirt kind -> the reason its rows get; None: the format cannot carry that dirt, rows stay valid.
@@ -37,8 +41,9 @@ CATALOGUE = {
     "service_events": EVERYWHERE,
     # Parquet has no malformed lines, and a typed timestamp cannot be unparsable: it comes as 1970.
     "fliggy_bookings": {**EVERYWHERE, "malformed_line": None, "bad_timestamp": R.OUT_OF_WINDOW},
-    "accounts": {k: EVERYWHERE[k] if k in ("missing_required", "bad_timestamp", "malformed_line") else None
-                 for k in DIRT_KINDS},
+    "accounts": {
+        k: EVERYWHERE[k] if k in ("missing_required", "bad_timestamp", "malformed_line") else None for k in DIRT_KINDS
+    },
     # Interactions carry no amount or currency: bad_amount spoils a review's rating (others stay valid).
     "interactions": {**EVERYWHERE, "bad_amount": R.BAD_VALUE, "bad_currency": None},
     "risk_flags": {**EVERYWHERE, "bad_amount": None, "bad_currency": None},
@@ -52,22 +57,39 @@ def world(spark):
     config = load_config(sets=["generator.users=400"])
     gen = config.generator
     months = events.calendar(MONTHS)
-    users = population(spark.range(1, gen.users + 1, numPartitions=2), seed=gen.seed, segments=gen.segments,
-                       world_end=date(2025, 2, 28)).cache()
+    users = population(
+        spark.range(1, gen.users + 1, numPartitions=2),
+        seed=gen.seed,
+        segments=gen.segments,
+        world_end=date(2025, 2, 28),
+    ).cache()
     user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality).cache()
-    orders = events.orders(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
-                           fx_to_cny=config.conform.fx_to_cny, n_months=2).cache()
+    orders = events.orders(
+        user_months,
+        seed=gen.seed,
+        segments=gen.segments,
+        sellers=gen.sellers,
+        fx_to_cny=config.conform.fx_to_cny,
+        n_months=2,
+    ).cache()
     end = months[-1].start_epoch + months[-1].days * 86400
     inputs = {
         "accounts": events.accounts(users, seed=gen.seed, months=months),
         "orders": orders,
         "interactions": events.interactions(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers),
         "service_events": events.service_events(orders, seed=gen.seed, world_end_epoch=end),
-        "risk_flags": events.risk_flags(orders, seed=gen.seed, flag_rate=1.0, false_positive_rate=0.05,
-                                        world_end_epoch=end),
+        "risk_flags": events.risk_flags(
+            orders, seed=gen.seed, flag_rate=1.0, false_positive_rate=0.05, world_end_epoch=end
+        ),
         # everyone invited, so a 400-member world has reviews to spoil
-        "apass_reviews": apass_reviews(users, seed=gen.seed, months=months, history=dataclasses.replace(
-            gen.apass_history, invite_rate={k: 1.0 for k in gen.apass_history.invite_rate})),
+        "apass_reviews": apass_reviews(
+            users,
+            seed=gen.seed,
+            months=months,
+            history=dataclasses.replace(
+                gen.apass_history, invite_rate=dict.fromkeys(gen.apass_history.invite_rate, 1.0)
+            ),
+        ),
     }
     # Every account is known from the first batch, so only injected unknown users are unknown.
     known = users.select("user_id", F.lit(MONTHS[0]).alias("ingest_month"))
@@ -97,13 +119,15 @@ def _landing(source, inputs, *, seed, months, dirt, fx):
 def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_path, source):
     config, months, inputs, known = world
     spec = load_source(source, config.sources[source].conformer)
-    no_dirt = dataclasses.replace(config.generator.dirt, **{f: 0.0 for f in
-                                                            dataclasses.asdict(config.generator.dirt)})
+    no_dirt = dataclasses.replace(
+        config.generator.dirt, **dict.fromkeys(dataclasses.asdict(config.generator.dirt), 0.0)
+    )
     batches = []
     for kind in DIRT_KINDS:  # one world per kind, with that kind on every row that can carry it
         dirt = dataclasses.replace(no_dirt, **{f"{kind}_rate": 1.0})
-        rows = _landing(source, inputs, seed=config.generator.seed, months=months, dirt=dirt,
-                        fx=config.conform.fx_to_cny)
+        rows = _landing(
+            source, inputs, seed=config.generator.seed, months=months, dirt=dirt, fx=config.conform.fx_to_cny
+        )
         batches.append(rows.drop("sort_key", "dirt").select("*", F.lit(kind).alias("dirt_kind")))
     rows = batches[0]
     for more in batches[1:]:
@@ -113,22 +137,35 @@ def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_pat
     if source == "fliggy_bookings":
         writer.parquet(out)
     elif source in landing.HEADERS:
-        rows.select("dirt_kind", "ingest_month", F.col("value").alias(landing.HEADERS[source])).write \
-            .partitionBy("dirt_kind", "ingest_month").option("header", True).option("sep", "\u0001") \
-            .option("quote", "\u0002").option("escapeQuotes", False).csv(out)
+        rows.select("dirt_kind", "ingest_month", F.col("value").alias(landing.HEADERS[source])).write.partitionBy(
+            "dirt_kind", "ingest_month"
+        ).option("header", True).option("sep", "\u0001").option("quote", "\u0002").option("escapeQuotes", False).csv(
+            out
+        )
     else:
         writer.text(out)
 
     bronze = read_landed(spark, spec, [out], "load-test")
-    conformed = spec.conform(bronze, params=ConformParams(fx_to_cny=config.conform.fx_to_cny,
-                                                          max_order_amount_cny=config.conform.max_order_amount_cny))
+    conformed = spec.conform(
+        bronze,
+        params=ConformParams(
+            fx_to_cny=config.conform.fx_to_cny, max_order_amount_cny=config.conform.max_order_amount_cny
+        ),
+    )
     if spec.event_time_checked:
         conformed = with_window_check(conformed, late_tolerance_months=config.conform.late_tolerance_months)
     if spec.user_checked:
         conformed = with_user_check(conformed, known)
-    got = {(r["kind"], r["reason"]): r["n"] for r in conformed.select(
-        F.regexp_extract("_source_file", "dirt_kind=([a-z_]+)", 1).alias("kind"), F.col(REJECT_REASON).alias("reason"))
-        .groupBy("kind", "reason").agg(F.count("*").alias("n")).collect()}
+    got = {
+        (r["kind"], r["reason"]): r["n"]
+        for r in conformed.select(
+            F.regexp_extract("_source_file", "dirt_kind=([a-z_]+)", 1).alias("kind"),
+            F.col(REJECT_REASON).alias("reason"),
+        )
+        .groupBy("kind", "reason")
+        .agg(F.count("*").alias("n"))
+        .collect()
+    }
 
     assert bronze.count() == rows.count()  # nothing lost between landing and bronze
     for kind, reason in CATALOGUE[source].items():
@@ -139,18 +176,32 @@ def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_pat
             assert outcomes == {reason}, f"{source} {kind}: {sorted(map(str, outcomes))}"
 
 
-TAOBAO_ORDER = {"order_id": "TB1", "buyer_id": 1, "seller_id": 12177, "cat_id": 50000028, "quantity": 1,
-                "total_fee": 26368, "currency": "CNY", "pay_time": 1736775359, "terminal": "mobile",
-                "group_buy": False, "global_buy": False}
+TAOBAO_ORDER = {
+    "order_id": "TB1",
+    "buyer_id": 1,
+    "seller_id": 12177,
+    "cat_id": 50000028,
+    "quantity": 1,
+    "total_fee": 26368,
+    "currency": "CNY",
+    "pay_time": 1736775359,
+    "terminal": "mobile",
+    "group_buy": False,
+    "global_buy": False,
+}
 
 
-@pytest.mark.parametrize("field, sent, reason", [
-    ("total_fee", "263.68", R.BAD_AMOUNT),  # yuan as a decimal string instead of integer fen
-    ("pay_time", "2025-01-13 21:35:59", R.BAD_TIMESTAMP),  # a local time string instead of epoch seconds
-    ("quantity", 1.5, R.BAD_VALUE),  # a fraction where a count was contracted
-])
-def test_a_retyped_field_of_a_text_feed_is_quarantined_with_the_reason_of_its_value(spark, tmp_path, field, sent,
-                                                                                   reason):
+@pytest.mark.parametrize(
+    "field, sent, reason",
+    [
+        ("total_fee", "263.68", R.BAD_AMOUNT),  # yuan as a decimal string instead of integer fen
+        ("pay_time", "2025-01-13 21:35:59", R.BAD_TIMESTAMP),  # a local time string instead of epoch seconds
+        ("quantity", 1.5, R.BAD_VALUE),  # a fraction where a count was contracted
+    ],
+)
+def test_a_retyped_field_of_a_text_feed_is_quarantined_with_the_reason_of_its_value(
+    spark, tmp_path, field, sent, reason
+):
     """Text feeds are read as strings, so a type change is not drift that stops ingest: each
     row whose value no longer parses is quarantined with that value's reason; the rest stay valid."""
     import json
@@ -160,9 +211,15 @@ def test_a_retyped_field_of_a_text_feed_is_quarantined_with_the_reason_of_its_va
     batch = tmp_path / "ingest_month=2025-01"
     batch.mkdir()
     retyped = {**TAOBAO_ORDER, "order_id": "TB2", field: sent}
-    (batch / "taobao_orders-2025-01-00000.json").write_text(json.dumps(TAOBAO_ORDER) + "\n" + json.dumps(retyped) + "\n")
+    (batch / "taobao_orders-2025-01-00000.json").write_text(
+        json.dumps(TAOBAO_ORDER) + "\n" + json.dumps(retyped) + "\n"
+    )
     bronze = read_landed(spark, spec, [str(batch)], "load-test")
-    conformed = spec.conform(bronze, params=ConformParams(fx_to_cny=config.conform.fx_to_cny,
-                                                          max_order_amount_cny=config.conform.max_order_amount_cny))
+    conformed = spec.conform(
+        bronze,
+        params=ConformParams(
+            fx_to_cny=config.conform.fx_to_cny, max_order_amount_cny=config.conform.max_order_amount_cny
+        ),
+    )
     got = {r["order_id"]: r[REJECT_REASON] for r in conformed.select("order_id", REJECT_REASON).collect()}
     assert got == {"TB1": None, "TB2": reason}

@@ -1,6 +1,7 @@
 """The documentation: the site builds with ``mkdocs build --strict`` (every internal link and anchor
 resolves), the README stays a few screens long, and no tracked file points at documents outside the
 repository or at tracker numbers (dated lab notes under bench/results/ excepted)."""
+
 import os
 import re
 import subprocess
@@ -20,9 +21,19 @@ FORBIDDEN = re.compile("|".join([re.escape("SPEC" + " §"), re.escape("SPEC" + "
 def test_the_site_builds_strict(tmp_path):
     assert MKDOCS.exists(), f"{MKDOCS} not found: install the docs extra (pip install -e '.[docs]')"
     built = subprocess.run(
-        [str(MKDOCS), "build", "--strict", "--config-file", str(ROOT / "mkdocs.yml"),
-         "--site-dir", str(tmp_path / "site")],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            str(MKDOCS),
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(tmp_path / "site"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
     )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
@@ -31,7 +42,9 @@ def test_the_site_builds_strict(tmp_path):
 
 def test_the_readme_is_short():
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): move text to docs/"
+    assert len(lines) <= README_MAX_LINES, (
+        f"README.md has {len(lines)} lines (at most {README_MAX_LINES}): move text to docs/"
+    )
 
 
 def _tracked_files() -> list[str]:
@@ -50,6 +63,7 @@ def test_no_tracked_file_points_outside_the_repository_or_at_tracker_numbers():
         if not path.is_file():  # deleted in the working tree, not yet committed
             continue
         text = path.read_bytes().decode("utf-8", errors="ignore")
-        found += [f"{rel}:{n}: {line.strip()[:120]}" for n, line in enumerate(text.splitlines(), 1)
-                  if FORBIDDEN.search(line)]
+        found += [
+            f"{rel}:{n}: {line.strip()[:120]}" for n, line in enumerate(text.splitlines(), 1) if FORBIDDEN.search(line)
+        ]
     assert found == [], "\n".join(found)

@@ -18,29 +18,47 @@ from transforms.gold import params as P
 from transforms.gold.features import user_features, window_months
 from transforms.gold.score import scores, with_change, with_grade, with_level
 from transforms.gold.user_month import batch_slices
-from transforms.schemas import (AMOUNT_SUM, GOLD_USER_FEATURES, GOLD_USER_MONTH, SILVER_ACCOUNTS, SILVER_INTERACTIONS,
-                                SILVER_ORDERS, SILVER_RISK_FLAGS, SILVER_SERVICE_EVENTS, conform_to)
+from transforms.schemas import (
+    AMOUNT_SUM,
+    GOLD_USER_FEATURES,
+    GOLD_USER_MONTH,
+    SILVER_ACCOUNTS,
+    SILVER_INTERACTIONS,
+    SILVER_ORDERS,
+    SILVER_RISK_FLAGS,
+    SILVER_SERVICE_EVENTS,
+    conform_to,
+)
 from transforms.silver.common import event_time_columns
 
 # The numbers these tests compute by hand, pinned here so that tuning conf/scoring.yaml does not move them.
-S = load_config(sets=[
-    "scoring.components={purchase_amount: {net_spend_cny: {max_points: 1300, half_at: 60000}}, "
-    "purchase_frequency: {scored_orders: {max_points: 300, half_at: 80}, active_days: {max_points: 300, half_at: 45}}, "
-    "interaction: {interaction_units: {max_points: 500, half_at: 120}}}",
-    "scoring.credit_points_by_level=[0, 40, 80, 130, 180, 260, 400]",
-    "scoring.credit.dimensions={"
-    "account_age_years: {weight: 14, curve: saturating, at: 3.0}, identity_verified: {weight: 10, curve: linear, at: 0.0},"
-    "active_months: {weight: 10, curve: saturating, at: 3.0}, active_days: {weight: 6, curve: saturating, at: 20.0},"
-    "orders: {weight: 5, curve: saturating, at: 15.0}, net_spend_cny: {weight: 5, curve: saturating, at: 5000.0},"
-    "platforms_used: {weight: 4, curve: saturating, at: 1.0}, review_positivity: {weight: 10, curve: linear, at: 0.5},"
-    "refund_rate: {weight: 10, curve: penalty, at: 0.4}, return_rate: {weight: 10, curve: penalty, at: 0.6},"
-    "dispute_rate: {weight: 10, curve: penalty, at: 0.05}, flagged_order_rate: {weight: 6, curve: penalty, at: 0.05}}",
-    "scoring.credit.review_prior={positivity: 0.8, weight: 5}",
-    "scoring.credit.levels=[20, 35, 50, 62, 75, 85]", "scoring.credit.max_level_unverified=4",
-    "scoring.bands={lowest_band: 300, super: 1000, apass_eligible: 2500}", "scoring.growth_perk_rise=68",
-    "scoring.interaction_monthly_caps={review: 20, qa: 10, like: 30, live: 20, content: 10}",
-    "scoring.orders_monthly_cap=60",
-]).scoring
+S = load_config(
+    sets=[
+        "scoring.components={purchase_amount: {net_spend_cny: {max_points: 1300, half_at: 60000}}, "
+        "purchase_frequency: {scored_orders: {max_points: 300, half_at: 80}, "
+        "active_days: {max_points: 300, half_at: 45}}, "
+        "interaction: {interaction_units: {max_points: 500, half_at: 120}}}",
+        "scoring.credit_points_by_level=[0, 40, 80, 130, 180, 260, 400]",
+        "scoring.credit.dimensions={"
+        "account_age_years: {weight: 14, curve: saturating, at: 3.0}, "
+        "identity_verified: {weight: 10, curve: linear, at: 0.0},"
+        "active_months: {weight: 10, curve: saturating, at: 3.0}, "
+        "active_days: {weight: 6, curve: saturating, at: 20.0},"
+        "orders: {weight: 5, curve: saturating, at: 15.0}, net_spend_cny: {weight: 5, curve: saturating, at: 5000.0},"
+        "platforms_used: {weight: 4, curve: saturating, at: 1.0}, "
+        "review_positivity: {weight: 10, curve: linear, at: 0.5},"
+        "refund_rate: {weight: 10, curve: penalty, at: 0.4}, return_rate: {weight: 10, curve: penalty, at: 0.6},"
+        "dispute_rate: {weight: 10, curve: penalty, at: 0.05}, "
+        "flagged_order_rate: {weight: 6, curve: penalty, at: 0.05}}",
+        "scoring.credit.review_prior={positivity: 0.8, weight: 5}",
+        "scoring.credit.levels=[20, 35, 50, 62, 75, 85]",
+        "scoring.credit.max_level_unverified=4",
+        "scoring.bands={lowest_band: 300, super: 1000, apass_eligible: 2500}",
+        "scoring.growth_perk_rise=68",
+        "scoring.interaction_monthly_caps={review: 20, qa: 10, like: 30, live: 20, content: 10}",
+        "scoring.orders_monthly_cap=60",
+    ]
+).scoring
 CAPS = S.caps
 
 
@@ -52,77 +70,151 @@ def _events(spark, schema, rows: list[dict], defaults: dict):
     typed = T.StructType([T.StructField(n, types.get(n, T.StringType()), True) for n in names])
     df = spark.createDataFrame([tuple(r.get(n) for n in names) for r in raw], typed)
     ts = F.to_timestamp(F.concat(F.col("at"), F.lit(" +08:00")), "yyyy-MM-dd HH:mm:ss XXX")
-    missing = [F.lit(None).cast(f.dataType).alias(f.name) for f in schema.fields
-               if f.name not in df.columns and f.name not in ("event_time", "event_date", "event_month")]
+    missing = [
+        F.lit(None).cast(f.dataType).alias(f.name)
+        for f in schema.fields
+        if f.name not in df.columns and f.name not in ("event_time", "event_date", "event_month")
+    ]
     return df.select("*", *event_time_columns(ts), *missing).transform(conform_to, schema)
 
 
-ORDER = dict(platform="taobao", user_id=1, seller_id="taobao:7", category="snacks", category_group="everyday",
-             item_kind="physical", quantity=1, currency="CNY", channel="mobile", is_overseas=False,
-             is_group_buy=False, company_invoice=False, travel_class=None, hotel_star=None, risk_flagged=False,
-             risk_rule=None, source="taobao_orders", ingest_month="2025-03", load_id="l1")
+ORDER = dict(
+    platform="taobao",
+    user_id=1,
+    seller_id="taobao:7",
+    category="snacks",
+    category_group="everyday",
+    item_kind="physical",
+    quantity=1,
+    currency="CNY",
+    channel="mobile",
+    is_overseas=False,
+    is_group_buy=False,
+    company_invoice=False,
+    travel_class=None,
+    hotel_star=None,
+    risk_flagged=False,
+    risk_rule=None,
+    source="taobao_orders",
+    ingest_month="2025-03",
+    load_id="l1",
+)
 
 
 def orders(spark, rows):
-    rows = [{**r, "amount_cny": Decimal(str(r["amount_cny"])), "order_id": r.get("order_id", f"o{i}")}
-            for i, r in enumerate(rows)]
+    rows = [
+        {**r, "amount_cny": Decimal(str(r["amount_cny"])), "order_id": r.get("order_id", f"o{i}")}
+        for i, r in enumerate(rows)
+    ]
     return _events(spark, SILVER_ORDERS, rows, ORDER)
 
 
 def interactions(spark, rows):
-    base = dict(platform="taobao", user_id=1, target_id=None, rating=None, is_positive=None, duration_s=None,
-                source="interactions", ingest_month="2025-03", load_id="l1")
+    base = dict(
+        platform="taobao",
+        user_id=1,
+        target_id=None,
+        rating=None,
+        is_positive=None,
+        duration_s=None,
+        source="interactions",
+        ingest_month="2025-03",
+        load_id="l1",
+    )
     return _events(spark, SILVER_INTERACTIONS, [{**r, "event_id": f"e{i}"} for i, r in enumerate(rows)], base)
 
 
 def flags(spark, rows):
-    base = dict(platform="taobao", user_id=1, rule="BRUSH_RING", risk_score=0.9, source="risk_flags",
-                ingest_month="2025-03", load_id="l1")
+    base = dict(
+        platform="taobao",
+        user_id=1,
+        rule="BRUSH_RING",
+        risk_score=0.9,
+        source="risk_flags",
+        ingest_month="2025-03",
+        load_id="l1",
+    )
     return _events(spark, SILVER_RISK_FLAGS, [{**r, "flag_id": f"f{i}"} for i, r in enumerate(rows)], base)
 
 
 def slices(o, i=None, s=None, f=None, *, batch="2025-03", batches=None, caps=None):
     spark = o.sparkSession
-    return batch_slices(o, i if i is not None else interactions(spark, []), s if s is not None else service(spark, []),
-                        f if f is not None else flags(spark, []), batches=batches or [batch], late_tolerance_months=2,
-                        caps=caps or CAPS)
+    return batch_slices(
+        o,
+        i if i is not None else interactions(spark, []),
+        s if s is not None else service(spark, []),
+        f if f is not None else flags(spark, []),
+        batches=batches or [batch],
+        late_tolerance_months=2,
+        caps=caps or CAPS,
+    )
 
 
 def service(spark, rows):
-    base = dict(platform="taobao", user_id=1, order_id="o0", status="COMPLETED", source="service_events",
-                ingest_month="2025-03", load_id="l1")
+    base = dict(
+        platform="taobao",
+        user_id=1,
+        order_id="o0",
+        status="COMPLETED",
+        source="service_events",
+        ingest_month="2025-03",
+        load_id="l1",
+    )
     rows = [{**r, "amount_cny": Decimal(str(r["amount_cny"])), "ticket_id": f"t{i}"} for i, r in enumerate(rows)]
     return _events(spark, SILVER_SERVICE_EVENTS, rows, base)
 
 
 def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(spark):
-    o = orders(spark, [
-        dict(amount_cny=100.00, at="2025-03-10 12:00:00"),
-        dict(amount_cny=250.50, at="2025-03-31 23:59:59", platform="tmall", seller_id="tmall:1",
-             category="luxury_bags", category_group="luxury", is_overseas=True, channel="pc"),
-        # April in Shanghai, still March 31 in UTC: it came with the April batch
-        dict(amount_cny=999.00, at="2025-04-01 00:00:00", ingest_month="2025-04"),
-        dict(amount_cny=80.00, at="2025-03-12 03:00:00", risk_flagged=True, risk_rule="BRUSH_RING", order_id="fake"),
-        dict(amount_cny=55.00, at="2025-02-27 10:00:00"),  # a late February order in the March batch
-    ])
+    o = orders(
+        spark,
+        [
+            dict(amount_cny=100.00, at="2025-03-10 12:00:00"),
+            dict(
+                amount_cny=250.50,
+                at="2025-03-31 23:59:59",
+                platform="tmall",
+                seller_id="tmall:1",
+                category="luxury_bags",
+                category_group="luxury",
+                is_overseas=True,
+                channel="pc",
+            ),
+            # April in Shanghai, still March 31 in UTC: it came with the April batch
+            dict(amount_cny=999.00, at="2025-04-01 00:00:00", ingest_month="2025-04"),
+            dict(
+                amount_cny=80.00, at="2025-03-12 03:00:00", risk_flagged=True, risk_rule="BRUSH_RING", order_id="fake"
+            ),
+            dict(amount_cny=55.00, at="2025-02-27 10:00:00"),  # a late February order in the March batch
+        ],
+    )
     f = flags(spark, [dict(order_id="fake", at="2025-03-13 09:00:00")])
-    i = interactions(spark, [
-        dict(kind="review", rating=5, is_positive=True, at="2025-03-11 10:00:00"),
-        dict(kind="review", rating=2, is_positive=False, at="2025-03-11 11:00:00"),
-        dict(kind="live", duration_s=600, at="2025-03-20 20:00:00"),
-        dict(kind="seller_chat", target_id="taobao:7", at="2025-03-20 20:00:00"),
-        dict(kind="like", at="2025-04-01 00:00:01", ingest_month="2025-04"),
-    ])
-    s = service(spark, [
-        dict(kind="refund", amount_cny=40.00, at="2025-03-15 09:00:00"),
-        dict(kind="return", amount_cny=30.00, at="2025-03-16 09:00:00"),
-        dict(kind="dispute", amount_cny=0.00, status="OPEN", at="2025-03-17 09:00:00"),
-    ])
+    i = interactions(
+        spark,
+        [
+            dict(kind="review", rating=5, is_positive=True, at="2025-03-11 10:00:00"),
+            dict(kind="review", rating=2, is_positive=False, at="2025-03-11 11:00:00"),
+            dict(kind="live", duration_s=600, at="2025-03-20 20:00:00"),
+            dict(kind="seller_chat", target_id="taobao:7", at="2025-03-20 20:00:00"),
+            dict(kind="like", at="2025-04-01 00:00:01", ingest_month="2025-04"),
+        ],
+    )
+    s = service(
+        spark,
+        [
+            dict(kind="refund", amount_cny=40.00, at="2025-03-15 09:00:00"),
+            dict(kind="return", amount_cny=30.00, at="2025-03-16 09:00:00"),
+            dict(kind="dispute", amount_cny=0.00, status="OPEN", at="2025-03-17 09:00:00"),
+        ],
+    )
     batch = {(r["month"], r["batch"]): r for r in slices(o, i, s, f).collect()}
     assert set(batch) == {("2025-03", "2025-03"), ("2025-02", "2025-03")}  # the late order has its own slice
     late = batch[("2025-02", "2025-03")]
-    assert (late["orders"], late["spend_cny"], late["active_days_mask"], late["reviews"]) == \
-        (1, Decimal("55.00"), 1 << 26, 0)
+    assert (late["orders"], late["spend_cny"], late["active_days_mask"], late["reviews"]) == (
+        1,
+        Decimal("55.00"),
+        1 << 26,
+        0,
+    )
     m = batch[("2025-03", "2025-03")]
     assert (m["orders"], m["spend_cny"], m["capped_spend_cny"]) == (2, Decimal("350.50"), Decimal("350.50"))
     assert (m["flagged_orders"], m["flagged_spend_cny"]) == (1, Decimal("80.00"))
@@ -131,35 +223,69 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
     assert (m["spend_tmall_cny"], m["spend_luxury_cny"], m["overseas_spend_cny"]) == (Decimal("250.50"),) * 3
     assert (m["mobile_orders"], m["pc_orders"], m["max_order_cny"]) == (1, 1, Decimal("250.50"))
     assert (m["refunds"], m["returns"], m["disputes"], m["refund_cny"]) == (1, 1, 1, Decimal("70.00"))
-    assert (m["reviews"], m["positive_reviews"], m["live"], m["live_seconds"], m["seller_chats"], m["likes"]) == \
-        (2, 1, 1, 600, 1, 0)
+    assert (m["reviews"], m["positive_reviews"], m["live"], m["live_seconds"], m["seller_chats"], m["likes"]) == (
+        2,
+        1,
+        1,
+        600,
+        1,
+        0,
+    )
     april = slices(o, i, s, f, batch="2025-04").collect()
-    assert [(r["month"], r["orders"], r["spend_cny"], r["likes"], r["active_days_mask"]) for r in april] == \
-        [("2025-04", 1, Decimal("999.00"), 1, 1)]
+    assert [(r["month"], r["orders"], r["spend_cny"], r["likes"], r["active_days_mask"]) for r in april] == [
+        ("2025-04", 1, Decimal("999.00"), 1, 1)
+    ]
 
 
 def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(spark):
-    o = orders(spark, [dict(amount_cny=30000.00, at="2025-03-31 22:00:00", risk_flagged=True, order_id="x"),
-                       dict(amount_cny=100.00, at="2025-03-05 10:00:00")])
+    o = orders(
+        spark,
+        [
+            dict(amount_cny=30000.00, at="2025-03-31 22:00:00", risk_flagged=True, order_id="x"),
+            dict(amount_cny=100.00, at="2025-03-05 10:00:00"),
+        ],
+    )
     f = flags(spark, [dict(order_id="x", at="2025-04-01 09:00:00", ingest_month="2025-04")])
     march = slices(o, f=f).first()  # by batch 2025-03 nobody knew: it counted
-    assert (march["orders"], march["spend_cny"], march["capped_spend_cny"], march["flagged_orders"]) == \
-        (2, Decimal("30100.00"), Decimal("20100.00"), 0)
+    assert (march["orders"], march["spend_cny"], march["capped_spend_cny"], march["flagged_orders"]) == (
+        2,
+        Decimal("30100.00"),
+        Decimal("20100.00"),
+        0,
+    )
     taken_back = slices(o, f=f, batch="2025-04").collect()
-    assert [(r["month"], r["batch"], r["orders"], r["spend_cny"], r["capped_spend_cny"], r["flagged_orders"],
-             r["flagged_spend_cny"], r["active_days_mask"]) for r in taken_back] == \
-        [("2025-03", "2025-04", -1, Decimal("-30000.00"), Decimal("-20000.00"), 1, Decimal("30000.00"), 0)]
+    assert [
+        (
+            r["month"],
+            r["batch"],
+            r["orders"],
+            r["spend_cny"],
+            r["capped_spend_cny"],
+            r["flagged_orders"],
+            r["flagged_spend_cny"],
+            r["active_days_mask"],
+        )
+        for r in taken_back
+    ] == [("2025-03", "2025-04", -1, Decimal("-30000.00"), Decimal("-20000.00"), 1, Decimal("30000.00"), 0)]
     # both batches in one plan: each slice as its own batch alone gives it
     # (materialised once: the two roll-ups below would each plan and run both batches' slices again)
     um = slices(o, f=f, batches=["2025-03", "2025-04"]).localCheckpoint()
-    assertDataFrameEqual(um.drop("sellers_sketch"), slices(o, f=f).unionByName(slices(o, f=f, batch="2025-04"))
-                         .drop("sellers_sketch"))
+    assertDataFrameEqual(
+        um.drop("sellers_sketch"), slices(o, f=f).unionByName(slices(o, f=f, batch="2025-04")).drop("sellers_sketch")
+    )
     # rolled up as of April, the order is gone; as of March it was there
     accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True)])
+
     def rolled_up(as_of_months):
-        return user_features(um, accounts, as_of_months=as_of_months, window=12, orders_monthly_cap=60,
-                             interaction_monthly_caps=S.interaction_monthly_caps,
-                             interaction_weights=S.interaction_weights)
+        return user_features(
+            um,
+            accounts,
+            as_of_months=as_of_months,
+            window=12,
+            orders_monthly_cap=60,
+            interaction_monthly_caps=S.interaction_monthly_caps,
+            interaction_weights=S.interaction_weights,
+        )
 
     march, april = (rolled_up([as_of]).first() for as_of in ("2025-03", "2025-04"))
     # both months in one plan: each row as its month alone gives it
@@ -169,16 +295,28 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
 
 
 def test_caps_scale_orders_down_per_order_day_and_month(spark):
-    caps = P.CapTable(physical=P.KindCaps(order=1000, day=1500, category_month=100000, shop_month=100000),
-                      virtual=P.KindCaps(order=300, day=100000, category_month=100000, shop_month=100000),
-                      month=1700)
-    o = orders(spark, [
-        dict(amount_cny=800, at="2025-03-05 10:00:00"),
-        dict(amount_cny=1200, at="2025-03-05 11:00:00"),  # order cap: 1000
-        dict(amount_cny=600, at="2025-03-05 12:00:00"),  # day: 800 + 1000 + 600 = 2400 -> 1500
-        dict(amount_cny=5000, at="2025-03-06 10:00:00", platform="fliggy", seller_id="fliggy:1",
-             category="travel_flight", category_group="travel", item_kind="virtual"),  # virtual order cap: 300
-    ])
+    caps = P.CapTable(
+        physical=P.KindCaps(order=1000, day=1500, category_month=100000, shop_month=100000),
+        virtual=P.KindCaps(order=300, day=100000, category_month=100000, shop_month=100000),
+        month=1700,
+    )
+    o = orders(
+        spark,
+        [
+            dict(amount_cny=800, at="2025-03-05 10:00:00"),
+            dict(amount_cny=1200, at="2025-03-05 11:00:00"),  # order cap: 1000
+            dict(amount_cny=600, at="2025-03-05 12:00:00"),  # day: 800 + 1000 + 600 = 2400 -> 1500
+            dict(
+                amount_cny=5000,
+                at="2025-03-06 10:00:00",
+                platform="fliggy",
+                seller_id="fliggy:1",
+                category="travel_flight",
+                category_group="travel",
+                item_kind="virtual",
+            ),  # virtual order cap: 300
+        ],
+    )
     row = slices(o, caps=caps).first()
     assert row["spend_cny"] == Decimal("7600.00")
     assert row["capped_spend_cny"] == Decimal("1700.00")  # 1500 + 300 = 1800, then the month cap
@@ -190,47 +328,85 @@ def test_caps_scale_orders_down_per_order_day_and_month(spark):
 
 
 def _month_row(spark, user_id, month, **values):
-    base = {f.name: (0 if not isinstance(f.dataType, type(AMOUNT_SUM)) else Decimal(0))
-            for f in GOLD_USER_MONTH.fields}
-    base.update(user_id=user_id, month=month, batch=month, max_order_cny=None, sellers_sketch=None,
-                chat_sellers_sketch=None)
+    base = {f.name: (0 if not isinstance(f.dataType, type(AMOUNT_SUM)) else Decimal(0)) for f in GOLD_USER_MONTH.fields}
+    base.update(
+        user_id=user_id, month=month, batch=month, max_order_cny=None, sellers_sketch=None, chat_sellers_sketch=None
+    )
     base.update({k: Decimal(str(v)) if isinstance(v, float) else v for k, v in values.items()})
     return base
 
 
 def _accounts(spark, rows):
-    base = dict(gender="F", birth_year=1990, city_tier=1, mobile_share=0.8, source="accounts",
-                ingest_month="2024-01", load_id="l1", updated_at=datetime(2024, 1, 1))
-    return spark.createDataFrame([tuple({**base, **r}[f.name] for f in SILVER_ACCOUNTS.fields) for r in rows],
-                                 SILVER_ACCOUNTS)
+    base = dict(
+        gender="F",
+        birth_year=1990,
+        city_tier=1,
+        mobile_share=0.8,
+        source="accounts",
+        ingest_month="2024-01",
+        load_id="l1",
+        updated_at=datetime(2024, 1, 1),
+    )
+    return spark.createDataFrame(
+        [tuple({**base, **r}[f.name] for f in SILVER_ACCOUNTS.fields) for r in rows], SILVER_ACCOUNTS
+    )
 
 
 def features_for(spark, month_rows, accounts, as_of="2025-12"):
     um = spark.createDataFrame(month_rows, GOLD_USER_MONTH)
-    return user_features(um, accounts, as_of_months=[as_of], window=12, orders_monthly_cap=S.orders_monthly_cap,
-                         interaction_monthly_caps=S.interaction_monthly_caps,
-                         interaction_weights=S.interaction_weights)
+    return user_features(
+        um,
+        accounts,
+        as_of_months=[as_of],
+        window=12,
+        orders_monthly_cap=S.orders_monthly_cap,
+        interaction_monthly_caps=S.interaction_monthly_caps,
+        interaction_weights=S.interaction_weights,
+    )
 
 
 def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
     rows = [
         _month_row(spark, 1, "2024-12", orders=5, capped_spend_cny=500.0, active_days_mask=0b1),  # outside
-        _month_row(spark, 1, "2025-01", orders=70, capped_spend_cny=1000.0, capped_refund_cny=100.0,
-                   active_days_mask=0b111, platform_mask=0b01, reviews=25, positive_reviews=25),
-        _month_row(spark, 1, "2025-06", orders=2, capped_spend_cny=300.0, active_days_mask=0b11,
-                   platform_mask=0b100, category_mask=1 << 62),
+        _month_row(
+            spark,
+            1,
+            "2025-01",
+            orders=70,
+            capped_spend_cny=1000.0,
+            capped_refund_cny=100.0,
+            active_days_mask=0b111,
+            platform_mask=0b01,
+            reviews=25,
+            positive_reviews=25,
+        ),
+        _month_row(
+            spark,
+            1,
+            "2025-06",
+            orders=2,
+            capped_spend_cny=300.0,
+            active_days_mask=0b11,
+            platform_mask=0b100,
+            category_mask=1 << 62,
+        ),
         # a late June order that came with the July batch: its day is already active
         _month_row(spark, 1, "2025-06", batch="2025-07", orders=1, capped_spend_cny=50.0, active_days_mask=0b10),
         # December events that arrive in January are not known by the December score
         _month_row(spark, 1, "2025-12", batch="2026-01", orders=4, capped_spend_cny=400.0, active_days_mask=0b1),
         _month_row(spark, 1, "2026-01", orders=9, capped_spend_cny=900.0, active_days_mask=0b1),  # after as_of
     ]
-    accounts = _accounts(spark, [
-        dict(user_id=1, registered_date=date(2015, 12, 31), identity_verified=True),
-        dict(user_id=2, registered_date=date(2020, 6, 30), identity_verified=False),  # a member with no events
-        dict(user_id=3, registered_date=date(2026, 1, 2), identity_verified=True),  # not a member yet
-        dict(user_id=4, registered_date=date(2025, 11, 1), identity_verified=True, ingest_month="2026-01"),  # unknown
-    ])
+    accounts = _accounts(
+        spark,
+        [
+            dict(user_id=1, registered_date=date(2015, 12, 31), identity_verified=True),
+            dict(user_id=2, registered_date=date(2020, 6, 30), identity_verified=False),  # a member with no events
+            dict(user_id=3, registered_date=date(2026, 1, 2), identity_verified=True),  # not a member yet
+            dict(
+                user_id=4, registered_date=date(2025, 11, 1), identity_verified=True, ingest_month="2026-01"
+            ),  # unknown
+        ],
+    )
     got = {r["user_id"]: r for r in features_for(spark, rows, accounts).collect()}
     assert set(got) == {1, 2}
     one = got[1]
@@ -240,11 +416,18 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
     assert one["interaction_units"] == 20 * S.interaction_weights["review"]  # 25 reviews, capped at 20
     assert (one["platforms_used"], one["categories_used"], one["account_age_years"]) == (2, 1, 10.0)
     # next month January 2025 leaves the window: what carries over is June only
-    assert (one["carry_net_spend_cny"], one["carry_scored_orders"], one["carry_active_days"]) == \
-        (Decimal("350.00"), 3, 2)
+    assert (one["carry_net_spend_cny"], one["carry_scored_orders"], one["carry_active_days"]) == (
+        Decimal("350.00"),
+        3,
+        2,
+    )
     two = got[2]
-    assert (two["orders"], two["net_spend_cny"], two["identity_verified"], two["account_age_years"]) == \
-        (0, Decimal("0.00"), False, 5.5)
+    assert (two["orders"], two["net_spend_cny"], two["identity_verified"], two["account_age_years"]) == (
+        0,
+        Decimal("0.00"),
+        False,
+        5.5,
+    )
     assert window_months("2025-02", 3) == ["2024-12", "2025-01", "2025-02"]
 
 
@@ -252,21 +435,38 @@ def test_the_roll_up_does_not_depend_on_the_order_its_rows_arrive_in(spark):
     # likes 1..12 a month at 0.1 each: summed as doubles, the 12 products give 5 different totals
     # depending on their order; counted first and weighted once, the total is 78 x 0.1 whatever the order
     from transforms.gold.sketch import kmv_sketch
-    weights = {k: 0.1 for k in S.interaction_weights}
+
+    weights = dict.fromkeys(S.interaction_weights, 0.1)
     months = window_months("2025-12", 12)
-    sellers = spark.createDataFrame([(m, f"shop{i % 5}") for i, m in enumerate(months)], "month string, s string") \
-        .groupBy("month").agg(kmv_sketch(F.col("s")).alias("sk"))
+    sellers = (
+        spark.createDataFrame([(m, f"shop{i % 5}") for i, m in enumerate(months)], "month string, s string")
+        .groupBy("month")
+        .agg(kmv_sketch(F.col("s")).alias("sk"))
+    )
     sketch_of = {r["month"]: r["sk"] for r in sellers.collect()}  # five shops across the year
     rows = [_month_row(spark, 1, m, orders=1, likes=k, sellers_sketch=sketch_of[m]) for k, m in enumerate(months, 1)]
     rows += [_month_row(spark, 2, m, orders=1, likes=13 - k) for k, m in enumerate(months, 1)]
-    accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True, gender="M"),
-                                 dict(user_id=2, registered_date=date(2020, 1, 1), identity_verified=True, gender="U")])
+    accounts = _accounts(
+        spark,
+        [
+            dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True, gender="M"),
+            dict(user_id=2, registered_date=date(2020, 1, 1), identity_verified=True, gender="U"),
+        ],
+    )
 
     def rolled(month_rows):
         um = spark.createDataFrame(month_rows, GOLD_USER_MONTH)
-        return sorted(user_features(um.repartition(5), accounts, as_of_months=["2025-12"], window=12, orders_monthly_cap=60,
-                                    interaction_monthly_caps=S.interaction_monthly_caps,
-                                    interaction_weights=weights).collect())
+        return sorted(
+            user_features(
+                um.repartition(5),
+                accounts,
+                as_of_months=["2025-12"],
+                window=12,
+                orders_monthly_cap=60,
+                interaction_monthly_caps=S.interaction_monthly_caps,
+                interaction_weights=weights,
+            ).collect()
+        )
 
     forward = rolled(rows)
     random.Random(7).shuffle(rows)
@@ -278,12 +478,14 @@ def test_the_roll_up_does_not_depend_on_the_order_its_rows_arrive_in(spark):
 
 def _features(spark, rows: list[dict]):
     """gold.user_features rows: zeros everywhere except the given values."""
+
     def default(f):
         if f.name == "identity_verified":
             return True
         if f.name in ("registered_date", "gender", "birth_year", "city_tier", "device_mobile_share", "max_order_cny"):
             return None
         return Decimal(0) if f.dataType == AMOUNT_SUM else 0.0 if f.dataType.typeName() == "double" else 0
+
     full = []
     for r in rows:
         row = {f.name: default(f) for f in GOLD_USER_FEATURES.fields}
@@ -296,52 +498,115 @@ def _features(spark, rows: list[dict]):
 
 
 def score_rows(spark, rows, previous=None, s=S):
-    return {r["user_id"]: r for r in scores(
-        _features(spark, rows), previous, components=s.components,
-        credit_points_by_level=s.credit_points_by_level, credit=s.credit, bands=s.bands, vip_fee=s.vip_fee_cny,
-        growth_perk_rise=s.growth_perk_rise, queues=s.service_queues).collect()}
+    return {
+        r["user_id"]: r
+        for r in scores(
+            _features(spark, rows),
+            previous,
+            components=s.components,
+            credit_points_by_level=s.credit_points_by_level,
+            credit=s.credit,
+            bands=s.bands,
+            vip_fee=s.vip_fee_cny,
+            growth_perk_rise=s.growth_perk_rise,
+            queues=s.service_queues,
+        ).collect()
+    }
 
 
 def test_components_of_a_hand_built_member(spark):
-    member = dict(user_id=1, net_spend_cny=60000, scored_orders=80, active_days=45, interaction_units=120.0,
-                  # credit, dimension by dimension (weight x sub-score): age 14 x 0.5 + identity 10 + active months
-                  # 10 x 0.5 + active days 6 x (1 - 2^-2.25) + orders 5 x 0.5 + spend 5 x (1 - 2^-12) + platforms
-                  # 4 x 0.5 + positivity 10 x 0.8 ((5 + 4) / 10 = 0.9) + refunds 10 x 0.5 + returns 10 + disputes 10
-                  # + flagged 6 = 75.237 -> C5
-                  account_age_years=3.0, months_active=3, orders=15, platforms_used=1,
-                  reviews=5, positive_reviews=5, refunds=3,
-                  carry_net_spend_cny=0, carry_scored_orders=0, carry_active_days=0, carry_interaction_units=0.0)
+    member = dict(
+        user_id=1,
+        net_spend_cny=60000,
+        scored_orders=80,
+        active_days=45,
+        interaction_units=120.0,
+        # credit, dimension by dimension (weight x sub-score): age 14 x 0.5 + identity 10 + active months
+        # 10 x 0.5 + active days 6 x (1 - 2^-2.25) + orders 5 x 0.5 + spend 5 x (1 - 2^-12) + platforms
+        # 4 x 0.5 + positivity 10 x 0.8 ((5 + 4) / 10 = 0.9) + refunds 10 x 0.5 + returns 10 + disputes 10
+        # + flagged 6 = 75.237 -> C5
+        account_age_years=3.0,
+        months_active=3,
+        orders=15,
+        platforms_used=1,
+        reviews=5,
+        positive_reviews=5,
+        refunds=3,
+        carry_net_spend_cny=0,
+        carry_scored_orders=0,
+        carry_active_days=0,
+        carry_interaction_units=0.0,
+    )
     r = score_rows(spark, [member])[1]
     assert (r["purchase_amount_points"], r["purchase_frequency_points"], r["interaction_points"]) == (650, 300, 250)
     assert (r["credit_score"], r["credit_level"], r["credit_points"]) == (75.24, "C5", 260)
     assert r["score"] == 650 + 300 + 250 + 260
     assert (r["band"], r["grade"], r["vip_fee_cny"], r["next_band_gap"]) == (3, "super", 88, 2500 - 1460)
     assert (r["carry_score"], r["keep_band_points"]) == (260, 1000 - 260)
-    assert (r["previous_score"], r["score_change"], r["growth_perk"], r["service_queue"]) == \
-        (None, None, False, "priority")
+    assert (r["previous_score"], r["score_change"], r["growth_perk"], r["service_queue"]) == (
+        None,
+        None,
+        False,
+        "priority",
+    )
     # a fraud-heavy history drags credit down: flagged orders, disputes, returns
     bad = score_rows(spark, [{**member, "flagged_orders": 5, "disputes": 2, "returns": 9}])[1]
     assert (bad["credit_score"], bad["credit_level"]) == (49.24, "C2")  # 75.24 - flagged 6 - disputes 10 - returns 10
 
 
-@pytest.mark.parametrize("score, band, grade, fee, gap", [
-    (0, 1, "ordinary", 888, 300), (299, 1, "ordinary", 888, 1), (300, 2, "ordinary", 888, 700),
-    (999, 2, "ordinary", 888, 1), (1000, 3, "super", 88, 1500), (2499, 3, "super", 88, 1),
-    (2500, 4, "apass_eligible", 88, None), (9000, 4, "apass_eligible", 88, None),
-])
+@pytest.mark.parametrize(
+    "score, band, grade, fee, gap",
+    [
+        (0, 1, "ordinary", 888, 300),
+        (299, 1, "ordinary", 888, 1),
+        (300, 2, "ordinary", 888, 700),
+        (999, 2, "ordinary", 888, 1),
+        (1000, 3, "super", 88, 1500),
+        (2499, 3, "super", 88, 1),
+        (2500, 4, "apass_eligible", 88, None),
+        (9000, 4, "apass_eligible", 88, None),
+    ],
+)
 def test_band_edges(spark, score, band, grade, fee, gap):
     df = spark.createDataFrame([(1, score, 950)], "user_id long, score int, carry_score int")
     got = df.transform(with_grade, bands=S.bands, vip_fee=S.vip_fee_cny)
     keep = None if band == 1 else max({2: 300, 3: 1000, 4: 2500}[band] - 950, 0)
-    assertDataFrameEqual(got, [Row(user_id=1, score=score, carry_score=950, band=band, grade=grade, vip_fee_cny=fee,
-                                   next_band_gap=gap, keep_band_points=keep)])
+    assertDataFrameEqual(
+        got,
+        [
+            Row(
+                user_id=1,
+                score=score,
+                carry_score=950,
+                band=band,
+                grade=grade,
+                vip_fee_cny=fee,
+                next_band_gap=gap,
+                keep_band_points=keep,
+            )
+        ],
+    )
 
 
-@pytest.mark.parametrize("credit_score, verified, level", [
-    (0.0, True, 0), (19.99, True, 0), (20.0, True, 1), (34.99, True, 1), (35.0, True, 2), (61.99, True, 3),
-    (62.0, True, 4), (74.99, True, 4), (75.0, True, 5), (84.99, True, 5), (85.0, True, 6), (100.0, True, 6),
-    (100.0, False, 4), (40.0, False, 2),
-])
+@pytest.mark.parametrize(
+    "credit_score, verified, level",
+    [
+        (0.0, True, 0),
+        (19.99, True, 0),
+        (20.0, True, 1),
+        (34.99, True, 1),
+        (35.0, True, 2),
+        (61.99, True, 3),
+        (62.0, True, 4),
+        (74.99, True, 4),
+        (75.0, True, 5),
+        (84.99, True, 5),
+        (85.0, True, 6),
+        (100.0, True, 6),
+        (100.0, False, 4),
+        (40.0, False, 2),
+    ],
+)
 def test_credit_level_edges(spark, credit_score, verified, level):
     df = spark.createDataFrame([(credit_score, verified)], "credit_score double, identity_verified boolean")
     got = df.transform(with_level, levels=S.credit.levels, max_level_unverified=S.credit.max_level_unverified)
@@ -350,29 +615,65 @@ def test_credit_level_edges(spark, credit_score, verified, level):
 
 def test_month_over_month_change_and_the_growth_perk(spark):
     cols = "user_id long, month string, score int"
-    current = spark.createDataFrame([(1, "2025-12", 1068), (2, "2025-12", 1067), (3, "2025-12", 500),
-                                     (4, "2025-12", 700)], cols)
-    previous = spark.createDataFrame([(1, "2025-11", 1000), (2, "2025-11", 1000), (3, "2025-11", 900),
-                                      (4, "2025-10", 650)], cols)  # member 4 was not scored in November
+    current = spark.createDataFrame(
+        [(1, "2025-12", 1068), (2, "2025-12", 1067), (3, "2025-12", 500), (4, "2025-12", 700)], cols
+    )
+    previous = spark.createDataFrame(
+        [(1, "2025-11", 1000), (2, "2025-11", 1000), (3, "2025-11", 900), (4, "2025-10", 650)], cols
+    )  # member 4 was not scored in November
     got = current.transform(with_change, previous, growth_perk_rise=68)
-    assertDataFrameEqual(got, [
-        Row(user_id=1, month="2025-12", score=1068, previous_score=1000, score_change=68, growth_perk=True),
-        Row(user_id=2, month="2025-12", score=1067, previous_score=1000, score_change=67, growth_perk=False),
-        Row(user_id=3, month="2025-12", score=500, previous_score=900, score_change=-400, growth_perk=False),
-        Row(user_id=4, month="2025-12", score=700, previous_score=None, score_change=None, growth_perk=False)])
+    assertDataFrameEqual(
+        got,
+        [
+            Row(user_id=1, month="2025-12", score=1068, previous_score=1000, score_change=68, growth_perk=True),
+            Row(user_id=2, month="2025-12", score=1067, previous_score=1000, score_change=67, growth_perk=False),
+            Row(user_id=3, month="2025-12", score=500, previous_score=900, score_change=-400, growth_perk=False),
+            Row(user_id=4, month="2025-12", score=700, previous_score=None, score_change=None, growth_perk=False),
+        ],
+    )
     # several months at once: each month's change against the month before, in the set or published
     months = spark.createDataFrame([(1, "2026-01", 1200), (3, "2026-02", 600)], cols).unionByName(current)
-    got = {(r["user_id"], r["month"]): (r["previous_score"], r["score_change"], r["growth_perk"])
-           for r in months.transform(with_change, previous, growth_perk_rise=68).collect()}
-    assert got == {(1, "2025-12"): (1000, 68, True), (2, "2025-12"): (1000, 67, False),
-                   (3, "2025-12"): (900, -400, False), (4, "2025-12"): (None, None, False),
-                   (1, "2026-01"): (1068, 132, True), (3, "2026-02"): (None, None, False)}
+    got = {
+        (r["user_id"], r["month"]): (r["previous_score"], r["score_change"], r["growth_perk"])
+        for r in months.transform(with_change, previous, growth_perk_rise=68).collect()
+    }
+    assert got == {
+        (1, "2025-12"): (1000, 68, True),
+        (2, "2025-12"): (1000, 67, False),
+        (3, "2025-12"): (900, -400, False),
+        (4, "2025-12"): (None, None, False),
+        (1, "2026-01"): (1068, 132, True),
+        (3, "2026-02"): (None, None, False),
+    }
 
 
-INPUTS = ["net_spend_cny", "scored_orders", "active_days", "interaction_units", "account_age_years", "months_active",
-          "orders", "platforms_used", "reviews", "positive_reviews", "refunds", "returns", "disputes", "flagged_orders"]
-GOOD = {"net_spend_cny", "scored_orders", "active_days", "interaction_units", "account_age_years", "months_active",
-        "orders", "platforms_used", "positive_reviews"}
+INPUTS = [
+    "net_spend_cny",
+    "scored_orders",
+    "active_days",
+    "interaction_units",
+    "account_age_years",
+    "months_active",
+    "orders",
+    "platforms_used",
+    "reviews",
+    "positive_reviews",
+    "refunds",
+    "returns",
+    "disputes",
+    "flagged_orders",
+]
+GOOD = {
+    "net_spend_cny",
+    "scored_orders",
+    "active_days",
+    "interaction_units",
+    "account_age_years",
+    "months_active",
+    "orders",
+    "platforms_used",
+    "positive_reviews",
+}
 
 
 def test_score_is_monotonic_in_every_input(spark):
@@ -381,12 +682,25 @@ def test_score_is_monotonic_in_every_input(spark):
     for uid in range(60):
         orders_n = rng.randint(0, 400)
         reviews = rng.randint(0, 50)
-        base.append(dict(user_id=uid, net_spend_cny=round(rng.uniform(0, 300000), 2), scored_orders=min(orders_n, 300),
-                         active_days=rng.randint(0, 365), interaction_units=rng.uniform(0, 600),
-                         account_age_years=rng.uniform(0, 15), months_active=rng.randint(0, 12), orders=orders_n,
-                         platforms_used=rng.randint(0, 4), reviews=reviews, positive_reviews=rng.randint(0, reviews),
-                         refunds=rng.randint(0, 20), returns=rng.randint(0, 20), disputes=rng.randint(0, 5),
-                         flagged_orders=rng.randint(0, 10)))
+        base.append(
+            dict(
+                user_id=uid,
+                net_spend_cny=round(rng.uniform(0, 300000), 2),
+                scored_orders=min(orders_n, 300),
+                active_days=rng.randint(0, 365),
+                interaction_units=rng.uniform(0, 600),
+                account_age_years=rng.uniform(0, 15),
+                months_active=rng.randint(0, 12),
+                orders=orders_n,
+                platforms_used=rng.randint(0, 4),
+                reviews=reviews,
+                positive_reviews=rng.randint(0, reviews),
+                refunds=rng.randint(0, 20),
+                returns=rng.randint(0, 20),
+                disputes=rng.randint(0, 5),
+                flagged_orders=rng.randint(0, 10),
+            )
+        )
     before = score_rows(spark, base)
     for name in INPUTS:
         step = 1.0 if isinstance(base[0][name], float) else 1
@@ -409,18 +723,25 @@ def test_score_is_monotonic_in_every_input(spark):
 
 def test_no_single_dimension_reaches_the_top_band_alone(spark):
     huge = dict(net_spend_cny=10**12, scored_orders=10**9, active_days=10**6, interaction_units=1e9)
-    rows = [dict(user_id=i, account_age_years=0.0, identity_verified=False, **{k: (v if k == name else 0)
-                                                                             for k, v in huge.items()})
-            for i, name in enumerate(huge)]
+    rows = [
+        dict(
+            user_id=i,
+            account_age_years=0.0,
+            identity_verified=False,
+            **{k: (v if k == name else 0) for k, v in huge.items()},
+        )
+        for i, name in enumerate(huge)
+    ]
     got = score_rows(spark, rows)
     maxima = {c: sum(t.max_points for t in terms.values()) for c, terms in S.components.items()}
-    for i, name in enumerate(huge):
+    for i in range(len(huge)):
         r = got[i]
         assert r["score"] < S.bands.apass_eligible
         for c, most in maxima.items():
             assert r[f"{c}_points"] <= most
-    everything = score_rows(spark, [dict(user_id=9, **huge, account_age_years=30.0, months_active=12, orders=10**4,
-                                         platforms_used=4)])[9]
+    everything = score_rows(
+        spark, [dict(user_id=9, **huge, account_age_years=30.0, months_active=12, orders=10**4, platforms_used=4)]
+    )[9]
     assert everything["score"] >= S.bands.apass_eligible  # all of them together do
 
 
@@ -439,8 +760,12 @@ def test_kmv_sketch_is_exact_below_k_order_free_and_mergeable(spark):
     forward = values.orderBy("v").coalesce(1).agg(kmv_sketch(F.col("v"), 64).alias("s")).first()["s"]
     backward = values.orderBy(F.desc("v")).repartition(3).agg(kmv_sketch(F.col("v"), 64).alias("s")).first()["s"]
     assert forward == backward and len(forward) == 64  # a function of the set, not of the order
-    merged = values.groupBy("part").agg(kmv_sketch(F.col("v"), 64).alias("s")) \
-        .agg(kmv_union(F.col("s"), 64).alias("s")).first()["s"]
+    merged = (
+        values.groupBy("part")
+        .agg(kmv_sketch(F.col("v"), 64).alias("s"))
+        .agg(kmv_union(F.col("s"), 64).alias("s"))
+        .first()["s"]
+    )
     assert merged == forward  # the union of the parts' sketches is the sketch of the whole
     est = spark.createDataFrame([(forward,)], "s array<bigint>").select(kmv_estimate(F.col("s"), 64)).first()[0]
     assert 2000 * 0.7 < est < 2000 * 1.3 and est != 2000

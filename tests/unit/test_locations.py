@@ -13,8 +13,19 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-LOCAL_FILE_APIS = {"os.path", "os.listdir", "os.makedirs", "os.remove", "os.scandir", "os.walk", "pathlib", "Path",
-                   "glob", "shutil", "open"}
+LOCAL_FILE_APIS = {
+    "os.path",
+    "os.listdir",
+    "os.makedirs",
+    "os.remove",
+    "os.scandir",
+    "os.walk",
+    "pathlib",
+    "Path",
+    "glob",
+    "shutil",
+    "open",
+}
 DRIVER_FILES = {
     "jobs/report.py": "the HTML report and its run manifest are written on the driver",
     "jobs/run.py": "prints the path of the report the driver wrote",

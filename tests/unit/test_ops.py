@@ -23,8 +23,12 @@ def _sets(root) -> list[str]:
 
 
 def _scores(spark, root, rows: list[tuple[int, int]], mode: str) -> None:
-    (spark.createDataFrame(rows, "user_id long, score int").write.format("delta").mode(mode)
-     .save(f"{root}/gold/scores"))
+    (
+        spark.createDataFrame(rows, "user_id long, score int")
+        .write.format("delta")
+        .mode(mode)
+        .save(f"{root}/gold/scores")
+    )
 
 
 @pytest.fixture
@@ -36,15 +40,29 @@ def published(spark, tmp_path):
 
 
 def test_rollback_restores_the_version_and_audits_it(spark, published, capsys):
-    code = main(["rollback", "--table", "gold.scores", "--version", "0", "--reason", "a cap table typo",
-                 "--author", "ops-oncall", *_sets(published)])
+    code = main(
+        [
+            "rollback",
+            "--table",
+            "gold.scores",
+            "--version",
+            "0",
+            "--reason",
+            "a cap table typo",
+            "--author",
+            "ops-oncall",
+            *_sets(published),
+        ]
+    )
     assert code == 0
     assert "restored to version 0 (was 1; the RESTORE is version 2)" in capsys.readouterr().out
     scores = spark.read.format("delta").load(f"{published}/gold/scores")
     assertDataFrameEqual(scores, [(1, 1200), (2, 300)])
     audit = spark.read.format("delta").load(f"{published}/ops/audit").collect()
-    assert [(r["action"], r["table_name"], r["from_version"], r["to_version"], r["new_version"], r["author"],
-             r["reason"]) for r in audit] == [("rollback", "gold.scores", 1, 0, 2, "ops-oncall", "a cap table typo")]
+    assert [
+        (r["action"], r["table_name"], r["from_version"], r["to_version"], r["new_version"], r["author"], r["reason"])
+        for r in audit
+    ] == [("rollback", "gold.scores", 1, 0, 2, "ops-oncall", "a cap table typo")]
     # the bad publish stays readable by time travel: RESTORE is a commit, not a deletion
     bad = spark.read.format("delta").option("versionAsOf", 1).load(f"{published}/gold/scores")
     assert bad.filter(F.col("score") == 999_999).count() == 1
@@ -56,12 +74,18 @@ def test_rollback_without_a_version_lists_the_versions(published, capsys):
     assert [line.split()[0] for line in listed[-2:]] == ["1", "0"] and listed[-1].endswith("WRITE")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--table", "gold.scores", "--version", "1", "--reason", "x"], "restored to a version from 0 to 0 (current: 1)"),
-    (["--table", "gold.scores", "--version", "0"], "--reason is required with --version"),
-    (["--table", "gold.nothing", "--version", "0", "--reason", "x"], "table gold.nothing not found"),
-    (["--table", "scores", "--version", "0", "--reason", "x"], "name a published table as layer.table"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--table", "gold.scores", "--version", "1", "--reason", "x"],
+            "restored to a version from 0 to 0 (current: 1)",
+        ),
+        (["--table", "gold.scores", "--version", "0"], "--reason is required with --version"),
+        (["--table", "gold.nothing", "--version", "0", "--reason", "x"], "table gold.nothing not found"),
+        (["--table", "scores", "--version", "0", "--reason", "x"], "name a published table as layer.table"),
+    ],
+)
 def test_rollback_mistakes_exit_2_with_one_line(spark, published, capsys, args, message):
     assert main(["rollback", *args, *_sets(published)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -83,15 +107,17 @@ def test_a_second_writer_fails_at_once_and_writes_nothing(spark, tmp_path, capsy
 
 def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over(spark, tmp_path):
     config = load_config(sets=[f"lakehouse.root={tmp_path}"])
-    dead = {"run_id": "x", "stage": "run", "host": socket.gethostname(), "pid": 2 ** 22 + 1, "started_at": "t"}
+    dead = {"run_id": "x", "stage": "run", "host": socket.gethostname(), "pid": 2**22 + 1, "started_at": "t"}
     assert storage.create_new(spark, lock_path(config), json.dumps(dead))
     with lakehouse_lock(spark, config, "score"):
         assert json.loads(storage.read_text(spark, lock_path(config)))["stage"] == "score"
     # ...but not one held on another host: only its operator knows it is dead
     assert storage.create_new(spark, lock_path(config), json.dumps({**dead, "host": "elsewhere"}))
-    with pytest.raises(LakehouseBusyError, match="if it died on another machine delete"):
-        with lakehouse_lock(spark, config, "score"):
-            pass
+    with (
+        pytest.raises(LakehouseBusyError, match="if it died on another machine delete"),
+        lakehouse_lock(spark, config, "score"),
+    ):
+        pass
 
 
 def test_a_relative_lakehouse_root_without_dot_slash_creates_its_tables(spark, tmp_path):
@@ -116,12 +142,15 @@ def test_a_table_is_created_as_the_catalogue_describes_it(spark, tmp_path):
     assert detail["description"] == scores.description and detail["partitionColumns"] == ["month"]
     # a write of rows without comments keeps them (Delta keeps the table's schema metadata)
     tables.append(spark.createDataFrame([], without_comments(scores.schema)), config, "gold.scores")
-    assert spark.read.format("delta").load(location).schema["score"].metadata["comment"] \
+    assert (
+        spark.read.format("delta").load(location).schema["score"].metadata["comment"]
         == "the Taoqi score: the sum of the four components"
+    )
 
 
 def without_comments(schema):
     from pyspark.sql import types as T
+
     return T.StructType([T.StructField(f.name, f.dataType, f.nullable) for f in schema.fields])
 
 
@@ -133,11 +162,15 @@ def test_the_gold_log_keeps_every_recompute_and_answers_with_the_latest(spark, t
     gold_log.record(spark, config, "gold.scores", "2025-01", "new-settings", 11)  # month 1 rescored
     done = gold_log.computed(spark, config, "gold.scores")
     assert {m: (c.settings, c.rows) for m, c in done.items()} == {
-        "2025-01": ("new-settings", 11), "2025-02": ("old-settings", 20)}
+        "2025-01": ("new-settings", 11),
+        "2025-02": ("old-settings", 20),
+    }
     assert done["2025-01"].at > done["2025-02"].at
     history = tables.read(spark, config, "ops.gold_log").filter(F.col("gold_table") == "gold.scores")
     assert sorted(r["settings"] for r in history.filter(F.col("month") == "2025-01").collect()) == [
-        "new-settings", "old-settings"]
+        "new-settings",
+        "old-settings",
+    ]
 
 
 def test_publishing_a_report_replaces_the_remote_copy_without_nesting(spark, tmp_path, monkeypatch):
@@ -175,6 +208,6 @@ def test_publishing_a_report_replaces_the_remote_copy_without_nesting(spark, tmp
     assert (remote / "2026-01" / "index.html").read_text() == "<html>new</html>"
     assert "gold.apass_renewals" in (remote / "2026-01" / "quality_summary.txt").read_text()
     # a copy that fails (here: nothing on the driver for the month) leaves the published one as it was
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (whatever fails, what matters is what stays published)
         report.publish(spark, config, "2026-02")
     assert len(published()) == 3

@@ -24,14 +24,34 @@ RULES = load_config().personas.rules
 
 
 def test_features_of_a_hand_built_member(spark):
-    features = _features(spark, [dict(
-        user_id=1, spend_cny=100000.0, orders=120, spend_luxury_cny=25000.0, spend_hobby_cny=5000.0,
-        group_buy_spend_cny=60000.0, spend_office_cny=10000.0, spend_tmall_cny=70000.0, spend_taobao_cny=30000.0,
-        premium_travel_orders=4, first_class_orders=1, mobile_orders=90, pc_orders=30, chat_sellers=99,
-        categories_used=21, order_hour_sum=120 * 20, order_hour_sq_sum=120 * 20 * 20 + 120 * 9)])
+    features = _features(
+        spark,
+        [
+            dict(
+                user_id=1,
+                spend_cny=100000.0,
+                orders=120,
+                spend_luxury_cny=25000.0,
+                spend_hobby_cny=5000.0,
+                group_buy_spend_cny=60000.0,
+                spend_office_cny=10000.0,
+                spend_tmall_cny=70000.0,
+                spend_taobao_cny=30000.0,
+                premium_travel_orders=4,
+                first_class_orders=1,
+                mobile_orders=90,
+                pc_orders=30,
+                chat_sellers=99,
+                categories_used=21,
+                order_hour_sum=120 * 20,
+                order_hour_sq_sum=120 * 20 * 20 + 120 * 9,
+            )
+        ],
+    )
     scores = _scores(spark, [dict(user_id=1, score=1500), dict(user_id=2, score=900)])
-    got = persona_features(features, scores.withColumn("month", F.lit("2025-12")), month="2025-12",
-                           min_score=1000).collect()
+    got = persona_features(
+        features, scores.withColumn("month", F.lit("2025-12")), month="2025-12", min_score=1000
+    ).collect()
     assert len(got) == 1  # member 2 is below the population floor (and has no features)
     f = got[0].asDict()
     assert (f["luxury_share"], f["group_buy_share"], f["office_share"]) == (0.25, 0.6, 0.1)
@@ -45,7 +65,7 @@ def test_features_of_a_hand_built_member(spark):
 
 
 def test_segments_are_named_by_the_first_rule_their_centroid_meets():
-    centre = {n: 0.0 for n in NAMES}
+    centre = dict.fromkeys(NAMES, 0.0)
     shopaholic = {**centre, "segment": 0, "group_buy_share": 0.6, "orders_per_month_log": 1.8}
     almost = {**centre, "segment": 1, "group_buy_share": 0.6, "orders_per_month_log": 1.2}  # too few orders
     both = {**centre, "segment": 2, "office_share": 0.3, "group_buy_share": 0.5, "orders_per_month_log": 1.5}
@@ -78,8 +98,10 @@ def test_welch_t_matches_scipy():
 def test_purity_and_adjusted_rand_index_from_the_contingency_table(spark):
     found = ["a", "a", "a", "b", "b", "c", "c", "c", "c", "a"]
     truth = ["x", "x", "y", "y", "y", "z", "z", "z", "x", "x"]
-    cells = contingency(spark.createDataFrame(list(enumerate(found)), "user_id long, persona string"),
-                        spark.createDataFrame(list(enumerate(truth)), "user_id long, persona string"))
+    cells = contingency(
+        spark.createDataFrame(list(enumerate(found)), "user_id long, persona string"),
+        spark.createDataFrame(list(enumerate(truth)), "user_id long, persona string"),
+    )
     assert cells[("a", "x")] == 3 and cells[("c", "z")] == 3
     renamed = {(f, {"x": "a", "y": "b", "z": "c"}[t]): n for (f, t), n in cells.items()}
     assert purity(renamed) == {"a": 0.75, "b": 1.0, "c": 0.75}
@@ -87,12 +109,27 @@ def test_purity_and_adjusted_rand_index_from_the_contingency_table(spark):
 
 
 def test_profiles_compare_each_persona_with_the_rest(spark):
-    rows = [(i, "quality_lifestyle" if i < 30 else "other", 1500, "M" if i < 27 or i >= 57 else "F", 1985, 1,
-             10000.0 * (2 if i < 30 else 1), 500.0, 0.9 if i < 30 else 0.5, 0.1)
-            for i in range(90)]
-    assigned = spark.createDataFrame(rows, "user_id long, persona string, score int, gender string, birth_year int, "
-                                           "city_tier int, spend_cny double, aov_cny double, mobile_share double, "
-                                           "overseas_share double")
+    rows = [
+        (
+            i,
+            "quality_lifestyle" if i < 30 else "other",
+            1500,
+            "M" if i < 27 or i >= 57 else "F",
+            1985,
+            1,
+            10000.0 * (2 if i < 30 else 1),
+            500.0,
+            0.9 if i < 30 else 0.5,
+            0.1,
+        )
+        for i in range(90)
+    ]
+    assigned = spark.createDataFrame(
+        rows,
+        "user_id long, persona string, score int, gender string, birth_year int, "
+        "city_tier int, spend_cny double, aov_cny double, mobile_share double, "
+        "overseas_share double",
+    )
     for g in ("everyday", "luxury", "hobby", "family", "jewelry", "office", "topup", "travel", "tickets"):
         assigned = assigned.withColumn(f"{g}_spend_share", F.lit(0.5 if g == "hobby" else 0.0))
     invited = spark.createDataFrame([(0,), (1,)], "user_id long")
@@ -114,8 +151,15 @@ def test_profiles_compare_each_persona_with_the_rest(spark):
 
 def test_age_bands(spark):
     df = spark.createDataFrame([(2001,), (1996,), (1995,), (1991,), (1990,), (1980,), (None,)], "birth_year int")
-    assert [r[0] for r in df.select(age_band(2025)).collect()] == ["<25", "25-29", "30-34", "30-34", "35-39", "45+",
-                                                                   "unknown"]
+    assert [r[0] for r in df.select(age_band(2025)).collect()] == [
+        "<25",
+        "25-29",
+        "30-34",
+        "30-34",
+        "35-39",
+        "45+",
+        "unknown",
+    ]
 
 
 def test_bad_persona_settings_are_user_mistakes():
@@ -127,6 +171,7 @@ def test_bad_persona_settings_are_user_mistakes():
 
 def test_the_docs_list_every_persona_feature():
     text = PERSONAS_DOC.read_text(encoding="utf-8")
-    listed = re.findall(r"^\| `([a-z_0-9]+)` \| (.+) \|$", text.split("### Persona features")[1].split("###")[0],
-                        flags=re.M)
+    listed = re.findall(
+        r"^\| `([a-z_0-9]+)` \| (.+) \|$", text.split("### Persona features")[1].split("###")[0], flags=re.M
+    )
     assert listed == [(f.name, f.definition) for f in FEATURES]

@@ -16,26 +16,46 @@ from transforms import catalog
 from transforms.gold.score import scores
 from transforms.gold.stability import metric_bins, stability
 
-
 S = load_config().scoring  # the scoring the suites check against
 
 
 def _config(tmp_path, *sets):
-    return load_config(sets=[f"lakehouse.root={tmp_path / 'lh'}", f"quality.reports_root={tmp_path / 'reports'}",
-                             *sets])
+    return load_config(
+        sets=[f"lakehouse.root={tmp_path / 'lh'}", f"quality.reports_root={tmp_path / 'reports'}", *sets]
+    )
 
 
 def _scores(spark, spends: list[int]):
-    members = [dict(user_id=i + 1, net_spend_cny=spend, scored_orders=40, active_days=30, account_age_years=5.0,
-                    months_active=10, orders=40, platforms_used=2) for i, spend in enumerate(spends)]
-    return scores(_features(spark, members), None, components=S.components,
-                  credit_points_by_level=S.credit_points_by_level, credit=S.credit, bands=S.bands,
-                  vip_fee=S.vip_fee_cny, growth_perk_rise=S.growth_perk_rise, queues=S.service_queues).localCheckpoint()
+    members = [
+        dict(
+            user_id=i + 1,
+            net_spend_cny=spend,
+            scored_orders=40,
+            active_days=30,
+            account_age_years=5.0,
+            months_active=10,
+            orders=40,
+            platforms_used=2,
+        )
+        for i, spend in enumerate(spends)
+    ]
+    return scores(
+        _features(spark, members),
+        None,
+        components=S.components,
+        credit_points_by_level=S.credit_points_by_level,
+        credit=S.credit,
+        bands=S.bands,
+        vip_fee=S.vip_fee_cny,
+        growth_perk_rise=S.growth_perk_rise,
+        queues=S.service_queues,
+    ).localCheckpoint()
 
 
 def _outcomes(spark, config, df, table="gold.scores"):
-    return {o.check: o for o in quality.validate(spark, config, "test", table, df, month="2025-12",
-                                                 stop_on_critical=False)}
+    return {
+        o.check: o for o in quality.validate(spark, config, "test", table, df, month="2025-12", stop_on_critical=False)
+    }
 
 
 def test_valid_scores_pass_and_a_broken_band_is_named(spark, tmp_path):
@@ -72,13 +92,22 @@ def test_a_critical_failure_publishes_nothing_and_is_recorded(spark, tmp_path):
         tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
     version = tables.version(spark, config, "gold.scores")
     broken = good.withColumn("score", F.col("score") + 1)  # no longer the sum of its components
-    with pytest.raises(quality.QualityError, match=r"critical check 'score = sum of components' failed on "
-                                                   r"gold.scores 2025-12: .*gold.scores left unchanged"):
-        with quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked:
-            tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+    with (
+        pytest.raises(
+            quality.QualityError,
+            match=r"critical check 'score = sum of components' failed on "
+            r"gold.scores 2025-12: .*gold.scores left unchanged",
+        ),
+        quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked,
+    ):
+        tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
     assert tables.version(spark, config, "gold.scores") == version
-    assert not DeltaTable.forPath(spark, tables.location(config, "gold.scores")).toDF().join(
-        broken, ["user_id", "score"]).take(1)
+    assert (
+        not DeltaTable.forPath(spark, tables.location(config, "gold.scores"))
+        .toDF()
+        .join(broken, ["user_id", "score"])
+        .take(1)
+    )
     results = tables.read(spark, config, quality.RESULTS)
     failed = results.filter(~F.col("success")).select("table_name", "check_name", "severity").collect()
     assert [tuple(r) for r in failed] == [("gold.scores", "score = sum of components", "critical")]
@@ -125,17 +154,23 @@ def test_the_gate_releases_what_it_materialised(spark, tmp_path):
     # compare what is new, not the whole set: Spark's ContextCleaner may free an older test's
     # checkpoint at any driver GC, which shrinks the set without the gate having leaked anything
     assert not _checkpoints(spark) - before
-    with pytest.raises(quality.QualityError):
-        with quality.gate(spark, config, "test", "gold.scores", good.withColumn("score", F.col("score") + 1),
-                          month="2025-12"):
-            pass
+    with (
+        pytest.raises(quality.QualityError),
+        quality.gate(
+            spark, config, "test", "gold.scores", good.withColumn("score", F.col("score") + 1), month="2025-12"
+        ),
+    ):
+        pass
     assert not _checkpoints(spark) - before
 
 
 def test_a_check_made_a_warning_in_config_lets_the_write_through(spark, tmp_path):
-    config = _config(tmp_path, "quality.data_docs=false",
-                     "quality.super_share={min: 0.0, max: 1.0}",  # a --set mapping replaces the whole mapping:
-                     "quality.severity={'gold.scores/score = sum of components': warning}")
+    config = _config(
+        tmp_path,
+        "quality.data_docs=false",
+        "quality.super_share={min: 0.0, max: 1.0}",  # a --set mapping replaces the whole mapping:
+        "quality.severity={'gold.scores/score = sum of components': warning}",
+    )
     broken = _scores(spark, [0, 5000]).withColumn("score", F.col("score") + 1)
     tables.ensure(spark, config, catalog.table("gold.scores"))
     with quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked:
@@ -146,23 +181,33 @@ def test_a_check_made_a_warning_in_config_lets_the_write_through(spark, tmp_path
 def test_psi_is_zero_for_the_same_month_and_follows_its_formula_for_a_shift(spark):
     specs = metric_bins(score_edges=[0, 1000], component_maxima=S.component_maxima(), component_bins=2)
     before = _scores(spark, [0] * 6 + [2_000_000] * 2)
-    same = {r["metric"]: r for r in stability(before, before, month="2026-01", previous_month="2025-12",
-                                                specs=specs).collect()}
-    assert {m: r["psi"] for m, r in same.items()} == {m: 0.0 for m in same} and len(same) == 6
+    same = {
+        r["metric"]: r
+        for r in stability(before, before, month="2026-01", previous_month="2025-12", specs=specs).collect()
+    }
+    assert {m: r["psi"] for m, r in same.items()} == dict.fromkeys(same, 0.0) and len(same) == 6
     after = _scores(spark, [0] * 4 + [2_000_000] * 4)
-    psi = {r["metric"]: r for r in stability(after, before, month="2026-01", previous_month="2025-12",
-                                               specs=specs).collect()}
+    psi = {
+        r["metric"]: r
+        for r in stability(after, before, month="2026-01", previous_month="2025-12", specs=specs).collect()
+    }
     shares_before, shares_after = [6 / 8, 2 / 8], [4 / 8, 4 / 8]  # below and at/above 1000 points
-    expected = sum((p - q) * math.log(p / q) for p, q in zip(shares_after, shares_before))
+    expected = sum((p - q) * math.log(p / q) for p, q in zip(shares_after, shares_before, strict=True))
     assert psi["score"]["psi"] == pytest.approx(expected, abs=1e-6)
     assert (psi["score"]["members"], psi["score"]["previous_members"], psi["score"]["bins"]) == (8, 8, 2)
 
 
-@pytest.mark.parametrize("setting, message", [
-    ("quality.severity={columns: fatal}", "quality.severity.columns must be critical or warning"),
-    ("quality.super_share={min: 0.06, max: 0.05}", "quality.super_share needs 0 <= min <= max <= 1"),
-    ("quality.stability.score_edges=[0, 500, 300]", "quality.stability.score_edges must be at least two increasing"),
-])
+@pytest.mark.parametrize(
+    "setting, message",
+    [
+        ("quality.severity={columns: fatal}", "quality.severity.columns must be critical or warning"),
+        ("quality.super_share={min: 0.06, max: 0.05}", "quality.super_share needs 0 <= min <= max <= 1"),
+        (
+            "quality.stability.score_edges=[0, 500, 300]",
+            "quality.stability.score_edges must be at least two increasing",
+        ),
+    ],
+)
 def test_invalid_quality_settings_are_config_errors(setting, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         load_config(sets=[setting])
@@ -176,23 +221,57 @@ def test_a_new_batch_is_checked_against_the_batches_before_it(spark, tmp_path, r
 
     config = _config(tmp_path, "quality.data_docs=false")
     spec = load_source("risk_flags", config.sources["risk_flags"].conformer)
-    metadata = dict(_source_file="f.json", _ingest_month="2025-05", _load_id="l1", _ingested_at=datetime(2025, 6, 1),
-                    _row_hash="h", _malformed=False, _raw=None)
-    batch = spark.createDataFrame([{**{f: None for f in spec.raw_schema.fieldNames()}, **metadata, "flag_id": str(i)}
-                                   for i in range(rows)], spec.bronze_schema)
+    metadata = dict(
+        _source_file="f.json",
+        _ingest_month="2025-05",
+        _load_id="l1",
+        _ingested_at=datetime(2025, 6, 1),
+        _row_hash="h",
+        _malformed=False,
+        _raw=None,
+    )
+    batch = spark.createDataFrame(
+        [{**dict.fromkeys(spec.raw_schema.fieldNames()), **metadata, "flag_id": str(i)} for i in range(rows)],
+        spec.bronze_schema,
+    )
     # 2025-01 (out of reach: 3 months before 2025-05 are 02-04) would drag the average down to 77.5
-    history = spark.createDataFrame([("2025-01", 10, False), ("2025-02", 80, False), ("2025-03", 100, False),
-                                     ("2025-04", 120, False), ("2025-05", 0, True)],
-                                    "_ingest_month string, n long, is_new boolean")
-    outcomes = {o.check: o for o in quality.validate(spark, config, "test", "bronze.risk_flags", batch,
-                                                     month="2025-05", references={"history": history},
-                                                     stop_on_critical=False)}
+    history = spark.createDataFrame(
+        [
+            ("2025-01", 10, False),
+            ("2025-02", 80, False),
+            ("2025-03", 100, False),
+            ("2025-04", 120, False),
+            ("2025-05", 0, True),
+        ],
+        "_ingest_month string, n long, is_new boolean",
+    )
+    outcomes = {
+        o.check: o
+        for o in quality.validate(
+            spark,
+            config,
+            "test",
+            "bronze.risk_flags",
+            batch,
+            month="2025-05",
+            references={"history": history},
+            stop_on_critical=False,
+        )
+    }
     volume = outcomes["volume vs trailing batches"]
     assert (volume.success, volume.severity) == (volume_ok, "warning")
     assert volume.sample is None if volume_ok else volume.sample == f"m=2025-05, n={rows}, trailing=100.0"
     assert outcomes["batch not empty"].success
-    empty = quality.validate(spark, config, "test", "bronze.risk_flags", batch.limit(0), month="2025-05",
-                             references={"history": history}, stop_on_critical=False)
+    empty = quality.validate(
+        spark,
+        config,
+        "test",
+        "bronze.risk_flags",
+        batch.limit(0),
+        month="2025-05",
+        references={"history": history},
+        stop_on_critical=False,
+    )
     (not_empty,) = [o for o in empty if o.check == "batch not empty"]
     assert (not_empty.success, not_empty.severity, not_empty.sample) == (False, "critical", "m=2025-05")
 
@@ -204,12 +283,35 @@ def test_a_disabled_sources_silver_table_is_still_checked_on_its_key(spark, tmp_
 
     # risk_flags was enabled when the batch was published; `taoqi quality` checks it after it is disabled
     config = _config(tmp_path, "quality.data_docs=false", "sources.risk_flags.enabled=false")
-    flag = ("taobao", "f1", "o1", 1, "BRUSH_RING", 0.9, datetime(2025, 12, 30, 10), date(2025, 12, 30), "2025-12",
-            "risk_flags", "2025-12", "load-1")
+    flag = (
+        "taobao",
+        "f1",
+        "o1",
+        1,
+        "BRUSH_RING",
+        0.9,
+        datetime(2025, 12, 30, 10),
+        date(2025, 12, 30),
+        "2025-12",
+        "risk_flags",
+        "2025-12",
+        "load-1",
+    )
     accounts = spark.createDataFrame([(1,)], "user_id long")
     twice = spark.createDataFrame([flag, flag], SILVER_RISK_FLAGS)
-    outcomes = {o.check: o for o in quality.validate(spark, config, "test", "silver.risk_flags", twice, month="2025-12",
-                                                     references={"accounts": accounts}, stop_on_critical=False)}
+    outcomes = {
+        o.check: o
+        for o in quality.validate(
+            spark,
+            config,
+            "test",
+            "silver.risk_flags",
+            twice,
+            month="2025-12",
+            references={"accounts": accounts},
+            stop_on_critical=False,
+        )
+    }
     assert [name for name, o in outcomes.items() if not o.success] == ["platform, flag_id unique"]
 
 

@@ -49,8 +49,14 @@ def test_heavy_members_and_shops_hold_factor_times_the_median(spark):
             for shop in ids:  # a binomial draw of about 200 x the median: within a quarter of it
                 assert per_shop[(platform, shop)] / median_shop == pytest.approx(200, rel=0.25), (platform, shop)
         # brushed orders stay with their colluding shops
-        assert orders.filter(F.col("is_fake") & F.col("seller_num").isin(*shops["taobao"], *shops["tmall"])
-                             & F.col("platform").isin("taobao", "tmall")).count() == 0
+        assert (
+            orders.filter(
+                F.col("is_fake")
+                & F.col("seller_num").isin(*shops["taobao"], *shops["tmall"])
+                & F.col("platform").isin("taobao", "tmall")
+            ).count()
+            == 0
+        )
     finally:
         for df in (orders, user_months, users):
             df.unpersist()
@@ -58,8 +64,11 @@ def test_heavy_members_and_shops_hold_factor_times_the_median(spark):
 
 def _checksum(df: DataFrame) -> tuple[int, int]:
     """(rows, sum of a 64-bit hash of every row): any changed value, added or lost row changes it."""
-    row = df.select(F.xxhash64(*df.columns).cast("decimal(38,0)").alias("h")) \
-        .agg(F.count("*").alias("n"), F.sum("h").alias("s")).first()
+    row = (
+        df.select(F.xxhash64(*df.columns).cast("decimal(38,0)").alias("h"))
+        .agg(F.count("*").alias("n"), F.sum("h").alias("s"))
+        .first()
+    )
     return row["n"], int(row["s"])
 
 
@@ -73,11 +82,18 @@ def test_skew_off_leaves_the_world_exactly_as_it_was(spark):
         # the calls the generator made before the setting existed
         last = months[-1]
         world_end = date.fromisoformat(last.month + "-01") + timedelta(days=last.days - 1)
-        plain_users = population(spark.range(1, gen.users + 1, numPartitions=3), seed=gen.seed,
-                                 segments=gen.segments, world_end=world_end)
+        plain_users = population(
+            spark.range(1, gen.users + 1, numPartitions=3), seed=gen.seed, segments=gen.segments, world_end=world_end
+        )
         plain_months = events.user_months(plain_users, seed=gen.seed, months=months, seasonality=gen.seasonality)
-        plain_orders = events.orders(plain_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers,
-                                     fx_to_cny=config.conform.fx_to_cny, n_months=len(months))
+        plain_orders = events.orders(
+            plain_months,
+            seed=gen.seed,
+            segments=gen.segments,
+            sellers=gen.sellers,
+            fx_to_cny=config.conform.fx_to_cny,
+            n_months=len(months),
+        )
         assert users.columns == plain_users.columns and "heavy" not in users.columns
         assert _checksum(users) == _checksum(plain_users)
         assert _checksum(orders) == _checksum(plain_orders)
@@ -92,8 +108,11 @@ def test_median_of_a_histogram_and_the_settings_checks():
     assert skewed.median_of_histogram({1: 1, 4: 1}) == 2.5
     assert skewed.median_of_histogram({7: 1}) == 7
     assert sorted(skewed.pick_ids(1, "x", 1, 11, 10)) == list(range(1, 11))  # distinct: all ten of them
-    assert skewed.pick_ids(1, "x", 1, 10**6, 5) == skewed.pick_ids(1, "x", 1, 10**6, 5) != skewed.pick_ids(
-        2, "x", 1, 10**6, 5)
+    assert (
+        skewed.pick_ids(1, "x", 1, 10**6, 5)
+        == skewed.pick_ids(1, "x", 1, 10**6, 5)
+        != skewed.pick_ids(2, "x", 1, 10**6, 5)
+    )
     with pytest.raises(ConfigError, match="heavy_user_segment must be one of"):
         load_config(sets=["generator.skew.heavy_users=1", "generator.skew.heavy_user_segment=whales"])
     with pytest.raises(ConfigError, match="factor must be at least 1"):

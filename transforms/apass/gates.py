@@ -56,9 +56,16 @@ def gate_failures(gates: Gates, *, score: Column, credit_level_number: Column, c
     ``gate: score 2499 below 2500``, ``gate: credit level C4 below C5``; a
     null input fails no gate (the comparison is unknown, not false).
     """
-    return F.filter(F.array(
-        F.when(~gates.score_passes(score),
-               F.concat(F.lit("gate: score "), score.cast("long").cast("string"), F.lit(f" below {gates.min_score}"))),
-        F.when(~gates.credit_passes(credit_level_number),
-               F.concat(F.lit("gate: credit level "), credit_level, F.lit(f" below C{gates.min_credit_level}"))),
-    ), lambda x: x.isNotNull())
+    return F.filter(
+        F.array(
+            F.when(
+                ~gates.score_passes(score),
+                F.concat(F.lit("gate: score "), score.cast("long").cast("string"), F.lit(f" below {gates.min_score}")),
+            ),
+            F.when(
+                ~gates.credit_passes(credit_level_number),
+                F.concat(F.lit("gate: credit level "), credit_level, F.lit(f" below C{gates.min_credit_level}")),
+            ),
+        ),
+        lambda x: x.isNotNull(),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from transforms.apass.indicators import NAMES
@@ -62,7 +63,9 @@ def problems(a: ApassConf) -> list[str]:
     if s.holdout_months < 1 or s.min_history_months < 1 or s.min_training_labels < 10:
         out.append("selector: holdout_months and min_history_months must be >= 1, min_training_labels >= 10")
     if s.promotion_metric not in PROMOTION_METRICS:
-        out.append(f"selector.promotion_metric: must be one of {', '.join(PROMOTION_METRICS)}, got {s.promotion_metric!r}")
+        out.append(
+            f"selector.promotion_metric: must be one of {', '.join(PROMOTION_METRICS)}, got {s.promotion_metric!r}"
+        )
     if s.promotion_margin < 0:
         out.append(f"selector.promotion_margin: must not be negative, got {s.promotion_margin}")
     for name, sign in s.monotone.items():
@@ -71,8 +74,12 @@ def problems(a: ApassConf) -> list[str]:
         if sign not in (-1, 1):
             out.append(f"selector.monotone.{name}: must be 1 or -1, got {sign}")
     curve = a.renewal.points_curve
-    if (len(curve) < 2 or any(len(p) != 2 for p in curve) or curve[0] != [0, 0]
-            or any(b[0] <= p[0] or b[1] < p[1] for p, b in zip(curve, curve[1:]))):
+    if (
+        len(curve) < 2
+        or any(len(p) != 2 for p in curve)
+        or curve[0] != [0, 0]
+        or any(b[0] <= p[0] or b[1] < p[1] for p, b in itertools.pairwise(curve))
+    ):
         out.append("renewal.points_curve: needs [[0, 0], ...] points with increasing spend and non-decreasing points")
     elif not curve[0][1] <= a.renewal.pass_points <= curve[-1][1]:
         out.append(f"renewal.pass_points: must be within the curve's points, got {a.renewal.pass_points}")

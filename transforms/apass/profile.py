@@ -27,8 +27,11 @@ PUBLISHED = (
 def invited_profile(invited: DataFrame, *, year: int) -> DataFrame:
     """One row: the figures of PUBLISHED over the invited members' gold.apass_candidates rows of a month in ``year``."""
     age = F.lit(year) - F.col("birth_year")
-    band = F.concat((F.floor(age / 5) * 5).cast("int").cast("string"), F.lit("-"),
-                    (F.floor(age / 5) * 5 + 4).cast("int").cast("string"))
+    band = F.concat(
+        (F.floor(age / 5) * 5).cast("int").cast("string"),
+        F.lit("-"),
+        (F.floor(age / 5) * 5 + 4).cast("int").cast("string"),
+    )
     bands = invited.filter(F.col("birth_year").isNotNull()).groupBy(band.alias("band")).count()
     mode = bands.orderBy(F.desc("count"), F.asc("band")).limit(1).select(F.col("band").alias("age_mode"))
     figures = invited.agg(

@@ -20,6 +20,8 @@ what these return.
 
 from __future__ import annotations
 
+import itertools
+
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -43,40 +45,55 @@ def _shift(month: Column, months: int) -> Column:
 def review_starts(reviews: DataFrame, *, known_by: str) -> DataFrame:
     """Membership starts from silver.apass_reviews: the reviews that kept the member, known by batch
     ``known_by`` (``ingest_month``); the year starts in the review's month."""
-    return (reviews.filter((F.col("outcome") == "kept") & (F.col("ingest_month") <= known_by))
-            .select("user_id", F.col("event_month").alias("membership_start"), F.lit("review").alias("source")))
+    return reviews.filter((F.col("outcome") == "kept") & (F.col("ingest_month") <= known_by)).select(
+        "user_id", F.col("event_month").alias("membership_start"), F.lit("review").alias("source")
+    )
 
 
 def invitation_starts(selection: DataFrame) -> DataFrame:
     """Membership starts from gold.apass_selection: every invitation (by the model or by an override),
     starting in the month of the selection."""
-    return (selection.filter("invited")
-            .select("user_id", F.col("month").alias("membership_start"), F.lit("invitation").alias("source")))
+    return selection.filter("invited").select(
+        "user_id", F.col("month").alias("membership_start"), F.lit("invitation").alias("source")
+    )
 
 
 def memberships(reviews: DataFrame, invitations: DataFrame) -> DataFrame:
     """(user_id, membership_start, source): kept reviews and invitations; a start within 12 months of the
     member's previous start is inside a running year and opens none."""
-    starts = reviews.unionByName(invitations).groupBy("user_id", "membership_start").agg(
-        F.min("source").alias("source"))  # same month from both: "invitation" < "review"
+    starts = (
+        reviews.unionByName(invitations).groupBy("user_id", "membership_start").agg(F.min("source").alias("source"))
+    )  # same month from both: "invitation" < "review"
     previous = F.lag("membership_start").over(Window.partitionBy("user_id").orderBy("membership_start"))
-    return (starts.select("*", previous.alias("_previous"))
-            .filter(F.col("_previous").isNull() | (F.col("membership_start") > _shift(F.col("_previous"),
-                                                                                     MEMBERSHIP_MONTHS - 1)))
-            .drop("_previous"))
+    return (
+        starts.select("*", previous.alias("_previous"))
+        .filter(
+            F.col("_previous").isNull()
+            | (F.col("membership_start") > _shift(F.col("_previous"), MEMBERSHIP_MONTHS - 1))
+        )
+        .drop("_previous")
+    )
 
 
 def points(spend: Column, curve: list[list[float]]) -> Column:
     """A-energy points of a qualifying spend: the piecewise-linear curve, flat after its last point,
     rounded to 2 decimals (0 -> 0, 100,000 CNY -> 60, 300,000 CNY -> 100 with the default curve)."""
     expr = F.lit(float(curve[-1][1]))
-    for (x0, y0), (x1, y1) in reversed(list(zip(curve, curve[1:]))):
+    for (x0, y0), (x1, y1) in reversed(list(itertools.pairwise(curve))):
         expr = F.when(spend < x1, F.lit(float(y0)) + (spend - x0) * F.lit((y1 - y0) / (x1 - x0))).otherwise(expr)
     return F.round(expr, 2)
 
 
-def renewals(members: DataFrame, user_month: DataFrame, *, year: int, latest_batch: str, curve: list[list[float]],
-             pass_points: float, warn_before: int) -> DataFrame:
+def renewals(
+    members: DataFrame,
+    user_month: DataFrame,
+    *,
+    year: int,
+    latest_batch: str,
+    curve: list[list[float]],
+    pass_points: float,
+    warn_before: int,
+) -> DataFrame:
     """gold.apass_renewals rows of the memberships (:func:`memberships`) ending in ``year``.
 
     ``user_month`` holds the members' gold.user_month slices; data is known
@@ -94,28 +111,50 @@ def renewals(members: DataFrame, user_month: DataFrame, *, year: int, latest_bat
     """
     expiry = _shift(F.col("membership_start"), MEMBERSHIP_MONTHS - 1)
     ending = members.select("*", expiry.alias("expiry_month")).filter(F.col("expiry_month").startswith(f"{year}-"))
-    ending = ending.select("*", F.least(F.col("expiry_month"), F.lit(latest_batch)).alias("as_of_month"),
-                           _shift(F.col("expiry_month"), -warn_before).alias("warning_month"))
+    ending = ending.select(
+        "*",
+        F.least(F.col("expiry_month"), F.lit(latest_batch)).alias("as_of_month"),
+        _shift(F.col("expiry_month"), -warn_before).alias("warning_month"),
+    )
     qualifying = F.col("spend_cny") - F.col("refund_cny")
-    in_year = F.col("month").between(F.col("membership_start"), F.col("as_of_month")) \
-        & (F.col("batch") <= F.col("as_of_month"))
-    by_warning = F.col("month").between(F.col("membership_start"), F.col("warning_month")) \
-        & (F.col("batch") <= F.col("warning_month"))
-    spend = (ending.join(user_month.select("user_id", "month", "batch", "spend_cny", "refund_cny"), "user_id", "left")
-             .groupBy("user_id", "membership_start", "source", "expiry_month", "as_of_month", "warning_month")
-             .agg(F.coalesce(F.sum(F.when(in_year, qualifying)), F.lit(0)).alias("_spend"),
-                  F.coalesce(F.sum(F.when(by_warning, qualifying)), F.lit(0)).alias("_spend_warning")))
+    in_year = F.col("month").between(F.col("membership_start"), F.col("as_of_month")) & (
+        F.col("batch") <= F.col("as_of_month")
+    )
+    by_warning = F.col("month").between(F.col("membership_start"), F.col("warning_month")) & (
+        F.col("batch") <= F.col("warning_month")
+    )
+    spend = (
+        ending.join(user_month.select("user_id", "month", "batch", "spend_cny", "refund_cny"), "user_id", "left")
+        .groupBy("user_id", "membership_start", "source", "expiry_month", "as_of_month", "warning_month")
+        .agg(
+            F.coalesce(F.sum(F.when(in_year, qualifying)), F.lit(0)).alias("_spend"),
+            F.coalesce(F.sum(F.when(by_warning, qualifying)), F.lit(0)).alias("_spend_warning"),
+        )
+    )
     year_points = points(F.greatest(F.col("_spend").cast("double"), F.lit(0.0)), curve)
     warning_points = points(F.greatest(F.col("_spend_warning").cast("double"), F.lit(0.0)), curve)
     complete = F.col("as_of_month") >= F.col("expiry_month")
     warned_yet = F.col("warning_month") <= F.lit(latest_batch)
     passed = F.when(complete, year_points >= pass_points)
     schema = catalog.table("gold.apass_renewals").schema
-    return conform_to(spend.select(
-        "user_id", F.lit(year).alias("expiry_year"), "membership_start", "expiry_month", "source", "as_of_month",
-        F.greatest(F.col("_spend"), F.lit(0)).cast(AMOUNT_SUM).alias("qualifying_spend_cny"),
-        year_points.alias("a_energy_points"), passed.alias("passed"), "warning_month",
-        F.when(warned_yet, warning_points).alias("points_at_warning"),
-        F.when(warned_yet, warning_points < pass_points).alias("warned"),
-        F.when(~complete, F.lit("in_progress")).when(passed, F.lit("passed")).otherwise(F.lit("failed"))
-        .alias("status")), schema)
+    return conform_to(
+        spend.select(
+            "user_id",
+            F.lit(year).alias("expiry_year"),
+            "membership_start",
+            "expiry_month",
+            "source",
+            "as_of_month",
+            F.greatest(F.col("_spend"), F.lit(0)).cast(AMOUNT_SUM).alias("qualifying_spend_cny"),
+            year_points.alias("a_energy_points"),
+            passed.alias("passed"),
+            "warning_month",
+            F.when(warned_yet, warning_points).alias("points_at_warning"),
+            F.when(warned_yet, warning_points < pass_points).alias("warned"),
+            F.when(~complete, F.lit("in_progress"))
+            .when(passed, F.lit("passed"))
+            .otherwise(F.lit("failed"))
+            .alias("status"),
+        ),
+        schema,
+    )

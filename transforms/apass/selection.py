@@ -20,8 +20,8 @@ import math
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.apass.gates import Gates, gate_failures
 from transforms import catalog
+from transforms.apass.gates import Gates, gate_failures
 from transforms.schemas import conform_to
 
 OVERRIDE_COLUMNS = "user_id long, action string, override_reason string"  # what latest_overrides returns
@@ -34,8 +34,9 @@ def capacity(members: int, invite_rate: float) -> int:
 
 def candidate_keys(scores: DataFrame, *, month: str, gates: Gates) -> DataFrame:
     """(user_id, as_of_month) of the gold.scores members of ``month`` past the score gate: the candidates."""
-    return (scores.filter((F.col("month") == month) & gates.score_passes(F.col("score")))
-            .select("user_id", F.lit(month).alias("as_of_month")))
+    return scores.filter((F.col("month") == month) & gates.score_passes(F.col("score"))).select(
+        "user_id", F.lit(month).alias("as_of_month")
+    )
 
 
 def candidate_rows(rows: DataFrame, *, gates: Gates) -> DataFrame:
@@ -45,12 +46,22 @@ def candidate_rows(rows: DataFrame, *, gates: Gates) -> DataFrame:
     failed ones (``gate: credit level C4 below C5``): the decision's first
     reason codes.
     """
-    failures = gate_failures(gates, score=F.col("score"),
-                             credit_level_number=F.col("credit_level_number").cast("int"),
-                             credit_level=F.col("credit_level"))
+    failures = gate_failures(
+        gates,
+        score=F.col("score"),
+        credit_level_number=F.col("credit_level_number").cast("int"),
+        credit_level=F.col("credit_level"),
+    )
     schema = catalog.table("gold.apass_candidates").schema
-    return conform_to(rows.select("*", F.col("as_of_month").alias("month"), (F.size(failures) == 0).alias("passes_gates"),
-                                  failures.alias("gate_failures")), schema)
+    return conform_to(
+        rows.select(
+            "*",
+            F.col("as_of_month").alias("month"),
+            (F.size(failures) == 0).alias("passes_gates"),
+            failures.alias("gate_failures"),
+        ),
+        schema,
+    )
 
 
 def latest_overrides(overrides: DataFrame, *, month: str) -> DataFrame:
@@ -59,13 +70,24 @@ def latest_overrides(overrides: DataFrame, *, month: str) -> DataFrame:
     Returns user_id, action (invite | exclude), override_reason.
     """
     latest = Window.partitionBy("user_id").orderBy(F.col("created_at").desc())
-    return (overrides.filter(F.col("month") == month)
-            .select("*", F.row_number().over(latest).alias("_n")).filter(F.col("_n") == 1)
-            .select("user_id", "action", F.col("reason").alias("override_reason")))
+    return (
+        overrides.filter(F.col("month") == month)
+        .select("*", F.row_number().over(latest).alias("_n"))
+        .filter(F.col("_n") == 1)
+        .select("user_id", "action", F.col("reason").alias("override_reason"))
+    )
 
 
-def decisions(cands: DataFrame, scored: DataFrame, overrides: DataFrame, members: DataFrame, *, month: str,
-              model_version: int, capacity: int) -> DataFrame:
+def decisions(
+    cands: DataFrame,
+    scored: DataFrame,
+    overrides: DataFrame,
+    members: DataFrame,
+    *,
+    month: str,
+    model_version: int,
+    capacity: int,
+) -> DataFrame:
     """gold.apass_selection rows: every candidate and every member invited by an override, with its decision.
 
     ``cands`` are the month's gold.apass_candidates, ``scored`` the champion's
@@ -87,31 +109,54 @@ def decisions(cands: DataFrame, scored: DataFrame, overrides: DataFrame, members
     chance most (invited) or lowered it most (not invited).
     """
     invite_overrides = overrides.filter(F.col("action") == "invite").join(members, "user_id", "left_semi")
-    rows = (cands.select("user_id", "passes_gates", "gate_failures")
-            .join(invite_overrides.select("user_id"), "user_id", "full")
-            .join(scored, "user_id", "left")
-            .join(overrides, "user_id", "left"))
+    rows = (
+        cands.select("user_id", "passes_gates", "gate_failures")
+        .join(invite_overrides.select("user_id"), "user_id", "full")
+        .join(scored, "user_id", "left")
+        .join(overrides, "user_id", "left")
+    )
     excluded = F.coalesce(F.col("action") == "exclude", F.lit(False))
     forced = F.coalesce(F.col("action") == "invite", F.lit(False))
     eligible = F.coalesce(F.col("passes_gates"), F.lit(False)) & ~excluded & ~forced
     forced_count = F.sum(F.when(forced, 1).otherwise(0)).over(Window.partitionBy("_month"))
     ranked = rows.select("*", F.lit(month).alias("_month")).select(
-        "*", F.when(eligible, F.row_number().over(
-            Window.partitionBy("_month", eligible).orderBy(F.col("model_score").desc(), F.col("user_id"))))
-        .alias("_eligible_rank"), forced_count.alias("_forced"))
+        "*",
+        F.when(
+            eligible,
+            F.row_number().over(
+                Window.partitionBy("_month", eligible).orderBy(F.col("model_score").desc(), F.col("user_id"))
+            ),
+        ).alias("_eligible_rank"),
+        forced_count.alias("_forced"),
+    )
     model_invited = eligible & (F.col("_eligible_rank") <= F.greatest(F.lit(capacity) - F.col("_forced"), F.lit(0)))
-    decision = (F.when(excluded, F.lit("excluded_by_override"))
-                .when(forced, F.lit("invited_by_override"))
-                .when(~F.coalesce(F.col("passes_gates"), F.lit(False)), F.lit("gated_out"))
-                .when(model_invited, F.lit("invited"))
-                .otherwise(F.lit("waitlisted")))
+    decision = (
+        F.when(excluded, F.lit("excluded_by_override"))
+        .when(forced, F.lit("invited_by_override"))
+        .when(~F.coalesce(F.col("passes_gates"), F.lit(False)), F.lit("gated_out"))
+        .when(model_invited, F.lit("invited"))
+        .otherwise(F.lit("waitlisted"))
+    )
     gates = F.coalesce(F.col("gate_failures"), F.array().cast("array<string>"))
-    reasons = F.concat(gates, F.when(model_invited | forced, F.coalesce(F.col("reasons_up"), F.array()))
-                       .otherwise(F.coalesce(F.col("reasons_down"), F.array())).cast("array<string>"))
+    reasons = F.concat(
+        gates,
+        F.when(model_invited | forced, F.coalesce(F.col("reasons_up"), F.array()))
+        .otherwise(F.coalesce(F.col("reasons_down"), F.array()))
+        .cast("array<string>"),
+    )
     schema = catalog.table("gold.apass_selection").schema
-    return conform_to(ranked.select(
-        "user_id", F.lit(month).alias("month"), F.lit(model_version).alias("model_version"), "model_score",
-        F.when(eligible, F.col("_eligible_rank")).alias("rank"),
-        (model_invited | forced).alias("invited"), decision.alias("decision"),
-        F.when(excluded | forced, F.col("override_reason")).alias("override_reason"),
-        reasons.alias("reason_codes"), F.lit(capacity).alias("capacity")), schema)
+    return conform_to(
+        ranked.select(
+            "user_id",
+            F.lit(month).alias("month"),
+            F.lit(model_version).alias("model_version"),
+            "model_score",
+            F.when(eligible, F.col("_eligible_rank")).alias("rank"),
+            (model_invited | forced).alias("invited"),
+            decision.alias("decision"),
+            F.when(excluded | forced, F.col("override_reason")).alias("override_reason"),
+            reasons.alias("reason_codes"),
+            F.lit(capacity).alias("capacity"),
+        ),
+        schema,
+    )

@@ -26,28 +26,43 @@ from transforms.apass.gates import Gates
 from transforms.apass.params import LightGbmParams
 
 # What a review that removed an adversary says (silver.apass_reviews.reason), by adversary type.
-ADVERSARY_REASONS = {"brushing": "brusher", "resale": "reseller", "serial_returns": "serial_returner",
-                     "one_off_purchase": "one_off_whale"}
+ADVERSARY_REASONS = {
+    "brushing": "brusher",
+    "resale": "reseller",
+    "serial_returns": "serial_returner",
+    "one_off_purchase": "one_off_whale",
+}
 
 
 def booster_params(params: LightGbmParams, features: list[str], monotone: dict[str, int]) -> dict:
     """LightGBM parameters: binary objective, the configured shape, monotone constraints in column order,
     and what makes a fit reproducible (fixed seed, one thread, deterministic, row-wise histograms)."""
     return {
-        "objective": "binary", "learning_rate": params.learning_rate, "num_leaves": params.num_leaves,
-        "min_data_in_leaf": params.min_data_in_leaf, "feature_fraction": params.feature_fraction,
-        "lambda_l2": params.lambda_l2, "seed": params.seed,
+        "objective": "binary",
+        "learning_rate": params.learning_rate,
+        "num_leaves": params.num_leaves,
+        "min_data_in_leaf": params.min_data_in_leaf,
+        "feature_fraction": params.feature_fraction,
+        "lambda_l2": params.lambda_l2,
+        "seed": params.seed,
         "monotone_constraints": [monotone.get(f, 0) for f in features],
         "monotone_constraints_method": "intermediate",
-        "deterministic": True, "force_row_wise": True, "num_threads": 1, "verbose": -1,
+        "deterministic": True,
+        "force_row_wise": True,
+        "num_threads": 1,
+        "verbose": -1,
     }
 
 
 def fit(train: pd.DataFrame, *, features: list[str], params: LightGbmParams, monotone: dict[str, int]) -> lgb.Booster:
     """Fit the selector on labelled rows (column ``label``: 1 kept, 0 removed), rows in a fixed order."""
     ordered = train.sort_values(["as_of_month", "user_id"], kind="mergesort")
-    data = lgb.Dataset(ordered[features].astype("float64"), label=ordered["label"].astype("int"),
-                       feature_name=features, free_raw_data=False)
+    data = lgb.Dataset(
+        ordered[features].astype("float64"),
+        label=ordered["label"].astype("int"),
+        feature_name=features,
+        free_raw_data=False,
+    )
     return lgb.train(booster_params(params, features, monotone), data, num_boost_round=params.num_boost_round)
 
 
@@ -61,8 +76,9 @@ def top_k(frame: pd.DataFrame, ranking: str, k: int) -> pd.DataFrame:
     return frame.sort_values([ranking, "user_id"], ascending=[False, True], kind="mergesort").head(k)
 
 
-def invitation_metrics(frame: pd.DataFrame, *, ranking: str, gate: pd.Series, invite_share: float,
-                       prefix: str) -> dict[str, float]:
+def invitation_metrics(
+    frame: pd.DataFrame, *, ranking: str, gate: pd.Series, invite_share: float, prefix: str
+) -> dict[str, float]:
     """AUC and average precision of ``ranking`` over all rows, then precision and adversary shares among
     the invited: the top ``invite_share`` of the gated rows."""
     y = frame["label"].astype(int)
@@ -83,26 +99,34 @@ def invitation_metrics(frame: pd.DataFrame, *, ranking: str, gate: pd.Series, in
     return out
 
 
-def evaluate(holdout: pd.DataFrame, *, probabilities: np.ndarray, apass_floor: int, min_credit_level: int,
-             invite_share: float) -> dict[str, float]:
+def evaluate(
+    holdout: pd.DataFrame, *, probabilities: np.ndarray, apass_floor: int, min_credit_level: int, invite_share: float
+) -> dict[str, float]:
     """The learned selector and the score-only baseline on the same holdout rows and gates."""
     frame = holdout.assign(model_probability=probabilities)
-    gate = Gates(min_score=apass_floor, min_credit_level=min_credit_level).passes(frame["score"],
-                                                                               frame["credit_level_number"])
-    metrics = {"holdout_rows": float(len(frame)), "holdout_kept": float(frame["label"].sum()),
-               "holdout_gated": float(gate.sum()), "invite_share": invite_share}
-    metrics |= invitation_metrics(frame, ranking="model_probability", gate=gate, invite_share=invite_share,
-                                  prefix="holdout")
-    metrics |= invitation_metrics(frame, ranking="score", gate=gate, invite_share=invite_share,
-                                  prefix="baseline")
+    gate = Gates(min_score=apass_floor, min_credit_level=min_credit_level).passes(
+        frame["score"], frame["credit_level_number"]
+    )
+    metrics = {
+        "holdout_rows": float(len(frame)),
+        "holdout_kept": float(frame["label"].sum()),
+        "holdout_gated": float(gate.sum()),
+        "invite_share": invite_share,
+    }
+    metrics |= invitation_metrics(
+        frame, ranking="model_probability", gate=gate, invite_share=invite_share, prefix="holdout"
+    )
+    metrics |= invitation_metrics(frame, ranking="score", gate=gate, invite_share=invite_share, prefix="baseline")
     return metrics
 
 
 def importance(booster: lgb.Booster) -> pd.DataFrame:
     """Total gain per feature, largest first."""
-    return (pd.DataFrame({"feature": booster.feature_name(),
-                          "gain": booster.feature_importance(importance_type="gain")})
-            .sort_values(["gain", "feature"], ascending=[False, True], kind="mergesort").reset_index(drop=True))
+    return (
+        pd.DataFrame({"feature": booster.feature_name(), "gain": booster.feature_importance(importance_type="gain")})
+        .sort_values(["gain", "feature"], ascending=[False, True], kind="mergesort")
+        .reset_index(drop=True)
+    )
 
 
 def reason_codes(contributions: np.ndarray, features: list[str], count: int) -> tuple[list[list[str]], list[list[str]]]:
@@ -114,7 +138,7 @@ def reason_codes(contributions: np.ndarray, features: list[str], count: int) -> 
     per_feature = contributions[:, : len(features)]
     order = np.argsort(-per_feature, axis=1, kind="stable")
     ups, downs = [], []
-    for row, idx in zip(per_feature, order):
+    for row, idx in zip(per_feature, order, strict=True):
         ups.append([f"{features[j]} {row[j]:+.2f}" for j in idx[:count] if row[j] > 0])
         downs.append([f"{features[j]} {row[j]:+.2f}" for j in idx[::-1][:count] if row[j] < 0])
     return ups, downs
@@ -125,6 +149,7 @@ def scorer(model_string: str, features: list[str], reason_count: int):
 
     Output columns: user_id, model_score, reasons_up, reasons_down (SCORED_SCHEMA).
     """
+
     def score(batches):
         booster = lgb.Booster(model_str=model_string)
         for batch in batches:
@@ -133,9 +158,15 @@ def scorer(model_string: str, features: list[str], reason_count: int):
             x = batch[features].astype("float64")
             contributions = booster.predict(x, pred_contrib=True, num_threads=1)
             ups, downs = reason_codes(contributions, features, reason_count)
-            yield pd.DataFrame({"user_id": batch["user_id"].astype("int64"),
-                                "model_score": booster.predict(x, num_threads=1),
-                                "reasons_up": ups, "reasons_down": downs})
+            yield pd.DataFrame(
+                {
+                    "user_id": batch["user_id"].astype("int64"),
+                    "model_score": booster.predict(x, num_threads=1),
+                    "reasons_up": ups,
+                    "reasons_down": downs,
+                }
+            )
+
     return score
 
 

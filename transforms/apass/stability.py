@@ -28,8 +28,15 @@ def selector_bins(cuts: dict[str, list[float]]) -> list[tuple[str, Column, int]]
     without a model score (gated out) falls in the model score's bin 0,
     below 0.0, apart from the scored ones.
     """
-    specs = [(f"{SELECTOR_METRICS}{name}", reached(F.col(name), sorted(set(points))), len(set(points)) + 1)
-             for name, points in cuts.items()]
-    specs.append((f"{SELECTOR_METRICS}model_score",
-                  reached(F.coalesce(F.col("model_score"), F.lit(-1.0)), MODEL_SCORE_CUTS), len(MODEL_SCORE_CUTS) + 1))
+    specs = [
+        (f"{SELECTOR_METRICS}{name}", reached(F.col(name), sorted(set(points))), len(set(points)) + 1)
+        for name, points in cuts.items()
+    ]
+    specs.append(
+        (
+            f"{SELECTOR_METRICS}model_score",
+            reached(F.coalesce(F.col("model_score"), F.lit(-1.0)), MODEL_SCORE_CUTS),
+            len(MODEL_SCORE_CUTS) + 1,
+        )
+    )
     return specs

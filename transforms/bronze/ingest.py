@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -72,11 +72,18 @@ def file_heads(binary_files: DataFrame) -> DataFrame:
     head = F.substring("content", 1, HEAD_BYTES).cast("string")
     lines = F.split(head, "\n")
     complete = F.when(F.col("length") <= HEAD_BYTES, lines).otherwise(F.slice(lines, 1, F.size(lines) - 1))
-    keys = F.array_distinct(F.flatten(F.transform(
-        complete, lambda line: F.coalesce(F.json_object_keys(line), F.array().cast("array<string>")))))
+    keys = F.array_distinct(
+        F.flatten(
+            F.transform(complete, lambda line: F.coalesce(F.json_object_keys(line), F.array().cast("array<string>")))
+        )
+    )
     return binary_files.select(
-        "path", "length", F.sha2("content", 256).alias("sha"),
-        F.substring_index(head, "\n", 1).alias("first_line"), keys.alias("json_keys"))
+        "path",
+        "length",
+        F.sha2("content", 256).alias("sha"),
+        F.substring_index(head, "\n", 1).alias("first_line"),
+        keys.alias("json_keys"),
+    )
 
 
 def header_fields(first_line: str | None, sep: str) -> tuple[tuple[str, None], ...]:
@@ -98,8 +105,11 @@ def landing_contract(sources: Iterable[SourceSpec]) -> list[tuple]:
     columns with their types, a text file's fields (all read as strings) in their order."""
     rows = []
     for spec in sources:
-        fields = leaf_fields(spec.raw_schema) if spec.format == "parquet" else \
-            [(f.name, "string") for f in spec.raw_schema.fields]
+        fields = (
+            leaf_fields(spec.raw_schema)
+            if spec.format == "parquet"
+            else [(f.name, "string") for f in spec.raw_schema.fields]
+        )
         rows += [(spec.name, spec.format, name, kind, i) for i, (name, kind) in enumerate(fields)]
     return rows
 

@@ -22,8 +22,7 @@ def score_shares(scores: DataFrame, *, super_floor: int, apass_floor: int) -> Da
         F.count("*").alias("members"),
         F.count(F.when(F.col("score") >= super_floor, 1)).alias("super_members"),
         F.count(F.when(F.col("score") >= apass_floor, 1)).alias("eligible"),
-        F.count(F.when((F.col("score") >= apass_floor) & (F.col("credit_level") >= "C5"), 1))
-        .alias("eligible_c5"),
+        F.count(F.when((F.col("score") >= apass_floor) & (F.col("credit_level") >= "C5"), 1)).alias("eligible_c5"),
         F.count(F.when(F.col("credit_level") >= "C5", 1)).alias("c5_plus"),
     )
 
@@ -31,30 +30,46 @@ def score_shares(scores: DataFrame, *, super_floor: int, apass_floor: int) -> Da
 def eligible_by_segment(scores: DataFrame, truth: DataFrame, *, apass_floor: int) -> DataFrame:
     """Members at >= apass_floor per segment of the generator's hidden truth (for calibration only)."""
     eligible = scores.filter(F.col("score") >= apass_floor).select("user_id")
-    return eligible.join(truth.select("user_id", "segment"), "user_id", how="left") \
-        .groupBy(F.coalesce(F.col("segment"), F.lit("unknown")).alias("segment")).count()
+    return (
+        eligible.join(truth.select("user_id", "segment"), "user_id", how="left")
+        .groupBy(F.coalesce(F.col("segment"), F.lit("unknown")).alias("segment"))
+        .count()
+    )
 
 
-def check_lines(shares: dict, by_segment: dict[str, int] | None,
-                adversary_segments: set[str]) -> list[tuple[str, str, str, bool | None]]:
+def check_lines(
+    shares: dict, by_segment: dict[str, int] | None, adversary_segments: set[str]
+) -> list[tuple[str, str, str, bool | None]]:
     """(figure, measured, published, within) rows of the calibration table."""
     members = max(shares["members"], 1)
     super_share = shares["super_members"] / members
     multiple = shares["eligible"] / (members * APASS_RATE)
     rows = [
         ("members", f"{shares['members']:,}", "", None),
-        ("super members (score >= 1000)", f"{shares['super_members']:,} = {super_share:.2%}",
-         f"{PUBLISHED_SUPER_SHARE[0]:.0%}-{PUBLISHED_SUPER_SHARE[1]:.0%}",
-         PUBLISHED_SUPER_SHARE[0] <= super_share <= PUBLISHED_SUPER_SHARE[1]),
-        ("score >= 2500", f"{shares['eligible']:,} = {multiple:.1f}x 1 in 10,000",
-         f"{PUBLISHED_ELIGIBLE_MULTIPLE[0]:g}-{PUBLISHED_ELIGIBLE_MULTIPLE[1]:g}x",
-         PUBLISHED_ELIGIBLE_MULTIPLE[0] <= multiple <= PUBLISHED_ELIGIBLE_MULTIPLE[1]),
+        (
+            "super members (score >= 1000)",
+            f"{shares['super_members']:,} = {super_share:.2%}",
+            f"{PUBLISHED_SUPER_SHARE[0]:.0%}-{PUBLISHED_SUPER_SHARE[1]:.0%}",
+            PUBLISHED_SUPER_SHARE[0] <= super_share <= PUBLISHED_SUPER_SHARE[1],
+        ),
+        (
+            "score >= 2500",
+            f"{shares['eligible']:,} = {multiple:.1f}x 1 in 10,000",
+            f"{PUBLISHED_ELIGIBLE_MULTIPLE[0]:g}-{PUBLISHED_ELIGIBLE_MULTIPLE[1]:g}x",
+            PUBLISHED_ELIGIBLE_MULTIPLE[0] <= multiple <= PUBLISHED_ELIGIBLE_MULTIPLE[1],
+        ),
         ("score >= 2500 and credit >= C5", f"{shares['eligible_c5']:,}", "APASS candidates", None),
         ("credit >= C5", f"{shares['c5_plus']:,} = {shares['c5_plus'] / members:.2%}", "", None),
     ]
     if by_segment is not None:
         adversaries = {k: n for k, n in by_segment.items() if k in adversary_segments}
         detail = ", ".join(f"{k} {n}" for k, n in sorted(adversaries.items())) or "none"
-        rows.append(("adversaries among >= 2500", f"{sum(adversaries.values()):,} ({detail})", "present",
-                     sum(adversaries.values()) > 0))
+        rows.append(
+            (
+                "adversaries among >= 2500",
+                f"{sum(adversaries.values()):,} ({detail})",
+                "present",
+                sum(adversaries.values()) > 0,
+            )
+        )
     return rows

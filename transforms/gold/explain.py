@@ -20,8 +20,12 @@ from transforms.apass.gates import Gates
 from transforms.gold.params import ScoringConf
 from transforms.gold.score import GRADES
 
-INPUT_LABELS = {"net_spend_cny": "CNY of net capped spend", "scored_orders": "orders",
-                "active_days": "active shopping days", "interaction_units": "interaction units"}
+INPUT_LABELS = {
+    "net_spend_cny": "CNY of net capped spend",
+    "scored_orders": "orders",
+    "active_days": "active shopping days",
+    "interaction_units": "interaction units",
+}
 
 
 def term_points(x: float, max_points: float, half_at: float) -> float:
@@ -50,49 +54,68 @@ def score_explanation(score: dict, f: dict, s: ScoringConf) -> str:
     and ``_points_<name>`` (transforms/gold/score.py, credit_dimension_points).
     """
     band = score["band"]
-    lines = [f"member {score['user_id']}, {score['month']}: score {score['score']:,} "
-             f"(band {band}, {GRADES[band - 1].replace('_', '-')}; 88VIP {score['vip_fee_cny']} CNY/year)", ""]
+    lines = [
+        f"member {score['user_id']}, {score['month']}: score {score['score']:,} "
+        f"(band {band}, {GRADES[band - 1].replace('_', '-')}; 88VIP {score['vip_fee_cny']} CNY/year)",
+        "",
+    ]
     lines.append("components (each a sum of saturating curves; conf/scoring.yaml):")
     for component, terms in s.components.items():
         total_max = sum(t.max_points for t in terms.values())
         lines.append(f"  {component:<20} {score[f'{component}_points']:>5} / {total_max:,.0f}")
         for name, term in terms.items():
             x = float(f[name] or 0)
-            lines.append(f"    {INPUT_LABELS[name]:<28} {x:>14,.1f}  -> {term_points(x, term.max_points, term.half_at):7.1f}"
-                         f" of {term.max_points:,.0f} (half at {term.half_at:,g})")
-    lines.append(f"  {'credit':<20} {score['credit_points']:>5} / {max(s.credit_points_by_level):,.0f}"
-                 f"   level {score['credit_level']}, credit score {score['credit_score']:.1f} / 100")
+            lines.append(
+                f"    {INPUT_LABELS[name]:<28} {x:>14,.1f}  -> {term_points(x, term.max_points, term.half_at):7.1f}"
+                f" of {term.max_points:,.0f} (half at {term.half_at:,g})"
+            )
+    lines.append(
+        f"  {'credit':<20} {score['credit_points']:>5} / {max(s.credit_points_by_level):,.0f}"
+        f"   level {score['credit_level']}, credit score {score['credit_score']:.1f} / 100"
+    )
     lines.append("")
-    lines.append(f"spend behind it: {float(f['spend_cny']):,.2f} CNY genuine, {float(f['refund_cny']):,.2f} refunded, "
-                 f"{float(f['flagged_spend_cny']):,.2f} in {f['flagged_orders']} risk-flagged orders (not counted); "
-                 f"{float(f['capped_spend_cny']):,.2f} after caps")
+    lines.append(
+        f"spend behind it: {float(f['spend_cny']):,.2f} CNY genuine, {float(f['refund_cny']):,.2f} refunded, "
+        f"{float(f['flagged_spend_cny']):,.2f} in {f['flagged_orders']} risk-flagged orders (not counted); "
+        f"{float(f['capped_spend_cny']):,.2f} after caps"
+    )
     lines.append("")
-    lines.append(f"credit level {score['credit_level']} (levels from {', '.join(f'{b:g}' for b in s.credit.levels)}"
-                 f"{'' if f['identity_verified'] else f'; unverified identity: at most C{s.credit.max_level_unverified}'}):")
+    lines.append(
+        f"credit level {score['credit_level']} (levels from {', '.join(f'{b:g}' for b in s.credit.levels)}"
+        f"{'' if f['identity_verified'] else f'; unverified identity: at most C{s.credit.max_level_unverified}'}):"
+    )
     for name, dim in s.credit.dimensions.items():
         value = f[f"_value_{name}"]
-        lines.append(f"  {name:<22} {float(value or 0):>12,.3f}  {float(f[f'_points_{name}']):6.2f} of {dim.weight:g}"
-                     f"  ({dim.curve}, at {dim.at:g})")
+        lines.append(
+            f"  {name:<22} {float(value or 0):>12,.3f}  {float(f[f'_points_{name}']):6.2f} of {dim.weight:g}"
+            f"  ({dim.curve}, at {dim.at:g})"
+        )
     lines.append("")
     if score["previous_score"] is None:
         lines.append("change since last month: no score last month")
     else:
-        lines.append(f"change since last month: {score['score_change']:+,} (was {score['previous_score']:,}); "
-                     f"growth perk (rise >= {s.growth_perk_rise}): {'yes' if score['growth_perk'] else 'no'}")
+        lines.append(
+            f"change since last month: {score['score_change']:+,} (was {score['previous_score']:,}); "
+            f"growth perk (rise >= {s.growth_perk_rise}): {'yes' if score['growth_perk'] else 'no'}"
+        )
     floors = s.bands.floors()
     if score["next_band_gap"] is not None:
         gap = score["next_band_gap"]
         lines.append(f"next band: {gap:,} points to {floors[band - 1]:,} (band {band + 1}); alone, any one of:")
-        for component, terms in s.components.items():
+        for terms in s.components.values():
             for name, term in terms.items():
                 more = increase_for(float(f[name] or 0), gap, term.max_points, term.half_at)
-                lines.append(f"    {INPUT_LABELS[name]:<28} " + (
-                    f"+{more:,.1f}" if more is not None else "cannot: this term saturates first"))
+                lines.append(
+                    f"    {INPUT_LABELS[name]:<28} "
+                    + (f"+{more:,.1f}" if more is not None else "cannot: this term saturates first")
+                )
     else:
         lines.append("next band: already in the top band")
     if score["keep_band_points"] is not None:
-        lines.append(f"to keep band {band} next month: earn {score['keep_band_points']:,} points "
-                     f"(the oldest month drops out: score would be {score['carry_score']:,} with nothing new)")
+        lines.append(
+            f"to keep band {band} next month: earn {score['keep_band_points']:,} points "
+            f"(the oldest month drops out: score would be {score['carry_score']:,} with nothing new)"
+        )
     lines.append(f"customer service queue: {score['service_queue']}")
     return "\n".join(lines)
 
@@ -105,15 +128,21 @@ def apass_explanation(score: dict, selection: dict | None, gates: Gates) -> str:
     points short).
     """
     if selection is None:
-        return (f"APASS: not a candidate: score {score['score']:,} is below {gates.min_score:,} "
-                f"({gates.min_score - score['score']:,} points short); candidates also need credit "
-                f"C{gates.min_credit_level}+")
+        return (
+            f"APASS: not a candidate: score {score['score']:,} is below {gates.min_score:,} "
+            f"({gates.min_score - score['score']:,} points short); candidates also need credit "
+            f"C{gates.min_credit_level}+"
+        )
     row = selection
-    decision = {"invited": f"invited (rank {row['rank']} of the capacity {row['capacity']})",
-                "invited_by_override": f"invited by an override: {row['override_reason']}",
-                "waitlisted": f"not invited: rank {row['rank']}, the capacity is {row['capacity']}",
-                "gated_out": "not invited: a gate failed",
-                "excluded_by_override": f"excluded by an override: {row['override_reason']}"}[row["decision"]]
-    chance = "" if row["model_score"] is None else f"; selector v{row['model_version']} P(kept) {row['model_score']:.3f}"
+    decision = {
+        "invited": f"invited (rank {row['rank']} of the capacity {row['capacity']})",
+        "invited_by_override": f"invited by an override: {row['override_reason']}",
+        "waitlisted": f"not invited: rank {row['rank']}, the capacity is {row['capacity']}",
+        "gated_out": "not invited: a gate failed",
+        "excluded_by_override": f"excluded by an override: {row['override_reason']}",
+    }[row["decision"]]
+    chance = (
+        "" if row["model_score"] is None else f"; selector v{row['model_version']} P(kept) {row['model_score']:.3f}"
+    )
     why = "; ".join(row["reason_codes"]) or "-"
     return f"APASS {score['month']}: {decision}{chance}\n  reasons: {why}"

@@ -35,8 +35,16 @@ from transforms.silver.common import add_months, shift_months
 INTERACTION_COLUMNS = {"review": "reviews", "qa": "qa", "like": "likes", "live": "live", "content": "content"}
 GENDERS = ("M", "F", "U")  # silver.accounts.gender; aggregated as its position in this list (1-based)
 _ACCOUNT = ("registered_date", "identity_verified", "gender_code", "birth_year", "city_tier", "mobile_share")
-_NOT_SUMMED = {"user_id", "month", "max_order_cny", "active_days_mask", "platform_mask", "category_mask",
-               "sellers_sketch", "chat_sellers_sketch"}
+_NOT_SUMMED = {
+    "user_id",
+    "month",
+    "max_order_cny",
+    "active_days_mask",
+    "platform_mask",
+    "category_mask",
+    "sellers_sketch",
+    "chat_sellers_sketch",
+}
 
 
 def month_end(month: str | Column) -> Column:
@@ -74,9 +82,16 @@ def window_months(as_of: str, months: int) -> list[str]:
     return [add_months(as_of, -back) for back in range(months - 1, -1, -1)]
 
 
-def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of_months: list[str], window: int,
-                  orders_monthly_cap: int, interaction_monthly_caps: dict[str, int],
-                  interaction_weights: dict[str, float]) -> DataFrame:
+def user_features(
+    user_month: DataFrame,
+    accounts: DataFrame,
+    *,
+    as_of_months: list[str],
+    window: int,
+    orders_monthly_cap: int,
+    interaction_monthly_caps: dict[str, int],
+    interaction_weights: dict[str, float],
+) -> DataFrame:
     """Roll the slices of ``window`` months known by batch M up to one row per member, for every M of
     ``as_of_months``, in one plan.
 
@@ -94,22 +109,28 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of_months: l
     # 21 s -> 11 s for the roll-up of a 100 k-member world (Spark sums DECIMAL(22,2) as BigDecimals).
     decimals = {f.name for f in user_month.schema.fields if f.dataType == AMOUNT_SUM}
     # a slice counts as of M when its month is in M's window and its batch had arrived by M
-    seen_by_slice = F.filter(as_of_list, lambda m: (F.col("batch") <= m) & (F.col("month") <= m)
-                             & (F.col("month") >= shift_months(m, -(window - 1))))
-    partials = user_month.filter(F.col("month").between(oldest, as_of_months[-1])
-                                 & (F.col("batch") <= as_of_months[-1])).select(
-        *[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns])
-    seen_by_account = F.filter(as_of_list, lambda m: (F.col("registered_date") <= month_end(m))
-                               & (F.col("ingest_month") <= m))
+    seen_by_slice = F.filter(
+        as_of_list,
+        lambda m: (F.col("batch") <= m) & (F.col("month") <= m) & (F.col("month") >= shift_months(m, -(window - 1))),
+    )
+    partials = user_month.filter(
+        F.col("month").between(oldest, as_of_months[-1]) & (F.col("batch") <= as_of_months[-1])
+    ).select(*[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns])
+    seen_by_account = F.filter(
+        as_of_list, lambda m: (F.col("registered_date") <= month_end(m)) & (F.col("ingest_month") <= m)
+    )
     members = accounts.filter(F.col("ingest_month") <= as_of_months[-1]).select(
-        "user_id", "ingest_month",
-        *[_gender_code(F.col("gender")).alias(c) if c == "gender_code" else c for c in _ACCOUNT])
+        "user_id",
+        "ingest_month",
+        *[_gender_code(F.col("gender")).alias(c) if c == "gender_code" else c for c in _ACCOUNT],
+    )
     # Exploded after the shuffle by member, which both aggregations reuse: a slice crosses it once, not
     # once per as-of month that sees it (up to 12).
     shuffled = partials.unionByName(members, allowMissingColumns=True).repartition("user_id")
     rows = shuffled.select(
         F.explode(F.when(F.col("month").isNotNull(), seen_by_slice).otherwise(seen_by_account)).alias("as_of_month"),
-        *[c for c in shuffled.columns if c not in ("batch", "ingest_month")])
+        *[c for c in shuffled.columns if c not in ("batch", "ingest_month")],
+    )
 
     summed = [c for c in user_month.columns if c not in _NOT_SUMMED and c != "batch"]
     by_month = rows.groupBy("user_id", "as_of_month", "month").agg(
@@ -125,8 +146,10 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of_months: l
     # least() skips nulls: guard so the accounts' rows (no partials) count nothing, not the cap
     is_partial = F.col("month").isNotNull()
     orders_counted = F.when(is_partial, F.least(F.col("orders"), F.lit(orders_monthly_cap)))
-    capped = {k: F.when(is_partial, F.least(F.col(INTERACTION_COLUMNS[k]), F.lit(interaction_monthly_caps[k])))
-              for k in INTERACTION_KINDS}
+    capped = {
+        k: F.when(is_partial, F.least(F.col(INTERACTION_COLUMNS[k]), F.lit(interaction_monthly_caps[k])))
+        for k in INTERACTION_KINDS
+    }
     net_capped = F.col("capped_spend_cny") - F.col("capped_refund_cny")
     active_days = F.bit_count("active_days_mask").cast("long")
 
@@ -150,39 +173,54 @@ def user_features(user_month: DataFrame, accounts: DataFrame, *, as_of_months: l
     )
     # merging sketches is associative: the window's sketch straight from the slices, no month step
     has_sketch = F.col("sellers_sketch").isNotNull() | F.col("chat_sellers_sketch").isNotNull()
-    sketches = rows.filter(has_sketch).groupBy("user_id", "as_of_month").agg(
-        kmv_union(F.col("sellers_sketch")).alias("_sellers"),
-        kmv_union(F.col("chat_sellers_sketch")).alias("_chat_sellers"))
+    sketches = (
+        rows.filter(has_sketch)
+        .groupBy("user_id", "as_of_month")
+        .agg(
+            kmv_union(F.col("sellers_sketch")).alias("_sellers"),
+            kmv_union(F.col("chat_sellers_sketch")).alias("_chat_sellers"),
+        )
+    )
     rolled = rolled.join(sketches, on=["user_id", "as_of_month"], how="left")
     zero = F.lit(0).cast("long")
 
     def weighted_units(prefix: str) -> Column:
-        return sum((F.col(prefix + k) * F.lit(float(interaction_weights[k])) for k in INTERACTION_KINDS),
-                   F.lit(0.0))
+        return sum((F.col(prefix + k) * F.lit(float(interaction_weights[k])) for k in INTERACTION_KINDS), F.lit(0.0))
 
-    summed_filled = [(_cny(F.coalesce(F.col(c), zero)) if c in decimals else F.coalesce(F.col(c), zero)).alias(c)
-                     for c in summed]
+    summed_filled = [
+        (_cny(F.coalesce(F.col(c), zero)) if c in decimals else F.coalesce(F.col(c), zero)).alias(c) for c in summed
+    ]
     age_years = F.months_between(month_end(F.col("as_of_month")), F.col("registered_date")) / 12
     return rolled.select(
-        "user_id", "as_of_month",
+        "user_id",
+        "as_of_month",
         "registered_date",
         F.coalesce(F.round(F.greatest(age_years, F.lit(0.0)), 4), F.lit(0.0)).alias("account_age_years"),
         F.coalesce(F.col("identity_verified"), F.lit(False)).alias("identity_verified"),
-        _gender(F.col("gender_code")).alias("gender"), "birth_year", "city_tier",
+        _gender(F.col("gender_code")).alias("gender"),
+        "birth_year",
+        "city_tier",
         F.col("mobile_share").alias("device_mobile_share"),
-        "months_active", "active_days", *summed_filled,
+        "months_active",
+        "active_days",
+        *summed_filled,
         _cny(F.col("max_order_cny")).alias("max_order_cny"),
-        _cny(F.greatest(F.coalesce(F.col("capped_spend_cny"), zero) - F.coalesce(F.col("capped_refund_cny"), zero),
-                        zero)).alias("net_spend_cny"),
-        _cny(F.greatest(F.coalesce(F.col("spend_cny"), zero) - F.coalesce(F.col("refund_cny"), zero), zero))
-        .alias("net_gross_spend_cny"),
+        _cny(
+            F.greatest(F.coalesce(F.col("capped_spend_cny"), zero) - F.coalesce(F.col("capped_refund_cny"), zero), zero)
+        ).alias("net_spend_cny"),
+        _cny(F.greatest(F.coalesce(F.col("spend_cny"), zero) - F.coalesce(F.col("refund_cny"), zero), zero)).alias(
+            "net_gross_spend_cny"
+        ),
         F.coalesce(F.col("platform_mask"), F.lit(0)).alias("platform_mask"),
         F.bit_count(F.coalesce(F.col("platform_mask"), F.lit(0))).cast("long").alias("platforms_used"),
         F.bit_count(F.coalesce(F.col("category_mask"), F.lit(0).cast("long"))).cast("long").alias("categories_used"),
         kmv_estimate(F.col("_sellers")).alias("distinct_sellers"),
         kmv_estimate(F.col("_chat_sellers")).alias("chat_sellers"),
         F.coalesce(F.col("category_mask"), F.lit(0).cast("long")).alias("category_mask"),
-        "scored_orders", weighted_units("_units_").alias("interaction_units"),
+        "scored_orders",
+        weighted_units("_units_").alias("interaction_units"),
         _cny(F.greatest(F.col("_carry_net"), zero)).alias("carry_net_spend_cny"),
-        "carry_scored_orders", "carry_active_days", weighted_units("_carry_units_").alias("carry_interaction_units"),
+        "carry_scored_orders",
+        "carry_active_days",
+        weighted_units("_carry_units_").alias("carry_interaction_units"),
     ).transform(conform_to, GOLD_USER_FEATURES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 # The 12-month inputs a score component may put a curve on (gold.user_features columns).
@@ -10,8 +11,18 @@ SCORE_INPUTS = ("net_spend_cny", "scored_orders", "active_days", "interaction_un
 COMPONENTS = ("purchase_amount", "purchase_frequency", "interaction", "credit")
 # The credit-level dimensions the project computes (the published system uses 10-20).
 CREDIT_DIMENSIONS = (
-    "account_age_years", "identity_verified", "active_months", "active_days", "orders", "net_spend_cny",
-    "platforms_used", "review_positivity", "refund_rate", "return_rate", "dispute_rate", "flagged_order_rate",
+    "account_age_years",
+    "identity_verified",
+    "active_months",
+    "active_days",
+    "orders",
+    "net_spend_cny",
+    "platforms_used",
+    "review_positivity",
+    "refund_rate",
+    "return_rate",
+    "dispute_rate",
+    "flagged_order_rate",
 )
 CURVES = ("saturating", "penalty", "linear")
 INTERACTION_KINDS = ("review", "qa", "like", "live", "content")
@@ -120,8 +131,10 @@ def problems(s: ScoringConf) -> list[str]:
                 out.append(f"caps.{kind}.{name}: must be positive, got {value}")
     if s.caps.month <= 0:
         out.append(f"caps.month: must be positive, got {s.caps.month}")
-    for name, table in (("interaction_monthly_caps", s.interaction_monthly_caps),
-                        ("interaction_weights", s.interaction_weights)):
+    for name, table in (
+        ("interaction_monthly_caps", s.interaction_monthly_caps),
+        ("interaction_weights", s.interaction_weights),
+    ):
         if set(table) != set(INTERACTION_KINDS):
             out.append(f"{name}: needs exactly the kinds {', '.join(INTERACTION_KINDS)}, got {', '.join(table)}")
         out += [f"{name}.{k}: must not be negative, got {v}" for k, v in table.items() if v < 0]
@@ -158,13 +171,13 @@ def problems(s: ScoringConf) -> list[str]:
     total = sum(d.weight for d in c.dimensions.values())
     if abs(total - 100) > 1e-6:
         out.append(f"credit.dimensions: weights must sum to 100, they sum to {total:g}")
-    if len(c.levels) != CREDIT_LEVELS - 1 or any(b <= a for a, b in zip(c.levels, c.levels[1:])):
+    if len(c.levels) != CREDIT_LEVELS - 1 or any(b <= a for a, b in itertools.pairwise(c.levels)):
         out.append(f"credit.levels: needs 6 strictly increasing lower bounds (C1..C6), got {c.levels}")
     if not 0 <= c.max_level_unverified <= CREDIT_LEVELS - 1:
         out.append(f"credit.max_level_unverified: must be 0..6, got {c.max_level_unverified}")
     if not 0 <= c.review_prior.positivity <= 1 or c.review_prior.weight < 0:
         out.append("credit.review_prior: positivity must be 0..1 and weight non-negative")
     mins = [q.min_level for q in s.service_queues]
-    if not mins or mins[-1] != 0 or any(b >= a for a, b in zip(mins, mins[1:])):
+    if not mins or mins[-1] != 0 or any(b >= a for a, b in itertools.pairwise(mins)):
         out.append(f"service_queues: min_level must decrease strictly and end at 0, got {mins}")
     return out

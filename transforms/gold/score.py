@@ -12,8 +12,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from transforms.gold.params import (COMPONENTS, Bands, CreditConf, CreditDimension, CurveTerm, ServiceQueue,
-                                    VipFee)
+from transforms.gold.params import COMPONENTS, Bands, CreditConf, CreditDimension, CurveTerm, ServiceQueue, VipFee
 from transforms.schemas import GOLD_SCORES, GOLD_SERVICE_ROUTING, conform_to
 
 GRADES = ("ordinary", "ordinary", "super", "apass_eligible")  # by band 1..4
@@ -61,17 +60,21 @@ def credit_dimension_values(*, review_prior_positivity: float, review_prior_weig
 
 def credit_dimension_points(credit: CreditConf) -> dict[str, tuple[Column, Column]]:
     """Per dimension: (value, points = weight x sub-score)."""
-    values = credit_dimension_values(review_prior_positivity=credit.review_prior.positivity,
-                                     review_prior_weight=credit.review_prior.weight)
-    return {name: (values[name], curve(values[name], dim) * F.lit(float(dim.weight)))
-            for name, dim in credit.dimensions.items()}
+    values = credit_dimension_values(
+        review_prior_positivity=credit.review_prior.positivity, review_prior_weight=credit.review_prior.weight
+    )
+    return {
+        name: (values[name], curve(values[name], dim) * F.lit(float(dim.weight)))
+        for name, dim in credit.dimensions.items()
+    }
 
 
 def with_credit_level(features: DataFrame, *, credit: CreditConf) -> DataFrame:
     """Add ``credit_score`` (0-100, the weighted dimensions) and the level it earns."""
     points = [p for _, p in credit_dimension_points(credit).values()]
     return features.select("*", F.round(sum(points, F.lit(0.0)), 2).alias("credit_score")).transform(
-        with_level, levels=credit.levels, max_level_unverified=credit.max_level_unverified)
+        with_level, levels=credit.levels, max_level_unverified=credit.max_level_unverified
+    )
 
 
 def with_level(rated: DataFrame, *, levels: list[float], max_level_unverified: int) -> DataFrame:
@@ -89,31 +92,50 @@ def component_points(terms: dict[str, CurveTerm], prefix: str = "") -> Column:
     return F.round(total).cast("int")
 
 
-def scores(features: DataFrame, previous: DataFrame | None, *,
-           components: dict[str, dict[str, CurveTerm]], credit_points_by_level: list[float], credit: CreditConf,
-           bands: Bands, vip_fee: VipFee, growth_perk_rise: int, queues: list[ServiceQueue]) -> DataFrame:
+def scores(
+    features: DataFrame,
+    previous: DataFrame | None,
+    *,
+    components: dict[str, dict[str, CurveTerm]],
+    credit_points_by_level: list[float],
+    credit: CreditConf,
+    bands: Bands,
+    vip_fee: VipFee,
+    growth_perk_rise: int,
+    queues: list[ServiceQueue],
+) -> DataFrame:
     """Score every member of ``features`` for each of its as-of months, in one plan.
 
     ``previous`` holds gold.scores rows of months before those (the month
     before the first of them, for its change), or None.
     """
     rated = features.transform(with_credit_level, credit=credit)
-    credit_points = F.element_at(F.array(*[F.lit(int(round(p))) for p in credit_points_by_level]),
-                                 F.col("credit_level_num") + 1)
+    credit_points = F.element_at(
+        F.array(*[F.lit(round(p)) for p in credit_points_by_level]), F.col("credit_level_num") + 1
+    )
     shopping = [c for c in COMPONENTS if c != "credit"]
     current = {c: component_points(components.get(c, {})) for c in shopping}
     carry = sum((component_points(components.get(c, {}), CARRY) for c in shopping), credit_points)
     scored = rated.select(
-        "user_id", F.col("as_of_month").alias("month"), "credit_score", "credit_level_num",
+        "user_id",
+        F.col("as_of_month").alias("month"),
+        "credit_score",
+        "credit_level_num",
         *[current[c].alias(f"{c}_points") for c in shopping],
-        credit_points.alias("credit_points"), carry.alias("carry_score"),
+        credit_points.alias("credit_points"),
+        carry.alias("carry_score"),
     ).select("*", sum((F.col(f"{c}_points") for c in COMPONENTS), F.lit(0)).alias("score"))
 
-    return (scored.transform(with_change, previous, growth_perk_rise=growth_perk_rise)
-            .transform(with_grade, bands=bands, vip_fee=vip_fee)
-            .select("*", F.concat(F.lit("C"), F.col("credit_level_num").cast("string")).alias("credit_level"),
-                    service_queue(queues).alias("service_queue"))
-            .transform(conform_to, GOLD_SCORES))
+    return (
+        scored.transform(with_change, previous, growth_perk_rise=growth_perk_rise)
+        .transform(with_grade, bands=bands, vip_fee=vip_fee)
+        .select(
+            "*",
+            F.concat(F.lit("C"), F.col("credit_level_num").cast("string")).alias("credit_level"),
+            service_queue(queues).alias("service_queue"),
+        )
+        .transform(conform_to, GOLD_SCORES)
+    )
 
 
 def with_change(scored: DataFrame, previous: DataFrame | None, *, growth_perk_rise: int) -> DataFrame:
@@ -126,15 +148,18 @@ def with_change(scored: DataFrame, previous: DataFrame | None, *, growth_perk_ri
     ours = F.lit(True)
     rows = scored.select("*", ours.alias("_ours"))
     if previous is not None:
-        rows = rows.unionByName(previous.select("user_id", "month", "score", F.lit(False).alias("_ours")),
-                                allowMissingColumns=True)
-    month_number = (F.substring("month", 1, 4).cast("int") * 12 + F.substring("month", 6, 2).cast("int"))
+        rows = rows.unionByName(
+            previous.select("user_id", "month", "score", F.lit(False).alias("_ours")), allowMissingColumns=True
+        )
+    month_number = F.substring("month", 1, 4).cast("int") * 12 + F.substring("month", 6, 2).cast("int")
     month_before = Window.partitionBy("user_id").orderBy(month_number).rangeBetween(-1, -1)
-    with_previous = rows.select("*", F.max("score").over(month_before).alias("previous_score")) \
-        .filter(F.col("_ours")).drop("_ours")
+    with_previous = (
+        rows.select("*", F.max("score").over(month_before).alias("previous_score")).filter(F.col("_ours")).drop("_ours")
+    )
     change = F.col("score") - F.col("previous_score")
-    return with_previous.select("*", change.alias("score_change"),
-                                F.coalesce(change >= growth_perk_rise, F.lit(False)).alias("growth_perk"))
+    return with_previous.select(
+        "*", change.alias("score_change"), F.coalesce(change >= growth_perk_rise, F.lit(False)).alias("growth_perk")
+    )
 
 
 def with_grade(scored: DataFrame, *, bands: Bands, vip_fee: VipFee) -> DataFrame:
@@ -149,7 +174,8 @@ def with_grade(scored: DataFrame, *, bands: Bands, vip_fee: VipFee) -> DataFrame
     return scored.select("*", band.alias("band")).select(
         "*",
         F.element_at(F.array(*[F.lit(g) for g in GRADES]), F.col("band")).alias("grade"),
-        F.when(F.col("score") >= bands.super, F.lit(vip_fee.member)).otherwise(F.lit(vip_fee.standard))
+        F.when(F.col("score") >= bands.super, F.lit(vip_fee.member))
+        .otherwise(F.lit(vip_fee.standard))
         .alias("vip_fee_cny"),
         F.when(F.col("band") < 4, next_floor - F.col("score")).alias("next_band_gap"),
         F.when(F.col("band") > 1, F.greatest(floor_of_band - F.col("carry_score"), F.lit(0))).alias("keep_band_points"),
@@ -168,6 +194,10 @@ def service_queue(queues: list[ServiceQueue]) -> Column:
 def service_routing(scores_df: DataFrame, *, queues: list[ServiceQueue]) -> DataFrame:
     """Customer-service routing by credit level: each member's queue and its rank (1 is answered first)."""
     rank = F.create_map(*[x for i, q in enumerate(queues, start=1) for x in (F.lit(q.queue), F.lit(i))])
-    return scores_df.select("user_id", "month", "credit_level", F.col("service_queue").alias("queue"),
-                            rank[F.col("service_queue")].alias("queue_rank")).transform(conform_to,
-                                                                                         GOLD_SERVICE_ROUTING)
+    return scores_df.select(
+        "user_id",
+        "month",
+        "credit_level",
+        F.col("service_queue").alias("queue"),
+        rank[F.col("service_queue")].alias("queue_rank"),
+    ).transform(conform_to, GOLD_SERVICE_ROUTING)

@@ -33,5 +33,9 @@ def kmv_union(sketches: Column, k: int = K) -> Column:
 def kmv_estimate(sketch: Column, k: int = K) -> Column:
     """Distinct values behind a sketch: exact below ``k``, else (k - 1) / u_k; 0 for null."""
     u_k = (F.element_at(sketch, k).cast("double") + F.lit(_TWO_63)) / F.lit(2 * _TWO_63)
-    return F.coalesce(F.when(F.size(sketch) < k, F.size(sketch).cast("long"))
-                      .otherwise(F.round(F.lit(float(k - 1)) / u_k).cast("long")), F.lit(0).cast("long"))
+    return F.coalesce(
+        F.when(F.size(sketch) < k, F.size(sketch).cast("long")).otherwise(
+            F.round(F.lit(float(k - 1)) / u_k).cast("long")
+        ),
+        F.lit(0).cast("long"),
+    )

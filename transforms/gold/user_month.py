@@ -49,12 +49,16 @@ def _money(col: Column) -> Column:
 
 
 def _kind_cap(caps: CapTable, field: str, is_virtual: Column) -> Column:
-    return F.when(is_virtual, F.lit(getattr(caps.virtual, field))).otherwise(
-        F.lit(getattr(caps.physical, field))).cast(AMOUNT_SUM)
+    return (
+        F.when(is_virtual, F.lit(getattr(caps.virtual, field)))
+        .otherwise(F.lit(getattr(caps.physical, field)))
+        .cast(AMOUNT_SUM)
+    )
 
 
-def weighted_orders(orders: DataFrame, risk_flags: DataFrame, *, batches: list[str],
-                    late_tolerance_months: int) -> DataFrame:
+def weighted_orders(
+    orders: DataFrame, risk_flags: DataFrame, *, batches: list[str], late_tolerance_months: int
+) -> DataFrame:
     """The orders that change the slices of ``batches``, with their ``batch`` and a weight (see WEIGHT).
 
     As batch b judges them: a flag counts for b if it arrived by b and falls
@@ -67,22 +71,39 @@ def weighted_orders(orders: DataFrame, risk_flags: DataFrame, *, batches: list[s
     oldest, newest = add_months(min(batches), -reach), max(batches)
     in_reach = F.col("event_month").between(shift_months(F.col("batch"), -reach), F.col("batch"))
     # each flag once for every batch of the set that sees it, then the first flag of each order per batch
-    seen_by = F.filter(F.array(*[F.lit(b) for b in sorted(batches)]), lambda b: (
-        (F.col("ingest_month") <= b) & F.col("event_month").between(shift_months(b, -reach), b)))
-    first_flag = (risk_flags.filter(F.col("event_month").between(oldest, newest))
-                  .select("platform", "order_id", "ingest_month", F.explode(seen_by).alias("batch"))
-                  .groupBy("platform", "order_id", "batch").agg(F.min("ingest_month").alias("_first_flag")))
+    seen_by = F.filter(
+        F.array(*[F.lit(b) for b in sorted(batches)]),
+        lambda b: (F.col("ingest_month") <= b) & F.col("event_month").between(shift_months(b, -reach), b),
+    )
+    first_flag = (
+        risk_flags.filter(F.col("event_month").between(oldest, newest))
+        .select("platform", "order_id", "ingest_month", F.explode(seen_by).alias("batch"))
+        .groupBy("platform", "order_id", "batch")
+        .agg(F.min("ingest_month").alias("_first_flag"))
+    )
     recent = orders.filter(F.col("event_month").between(oldest, newest))
-    new = recent.filter(F.col("ingest_month").isin(batches)).select("*", F.col("ingest_month").alias("batch")) \
+    new = (
+        recent.filter(F.col("ingest_month").isin(batches))
+        .select("*", F.col("ingest_month").alias("batch"))
         .filter(in_reach)
+    )
     unflagged = new.filter(~F.col("risk_flagged")).select("*", F.lit(1).alias(WEIGHT))
-    flagged = new.filter(F.col("risk_flagged")).join(first_flag, ["platform", "order_id", "batch"], how="left") \
+    flagged = (
+        new.filter(F.col("risk_flagged"))
+        .join(first_flag, ["platform", "order_id", "batch"], how="left")
         .select(*orders.columns, "batch", F.when(F.col("_first_flag").isNotNull(), 0).otherwise(1).alias(WEIGHT))
+    )
     # an order of an earlier batch whose first flag is batch b: taken back in b's slice of its month
-    taken_back = recent.filter(F.col("risk_flagged")).join(
-        first_flag.filter(F.col("_first_flag") == F.col("batch")).drop("_first_flag"), ["platform", "order_id"],
-        how="inner").filter((F.col("ingest_month") < F.col("batch")) & in_reach) \
+    taken_back = (
+        recent.filter(F.col("risk_flagged"))
+        .join(
+            first_flag.filter(F.col("_first_flag") == F.col("batch")).drop("_first_flag"),
+            ["platform", "order_id"],
+            how="inner",
+        )
+        .filter((F.col("ingest_month") < F.col("batch")) & in_reach)
         .select(*orders.columns, "batch", F.lit(-1).alias(WEIGHT))
+    )
     return unflagged.unionByName(flagged).unionByName(taken_back)
 
 
@@ -102,17 +123,26 @@ def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
     per_order = F.least(_money(F.col("amount_cny")), _kind_cap(caps, "order", is_virtual))
     genuine = F.col(WEIGHT) == 1
     with_order_cap = orders.select(
-        "*", F.when(genuine, per_order).otherwise(F.lit(0).cast(AMOUNT_SUM)).alias("_order_credit"))
+        "*", F.when(genuine, per_order).otherwise(F.lit(0).cast(AMOUNT_SUM)).alias("_order_credit")
+    )
 
     def factor(group: list[str], cap: str) -> Column:
         total = F.sum("_order_credit").over(Window.partitionBy(*SLICE, *group))
-        return F.when(total > _kind_cap(caps, cap, is_virtual), _kind_cap(caps, cap, is_virtual) / total) \
-            .otherwise(F.lit(1))
+        return F.when(total > _kind_cap(caps, cap, is_virtual), _kind_cap(caps, cap, is_virtual) / total).otherwise(
+            F.lit(1)
+        )
 
-    scale = F.least(F.lit(1), factor(["event_date", "item_kind"], "day"),
-                    factor(["category"], "category_month"), factor(["seller_id"], "shop_month"))
-    credited = F.when(genuine, _money(F.round(F.col("_order_credit") * scale, 2))) \
-        .when(F.col(WEIGHT) == -1, -per_order).otherwise(F.lit(0).cast(AMOUNT_SUM))
+    scale = F.least(
+        F.lit(1),
+        factor(["event_date", "item_kind"], "day"),
+        factor(["category"], "category_month"),
+        factor(["seller_id"], "shop_month"),
+    )
+    credited = (
+        F.when(genuine, _money(F.round(F.col("_order_credit") * scale, 2)))
+        .when(F.col(WEIGHT) == -1, -per_order)
+        .otherwise(F.lit(0).cast(AMOUNT_SUM))
+    )
     return with_order_cap.select(*orders.columns, credited.alias("credited_cny"))
 
 
@@ -141,8 +171,10 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
     return credited.groupBy(*SLICE).agg(
         count_if(F.lit(True)).alias("orders"),
         spend_if(F.lit(True)).alias("spend_cny"),
-        (F.least(F.sum(F.when(genuine, F.col("credited_cny")).otherwise(zero)), F.lit(caps.month).cast(AMOUNT_SUM))
-         + F.sum(F.when(~genuine, F.col("credited_cny")).otherwise(zero))).alias("capped_spend_cny"),
+        (
+            F.least(F.sum(F.when(genuine, F.col("credited_cny")).otherwise(zero)), F.lit(caps.month).cast(AMOUNT_SUM))
+            + F.sum(F.when(~genuine, F.col("credited_cny")).otherwise(zero))
+        ).alias("capped_spend_cny"),
         F.count(F.when(~genuine, 1)).alias("flagged_orders"),
         F.sum(F.when(~genuine, amount).otherwise(zero)).alias("flagged_spend_cny"),
         F.bit_or(F.when(genuine, _bit(F.dayofmonth("event_date") - 1, T.IntegerType()))).alias("active_days_mask"),
@@ -159,7 +191,9 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
         F.max(F.when(genuine, amount)).alias("max_order_cny"),
         count_if(amount >= BIG_ORDER_CNY).alias("big_orders"),
         count_if(hour.between(*NIGHT_HOURS)).alias("night_orders"),
-        count_if(F.col("travel_class").isin("business", "first") | (F.col("hotel_star") >= 5)).alias("premium_travel_orders"),
+        count_if(F.col("travel_class").isin("business", "first") | (F.col("hotel_star") >= 5)).alias(
+            "premium_travel_orders"
+        ),
         count_if(F.col("travel_class") == "first").alias("first_class_orders"),
         F.sum(F.when(weight != 0, hour * weight).otherwise(0)).cast("long").alias("order_hour_sum"),
         F.sum(F.when(weight != 0, hour * hour * weight).otherwise(0)).cast("long").alias("order_hour_sq_sum"),
@@ -200,13 +234,22 @@ def slice_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
         F.count(F.when(kind == "return", 1)).alias("returns"),
         F.count(F.when(kind == "dispute", 1)).alias("disputes"),
         F.sum(F.when(money_back, amount).otherwise(zero)).alias("refund_cny"),
-        F.sum(F.when(money_back, F.least(amount, _kind_cap(caps, "order", is_virtual))).otherwise(zero))
-        .alias("capped_refund_cny"),
+        F.sum(F.when(money_back, F.least(amount, _kind_cap(caps, "order", is_virtual))).otherwise(zero)).alias(
+            "capped_refund_cny"
+        ),
     )
 
 
-def batch_slices(orders: DataFrame, interactions: DataFrame, service_events: DataFrame, risk_flags: DataFrame, *,
-                 batches: list[str], late_tolerance_months: int, caps: CapTable) -> DataFrame:
+def batch_slices(
+    orders: DataFrame,
+    interactions: DataFrame,
+    service_events: DataFrame,
+    risk_flags: DataFrame,
+    *,
+    batches: list[str],
+    late_tolerance_months: int,
+    caps: CapTable,
+) -> DataFrame:
     """Every slice of the landing batches ``batches``, projected onto GOLD_USER_MONTH, in one plan.
 
     Reads those batches' silver rows (their event months only: partition
@@ -217,14 +260,18 @@ def batch_slices(orders: DataFrame, interactions: DataFrame, service_events: Dat
     earliest, newest = add_months(min(batches), -late_tolerance_months), max(batches)
 
     def of_batches(df: DataFrame) -> DataFrame:
-        return (df.filter(F.col("event_month").between(earliest, newest) & F.col("ingest_month").isin(batches))
-                .select("*", F.col("ingest_month").alias("batch"))
-                .filter(F.col("event_month").between(shift_months(F.col("batch"), -late_tolerance_months),
-                                                     F.col("batch"))))
+        return (
+            df.filter(F.col("event_month").between(earliest, newest) & F.col("ingest_month").isin(batches))
+            .select("*", F.col("ingest_month").alias("batch"))
+            .filter(F.col("event_month").between(shift_months(F.col("batch"), -late_tolerance_months), F.col("batch")))
+        )
 
     weighted = weighted_orders(orders, risk_flags, batches=batches, late_tolerance_months=late_tolerance_months)
-    parts = [slice_orders(weighted, caps=caps), slice_interactions(of_batches(interactions)),
-             slice_service(of_batches(service_events), caps=caps)]
+    parts = [
+        slice_orders(weighted, caps=caps),
+        slice_interactions(of_batches(interactions)),
+        slice_service(of_batches(service_events), caps=caps),
+    ]
     joined = reduce(lambda a, b: a.join(b, SLICE, how="full"), parts)
     sketches = {"sellers_sketch", "chat_sellers_sketch"}
     filled = []

@@ -15,10 +15,13 @@ from pyspark.sql import functions as F
 
 def contingency(found: DataFrame, truth: DataFrame) -> dict[tuple[str, str], int]:
     """(found persona, true persona) -> members, over the members of ``found`` (gold.personas rows of a month)."""
-    rows = (found.select("user_id", "persona")
-            .join(truth.select("user_id", F.col("persona").alias("true_persona")), on="user_id", how="left")
-            .groupBy("persona", F.coalesce("true_persona", F.lit("unknown")).alias("true_persona")).count()
-            .collect())
+    rows = (
+        found.select("user_id", "persona")
+        .join(truth.select("user_id", F.col("persona").alias("true_persona")), on="user_id", how="left")
+        .groupBy("persona", F.coalesce("true_persona", F.lit("unknown")).alias("true_persona"))
+        .count()
+        .collect()
+    )
     return {(r["persona"], r["true_persona"]): int(r["count"]) for r in rows}
 
 
@@ -39,8 +42,11 @@ def adjusted_rand_index(cells: dict[tuple[str, str], int]) -> float:
         rows[a] = rows.get(a, 0) + count
         cols[b] = cols.get(b, 0) + count
     index = sum(comb(c, 2) for c in cells.values())
-    row_pairs, col_pairs, all_pairs = (sum(comb(c, 2) for c in rows.values()),
-                                       sum(comb(c, 2) for c in cols.values()), comb(n, 2))
+    row_pairs, col_pairs, all_pairs = (
+        sum(comb(c, 2) for c in rows.values()),
+        sum(comb(c, 2) for c in cols.values()),
+        comb(n, 2),
+    )
     expected = row_pairs * col_pairs / all_pairs if all_pairs else 0.0
     top = (row_pairs + col_pairs) / 2
     return 1.0 if top == expected else (index - expected) / (top - expected)

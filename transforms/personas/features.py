@@ -9,8 +9,8 @@ without bound (orders, sellers contacted) enter as log10(1 + x). The catalogue
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -48,29 +48,56 @@ _PLATFORM_SHARES = [f"spend_{p}_cny" for p in ("taobao", "tmall", "fliggy", "tao
 
 FEATURES: tuple[Feature, ...] = (
     Feature("luxury_share", "spend on luxury and designer brands / genuine spend", _share("spend_luxury_cny")),
-    Feature("hobby_share", "spend on hobby categories (collectibles, gardening, photography, car parts, wine, tea) "
-            "/ genuine spend", _share("spend_hobby_cny")),
+    Feature(
+        "hobby_share",
+        "spend on hobby categories (collectibles, gardening, photography, car parts, wine, tea) / genuine spend",
+        _share("spend_hobby_cny"),
+    ),
     Feature("group_buy_share", "group-buy spend / genuine spend", _share("group_buy_spend_cny")),
     Feature("orders_per_month_log", "log10(1 + genuine orders / 12)", _log(lambda: number("orders") / _MONTHS)),
-    Feature("aov_log", "log10(1 + average order value in CNY)", _log(lambda: ratio(number("spend_cny"), number("orders")))),
-    Feature("category_breadth", f"taxonomy categories bought / {len(CATEGORIES)} (the taxonomy's size)",
-            lambda: number("categories_used") / F.lit(float(len(CATEGORIES)))),
-    Feature("sellers_contacted_log", "log10(1 + sellers chatted with, KMV estimate)", _log(lambda: number("chat_sellers"))),
+    Feature(
+        "aov_log", "log10(1 + average order value in CNY)", _log(lambda: ratio(number("spend_cny"), number("orders")))
+    ),
+    Feature(
+        "category_breadth",
+        f"taxonomy categories bought / {len(CATEGORIES)} (the taxonomy's size)",
+        lambda: number("categories_used") / F.lit(float(len(CATEGORIES))),
+    ),
+    Feature(
+        "sellers_contacted_log", "log10(1 + sellers chatted with, KMV estimate)", _log(lambda: number("chat_sellers"))
+    ),
     Feature("office_share", "spend on office and business supplies / genuine spend", _share("spend_office_cny")),
-    Feature("company_invoice_share", "spend invoiced to a company / genuine spend", _share("company_invoice_spend_cny")),
+    Feature(
+        "company_invoice_share", "spend invoiced to a company / genuine spend", _share("company_invoice_spend_cny")
+    ),
     Feature("overseas_share", "overseas (global buy) spend / genuine spend", _share("overseas_spend_cny")),
-    Feature("family_share", "spend on family categories (kitchen, groceries, home decor, baby) / genuine spend",
-            _share("spend_family_cny")),
+    Feature(
+        "family_share",
+        "spend on family categories (kitchen, groceries, home decor, baby) / genuine spend",
+        _share("spend_family_cny"),
+    ),
     Feature("jewelry_share", "spend on jewelry and jade / genuine spend", _share("spend_jewelry_cny")),
     Feature("travel_share", "spend on Fliggy travel / genuine spend", _share("spend_travel_cny")),
-    Feature("premium_travel_rate", "business or first class flights and 5-star hotels / genuine orders",
-            lambda: ratio(number("premium_travel_orders"), number("orders"))),
-    Feature("first_class_share", "first class flights / premium travel orders (0: premium but never first class)",
-            lambda: ratio(number("first_class_orders"), number("premium_travel_orders"))),
-    Feature("platform_loyalty", "the largest platform's share of genuine spend (low: compares prices across "
-            "platforms)", lambda: ratio(F.greatest(*[number(c) for c in _PLATFORM_SHARES]), number("spend_cny"))),
-    Feature("mobile_share", "orders placed on mobile / orders with a channel",
-            lambda: ratio(number("mobile_orders"), number("mobile_orders") + number("pc_orders"))),
+    Feature(
+        "premium_travel_rate",
+        "business or first class flights and 5-star hotels / genuine orders",
+        lambda: ratio(number("premium_travel_orders"), number("orders")),
+    ),
+    Feature(
+        "first_class_share",
+        "first class flights / premium travel orders (0: premium but never first class)",
+        lambda: ratio(number("first_class_orders"), number("premium_travel_orders")),
+    ),
+    Feature(
+        "platform_loyalty",
+        "the largest platform's share of genuine spend (low: compares prices across platforms)",
+        lambda: ratio(F.greatest(*[number(c) for c in _PLATFORM_SHARES]), number("spend_cny")),
+    ),
+    Feature(
+        "mobile_share",
+        "orders placed on mobile / orders with a channel",
+        lambda: ratio(number("mobile_orders"), number("mobile_orders") + number("pc_orders")),
+    ),
     Feature("hour_spread", "standard deviation of the order hour (0-23, Shanghai) / 12", lambda: _hour_spread() / 12),
 )
 NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -87,8 +114,14 @@ def persona_features(features: DataFrame, scores: DataFrame, *, month: str, min_
     population = scores.filter((F.col("month") == month) & (F.col("score") >= min_score)).select("user_id", "score")
     rows = features.filter(F.col("as_of_month") == month).join(population, on="user_id", how="inner")
     return rows.select(
-        "user_id", F.lit(month).alias("month"), "gender", "birth_year", "city_tier", "score",
-        number("spend_cny").alias("spend_cny"), ratio(number("spend_cny"), number("orders")).alias("aov_cny"),
+        "user_id",
+        F.lit(month).alias("month"),
+        "gender",
+        "birth_year",
+        "city_tier",
+        "score",
+        number("spend_cny").alias("spend_cny"),
+        ratio(number("spend_cny"), number("orders")).alias("aov_cny"),
         *[F.coalesce(f.expression(), F.lit(0.0)).cast("double").alias(f.name) for f in FEATURES],
         *[_share(f"spend_{g}_cny")().alias(f"{g}_spend_share") for g in SPEND_GROUPS],
     )

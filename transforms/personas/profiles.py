@@ -21,8 +21,14 @@ from transforms.personas.features import SPEND_GROUPS
 
 NUMERIC = ("spend_cny", "aov_cny", "mobile_share", "overseas_share", "super_member", "apass_invited")
 CATEGORICAL = ("gender", "age_band", "city_tier")
-AGE_BANDS = ((None, 25, "<25"), (25, 30, "25-29"), (30, 35, "30-34"), (35, 40, "35-39"), (40, 45, "40-44"),
-             (45, None, "45+"))
+AGE_BANDS = (
+    (None, 25, "<25"),
+    (25, 30, "25-29"),
+    (30, 35, "30-34"),
+    (35, 40, "35-39"),
+    (40, 45, "40-44"),
+    (45, None, "45+"),
+)
 TOP_CATEGORIES = 3
 
 
@@ -40,12 +46,18 @@ def profile_input(assigned: DataFrame, invited: DataFrame, *, year: int, super_f
     """The attributes per member: ``assigned`` (persona rows) with the invited members' ids marked."""
     marked = assigned.join(invited.select("user_id", F.lit(1.0).alias("_invited")), on="user_id", how="left")
     return marked.select(
-        "persona", "spend_cny", "aov_cny", "mobile_share", "overseas_share",
+        "persona",
+        "spend_cny",
+        "aov_cny",
+        "mobile_share",
+        "overseas_share",
         (F.col("score") >= super_floor).cast("double").alias("super_member"),
         F.coalesce(F.col("_invited"), F.lit(0.0)).alias("apass_invited"),
-        F.coalesce(F.col("gender"), F.lit("unknown")).alias("gender"), age_band(year).alias("age_band"),
+        F.coalesce(F.col("gender"), F.lit("unknown")).alias("gender"),
+        age_band(year).alias("age_band"),
         F.coalesce(F.col("city_tier").cast("string"), F.lit("unknown")).alias("city_tier"),
-        *[f"{g}_spend_share" for g in SPEND_GROUPS])
+        *[f"{g}_spend_share" for g in SPEND_GROUPS],
+    )
 
 
 def numeric_moments(attributes: DataFrame, names: list[str]) -> list[dict]:
@@ -70,7 +82,7 @@ def welch(n1: float, s1: float, ss1: float, n2: float, s2: float, ss2: float) ->
     if se2 <= 0:
         return m1, m2, math.nan, math.nan
     t = (m1 - m2) / math.sqrt(se2)
-    dof = se2 ** 2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1)) if v1 + v2 > 0 else n1 + n2 - 2
+    dof = se2**2 / ((v1 / n1) ** 2 / (n1 - 1) + (v2 / n2) ** 2 / (n2 - 1)) if v1 + v2 > 0 else n1 + n2 - 2
     return m1, m2, t, float(2 * stats.t.sf(abs(t), dof))
 
 
@@ -79,15 +91,15 @@ def chi_square_p_values(attributes: DataFrame, persona: str, levels: dict[str, l
 
     ``levels`` lists each attribute's levels (from the contingency counts): an index per level."""
     names = list(levels)
-    indexed = attributes.select(
-        (F.col("persona") == persona).cast("double").alias("label"),
-        *[F.col(n) for n in names])
-    as_index = [F.array_position(F.array(*[F.lit(v) for v in levels[n]]), F.col(n)).cast("double").alias(f"_{n}")
-                for n in names]
+    indexed = attributes.select((F.col("persona") == persona).cast("double").alias("label"), *[F.col(n) for n in names])
+    as_index = [
+        F.array_position(F.array(*[F.lit(v) for v in levels[n]]), F.col(n)).cast("double").alias(f"_{n}") for n in names
+    ]
     vectors = VectorAssembler(inputCols=[f"_{n}" for n in names], outputCol="features").transform(
-        indexed.select("label", *as_index))
+        indexed.select("label", *as_index)
+    )
     result = ChiSquareTest.test(vectors, "features", "label").first()
-    return {n: float(p) for n, p in zip(names, result["pValues"])}
+    return {n: float(p) for n, p in zip(names, result["pValues"], strict=True)}
 
 
 def contingency(attributes: DataFrame, names: list[str]) -> dict[str, dict[tuple[str, str], int]]:
@@ -115,8 +127,20 @@ def profile_rows(attributes: DataFrame, *, month: str, alpha: float) -> list[tup
         def numeric_row(attribute: str, column: str, level: str | None = None) -> tuple:
             s, ss = m[f"{column}__s"] or 0.0, m[f"{column}__ss"] or 0.0
             mean, rest_mean, t, p = welch(n, s, ss, rest_n, total[f"{column}__s"] - s, total[f"{column}__ss"] - ss)
-            return (month, persona, attribute, level, int(n), mean, rest_mean, "welch_t", _num(t), _num(p), None,
-                    None if math.isnan(p) else p < alpha)
+            return (
+                month,
+                persona,
+                attribute,
+                level,
+                int(n),
+                mean,
+                rest_mean,
+                "welch_t",
+                _num(t),
+                _num(p),
+                None,
+                None if math.isnan(p) else p < alpha,
+            )
 
         rows += [numeric_row(a, a) for a in NUMERIC]
         shares = sorted(SPEND_GROUPS, key=lambda g: -(m[f"{g}_spend_share__s"] or 0.0))[:TOP_CATEGORIES]
@@ -132,8 +156,22 @@ def profile_rows(attributes: DataFrame, *, month: str, alpha: float) -> list[tup
                 expected = n * everyone[lv] / grand if grand else 0.0
                 residual = (in_persona[lv] - expected) / math.sqrt(expected) if expected > 0 else math.nan
                 rest_share = (everyone[lv] - in_persona[lv]) / rest_n if rest_n else math.nan
-                rows.append((month, persona, name, lv, int(n), in_persona[lv] / n, _num(rest_share), "chi_square",
-                             None, _num(p), _num(residual), None if math.isnan(p) else p < alpha))
+                rows.append(
+                    (
+                        month,
+                        persona,
+                        name,
+                        lv,
+                        int(n),
+                        in_persona[lv] / n,
+                        _num(rest_share),
+                        "chi_square",
+                        None,
+                        _num(p),
+                        _num(residual),
+                        None if math.isnan(p) else p < alpha,
+                    )
+                )
     return rows
 
 

@@ -32,13 +32,16 @@ class Segmentation:
     silhouettes: dict[int, float]  # k -> silhouette of the range tried
 
 
-def fit_segments(rows: DataFrame, *, features: list[str], k_values: list[int], seed: int,
-                 max_iter: int) -> Segmentation:
+def fit_segments(
+    rows: DataFrame, *, features: list[str], k_values: list[int], seed: int, max_iter: int
+) -> Segmentation:
     """Fit the scaler once and KMeans for every k of ``k_values``; keep the k with the best silhouette."""
-    prepare = Pipeline(stages=[
-        VectorAssembler(inputCols=features, outputCol=_RAW),
-        StandardScaler(inputCol=_RAW, outputCol=_SCALED, withMean=True, withStd=True),
-    ]).fit(rows)
+    prepare = Pipeline(
+        stages=[
+            VectorAssembler(inputCols=features, outputCol=_RAW),
+            StandardScaler(inputCol=_RAW, outputCol=_SCALED, withMean=True, withStd=True),
+        ]
+    ).fit(rows)
     scaled = prepare.transform(rows).select(_SCALED).persist()
     evaluator = ClusteringEvaluator(featuresCol=_SCALED, predictionCol="segment", metricName="silhouette")
     fitted, silhouettes = {}, {}
@@ -74,8 +77,13 @@ def name_segments(centres: list[dict], rules: dict[str, dict[str, list]]) -> dic
     names = {}
     for centre in centres:
         names[int(centre["segment"])] = next(
-            (persona for persona, bounds in rules.items()
-             if all(_within(centre[feature], low, high) for feature, (low, high) in bounds.items())), OTHER)
+            (
+                persona
+                for persona, bounds in rules.items()
+                if all(_within(centre[feature], low, high) for feature, (low, high) in bounds.items())
+            ),
+            OTHER,
+        )
     return names
 
 

@@ -49,12 +49,16 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.bronze_carry(NAME, ACCOUNTS),
     )
     invalid = F.col("user_id").isNull() | F.col("gender").isNull() | F.col("_bad_optional")
-    return common.with_reason(typed, SILVER_ACCOUNTS, common.first_reason(
-        (common.malformed(), reasons.MALFORMED_LINE),
-        (F.col("_missing"), reasons.MISSING_REQUIRED),
-        (F.col("registered_date").isNull() | F.col("updated_at").isNull(), reasons.BAD_TIMESTAMP),
-        (invalid, reasons.BAD_VALUE),
-    ))
+    return common.with_reason(
+        typed,
+        SILVER_ACCOUNTS,
+        common.first_reason(
+            (common.malformed(), reasons.MALFORMED_LINE),
+            (F.col("_missing"), reasons.MISSING_REQUIRED),
+            (F.col("registered_date").isNull() | F.col("updated_at").isNull(), reasons.BAD_TIMESTAMP),
+            (invalid, reasons.BAD_VALUE),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

@@ -33,18 +33,24 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         reason.alias("reason"),
         *common.event_time_columns(common.parse_offset_time("reviewed_at")),
         common.any_blank(*REQUIRED).alias("_missing"),
-        (reason.isNotNull() & ~reason.isin(*REMOVAL_REASONS) | ((outcome == "removed") & reason.isNull()))
-        .alias("_bad_reason"),
+        (reason.isNotNull() & ~reason.isin(*REMOVAL_REASONS) | ((outcome == "removed") & reason.isNull())).alias(
+            "_bad_reason"
+        ),
         *common.bronze_carry(NAME, APASS_REVIEWS),
     )
-    invalid = (F.col("user_id").isNull() | F.col("invited_month").isNull() | F.col("outcome").isNull()
-               | F.col("_bad_reason"))
-    return common.with_reason(typed, SILVER_APASS_REVIEWS, common.first_reason(
-        (common.malformed(), reasons.MALFORMED_LINE),
-        (F.col("_missing"), reasons.MISSING_REQUIRED),
-        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-        (invalid, reasons.BAD_VALUE),
-    ))
+    invalid = (
+        F.col("user_id").isNull() | F.col("invited_month").isNull() | F.col("outcome").isNull() | F.col("_bad_reason")
+    )
+    return common.with_reason(
+        typed,
+        SILVER_APASS_REVIEWS,
+        common.first_reason(
+            (common.malformed(), reasons.MALFORMED_LINE),
+            (F.col("_missing"), reasons.MISSING_REQUIRED),
+            (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
+            (invalid, reasons.BAD_VALUE),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

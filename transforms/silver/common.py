@@ -9,8 +9,9 @@ value null" into a reason code. A conformer is three selects: typed columns
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -117,8 +118,13 @@ def lineage_columns(source: str) -> list[Column]:
 def bronze_carry(source: str, raw_schema: T.StructType) -> list[Column]:
     """What every conformer carries from bronze: lineage, the flags and hash the checks and
     quarantine need, and the raw payload."""
-    return [*lineage_columns(source), F.col("_malformed"), F.col("_row_hash"), F.col("_source_file"),
-            raw_payload(raw_schema).alias(RAW_PAYLOAD)]
+    return [
+        *lineage_columns(source),
+        F.col("_malformed"),
+        F.col("_row_hash"),
+        F.col("_source_file"),
+        raw_payload(raw_schema).alias(RAW_PAYLOAD),
+    ]
 
 
 def with_reason(typed: DataFrame, schema: T.StructType, reason: Column) -> DataFrame:
@@ -221,8 +227,11 @@ def event_time_columns(ts: Column) -> list[Column]:
     session builder sets to Asia/Shanghai (spark.session_time_zone).
     """
     event_date = F.to_date(ts)
-    return [ts.alias("event_time"), event_date.alias("event_date"),
-            F.date_format(event_date, "yyyy-MM").alias("event_month")]
+    return [
+        ts.alias("event_time"),
+        event_date.alias("event_date"),
+        F.date_format(event_date, "yyyy-MM").alias("event_month"),
+    ]
 
 
 # --------------------------------------------------------------------------- taxonomy
@@ -256,8 +265,13 @@ def category_columns(code: Column) -> list[Column]:
 # --------------------------------------------------------------------------- orders
 
 
-def order_checks(*, fx_to_cny: Mapping[str, float], max_order_amount_cny: float,
-                 required_missing: Column, bad_value: Column | None = None) -> Column:
+def order_checks(
+    *,
+    fx_to_cny: Mapping[str, float],
+    max_order_amount_cny: float,
+    required_missing: Column,
+    bad_value: Column | None = None,
+) -> Column:
     """The reason of an order row, from the typed silver.orders columns of a conformer's first stage.
 
     Checks run after MISSING_REQUIRED, so a null typed value there means the
@@ -265,8 +279,12 @@ def order_checks(*, fx_to_cny: Mapping[str, float], max_order_amount_cny: float,
     """
     extra = bad_value if bad_value is not None else F.lit(False)
     invalid = (
-        F.col("user_id").isNull() | F.col("category").isNull() | F.col("channel").isNull()
-        | F.col("is_overseas").isNull() | F.col("is_group_buy").isNull() | F.col("company_invoice").isNull()
+        F.col("user_id").isNull()
+        | F.col("category").isNull()
+        | F.col("channel").isNull()
+        | F.col("is_overseas").isNull()
+        | F.col("is_group_buy").isNull()
+        | F.col("company_invoice").isNull()
         | F.coalesce(F.col("quantity") <= 0, F.lit(True))
         | extra
     )
@@ -315,8 +333,9 @@ def with_window_check(df: DataFrame, *, late_tolerance_months: int) -> DataFrame
     batch_start = F.to_date(F.concat(F.col("ingest_month"), F.lit("-01")))
     oldest = F.date_format(F.add_months(batch_start, -late_tolerance_months), "yyyy-MM")
     outside = (F.col("event_month") > F.col("ingest_month")) | (F.col("event_month") < oldest)
-    reason = F.when(F.col(REJECT_REASON).isNull() & outside, F.lit(reasons.OUT_OF_WINDOW)) \
-        .otherwise(F.col(REJECT_REASON))
+    reason = F.when(F.col(REJECT_REASON).isNull() & outside, F.lit(reasons.OUT_OF_WINDOW)).otherwise(
+        F.col(REJECT_REASON)
+    )
     return _replace_reason(df, reason, df.columns)
 
 
@@ -328,12 +347,12 @@ def with_user_check(df: DataFrame, accounts: DataFrame) -> DataFrame:
     batch or earlier. Accounts are reduced to one row per user first, so the
     join never multiplies rows.
     """
-    known = accounts.groupBy(F.col("user_id").alias("_known_user_id")) \
-        .agg(F.min("ingest_month").alias("_known_since"))
+    known = accounts.groupBy(F.col("user_id").alias("_known_user_id")).agg(F.min("ingest_month").alias("_known_since"))
     joined = df.join(known, F.col("user_id") == F.col("_known_user_id"), how="left")
     unknown = F.col("_known_user_id").isNull() | (F.col("_known_since") > F.col("ingest_month"))
-    reason = F.when(F.col(REJECT_REASON).isNull() & unknown, F.lit(reasons.UNKNOWN_USER)) \
-        .otherwise(F.col(REJECT_REASON))
+    reason = F.when(F.col(REJECT_REASON).isNull() & unknown, F.lit(reasons.UNKNOWN_USER)).otherwise(
+        F.col(REJECT_REASON)
+    )
     return _replace_reason(joined, reason, df.columns)
 
 
@@ -359,8 +378,9 @@ IS_LATE = "_is_late"
 _KNOWN_SINCE = "_known_since"
 
 
-def published_before(published: DataFrame, months: Sequence[str], *, late_tolerance_months: int,
-                     event_table: bool) -> DataFrame:
+def published_before(
+    published: DataFrame, months: Sequence[str], *, late_tolerance_months: int, event_table: bool
+) -> DataFrame:
     """The rows of a silver table that a pass over the batches ``months`` judges its rows against: those of
     the batches before the pass's last one, outside the pass.
 
@@ -370,13 +390,13 @@ def published_before(published: DataFrame, months: Sequence[str], *, late_tolera
     months = sorted(months)
     earlier = published.filter((F.col("ingest_month") < months[-1]) & ~F.col("ingest_month").isin(list(months)))
     if event_table:
-        earlier = earlier.filter(F.col("event_month").between(add_months(months[0], -late_tolerance_months),
-                                                              months[-1]))
+        earlier = earlier.filter(
+            F.col("event_month").between(add_months(months[0], -late_tolerance_months), months[-1])
+        )
     return earlier
 
 
-def with_duplicates_marked(valid: DataFrame, earlier: DataFrame, key: Sequence[str], *,
-                           event_table: bool) -> DataFrame:
+def with_duplicates_marked(valid: DataFrame, earlier: DataFrame, key: Sequence[str], *, event_table: bool) -> DataFrame:
     """``valid`` with two boolean columns: IS_DUPLICATE (not published) and IS_LATE (published late).
 
     A row is a duplicate when a row of its ``key`` came in an earlier batch (``earlier``, published

@@ -12,10 +12,18 @@ from transforms.sources import ConformParams, SourceSpec
 
 NAME = "fliggy_bookings"
 PLATFORM = "fliggy"
-REQUIRED = ("booking_id", "traveller.member_id", "product.type", "product.destination.country",
-            "price.amount", "price.currency", "supplier_id", "booked_at", "channel")
-CATEGORIES = {"FLIGHT": "travel_flight", "HOTEL": "travel_hotel", "TRAIN": "travel_train",
-              "PACKAGE": "travel_package"}
+REQUIRED = (
+    "booking_id",
+    "traveller.member_id",
+    "product.type",
+    "product.destination.country",
+    "price.amount",
+    "price.currency",
+    "supplier_id",
+    "booked_at",
+    "channel",
+)
+CATEGORIES = {"FLIGHT": "travel_flight", "HOTEL": "travel_hotel", "TRAIN": "travel_train", "PACKAGE": "travel_package"}
 CABINS = {"ECONOMY": "economy", "BUSINESS": "business", "FIRST": "first"}
 CHANNELS = {"app": "mobile", "web": "pc"}
 
@@ -27,9 +35,8 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     star = F.col("product.hotel_star")
     # Out-of-domain optional values: a cabin class nobody sells, a star rating outside 1..5.
     bad_optional = (
-        (is_flight & common.present_but_invalid("product.cabin_class", cabin.isNotNull()))
-        | common.present_but_invalid(star, star.between(1, 5))
-    )
+        is_flight & common.present_but_invalid("product.cabin_class", cabin.isNotNull())
+    ) | common.present_but_invalid(star, star.between(1, 5))
     typed = bronze.select(
         F.lit(PLATFORM).alias("platform"),
         F.col("booking_id").alias("order_id"),
@@ -38,8 +45,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.category_columns(common.lookup(CATEGORIES, "product.type")),
         # A booking without a traveller count is for one traveller.
         F.coalesce(F.col("traveller.traveller_count"), F.lit(1)).alias("quantity"),
-        common.to_cny(common.parse_amount("price.amount"), "price.currency", params.fx_to_cny)
-        .alias("amount_cny"),
+        common.to_cny(common.parse_amount("price.amount"), "price.currency", params.fx_to_cny).alias("amount_cny"),
         F.col("price.currency").alias("currency"),
         *common.event_time_columns(F.col("booked_at")),
         common.lookup(CHANNELS, "channel").alias("channel"),
@@ -53,10 +59,16 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         bad_optional.alias("_bad_optional"),
         *common.bronze_carry(NAME, FLIGGY_BOOKINGS),
     )
-    return common.with_reason(typed, SILVER_ORDERS, common.order_checks(
-        fx_to_cny=params.fx_to_cny, max_order_amount_cny=params.max_order_amount_cny,
-        required_missing=F.col("_missing"), bad_value=F.col("_bad_optional"),
-    ))
+    return common.with_reason(
+        typed,
+        SILVER_ORDERS,
+        common.order_checks(
+            fx_to_cny=params.fx_to_cny,
+            max_order_amount_cny=params.max_order_amount_cny,
+            required_missing=F.col("_missing"),
+            bad_value=F.col("_bad_optional"),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

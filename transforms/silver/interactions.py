@@ -29,9 +29,8 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         | ((F.col("kind") == "review") & common.is_blank("rating"))
         | ((F.col("kind") == "seller_chat") & common.is_blank("target_id"))
     )
-    bad_optional = (
-        common.present_but_invalid("rating", rating.between(1, 5))
-        | common.present_but_invalid("duration_s", duration >= 0)
+    bad_optional = common.present_but_invalid("rating", rating.between(1, 5)) | common.present_but_invalid(
+        "duration_s", duration >= 0
     )
     platform = F.when(F.col("platform").isin(*common.PLATFORMS), F.col("platform"))
     typed = bronze.select(
@@ -40,8 +39,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         common.parse_long("user_id").alias("user_id"),
         F.when(F.col("kind").isin(*KINDS), F.col("kind")).alias("kind"),
         # Targets are the platform's seller ids: written "<platform>:<id>" like silver.orders.seller_id.
-        F.when(~common.is_blank("target_id"), F.concat(platform, F.lit(":"), F.col("target_id")))
-        .alias("target_id"),
+        F.when(~common.is_blank("target_id"), F.concat(platform, F.lit(":"), F.col("target_id"))).alias("target_id"),
         rating.alias("rating"),
         (rating >= 4).alias("is_positive"),
         duration.alias("duration_s"),
@@ -50,14 +48,17 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         bad_optional.alias("_bad_optional"),
         *common.bronze_carry(NAME, INTERACTIONS),
     )
-    invalid = (F.col("user_id").isNull() | F.col("platform").isNull() | F.col("kind").isNull()
-               | F.col("_bad_optional"))
-    return common.with_reason(typed, SILVER_INTERACTIONS, common.first_reason(
-        (common.malformed(), reasons.MALFORMED_LINE),
-        (F.col("_missing"), reasons.MISSING_REQUIRED),
-        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-        (invalid, reasons.BAD_VALUE),
-    ))
+    invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("kind").isNull() | F.col("_bad_optional")
+    return common.with_reason(
+        typed,
+        SILVER_INTERACTIONS,
+        common.first_reason(
+            (common.malformed(), reasons.MALFORMED_LINE),
+            (F.col("_missing"), reasons.MISSING_REQUIRED),
+            (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
+            (invalid, reasons.BAD_VALUE),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

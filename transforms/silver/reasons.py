@@ -22,9 +22,9 @@ DESCRIPTIONS: dict[str, str] = {
     BAD_TIMESTAMP: "a time field is present but cannot be parsed (or is outside the years 1..9999)",
     BAD_CURRENCY: "the currency code is not one of conform.fx_to_cny",
     BAD_AMOUNT: "the amount is not a number, is <= 0 (refunds, returns) or < 0 (disputes), "
-                "or is above conform.max_order_amount_cny",
+    "or is above conform.max_order_amount_cny",
     BAD_VALUE: "an enum or number field is outside its domain (unknown category, kind, platform, channel, "
-               "gender, flag; quantity <= 0; rating not 1..5; an id that is not a number ...)",
+    "gender, flag; quantity <= 0; rating not 1..5; an id that is not a number ...)",
     OUT_OF_WINDOW: "the event month is after the batch month, or older than conform.late_tolerance_months",
     UNKNOWN_USER: "the user id is not in silver.accounts",
 }
@@ -32,6 +32,12 @@ DESCRIPTIONS: dict[str, str] = {
 # The order in which the checks are applied: the first that matches is the row's reason.
 # The row-level checks run in the conformers; the window and user checks run after them.
 PRECEDENCE: tuple[str, ...] = (
-    MALFORMED_LINE, MISSING_REQUIRED, BAD_TIMESTAMP, BAD_CURRENCY, BAD_AMOUNT, BAD_VALUE,
-    OUT_OF_WINDOW, UNKNOWN_USER,
+    MALFORMED_LINE,
+    MISSING_REQUIRED,
+    BAD_TIMESTAMP,
+    BAD_CURRENCY,
+    BAD_AMOUNT,
+    BAD_VALUE,
+    OUT_OF_WINDOW,
+    UNKNOWN_USER,
 )

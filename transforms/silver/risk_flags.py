@@ -33,12 +33,16 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.bronze_carry(NAME, RISK_FLAGS),
     )
     invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("_bad_optional")
-    return common.with_reason(typed, SILVER_RISK_FLAGS, common.first_reason(
-        (common.malformed(), reasons.MALFORMED_LINE),
-        (F.col("_missing"), reasons.MISSING_REQUIRED),
-        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-        (invalid, reasons.BAD_VALUE),
-    ))
+    return common.with_reason(
+        typed,
+        SILVER_RISK_FLAGS,
+        common.first_reason(
+            (common.malformed(), reasons.MALFORMED_LINE),
+            (F.col("_missing"), reasons.MISSING_REQUIRED),
+            (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
+            (invalid, reasons.BAD_VALUE),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

@@ -31,17 +31,22 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.bronze_carry(NAME, SERVICE_EVENTS),
     )
     # A dispute may be about nothing refundable (amount 0.00); refunds and returns move money.
-    amount_bad = common.bad_amount("amount_cny", max_cny=params.max_order_amount_cny,
-                                   allow_zero=F.col("kind") == "dispute")
+    amount_bad = common.bad_amount(
+        "amount_cny", max_cny=params.max_order_amount_cny, allow_zero=F.col("kind") == "dispute"
+    )
     invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("kind").isNull()
-    return common.with_reason(typed, SILVER_SERVICE_EVENTS, common.first_reason(
-        (common.malformed(), reasons.MALFORMED_LINE),
-        (F.col("_missing"), reasons.MISSING_REQUIRED),
-        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-        (~common.known_currency("currency", params.fx_to_cny), reasons.BAD_CURRENCY),
-        (amount_bad, reasons.BAD_AMOUNT),
-        (invalid, reasons.BAD_VALUE),
-    ))
+    return common.with_reason(
+        typed,
+        SILVER_SERVICE_EVENTS,
+        common.first_reason(
+            (common.malformed(), reasons.MALFORMED_LINE),
+            (F.col("_missing"), reasons.MISSING_REQUIRED),
+            (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
+            (~common.known_currency("currency", params.fx_to_cny), reasons.BAD_CURRENCY),
+            (amount_bad, reasons.BAD_AMOUNT),
+            (invalid, reasons.BAD_VALUE),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

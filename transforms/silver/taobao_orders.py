@@ -13,8 +13,19 @@ from transforms.sources import ConformParams, SourceSpec
 
 NAME = "taobao_orders"
 PLATFORM = "taobao"
-REQUIRED = ("order_id", "buyer_id", "seller_id", "cat_id", "quantity", "total_fee", "currency",
-            "pay_time", "terminal", "group_buy", "global_buy")
+REQUIRED = (
+    "order_id",
+    "buyer_id",
+    "seller_id",
+    "cat_id",
+    "quantity",
+    "total_fee",
+    "currency",
+    "pay_time",
+    "terminal",
+    "group_buy",
+    "global_buy",
+)
 CHANNELS = {"mobile": "mobile", "pc": "pc"}
 
 
@@ -41,10 +52,15 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         common.any_blank(*REQUIRED).alias("_missing"),
         *common.bronze_carry(NAME, TAOBAO_ORDERS),
     )
-    return common.with_reason(typed, SILVER_ORDERS, common.order_checks(
-        fx_to_cny=params.fx_to_cny, max_order_amount_cny=params.max_order_amount_cny,
-        required_missing=F.col("_missing"),
-    ))
+    return common.with_reason(
+        typed,
+        SILVER_ORDERS,
+        common.order_checks(
+            fx_to_cny=params.fx_to_cny,
+            max_order_amount_cny=params.max_order_amount_cny,
+            required_missing=F.col("_missing"),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

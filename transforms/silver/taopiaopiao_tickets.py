@@ -14,8 +14,7 @@ from transforms.sources import ConformParams, SourceSpec
 NAME = "taopiaopiao_tickets"
 PLATFORM = "taopiaopiao"
 # show_local (when the show is) is not needed by silver; a ticket without it is still an order.
-REQUIRED = ("ticket_no", "user", "venue_id", "show_type", "seats", "price_yuan", "currency",
-            "purchase_local", "client")
+REQUIRED = ("ticket_no", "user", "venue_id", "show_type", "seats", "price_yuan", "currency", "purchase_local", "client")
 CATEGORIES = {"CINEMA": "cinema", "CONCERT": "shows", "DRAMA": "shows", "SPORTS": "shows"}
 CHANNELS = {"app": "mobile", "pc": "pc"}
 
@@ -42,10 +41,15 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         common.any_blank(*REQUIRED).alias("_missing"),
         *common.bronze_carry(NAME, TAOPIAOPIAO_TICKETS),
     )
-    return common.with_reason(typed, SILVER_ORDERS, common.order_checks(
-        fx_to_cny=params.fx_to_cny, max_order_amount_cny=params.max_order_amount_cny,
-        required_missing=F.col("_missing"),
-    ))
+    return common.with_reason(
+        typed,
+        SILVER_ORDERS,
+        common.order_checks(
+            fx_to_cny=params.fx_to_cny,
+            max_order_amount_cny=params.max_order_amount_cny,
+            required_missing=F.col("_missing"),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

@@ -13,8 +13,20 @@ from transforms.sources import ConformParams, SourceSpec
 
 NAME = "tmall_orders"
 PLATFORM = "tmall"
-REQUIRED = ("TradeNo", "MemberId", "ShopId", "CategoryCode", "Qty", "PayAmount", "Currency",
-            "PaidAt", "Channel", "CrossBorder", "InvoiceType", "Juhuasuan")
+REQUIRED = (
+    "TradeNo",
+    "MemberId",
+    "ShopId",
+    "CategoryCode",
+    "Qty",
+    "PayAmount",
+    "Currency",
+    "PaidAt",
+    "Channel",
+    "CrossBorder",
+    "InvoiceType",
+    "Juhuasuan",
+)
 CHANNELS = {"APP": "mobile", "PC": "pc"}
 YES_NO = {"Y": True, "N": False}
 COMPANY_INVOICE = {"COMPANY": True, "PERSONAL": False, "NONE": False}
@@ -42,10 +54,15 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         common.any_blank(*REQUIRED).alias("_missing"),
         *common.bronze_carry(NAME, TMALL_ORDERS),
     )
-    return common.with_reason(typed, SILVER_ORDERS, common.order_checks(
-        fx_to_cny=params.fx_to_cny, max_order_amount_cny=params.max_order_amount_cny,
-        required_missing=F.col("_missing"),
-    ))
+    return common.with_reason(
+        typed,
+        SILVER_ORDERS,
+        common.order_checks(
+            fx_to_cny=params.fx_to_cny,
+            max_order_amount_cny=params.max_order_amount_cny,
+            required_missing=F.col("_missing"),
+        ),
+    )
 
 
 SOURCE = SourceSpec(

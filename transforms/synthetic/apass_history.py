@@ -22,8 +22,12 @@ from transforms.synthetic.rand import uniform
 
 HIDDEN_CLASSES = ("elite", "persona", "adversary", "mass")
 # What a review that removes an adversary says, when it names the behaviour (docs/apass.md#labels).
-REMOVAL_REASONS = {"brusher": "brushing", "reseller": "resale", "serial_returner": "serial_returns",
-                   "one_off_whale": "one_off_purchase"}
+REMOVAL_REASONS = {
+    "brusher": "brushing",
+    "reseller": "resale",
+    "serial_returner": "serial_returns",
+    "one_off_whale": "one_off_purchase",
+}
 OTHER_REMOVAL = "low_activity"
 MEMBERSHIP_MONTHS = 12
 
@@ -40,10 +44,12 @@ class ApassHistoryConf:
 def hidden_class(users: DataFrame) -> Column:
     """elite | persona | adversary | mass, from the population's segment kind and elite flag."""
     kind = F.col("segment_kind")
-    return (F.when((kind == "persona") & F.col("elite"), F.lit("elite"))
-            .when(kind == "persona", F.lit("persona"))
-            .when(kind == "adversary", F.lit("adversary"))
-            .otherwise(F.lit("mass")))
+    return (
+        F.when((kind == "persona") & F.col("elite"), F.lit("elite"))
+        .when(kind == "persona", F.lit("persona"))
+        .when(kind == "adversary", F.lit("adversary"))
+        .otherwise(F.lit("mass"))
+    )
 
 
 def _rate(cls: Column, rates: dict[str, float]) -> Column:
@@ -64,14 +70,19 @@ def apass_reviews(users: DataFrame, *, seed: int, months: list[Month], history: 
     reviewed = month_start + F.floor(uniform(seed, "review_time", "user_id") * month_seconds)
     invited = F.add_months(F.to_date(F.from_unixtime(month_start)), -MEMBERSHIP_MONTHS)
     registered_by_invitation = F.col("registered_date") < invited
-    is_invited = (uniform(seed, "apass_invited", "user_id") < _rate(cls, history.invite_rate)) & registered_by_invitation
+    is_invited = (
+        uniform(seed, "apass_invited", "user_id") < _rate(cls, history.invite_rate)
+    ) & registered_by_invitation
     kept = uniform(seed, "apass_kept", "user_id") < _rate(cls, history.kept_rate)
     named = uniform(seed, "apass_reason", "user_id") < F.lit(history.reason_accuracy)
     adversary_reason = F.create_map(*[x for k, v in REMOVAL_REASONS.items() for x in (F.lit(k), F.lit(v))])[
-        F.col("adversary_type")]
-    reason = (F.when(kept, F.lit(None).cast("string"))
-              .when(named & adversary_reason.isNotNull(), adversary_reason)
-              .otherwise(F.lit(OTHER_REMOVAL)))
+        F.col("adversary_type")
+    ]
+    reason = (
+        F.when(kept, F.lit(None).cast("string"))
+        .when(named & adversary_reason.isNotNull(), adversary_reason)
+        .otherwise(F.lit(OTHER_REMOVAL))
+    )
     return users.filter(is_invited).select(
         "user_id",
         F.date_format(invited, "yyyy-MM").alias("invited_month"),

@@ -24,13 +24,29 @@ ORDER_PREFIX = {"taobao": "TB", "tmall": "TM", "fliggy": "FZ", "taopiaopiao": "T
 UNKNOWN_USER_OFFSET = 900_000_000_000
 ABSURD_FEN = 10**15
 OUT_OF_WINDOW_SECONDS = 75 * 86400  # pushes an event two months past its batch
-CITIES = {"CN": ["Hangzhou", "Beijing", "Shanghai", "Chengdu", "Sanya", "Xiamen"],
-          "JP": ["Tokyo", "Osaka"], "TH": ["Bangkok", "Phuket"], "US": ["New York", "Los Angeles"],
-          "FR": ["Paris"], "GB": ["London"], "KR": ["Seoul"], "SG": ["Singapore"], "AU": ["Sydney"],
-          "IT": ["Rome", "Milan"], "HK": ["Hong Kong"]}
+CITIES = {
+    "CN": ["Hangzhou", "Beijing", "Shanghai", "Chengdu", "Sanya", "Xiamen"],
+    "JP": ["Tokyo", "Osaka"],
+    "TH": ["Bangkok", "Phuket"],
+    "US": ["New York", "Los Angeles"],
+    "FR": ["Paris"],
+    "GB": ["London"],
+    "KR": ["Seoul"],
+    "SG": ["Singapore"],
+    "AU": ["Sydney"],
+    "IT": ["Rome", "Milan"],
+    "HK": ["Hong Kong"],
+}
 
-DIRT_KINDS = ("missing_required", "bad_amount", "unknown_user", "bad_timestamp", "out_of_window",
-              "bad_currency", "malformed_line")
+DIRT_KINDS = (
+    "missing_required",
+    "bad_amount",
+    "unknown_user",
+    "bad_timestamp",
+    "out_of_window",
+    "bad_currency",
+    "malformed_line",
+)
 
 
 def header_of(schema) -> str:
@@ -63,7 +79,9 @@ def _finish(rows: DataFrame, *, seed: int, source: str, months: list[Month], dir
     copies = F.explode(F.when(replay, F.array(F.lit(0), F.lit(1))).otherwise(F.array(F.lit(0)))).alias("copy")
     doubled = rows.select("*", copies)
     next_batch = F.floor(uniform(seed, f"replay_batch_{source}", "sort_key") * 2).cast("int")
-    batch = F.when(F.col("copy") == 1, F.least(F.col("batch") + next_batch, F.lit(len(months) - 1))).otherwise(F.col("batch"))
+    batch = F.when(F.col("copy") == 1, F.least(F.col("batch") + next_batch, F.lit(len(months) - 1))).otherwise(
+        F.col("batch")
+    )
     labels = F.array(*[F.lit(m.month) for m in months])
     payload = [c for c in rows.columns if c not in ("batch", "sort_key")]
     return doubled.select(
@@ -73,12 +91,26 @@ def _finish(rows: DataFrame, *, seed: int, source: str, months: list[Month], dir
     )
 
 
-def _staged(rows: DataFrame, *, seed: int, source: str, key: Column, dirt: DirtConf, kinds: tuple[str, ...],
-            months: list[Month], late_rate: float, payload: list[Column]) -> DataFrame:
+def _staged(
+    rows: DataFrame,
+    *,
+    seed: int,
+    source: str,
+    key: Column,
+    dirt: DirtConf,
+    kinds: tuple[str, ...],
+    months: list[Month],
+    late_rate: float,
+    payload: list[Column],
+) -> DataFrame:
     """Draw each row's dirt, then lay out batch, key, dirt and the source's payload (built on ``dirt``)."""
     with_dirt = rows.select("*", _dirt(seed, source, key, dirt, kinds).alias("dirt"))
-    staged = with_dirt.select(_batch(seed, source, key, F.col("event_epoch"), months, late_rate).alias("batch"),
-                              key.alias("sort_key"), "dirt", *payload)
+    staged = with_dirt.select(
+        _batch(seed, source, key, F.col("event_epoch"), months, late_rate).alias("batch"),
+        key.alias("sort_key"),
+        "dirt",
+        *payload,
+    )
     return _finish(staged, seed=seed, source=source, months=months, dirt=dirt)
 
 
@@ -131,8 +163,10 @@ def taobao_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
         F.col("seller_num").alias("seller_id"),
         cat_id[F.col("category")].alias("cat_id"),
         F.col("quantity"),
-        F.when(F.col("dirt") == "bad_amount",
-               F.when(uniform(seed, "tb_bad", key) < 0.5, -fen).otherwise(F.lit(ABSURD_FEN))).otherwise(fen)
+        F.when(
+            F.col("dirt") == "bad_amount", F.when(uniform(seed, "tb_bad", key) < 0.5, -fen).otherwise(F.lit(ABSURD_FEN))
+        )
+        .otherwise(fen)
         .alias("total_fee"),
         F.when(F.col("dirt") == "bad_currency", F.lit("RMB")).otherwise(F.lit("CNY")).alias("currency"),
         F.when(F.col("dirt") == "bad_timestamp", F.lit(-1)).otherwise(pay_time).alias("pay_time"),
@@ -142,28 +176,40 @@ def taobao_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
     )
     # A feed that sends text where a number belongs: the one unparsable timestamp of this source.
     line = F.regexp_replace(F.to_json(record), '"pay_time":-1', '"pay_time":"0000-00-00 00:00:00"')
-    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
-                   late_rate=late_rate, payload=[
-        _malformed(line, F.col("dirt")).alias("value"),
-    ])
+    return _staged(
+        rows,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=DIRT_KINDS,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(line, F.col("dirt")).alias("value"),
+        ],
+    )
 
 
 def _not_missing(value: Column) -> Column:
     return F.when(F.col("dirt").isNull() | (F.col("dirt") != "missing_required"), value)
 
 
-def tmall_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float,
-                  fx_to_cny: dict[str, float]) -> DataFrame:
+def tmall_landing(
+    orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float, fx_to_cny: dict[str, float]
+) -> DataFrame:
     """Tmall orders as CSV lines: yuan strings in the order's currency, ISO times with offset."""
     src = "tmall_orders"
     rows = orders.filter(F.col("platform") == "tmall")
     key = F.col("order_key")
     local_amount = F.col("amount_cny") / _fx(fx_to_cny)[F.col("currency")]
-    amount = (F.when(F.col("dirt") == "bad_amount",
-                     F.when(uniform(seed, "tm_bad", key) < 0.5, _money(-local_amount)).otherwise(F.lit("99999999999.00")))
-              .otherwise(_money(local_amount)))
-    paid_at = F.when(F.col("dirt") == "bad_timestamp", F.lit("2025-13-45T25:61:00+08:00")) \
-        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME))
+    amount = F.when(
+        F.col("dirt") == "bad_amount",
+        F.when(uniform(seed, "tm_bad", key) < 0.5, _money(-local_amount)).otherwise(F.lit("99999999999.00")),
+    ).otherwise(_money(local_amount))
+    paid_at = F.when(F.col("dirt") == "bad_timestamp", F.lit("2025-13-45T25:61:00+08:00")).otherwise(
+        _local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME)
+    )
     line = _csv(
         F.concat(F.lit("TM"), key.cast("string")),
         _not_missing(_user(F.col("user_id"), F.col("dirt"))),
@@ -176,17 +222,28 @@ def tmall_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: Di
         F.when(F.col("channel") == "mobile", F.lit("APP")).otherwise(F.lit("PC")),
         F.when(F.col("is_overseas"), F.lit("Y")).otherwise(F.lit("N")),
         F.when(F.col("company_invoice"), F.lit("COMPANY"))
-        .when(uniform(seed, "tm_invoice", key) < 0.3, F.lit("PERSONAL")).otherwise(F.lit("NONE")),
+        .when(uniform(seed, "tm_invoice", key) < 0.3, F.lit("PERSONAL"))
+        .otherwise(F.lit("NONE")),
         F.when(F.col("is_group_buy"), F.lit("Y")).otherwise(F.lit("N")),
     )
-    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
-                   late_rate=late_rate, payload=[
-        _malformed(line, F.col("dirt")).alias("value"),
-    ])
+    return _staged(
+        rows,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=DIRT_KINDS,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(line, F.col("dirt")).alias("value"),
+        ],
+    )
 
 
-def fliggy_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float,
-                   fx_to_cny: dict[str, float]) -> DataFrame:
+def fliggy_landing(
+    orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float, fx_to_cny: dict[str, float]
+) -> DataFrame:
     """Fliggy bookings as nested Parquet rows (no malformed lines: Parquet cannot carry them)."""
     src = "fliggy_bookings"
     rows = orders.filter(F.col("platform") == "fliggy")
@@ -196,45 +253,66 @@ def fliggy_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: D
     country = F.coalesce(F.col("country"), F.lit("CN"))
     city_choice = None
     for code, cities in CITIES.items():
-        pick = F.element_at(F.array(*[F.lit(c) for c in cities]),
-                            (F.floor(uniform(seed, "fz_city", key) * len(cities)) + 1).cast("int"))
+        pick = F.element_at(
+            F.array(*[F.lit(c) for c in cities]), (F.floor(uniform(seed, "fz_city", key) * len(cities)) + 1).cast("int")
+        )
         city_choice = F.when(country == code, pick) if city_choice is None else city_choice.when(country == code, pick)
     local_amount = F.round(F.col("amount_cny") / _fx(fx_to_cny)[F.col("currency")], 2)
     # Parquet carries a typed timestamp: an "unparsable" one arrives as the epoch (1970-01-01).
     booked = F.when(F.col("dirt") == "bad_timestamp", F.lit(0)).otherwise(_epoch(F.col("event_epoch"), F.col("dirt")))
-    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
-                   late_rate=late_rate, payload=[
-        F.concat(F.lit("FZ"), key.cast("string")).alias("booking_id"),
-        F.struct(_not_missing(_user(F.col("user_id"), F.col("dirt"))).alias("member_id"),
-                 F.col("quantity").alias("traveller_count")).alias("traveller"),
-        F.struct(product_type.alias("type"), F.upper(F.col("travel_class")).alias("cabin_class"),
-                 F.col("hotel_star"),
-                 F.struct(city_choice.alias("city"), country.alias("country")).alias("destination")).alias("product"),
-        F.struct(
-            F.when(F.col("dirt") == "bad_amount",
-                   F.when(uniform(seed, "fz_bad", key) < 0.5, -local_amount).otherwise(F.lit(1e12)))
-            .otherwise(local_amount).alias("amount"),
-            F.when(F.col("dirt") == "bad_currency", F.lit("XXX")).otherwise(F.col("currency")).alias("currency"),
-        ).alias("price"),
-        F.concat(F.lit("SUP"), F.col("seller_num").cast("string")).alias("supplier_id"),
-        F.timestamp_seconds(booked).alias("booked_at"),
-        F.when(F.col("channel") == "mobile", F.lit("app")).otherwise(F.lit("web")).alias("channel"),
-    ])
+    return _staged(
+        rows,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=kinds,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            F.concat(F.lit("FZ"), key.cast("string")).alias("booking_id"),
+            F.struct(
+                _not_missing(_user(F.col("user_id"), F.col("dirt"))).alias("member_id"),
+                F.col("quantity").alias("traveller_count"),
+            ).alias("traveller"),
+            F.struct(
+                product_type.alias("type"),
+                F.upper(F.col("travel_class")).alias("cabin_class"),
+                F.col("hotel_star"),
+                F.struct(city_choice.alias("city"), country.alias("country")).alias("destination"),
+            ).alias("product"),
+            F.struct(
+                F.when(
+                    F.col("dirt") == "bad_amount",
+                    F.when(uniform(seed, "fz_bad", key) < 0.5, -local_amount).otherwise(F.lit(1e12)),
+                )
+                .otherwise(local_amount)
+                .alias("amount"),
+                F.when(F.col("dirt") == "bad_currency", F.lit("XXX")).otherwise(F.col("currency")).alias("currency"),
+            ).alias("price"),
+            F.concat(F.lit("SUP"), F.col("seller_num").cast("string")).alias("supplier_id"),
+            F.timestamp_seconds(booked).alias("booked_at"),
+            F.when(F.col("channel") == "mobile", F.lit("app")).otherwise(F.lit("web")).alias("channel"),
+        ],
+    )
 
 
-def taopiaopiao_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf,
-                        late_rate: float) -> DataFrame:
+def taopiaopiao_landing(
+    orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float
+) -> DataFrame:
     """Taopiaopiao tickets as TSV lines with local-time strings (no zone)."""
     src = "taopiaopiao_tickets"
     rows = orders.filter(F.col("platform") == "taopiaopiao")
     key = F.col("order_key")
     show_type = F.when(F.col("category") == "cinema", F.lit("CINEMA")).otherwise(
-        choice_fixed(uniform(seed, "tpp_show", key), {"CONCERT": 0.4, "DRAMA": 0.35, "SPORTS": 0.25}))
+        choice_fixed(uniform(seed, "tpp_show", key), {"CONCERT": 0.4, "DRAMA": 0.35, "SPORTS": 0.25})
+    )
     purchase = _epoch(F.col("event_epoch"), F.col("dirt"))
     show = F.col("event_epoch") + (1 + F.floor(uniform(seed, "tpp_show_day", key) * 10)) * 86400
-    amount = (F.when(F.col("dirt") == "bad_amount",
-                     F.when(uniform(seed, "tpp_bad", key) < 0.5, _money(-F.col("amount_cny"))).otherwise(F.lit("1e15")))
-              .otherwise(_money(F.col("amount_cny"))))
+    amount = F.when(
+        F.col("dirt") == "bad_amount",
+        F.when(uniform(seed, "tpp_bad", key) < 0.5, _money(-F.col("amount_cny"))).otherwise(F.lit("1e15")),
+    ).otherwise(_money(F.col("amount_cny")))
     line = _csv(
         F.concat(F.lit("TPP"), key.cast("string")),
         _not_missing(_user(F.col("user_id"), F.col("dirt"))),
@@ -243,15 +321,26 @@ def taopiaopiao_landing(orders: DataFrame, *, seed: int, months: list[Month], di
         F.col("quantity"),
         amount,
         F.when(F.col("dirt") == "bad_currency", F.lit("RMB")).otherwise(F.lit("CNY")),
-        F.when(F.col("dirt") == "bad_timestamp", F.lit("32/13/2025 99:99")).otherwise(_local(purchase, "yyyy/MM/dd HH:mm")),
+        F.when(F.col("dirt") == "bad_timestamp", F.lit("32/13/2025 99:99")).otherwise(
+            _local(purchase, "yyyy/MM/dd HH:mm")
+        ),
         _local(show, "yyyy/MM/dd HH:mm"),
         F.when(F.col("channel") == "mobile", F.lit("app")).otherwise(F.lit("pc")),
         sep="\t",
     )
-    return _staged(rows, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
-                   late_rate=late_rate, payload=[
-        _malformed(line, F.col("dirt")).alias("value"),
-    ])
+    return _staged(
+        rows,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=DIRT_KINDS,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(line, F.col("dirt")).alias("value"),
+        ],
+    )
 
 
 def accounts_landing(accounts: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf) -> DataFrame:
@@ -262,21 +351,27 @@ def accounts_landing(accounts: DataFrame, *, seed: int, months: list[Month], dir
     record = F.struct(
         _not_missing(F.col("user_id")).alias("uid"),
         F.date_format("registered_date", "yyyy-MM-dd").alias("reg_date"),
-        "gender", "birth_year", "city_tier",
+        "gender",
+        "birth_year",
+        "city_tier",
         F.col("identity_verified").alias("id_verified"),
         "mobile_share",
         F.when(F.col("dirt") == "bad_timestamp", F.lit("N/A"))
-        .otherwise(_local(F.col("event_epoch"), "yyyy-MM-dd HH:mm:ss")).alias("updated_at"),
+        .otherwise(_local(F.col("event_epoch"), "yyyy-MM-dd HH:mm:ss"))
+        .alias("updated_at"),
     )
     staged = accounts.select("*", _dirt(seed, src, key, dirt, kinds).alias("dirt")).select(
-        F.col("month_idx").alias("batch"), key.alias("sort_key"), "dirt",
+        F.col("month_idx").alias("batch"),
+        key.alias("sort_key"),
+        "dirt",
         _malformed(F.to_json(record), F.col("dirt")).alias("value"),
     )
     return _finish(staged, seed=seed, source=src, months=months, dirt=dirt)
 
 
-def interactions_landing(events: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf,
-                         late_rate: float) -> DataFrame:
+def interactions_landing(
+    events: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float
+) -> DataFrame:
     """The interaction feed as JSON lines with epoch-millisecond times."""
     src = "interactions"
     key = F.col("event_key")
@@ -285,30 +380,43 @@ def interactions_landing(events: DataFrame, *, seed: int, months: list[Month], d
     record = F.struct(
         F.concat(F.lit("IX"), key.cast("string")).alias("event_id"),
         _not_missing(_user(F.col("user_id"), F.col("dirt"))).alias("user_id"),
-        "platform", "kind",
+        "platform",
+        "kind",
         F.when(F.col("dirt") == "bad_timestamp", F.lit(-1)).otherwise(ts).alias("ts"),
         # bad_amount has no amount to spoil here: it spoils the rating instead (BAD_VALUE).
         F.when((F.col("dirt") == "bad_amount") & (F.col("kind") == "review"), F.lit(9))
-        .otherwise(F.col("rating")).alias("rating"),
+        .otherwise(F.col("rating"))
+        .alias("rating"),
         F.col("target_num").cast("string").alias("target_id"),
         "duration_s",
     )
     line = F.regexp_replace(F.to_json(record), '"ts":-1', '"ts":"yesterday"')
-    return _staged(events, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
-                   late_rate=late_rate, payload=[
-        _malformed(line, F.col("dirt")).alias("value"),
-    ])
+    return _staged(
+        events,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=kinds,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(line, F.col("dirt")).alias("value"),
+        ],
+    )
 
 
-def service_landing(tickets: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf,
-                    late_rate: float) -> DataFrame:
+def service_landing(
+    tickets: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float
+) -> DataFrame:
     """After-sales tickets as CSV lines with local-time strings."""
     src = "service_events"
     kind_no = F.when(F.col("kind") == "REFUND", F.lit(1)).when(F.col("kind") == "RETURN", F.lit(2)).otherwise(F.lit(3))
     key = F.col("order_key") * 4 + kind_no
-    amount = (F.when(F.col("dirt") == "bad_amount",
-                     F.when(uniform(seed, "as_bad", key) < 0.5, _money(-F.col("amount_cny") - 1)).otherwise(F.lit("abc")))
-              .otherwise(_money(F.col("amount_cny"))))
+    amount = F.when(
+        F.col("dirt") == "bad_amount",
+        F.when(uniform(seed, "as_bad", key) < 0.5, _money(-F.col("amount_cny") - 1)).otherwise(F.lit("abc")),
+    ).otherwise(_money(F.col("amount_cny")))
     line = _csv(
         F.concat(F.lit("AS"), key.cast("string")),
         _not_missing(_order_ref(F.col("platform"), F.col("order_key"))),
@@ -317,14 +425,24 @@ def service_landing(tickets: DataFrame, *, seed: int, months: list[Month], dirt:
         F.col("kind"),
         amount,
         F.when(F.col("dirt") == "bad_currency", F.lit("RMB")).otherwise(F.lit("CNY")),
-        F.when(F.col("dirt") == "bad_timestamp", F.lit("yesterday 10am"))
-        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), "yyyy-MM-dd HH:mm:ss")),
+        F.when(F.col("dirt") == "bad_timestamp", F.lit("yesterday 10am")).otherwise(
+            _local(_epoch(F.col("event_epoch"), F.col("dirt")), "yyyy-MM-dd HH:mm:ss")
+        ),
         F.col("status"),
     )
-    return _staged(tickets, seed=seed, source=src, key=key, dirt=dirt, kinds=DIRT_KINDS, months=months,
-                   late_rate=late_rate, payload=[
-        _malformed(line, F.col("dirt")).alias("value"),
-    ])
+    return _staged(
+        tickets,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=DIRT_KINDS,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(line, F.col("dirt")).alias("value"),
+        ],
+    )
 
 
 def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float) -> DataFrame:
@@ -337,18 +455,30 @@ def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: Dirt
         _not_missing(_order_ref(F.col("platform"), key)).alias("order_ref"),
         "platform",
         _user(F.col("user_id"), F.col("dirt")).alias("user_id"),
-        "rule", "risk_score",
+        "rule",
+        "risk_score",
         F.when(F.col("dirt") == "bad_timestamp", F.lit("not-a-time"))
-        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME)).alias("flagged_at"),
+        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME))
+        .alias("flagged_at"),
     )
-    return _staged(flags, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
-                   late_rate=late_rate, payload=[
-        _malformed(F.to_json(record), F.col("dirt")).alias("value"),
-    ])
+    return _staged(
+        flags,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=kinds,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(F.to_json(record), F.col("dirt")).alias("value"),
+        ],
+    )
 
 
-def apass_reviews_landing(reviews: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf,
-                          late_rate: float) -> DataFrame:
+def apass_reviews_landing(
+    reviews: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float
+) -> DataFrame:
     """The APASS program's yearly reviews as JSON lines with ISO times and upper-case outcomes."""
     src = "apass_reviews"
     key = F.col("user_id")
@@ -358,14 +488,24 @@ def apass_reviews_landing(reviews: DataFrame, *, seed: int, months: list[Month],
         _not_missing(_user(key, F.col("dirt"))).alias("member_id"),
         "invited_month",
         F.when(F.col("dirt") == "bad_timestamp", F.lit("last week"))
-        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME)).alias("reviewed_at"),
+        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME))
+        .alias("reviewed_at"),
         F.upper(F.col("outcome")).alias("outcome"),
         "reason",
     )
-    return _staged(reviews, seed=seed, source=src, key=key, dirt=dirt, kinds=kinds, months=months,
-                   late_rate=late_rate, payload=[
-        _malformed(F.to_json(record), F.col("dirt")).alias("value"),
-    ])
+    return _staged(
+        reviews,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=kinds,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(F.to_json(record), F.col("dirt")).alias("value"),
+        ],
+    )
 
 
 # The CSV/TSV header of each text source, written as the first line of every file.

@@ -7,7 +7,7 @@ stream depends on the partition a row lands in), no driver-side state.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -36,7 +36,7 @@ def stochastic_round(x: Column, u: Column) -> Column:
 def choice(u: Column, keys: Sequence[str], cumulative: Sequence[Column]) -> Column:
     """The key whose cumulative-weight bucket holds ``u``; the last key takes any remainder."""
     expr = None
-    for key, upper in zip(keys[:-1], cumulative[:-1]):
+    for key, upper in zip(keys[:-1], cumulative[:-1], strict=True):
         expr = F.when(u < upper, F.lit(key)) if expr is None else expr.when(u < upper, F.lit(key))
     last = F.lit(keys[-1])
     return last if expr is None else expr.otherwise(last)

@@ -75,17 +75,36 @@ def user_volume_histogram(user_months: DataFrame) -> DataFrame:
     median member is a member who shops, not an empty account). One row per
     distinct total, so the result is small whatever the world's size.
     """
-    totals = user_months.filter(~F.col("heavy")).groupBy("user_id").agg(
-        F.sum("n_orders").cast("long").alias("orders"),
-        F.sum(F.col("n_interactions") + F.col("n_chats")).cast("long").alias("interactions"))
-    stacked = totals.select(F.explode(F.array(
-        F.struct(F.lit("orders").alias("measure"), F.col("orders").alias("value")),
-        F.struct(F.lit("interactions").alias("measure"), F.col("interactions").alias("value")))).alias("m"))
-    return stacked.select("m.*").filter(F.col("value") > 0).groupBy("measure", "value").agg(F.count("*").alias("members"))
+    totals = (
+        user_months.filter(~F.col("heavy"))
+        .groupBy("user_id")
+        .agg(
+            F.sum("n_orders").cast("long").alias("orders"),
+            F.sum(F.col("n_interactions") + F.col("n_chats")).cast("long").alias("interactions"),
+        )
+    )
+    stacked = totals.select(
+        F.explode(
+            F.array(
+                F.struct(F.lit("orders").alias("measure"), F.col("orders").alias("value")),
+                F.struct(F.lit("interactions").alias("measure"), F.col("interactions").alias("value")),
+            )
+        ).alias("m")
+    )
+    return (
+        stacked.select("m.*").filter(F.col("value") > 0).groupBy("measure", "value").agg(F.count("*").alias("members"))
+    )
 
 
-def heavy_user_months(user_months: DataFrame, *, seed: int, months: list[Month], seasonality: dict[str, float],
-                      orders: float, interactions: float) -> DataFrame:
+def heavy_user_months(
+    user_months: DataFrame,
+    *,
+    seed: int,
+    months: list[Month],
+    seasonality: dict[str, float],
+    orders: float,
+    interactions: float,
+) -> DataFrame:
     """``user_months`` with a heavy member's counts set so the world holds ``orders`` and ``interactions`` of theirs.
 
     Month m gets its seasonal share of each total (stochastically rounded);
@@ -97,10 +116,13 @@ def heavy_user_months(user_months: DataFrame, *, seed: int, months: list[Month],
     share = value_at([s / sum(season) for s in season], F.col("month_idx"))
     key = ("user_id", "month_idx")
     chat_share = F.col("chat_rate") / (F.col("chat_rate") + F.col("interaction_rate"))
-    n_orders = F.least(stochastic_round(F.lit(orders) * share, uniform(seed, "heavy_orders", *key)),
-                       F.lit(WHALE_EVENT - 1))
-    n_chats = F.least(stochastic_round(F.lit(interactions) * share * chat_share, uniform(seed, "heavy_chats", *key)),
-                      F.lit(MAX_EVENTS_PER_MONTH))
+    n_orders = F.least(
+        stochastic_round(F.lit(orders) * share, uniform(seed, "heavy_orders", *key)), F.lit(WHALE_EVENT - 1)
+    )
+    n_chats = F.least(
+        stochastic_round(F.lit(interactions) * share * chat_share, uniform(seed, "heavy_chats", *key)),
+        F.lit(MAX_EVENTS_PER_MONTH),
+    )
     n_other = stochastic_round(F.lit(interactions) * share * (1 - chat_share), uniform(seed, "heavy_inter", *key))
     n_interactions = F.least(n_other, F.lit(MAX_EVENTS_PER_MONTH) - n_chats)
     heavy = F.col("heavy")
@@ -133,13 +155,16 @@ def heavy_seller_ids(seed: int, sellers: dict[str, int], n: int) -> dict[str, li
     return out
 
 
-def with_heavy_sellers(orders: DataFrame, *, seed: int, heavy: dict[str, list[int]],
-                       share: dict[str, float]) -> DataFrame:
+def with_heavy_sellers(
+    orders: DataFrame, *, seed: int, heavy: dict[str, list[int]], share: dict[str, float]
+) -> DataFrame:
     """``orders`` with a ``share`` of each platform's movable orders sent to its heavy shops (evenly, by hash)."""
     movable = ~F.col("is_fake") & ~F.col("is_whale")
     seller = F.col("seller_num")
     for platform, ids in heavy.items():
         pick = F.floor(uniform(seed, "heavy_seller_pick", "order_key") * len(ids)).cast("int")
-        moved = movable & (F.col("platform") == platform) & (uniform(seed, "heavy_seller", "order_key") < share[platform])
+        moved = (
+            movable & (F.col("platform") == platform) & (uniform(seed, "heavy_seller", "order_key") < share[platform])
+        )
         seller = F.when(moved, value_at(ids, pick).cast("long")).otherwise(seller)
     return orders.select(*[seller.alias(c) if c == "seller_num" else F.col(c) for c in orders.columns])
