@@ -51,6 +51,7 @@ import os
 import platform
 import re
 import shutil
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +65,8 @@ from jobs.runtime.logs import setup_logging
 from jobs.runtime.session import build_spark
 
 RESULTS = Path(__file__).parent / "results"
+# What measured the results, as run (`make bench` runs it without arguments).
+COMMAND = " ".join(["python -m bench.run", *sys.argv[1:]])
 # Stage -> the tables it writes (their files and bytes are recorded after it).
 WRITES = {
     "ingest": ["bronze.taobao_orders", "bronze.interactions"],
@@ -362,7 +365,7 @@ def main() -> None:
         print(f"world of {users:,} members:", flush=True)
         rows.append(measure(spark, users, RESULTS / "tmp" / f"u{users}"))
         out = {
-            "command": "make bench",
+            "command": COMMAND,
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine,
             "results": rows,
@@ -373,7 +376,7 @@ def main() -> None:
         table = stage_table(rows)
         print(table)
         (RESULTS / "bench.md").write_text(
-            f"# `make bench`, per stage\n\nMeasured {out['measured_at']} by `make bench` (bench/run.py) on "
+            f"# `make bench`, per stage\n\nMeasured {out['measured_at']} by `{COMMAND}` on "
             f"{machine['cores']} cores, {machine['memory_gb']} GB, Python {machine['python']}, "
             f"Spark {machine['spark']}, "
             f"driver memory {machine['driver_memory']}; quality gates off. Figures: bench/results/bench.json.\n\n"
@@ -383,7 +386,7 @@ def main() -> None:
     if args.quality_users != 0:
         q = measure_quality(spark, args.quality_users, RESULTS / "tmp" / "quality")
         out = {
-            "command": "make bench",
+            "command": COMMAND,
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": machine,
             "results": q,
