@@ -72,7 +72,6 @@ of the scores. Listing the files is timed apart.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -96,6 +95,8 @@ from bench.reference.user_month_duckdb import (
     default_batches,
     diff_rows,
     list_silver,
+    reference_parser,
+    reference_session,
     register_parquet,
     snapshot_files,
 )
@@ -612,34 +613,10 @@ def check(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.runtime.config import load_config
-    from jobs.runtime.logs import setup_logging
-    from jobs.runtime.session import build_spark
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="lakehouse root (lakehouse.root) of a scored world")
+    parser = reference_parser(__doc__, world="a scored world", settings="the scoring settings must be the score's")
     parser.add_argument("--month", default=None, help="the month YYYY-MM (default: the latest batch)")
-    parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
-    parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 8GB (default: DuckDB's)")
-    parser.add_argument(
-        "--conf",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="config overlay, as `taoqi --conf` (the scoring settings must be the score's)",
-    )
-    parser.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="config override, as `taoqi --set` (e.g. spark.master=local[2])",
-    )
     args = parser.parse_args(argv)
-    setup_logging()
-    config = load_config(args.conf, [f"lakehouse.root={args.root}", *args.sets])
-    spark = build_spark(config, app_name="taoqi-duckdb-gold-reference")
+    config, spark = reference_session(args, "taoqi-duckdb-gold-reference")
     month = args.month or max(default_batches(spark, config))
     result = check(spark, config, month, threads=args.threads, memory_limit=args.memory_limit)
     print(

@@ -702,22 +702,14 @@ def compare(
     return check(spark, config, batches, threads=threads, memory_limit=memory_limit).mismatches
 
 
-def main(argv: list[str] | None = None) -> int:
-    from jobs.runtime.config import load_config
-    from jobs.runtime.logs import setup_logging
-    from jobs.runtime.session import build_spark
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--root", required=True, help="lakehouse root (lakehouse.root) of an aggregated world")
-    parser.add_argument("--batches", nargs="*", help="batches YYYY-MM (default: every conformed batch)")
+def reference_parser(doc: str, *, world: str, settings: str) -> argparse.ArgumentParser:
+    """The command line both references share: the lakehouse, DuckDB's resources, the config as `taoqi`'s."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help=f"lakehouse root (lakehouse.root) of {world}")
     parser.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: every core)")
     parser.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 8GB (default: DuckDB's)")
     parser.add_argument(
-        "--conf",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="config overlay, as `taoqi --conf` (the caps and tolerance must be the aggregate's)",
+        "--conf", action="append", default=[], metavar="FILE", help=f"config overlay, as `taoqi --conf` ({settings})"
     )
     parser.add_argument(
         "--set",
@@ -727,10 +719,27 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="config override, as `taoqi --set` (e.g. spark.master=local[2])",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def reference_session(args: argparse.Namespace, app_name: str) -> tuple[Config, SparkSession]:
+    """The config and Spark session of a reference's command line (:func:`reference_parser`)."""
+    from jobs.runtime.config import load_config
+    from jobs.runtime.logs import setup_logging
+    from jobs.runtime.session import build_spark
+
     setup_logging()
     config = load_config(args.conf, [f"lakehouse.root={args.root}", *args.sets])
-    spark = build_spark(config, app_name="taoqi-duckdb-reference")
+    return config, build_spark(config, app_name=app_name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = reference_parser(
+        __doc__, world="an aggregated world", settings="the caps and tolerance must be the aggregate's"
+    )
+    parser.add_argument("--batches", nargs="*", help="batches YYYY-MM (default: every conformed batch)")
+    args = parser.parse_args(argv)
+    config, spark = reference_session(args, "taoqi-duckdb-reference")
     result = check(spark, config, args.batches, threads=args.threads, memory_limit=args.memory_limit)
     print(f"batches: {result.batches[0]} .. {result.batches[-1]} ({len(result.batches)})")
     print(f"rows: reference {result.reference_rows:,}, gold.user_month {result.gold_rows:,}")
