@@ -23,12 +23,11 @@ from pyspark.sql import types as T
 
 from expectations.params import QualityConf
 from transforms import catalog
+from transforms.domain import CREDIT_LEVELS, PLATFORMS
 from transforms.gold.params import COMPONENTS, ScoringConf
 from transforms.silver import reasons as R
 from transforms.sources import SourceSpec
 
-CREDIT_LEVELS = [f"C{i}" for i in range(7)]
-GRADES = ["ordinary", "super", "apass_eligible"]
 # Reference views the suites' SQL may use (the job registers them under these names).
 REFERENCES = ("accounts", "history", "contract")
 
@@ -243,7 +242,7 @@ def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
     columns = schema.fieldNames()
     checks = [*schema_checks(schema), unique(*inputs.natural_keys[target])]
     if "platform" in columns:
-        checks.append(in_set("platform", ["taobao", "tmall", "fliggy", "taopiaopiao"]))
+        checks.append(in_set("platform", list(PLATFORMS)))
     if "amount_cny" in columns:
         checks.append(between("amount_cny", 0, inputs.max_order_amount_cny))
     if "event_month" in columns:
@@ -378,7 +377,7 @@ def scores_checks(inputs: SuiteInputs) -> list[Check]:
                 f"ELSE {s.vip_fee_cny.standard} END",
             ),
         ),
-        in_set("credit_level", CREDIT_LEVELS),
+        in_set("credit_level", list(CREDIT_LEVELS)),
         between("credit_score", 0, 100),
         Check(
             "change and growth perk",
@@ -414,7 +413,7 @@ def service_routing_checks(s: ScoringConf) -> list[Check]:
     return [
         *schema_checks(schema),
         unique("user_id", "month"),
-        in_set("credit_level", CREDIT_LEVELS),
+        in_set("credit_level", list(CREDIT_LEVELS)),
         in_set("queue", queues),
         between("queue_rank", 1, len(queues)),
     ]
@@ -441,7 +440,7 @@ def apass_candidates_checks() -> list[Check]:
     return [
         *schema_checks(schema),
         unique("user_id", "month"),
-        in_set("credit_level", CREDIT_LEVELS),
+        in_set("credit_level", list(CREDIT_LEVELS)),
         Check(
             "gates and their failures agree",
             unexpected_rows(

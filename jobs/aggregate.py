@@ -25,7 +25,7 @@ from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from transforms import catalog
 from transforms.gold.user_month import batch_slices
-from transforms.silver.common import add_months
+from transforms.months import add_months
 
 log = logging.getLogger(__name__)
 

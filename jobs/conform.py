@@ -33,11 +33,11 @@ from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms import catalog
+from transforms.months import add_months
 from transforms.schemas import OPS_RECONCILIATION, SILVER_QUARANTINE, conform_to
 from transforms.silver.common import (
     IS_DUPLICATE,
     IS_LATE,
-    add_months,
     published_before,
     with_duplicates_marked,
     with_user_check,

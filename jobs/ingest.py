@@ -40,8 +40,8 @@ from transforms.bronze.ingest import (
     reader_schema,
     with_ingest_metadata,
 )
+from transforms.months import add_months
 from transforms.schemas import OPS_INGEST_MANIFEST
-from transforms.silver.common import add_months
 from transforms.sources import SourceSpec
 
 log = logging.getLogger(__name__)

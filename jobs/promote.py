@@ -16,7 +16,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from jobs import model_registry
+from jobs import apass_inputs, model_registry
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 
@@ -49,8 +49,7 @@ def holdout_metric(config: Config, booster, holdout, metric: str, invite_share: 
     metrics = evaluate(
         holdout,
         probabilities=predict(booster, holdout),
-        apass_floor=config.scoring.bands.apass_eligible,
-        min_credit_level=config.apass.min_credit_level,
+        gates=apass_inputs.gates(config),
         invite_share=invite_share,
     )
     return float(metrics.get(metric, float("nan")))

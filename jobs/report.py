@@ -32,14 +32,13 @@ from jobs import apass_inputs
 from jobs.runtime import quality, storage, tables
 from jobs.runtime.config import Config
 from jobs.runtime.logs import StepTiming, timed
-from transforms.silver.common import add_months
+from transforms.domain import CREDIT_LEVELS, GRADES
+from transforms.months import add_months
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
 MANIFEST = "run_manifest.json"
-GRADES = ("ordinary", "super", "apass_eligible")
-LEVELS = tuple(f"C{i}" for i in range(7))
 PROFILE_ATTRIBUTES = ("mobile_share", "overseas_share", "super_member", "apass_invited")
 
 
@@ -329,9 +328,12 @@ def credit_section(spark: SparkSession, config: Config, month: str) -> dict:
             .collect()
         ]
     return {
-        "levels": [(lv, levels.get(lv, 0)) for lv in LEVELS],
+        "levels": [(lv, levels.get(lv, 0)) for lv in CREDIT_LEVELS],
         "chart": bar_chart(
-            list(LEVELS), [levels.get(lv, 0) for lv in LEVELS], title=f"credit levels {month}", ylabel="members"
+            list(CREDIT_LEVELS),
+            [levels.get(lv, 0) for lv in CREDIT_LEVELS],
+            title=f"credit levels {month}",
+            ylabel="members",
         ),
         "routing": routing,
     }

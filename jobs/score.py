@@ -24,6 +24,7 @@ import sys
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from jobs import apass_inputs
 from jobs.runtime import gold_log, quality, storage, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
@@ -33,7 +34,7 @@ from transforms.gold.calibration import check_lines, eligible_by_segment, score_
 from transforms.gold.features import user_features
 from transforms.gold.score import scores, service_routing
 from transforms.gold.stability import metric_bins, stability_by_month
-from transforms.silver.common import add_months
+from transforms.months import add_months
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +200,7 @@ def calibration_lines(spark: SparkSession, config: Config, month: str) -> list[t
     """(figure, measured, published, within) of the calibration table of ``month`` (one aggregate)."""
     bands = config.scoring.bands
     month_scores = tables.read(spark, config, SCORES).filter(F.col("month") == month)
-    shares = score_shares(month_scores, super_floor=bands.super, apass_floor=bands.apass_eligible).first().asDict()
+    shares = score_shares(month_scores, super_floor=bands.super, gates=apass_inputs.gates(config)).first().asDict()
     by_segment = None
     truth_path = config.truth_path("users")
     if storage.exists(spark, truth_path):

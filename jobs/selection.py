@@ -33,8 +33,8 @@ from jobs.runtime.logs import timed
 from transforms import catalog
 from transforms.apass.selection import OVERRIDE_COLUMNS, candidate_keys, candidate_rows, decisions, latest_overrides
 from transforms.apass.stability import SELECTOR_METRICS, selector_bins
+from transforms.months import add_months
 from transforms.schemas import OPS_APASS_OVERRIDES, conform_to
-from transforms.silver.common import add_months
 
 log = logging.getLogger(__name__)
 

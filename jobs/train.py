@@ -30,7 +30,7 @@ from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
-from transforms.silver.common import add_months
+from transforms.months import add_months
 
 log = logging.getLogger(__name__)
 
@@ -127,8 +127,7 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
         metrics = evaluate(
             holdout,
             probabilities=probabilities,
-            apass_floor=config.scoring.bands.apass_eligible,
-            min_credit_level=config.apass.min_credit_level,
+            gates=apass_inputs.gates(config),
             invite_share=invite_share,
         )
         t.rows_out = len(holdout)

@@ -15,8 +15,9 @@ from pyspark.sql import functions as F
 from jobs import apass_inputs
 from jobs.runtime import tables
 from jobs.runtime.config import Config
+from transforms.domain import GRADES
 from transforms.gold.score import scores as score_members
-from transforms.silver.common import add_months
+from transforms.months import add_months
 
 
 def policy_scores(spark: SparkSession, policy: Config, month: str) -> DataFrame:
@@ -40,6 +41,7 @@ def policy_scores(spark: SparkSession, policy: Config, month: str) -> DataFrame:
 def policy_invited(spark: SparkSession, policy: Config, month: str, scored: DataFrame) -> DataFrame | None:
     """(user_id, model_score, rank) the champion would invite under ``policy``; None without a champion."""
     from jobs import model_registry
+    from transforms.apass.gates import scores_past_gates
     from transforms.apass.indicators import indicators
     from transforms.apass.selector import SCORED_SCHEMA, scorer
 
@@ -49,10 +51,7 @@ def policy_invited(spark: SparkSession, policy: Config, month: str, scored: Data
         booster, _ = model_registry.load_booster(policy, model_registry.CHAMPION)
     except model_registry.MissingModelError:
         return None
-    gated = scored.filter(
-        (F.col("score") >= policy.scoring.bands.apass_eligible)
-        & (F.substring("credit_level", 2, 1).cast("int") >= policy.apass.min_credit_level)
-    )
+    gated = scored.filter(scores_past_gates(apass_inputs.gates(policy)))
     features = (
         tables.read(spark, policy, apass_inputs.FEATURES)
         .filter(F.col("as_of_month") == month)
@@ -79,7 +78,7 @@ def policy_what_if(spark: SparkSession, base: Config, policy: Config, month: str
     scored = policy_scores(spark, policy, month).localCheckpoint(eager=True)
     counts_now = {r["grade"]: r["count"] for r in now.groupBy("grade").count().collect()}
     counts_policy = {r["grade"]: r["count"] for r in scored.groupBy("grade").count().collect()}
-    grades = [(g, counts_now.get(g, 0), counts_policy.get(g, 0)) for g in ("ordinary", "super", "apass_eligible")]
+    grades = [(g, counts_now.get(g, 0), counts_policy.get(g, 0)) for g in GRADES]
     transitions = (
         now.select("user_id", F.col("grade").alias("grade_now"))
         .join(scored.select("user_id", F.col("grade").alias("grade_policy")), "user_id", "full")

@@ -11,6 +11,8 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from transforms.domain import CATEGORY_GROUPS, PLATFORMS
+
 AMOUNT = T.DecimalType(18, 2)
 AMOUNT_SUM = T.DecimalType(22, 2)  # sums of amounts: a member-month or 12 months, exact (no float drift)
 
@@ -205,9 +207,6 @@ OPS_RECONCILIATION = T.StructType(
 
 # --------------------------------------------------------------------------- gold
 
-_PLATFORMS = ("taobao", "tmall", "fliggy", "taopiaopiao")
-_GROUPS = ("everyday", "luxury", "hobby", "family", "jewelry", "office", "topup", "travel", "tickets", "whale")
-
 
 def _longs(**docs: str) -> list[T.StructField]:
     return [column(n, T.LongType(), False, d) for n, d in docs.items()]
@@ -228,8 +227,8 @@ _ORDER_PARTIALS = [
     *_longs(flagged_orders="risk-flagged orders (never scored)"),
     *_sums(flagged_spend_cny="their amount"),
     *_sums(
-        **{f"spend_{p}_cny": f"genuine spend on {p}" for p in _PLATFORMS},
-        **{f"spend_{g}_cny": f"genuine spend in the {g} category group" for g in _GROUPS},
+        **{f"spend_{p}_cny": f"genuine spend on {p}" for p in PLATFORMS},
+        **{f"spend_{g}_cny": f"genuine spend in the {g} category group" for g in CATEGORY_GROUPS},
         group_buy_spend_cny="genuine spend on group-buy deals (Juhuasuan)",
         overseas_spend_cny="genuine spend on cross-border (global buy) orders",
     ),

@@ -102,6 +102,7 @@ from bench.reference.user_month_duckdb import (
 )
 from jobs.runtime import tables
 from jobs.runtime.config import Config
+from transforms.domain import GRADE_BY_BAND
 from transforms.gold.features import _NOT_SUMMED, GENDERS, INTERACTION_COLUMNS
 from transforms.gold.params import (
     COMPONENTS,
@@ -109,8 +110,9 @@ from transforms.gold.params import (
     CreditConf,
     ScoringConf,
 )
-from transforms.gold.score import CARRY, GRADES
+from transforms.gold.score import CARRY
 from transforms.gold.sketch import K
+from transforms.months import add_months
 from transforms.schemas import (
     GOLD_SCORES,
     GOLD_SERVICE_ROUTING,
@@ -118,7 +120,6 @@ from transforms.schemas import (
     GOLD_USER_MONTH,
     SILVER_ACCOUNTS,
 )
-from transforms.silver.common import add_months
 
 FEATURES = "gold.user_features"
 SCORES = "gold.scores"
@@ -396,7 +397,7 @@ def scores_sql(month: str, scoring: ScoringConf, features: str = "features") -> 
     band = "1"
     for f in floors:
         band = f"({band} + CASE WHEN score >= {f} THEN 1 ELSE 0 END)"
-    grades = "[" + ", ".join(map(_quote, GRADES)) + "]"
+    grades = "[" + ", ".join(map(_quote, GRADE_BY_BAND)) + "]"
     queue = (
         "CASE "
         + " ".join(f"WHEN credit_level_num >= {q.min_level} THEN {_quote(q.queue)}" for q in scoring.service_queues)

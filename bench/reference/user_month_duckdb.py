@@ -58,18 +58,18 @@ from pyspark.sql import types as T
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
 from transforms import catalog
+from transforms.domain import PLATFORMS
 from transforms.gold.params import CapTable
 from transforms.gold.sketch import K
 from transforms.gold.user_month import (
     BIG_ORDER_CNY,
     COMPLETED,
     NIGHT_HOURS,
-    PLATFORMS,
     REFUND_KINDS,
     VIRTUAL_PLATFORMS,
 )
+from transforms.months import add_months
 from transforms.schemas import GOLD_USER_MONTH
-from transforms.silver.common import add_months
 from transforms.taxonomy import CATEGORIES, GROUPS
 
 SILVER = ("orders", "interactions", "service_events", "risk_flags")

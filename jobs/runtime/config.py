@@ -31,6 +31,7 @@ from transforms.apass.params import ApassConf
 from transforms.apass.params import problems as apass_problems
 from transforms.gold.params import ScoringConf
 from transforms.gold.params import problems as scoring_problems
+from transforms.months import month_range
 from transforms.personas.params import PersonasConf, ReportConf
 from transforms.personas.params import problems as personas_problems
 from transforms.synthetic.apass_history import HIDDEN_CLASSES, ApassHistoryConf
@@ -168,16 +169,6 @@ class Config:
         """Short stable hash of the whole config, for run manifests."""
         text = json.dumps(dataclasses.asdict(self), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def month_range(start: str, count: int) -> list[str]:
-    """``count`` consecutive months from ``start`` (``YYYY-MM``)."""
-    year, month = (int(part) for part in start.split("-"))
-    months = []
-    for offset in range(count):
-        y, m = divmod(month - 1 + offset, 12)
-        months.append(f"{year + y:04d}-{m + 1:02d}")
-    return months
 
 
 def check_month(value: str) -> str:

@@ -15,6 +15,7 @@ from pyspark.testing import assertDataFrameEqual
 from jobs.runtime.config import load_config
 from tests.unit.test_gold import _features, _month_row
 from transforms.apass import selector
+from transforms.apass.gates import Gates
 from transforms.apass.indicators import INDICATORS, NAMES, indicators
 from transforms.apass.renewal import memberships, points, renewals
 from transforms.apass.selection import decisions
@@ -119,8 +120,7 @@ def test_the_selector_and_the_baseline_are_judged_on_the_same_holdout_and_gates(
     metrics = selector.evaluate(
         _holdout(),
         probabilities=np.array([0.9, 0.8, 0.1, 0.3, 0.95, 0.2]),
-        apass_floor=2500,
-        min_credit_level=5,
+        gates=Gates(min_score=2500, min_credit_level=5),
         invite_share=0.5,
     )
     assert (metrics["holdout_gated"], metrics["holdout_invited"], metrics["baseline_invited"]) == (4, 2, 2)

@@ -62,9 +62,7 @@ def test_the_selector_metrics_gate_the_holdout_with_the_same_edges():
             "credit_level_number": [int(c[1]) for _, c, _ in EDGES],
         }
     )
-    metrics = selector.evaluate(
-        holdout, probabilities=np.linspace(0.1, 0.5, len(EDGES)), apass_floor=2500, min_credit_level=5, invite_share=1.0
-    )
+    metrics = selector.evaluate(holdout, probabilities=np.linspace(0.1, 0.5, len(EDGES)), gates=GATES, invite_share=1.0)
     assert metrics["holdout_gated"] == 2  # 2500/C5 and 3200/C6 only
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.runtime.config import ConfigError, check_month, load_config, month_range
+from jobs.runtime.config import ConfigError, check_month, load_config
+from transforms.months import month_range
 
 
 def test_base_and_local_overlay_give_the_documented_defaults():

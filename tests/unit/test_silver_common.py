@@ -9,6 +9,7 @@ from pyspark.sql import Row
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from transforms.months import add_months
 from transforms.silver import common, reasons
 from transforms.sources import REJECT_REASON
 
@@ -156,9 +157,9 @@ def test_raw_payload_keeps_the_raw_line_of_malformed_rows_and_json_otherwise(spa
 
 
 def test_add_months_crosses_years():
-    assert common.add_months("2025-01", -2) == "2024-11"
-    assert common.add_months("2024-12", 1) == "2025-01"
-    assert common.add_months("2025-06", 0) == "2025-06"
+    assert add_months("2025-01", -2) == "2024-11"
+    assert add_months("2024-12", 1) == "2025-01"
+    assert add_months("2025-06", 0) == "2025-06"
 
 
 def test_window_check_accepts_late_events_within_tolerance_only(spark):

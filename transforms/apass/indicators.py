@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-_PLATFORMS = ("taobao", "tmall", "fliggy", "taopiaopiao")
-_GROUPS = ("everyday", "luxury", "hobby", "family", "jewelry", "office", "topup", "travel", "tickets", "whale")
+from transforms.domain import CATEGORY_GROUPS, PLATFORMS
+
 _COMPONENTS = ("purchase_amount", "purchase_frequency", "interaction", "credit")
 _DAYS_PER_MONTH = 365.25 / 12
 RECENT_MONTHS = 3  # recent_spend_share: the last quarter of the window
@@ -99,11 +99,11 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("platforms_used", "breadth", _W, "platforms with an order (of 4)", _col("platforms_used")),
     *[
         Indicator(f"{p}_share", "breadth", _W, f"spend on {p.capitalize()} / genuine spend", _share(f"spend_{p}_cny"))
-        for p in _PLATFORMS
+        for p in PLATFORMS
     ],
     *[
         Indicator(f"{g}_share", "breadth", _W, f"spend on {g} categories / genuine spend", _share(f"spend_{g}_cny"))
-        for g in _GROUPS
+        for g in CATEGORY_GROUPS
     ],
     Indicator("categories_used", "breadth", _W, "taxonomy categories bought", _col("categories_used")),
     Indicator("group_buy_share", "breadth", _W, "group-buy spend / genuine spend", _share("group_buy_spend_cny")),

@@ -100,13 +100,11 @@ def invitation_metrics(
 
 
 def evaluate(
-    holdout: pd.DataFrame, *, probabilities: np.ndarray, apass_floor: int, min_credit_level: int, invite_share: float
+    holdout: pd.DataFrame, *, probabilities: np.ndarray, gates: Gates, invite_share: float
 ) -> dict[str, float]:
     """The learned selector and the score-only baseline on the same holdout rows and gates."""
     frame = holdout.assign(model_probability=probabilities)
-    gate = Gates(min_score=apass_floor, min_credit_level=min_credit_level).passes(
-        frame["score"], frame["credit_level_number"]
-    )
+    gate = gates.passes(frame["score"], frame["credit_level_number"])
     metrics = {
         "holdout_rows": float(len(frame)),
         "holdout_kept": float(frame["label"].sum()),

@@ -11,19 +11,23 @@ from __future__ import annotations
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from transforms.apass.gates import Gates, credit_level_number, scores_past_gates
+
 PUBLISHED_SUPER_SHARE = (0.03, 0.05)
 APASS_RATE = 1 / 10_000
 PUBLISHED_ELIGIBLE_MULTIPLE = (2.0, 20.0)
 
 
-def score_shares(scores: DataFrame, *, super_floor: int, apass_floor: int) -> DataFrame:
-    """One row: members, super members, members at >= apass_floor, and those of them at C5 or above."""
+def score_shares(scores: DataFrame, *, super_floor: int, gates: Gates) -> DataFrame:
+    """One row: members, super members, members past the APASS score gate, those of them past the credit
+    gate too, and every member past the credit gate."""
+    credit_passes = gates.credit_passes(credit_level_number(F.col("credit_level")))
     return scores.agg(
         F.count("*").alias("members"),
         F.count(F.when(F.col("score") >= super_floor, 1)).alias("super_members"),
-        F.count(F.when(F.col("score") >= apass_floor, 1)).alias("eligible"),
-        F.count(F.when((F.col("score") >= apass_floor) & (F.col("credit_level") >= "C5"), 1)).alias("eligible_c5"),
-        F.count(F.when(F.col("credit_level") >= "C5", 1)).alias("c5_plus"),
+        F.count(F.when(gates.score_passes(F.col("score")), 1)).alias("eligible"),
+        F.count(F.when(scores_past_gates(gates), 1)).alias("eligible_c5"),
+        F.count(F.when(credit_passes, 1)).alias("c5_plus"),
     )
 
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import math
 
 from transforms.apass.gates import Gates
+from transforms.domain import GRADE_BY_BAND
 from transforms.gold.params import ScoringConf
-from transforms.gold.score import GRADES
 
 INPUT_LABELS = {
     "net_spend_cny": "CNY of net capped spend",
@@ -56,7 +56,7 @@ def score_explanation(score: dict, f: dict, s: ScoringConf) -> str:
     band = score["band"]
     lines = [
         f"member {score['user_id']}, {score['month']}: score {score['score']:,} "
-        f"(band {band}, {GRADES[band - 1].replace('_', '-')}; 88VIP {score['vip_fee_cny']} CNY/year)",
+        f"(band {band}, {GRADE_BY_BAND[band - 1].replace('_', '-')}; 88VIP {score['vip_fee_cny']} CNY/year)",
         "",
     ]
     lines.append("components (each a sum of saturating curves; conf/scoring.yaml):")

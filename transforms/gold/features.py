@@ -28,8 +28,8 @@ from pyspark.sql import types as T
 
 from transforms.gold.params import INTERACTION_KINDS
 from transforms.gold.sketch import kmv_estimate, kmv_union
+from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_FEATURES, conform_to
-from transforms.silver.common import add_months, shift_months
 
 # user_month count columns of each interaction kind
 INTERACTION_COLUMNS = {"review": "reviews", "qa": "qa", "like": "likes", "live": "live", "content": "content"}

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
+from transforms.domain import CREDIT_LEVELS
+
 # The 12-month inputs a score component may put a curve on (gold.user_features columns).
 SCORE_INPUTS = ("net_spend_cny", "scored_orders", "active_days", "interaction_units")
 # The four published dimensions of the score; credit comes from the credit level.
@@ -26,7 +28,6 @@ CREDIT_DIMENSIONS = (
 )
 CURVES = ("saturating", "penalty", "linear")
 INTERACTION_KINDS = ("review", "qa", "like", "live", "content")
-CREDIT_LEVELS = 7  # C0..C6
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def problems(s: ScoringConf) -> list[str]:
             if term.half_at <= 0:
                 out.append(f"{where}.half_at: must be positive, got {term.half_at}")
     by_level = s.credit_points_by_level
-    if len(by_level) != CREDIT_LEVELS or any(p < 0 for p in by_level) or by_level != sorted(by_level):
+    if len(by_level) != len(CREDIT_LEVELS) or any(p < 0 for p in by_level) or by_level != sorted(by_level):
         out.append(f"credit_points_by_level: needs 7 non-negative, non-decreasing values (C0..C6), got {by_level}")
     c = s.credit
     for name, dim in c.dimensions.items():
@@ -171,9 +172,9 @@ def problems(s: ScoringConf) -> list[str]:
     total = sum(d.weight for d in c.dimensions.values())
     if abs(total - 100) > 1e-6:
         out.append(f"credit.dimensions: weights must sum to 100, they sum to {total:g}")
-    if len(c.levels) != CREDIT_LEVELS - 1 or any(b <= a for a, b in itertools.pairwise(c.levels)):
+    if len(c.levels) != len(CREDIT_LEVELS) - 1 or any(b <= a for a, b in itertools.pairwise(c.levels)):
         out.append(f"credit.levels: needs 6 strictly increasing lower bounds (C1..C6), got {c.levels}")
-    if not 0 <= c.max_level_unverified <= CREDIT_LEVELS - 1:
+    if not 0 <= c.max_level_unverified <= len(CREDIT_LEVELS) - 1:
         out.append(f"credit.max_level_unverified: must be 0..6, got {c.max_level_unverified}")
     if not 0 <= c.review_prior.positivity <= 1 or c.review_prior.weight < 0:
         out.append("credit.review_prior: positivity must be 0..1 and weight non-negative")

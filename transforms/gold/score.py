@@ -12,10 +12,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from transforms.domain import GRADE_BY_BAND
 from transforms.gold.params import COMPONENTS, Bands, CreditConf, CreditDimension, CurveTerm, ServiceQueue, VipFee
+from transforms.months import month_number
 from transforms.schemas import GOLD_SCORES, GOLD_SERVICE_ROUTING, conform_to
 
-GRADES = ("ordinary", "ordinary", "super", "apass_eligible")  # by band 1..4
 CARRY = "carry_"
 
 
@@ -151,8 +152,7 @@ def with_change(scored: DataFrame, previous: DataFrame | None, *, growth_perk_ri
         rows = rows.unionByName(
             previous.select("user_id", "month", "score", F.lit(False).alias("_ours")), allowMissingColumns=True
         )
-    month_number = F.substring("month", 1, 4).cast("int") * 12 + F.substring("month", 6, 2).cast("int")
-    month_before = Window.partitionBy("user_id").orderBy(month_number).rangeBetween(-1, -1)
+    month_before = Window.partitionBy("user_id").orderBy(month_number("month")).rangeBetween(-1, -1)
     with_previous = (
         rows.select("*", F.max("score").over(month_before).alias("previous_score")).filter(F.col("_ours")).drop("_ours")
     )
@@ -173,7 +173,7 @@ def with_grade(scored: DataFrame, *, bands: Bands, vip_fee: VipFee) -> DataFrame
     next_floor = F.element_at(F.array(*[F.lit(f) for f in [*floors, 0]]), F.col("band"))
     return scored.select("*", band.alias("band")).select(
         "*",
-        F.element_at(F.array(*[F.lit(g) for g in GRADES]), F.col("band")).alias("grade"),
+        F.element_at(F.array(*[F.lit(g) for g in GRADE_BY_BAND]), F.col("band")).alias("grade"),
         F.when(F.col("score") >= bands.super, F.lit(vip_fee.member))
         .otherwise(F.lit(vip_fee.standard))
         .alias("vip_fee_cny"),

@@ -13,11 +13,11 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from transforms.domain import GRADES
+from transforms.months import add_months
 from transforms.schemas import OPS_STABILITY, conform_to
-from transforms.silver.common import add_months
 
 EMPTY_BIN_SHARE = 1e-4
-GRADES = ("ordinary", "super", "apass_eligible")
 
 
 def metric_bins(

@@ -25,14 +25,14 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from transforms.domain import PLATFORMS
 from transforms.gold.params import CapTable
 from transforms.gold.sketch import kmv_sketch
+from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_MONTH, conform_to
-from transforms.silver.common import add_months, shift_months
 from transforms.taxonomy import CATEGORIES, GROUPS
 
 # Bit i of platform_mask; spend_<platform> columns.
-PLATFORMS = ("taobao", "tmall", "fliggy", "taopiaopiao")
 VIRTUAL_PLATFORMS = ("fliggy", "taopiaopiao")  # everything they sell is virtual (travel, tickets)
 # Bit (id - 1) of category_mask: one bit per taxonomy category in a BIGINT.
 assert len(CATEGORIES) <= 63, "category_mask holds 63 categories; widen it before adding more"

@@ -16,6 +16,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from transforms.apass.indicators import number, ratio  # the selector's null-safe helpers
+from transforms.domain import CATEGORY_GROUPS, PLATFORMS
 from transforms.taxonomy import CATEGORIES
 
 _MONTHS = 12.0
@@ -44,7 +45,7 @@ def _hour_spread() -> Column:
     return F.sqrt(F.greatest(ratio(number("order_hour_sq_sum"), n) - mean * mean, F.lit(0.0)))
 
 
-_PLATFORM_SHARES = [f"spend_{p}_cny" for p in ("taobao", "tmall", "fliggy", "taopiaopiao")]
+_PLATFORM_SHARES = [f"spend_{p}_cny" for p in PLATFORMS]
 
 FEATURES: tuple[Feature, ...] = (
     Feature("luxury_share", "spend on luxury and designer brands / genuine spend", _share("spend_luxury_cny")),
@@ -128,4 +129,4 @@ def persona_features(features: DataFrame, scores: DataFrame, *, month: str, min_
 
 
 # spend groups of the taxonomy whose shares the profiles rank as "top categories"
-SPEND_GROUPS = ("everyday", "luxury", "hobby", "family", "jewelry", "office", "topup", "travel", "tickets")
+SPEND_GROUPS = tuple(g for g in CATEGORY_GROUPS if g != "whale")  # a one-off whale purchase says nothing of taste

@@ -18,16 +18,16 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from transforms.bronze.raw_schemas import ISO_OFFSET_TIME
-from transforms.schemas import AMOUNT
+from transforms.months import add_months
+from transforms.schemas import AMOUNT, SILVER_ORDERS
 from transforms.silver import reasons
-from transforms.sources import RAW_PAYLOAD, REJECT_REASON
+from transforms.sources import RAW_PAYLOAD, REJECT_REASON, ConformParams
 from transforms.taxonomy import CATEGORIES, TAOBAO_CAT_OFFSET
 
 # Sources send local times as Asia/Shanghai wall clock; Shanghai has had no DST since 1991,
 # so the zone is the fixed offset +08:00 for every date this job sees.
 SOURCE_UTC_OFFSET = "+08:00"
 
-PLATFORMS: tuple[str, ...] = ("taobao", "tmall", "fliggy", "taopiaopiao")
 TRUE_FALSE: dict[str, bool] = {"true": True, "false": False}
 
 DUP_RANK = "_dup_rank"
@@ -265,14 +265,10 @@ def category_columns(code: Column) -> list[Column]:
 # --------------------------------------------------------------------------- orders
 
 
-def order_checks(
-    *,
-    fx_to_cny: Mapping[str, float],
-    max_order_amount_cny: float,
-    required_missing: Column,
-    bad_value: Column | None = None,
-) -> Column:
-    """The reason of an order row, from the typed silver.orders columns of a conformer's first stage.
+def orders_with_reason(typed: DataFrame, params: ConformParams, *, bad_value: Column | None = None) -> DataFrame:
+    """An order conformer's last step: each row's reason, from the typed silver.orders columns of its first
+    stage (``_missing``: a required field is blank; ``bad_value``: a source's own domain check), and the
+    projection onto silver.orders.
 
     Checks run after MISSING_REQUIRED, so a null typed value there means the
     raw value was present but did not parse or is outside its domain.
@@ -288,14 +284,15 @@ def order_checks(
         | F.coalesce(F.col("quantity") <= 0, F.lit(True))
         | extra
     )
-    return first_reason(
+    reason = first_reason(
         (malformed(), reasons.MALFORMED_LINE),
-        (required_missing, reasons.MISSING_REQUIRED),
+        (F.col("_missing"), reasons.MISSING_REQUIRED),
         (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-        (~known_currency("currency", fx_to_cny), reasons.BAD_CURRENCY),
-        (bad_amount("amount_cny", max_cny=max_order_amount_cny), reasons.BAD_AMOUNT),
+        (~known_currency("currency", params.fx_to_cny), reasons.BAD_CURRENCY),
+        (bad_amount("amount_cny", max_cny=params.max_order_amount_cny), reasons.BAD_AMOUNT),
         (invalid, reasons.BAD_VALUE),
     )
+    return with_reason(typed, SILVER_ORDERS, reason)
 
 
 def order_constants() -> list[Column]:
@@ -304,18 +301,6 @@ def order_constants() -> list[Column]:
 
 
 # --------------------------------------------------------------------------- batch checks
-
-
-def add_months(month: str, delta: int) -> str:
-    """``YYYY-MM`` shifted by ``delta`` months."""
-    year, mon = (int(part) for part in month.split("-"))
-    y, m = divmod(year * 12 + mon - 1 + delta, 12)
-    return f"{y:04d}-{m + 1:02d}"
-
-
-def shift_months(month: Column, delta: int) -> Column:
-    """A ``YYYY-MM`` column shifted by ``delta`` months (``add_months`` for a column)."""
-    return F.date_format(F.add_months(F.to_date(F.concat(month, F.lit("-01"))), delta), "yyyy-MM")
 
 
 def _replace_reason(df: DataFrame, reason: Column, columns: Sequence[str]) -> DataFrame:

@@ -6,7 +6,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import FLIGGY_BOOKINGS
-from transforms.schemas import SILVER_ORDERS
 from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
 
@@ -59,16 +58,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         bad_optional.alias("_bad_optional"),
         *common.bronze_carry(NAME, FLIGGY_BOOKINGS),
     )
-    return common.with_reason(
-        typed,
-        SILVER_ORDERS,
-        common.order_checks(
-            fx_to_cny=params.fx_to_cny,
-            max_order_amount_cny=params.max_order_amount_cny,
-            required_missing=F.col("_missing"),
-            bad_value=F.col("_bad_optional"),
-        ),
-    )
+    return common.orders_with_reason(typed, params, bad_value=F.col("_bad_optional"))
 
 
 SOURCE = SourceSpec(

@@ -6,6 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import INTERACTIONS
+from transforms.domain import PLATFORMS
 from transforms.schemas import SILVER_INTERACTIONS
 from transforms.silver import common, reasons
 from transforms.sources import ConformParams, SourceSpec
@@ -32,7 +33,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     bad_optional = common.present_but_invalid("rating", rating.between(1, 5)) | common.present_but_invalid(
         "duration_s", duration >= 0
     )
-    platform = F.when(F.col("platform").isin(*common.PLATFORMS), F.col("platform"))
+    platform = F.when(F.col("platform").isin(*PLATFORMS), F.col("platform"))
     typed = bronze.select(
         platform.alias("platform"),
         F.col("event_id"),

@@ -6,6 +6,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import RISK_FLAGS
+from transforms.domain import PLATFORMS
 from transforms.schemas import SILVER_RISK_FLAGS
 from transforms.silver import common, reasons
 from transforms.sources import ConformParams, SourceSpec
@@ -21,7 +22,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """
     score = common.parse_double("risk_score")
     typed = bronze.select(
-        F.when(F.col("platform").isin(*common.PLATFORMS), F.col("platform")).alias("platform"),
+        F.when(F.col("platform").isin(*PLATFORMS), F.col("platform")).alias("platform"),
         F.col("flag_id"),
         F.col("order_ref").alias("order_id"),
         common.parse_long("user_id").alias("user_id"),

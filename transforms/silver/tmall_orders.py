@@ -7,7 +7,6 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from transforms.bronze.raw_schemas import TMALL_ORDERS
-from transforms.schemas import SILVER_ORDERS
 from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
 
@@ -54,15 +53,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         common.any_blank(*REQUIRED).alias("_missing"),
         *common.bronze_carry(NAME, TMALL_ORDERS),
     )
-    return common.with_reason(
-        typed,
-        SILVER_ORDERS,
-        common.order_checks(
-            fx_to_cny=params.fx_to_cny,
-            max_order_amount_cny=params.max_order_amount_cny,
-            required_missing=F.col("_missing"),
-        ),
-    )
+    return common.orders_with_reason(typed, params)
 
 
 SOURCE = SourceSpec(

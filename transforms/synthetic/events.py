@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from transforms.months import add_months
 from transforms.synthetic.population import mix_keys
 from transforms.synthetic.profiles import SegmentProfile
 from transforms.synthetic.rand import choice, choice_fixed, normal, stochastic_round, uniform
@@ -47,7 +48,7 @@ def calendar(months: list[str]) -> list[Month]:
     for i, month in enumerate(months):
         year, mon = (int(x) for x in month.split("-"))
         start = datetime(year, mon, 1, tzinfo=SHANGHAI)
-        nxt = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=SHANGHAI)
+        nxt = datetime(*(int(x) for x in add_months(month, 1).split("-")), 1, tzinfo=SHANGHAI)
         out.append(Month(i, month, int(start.timestamp()), (nxt - start).days))
     return out
 
