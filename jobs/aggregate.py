@@ -111,13 +111,15 @@ def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
         )
         # the month bounds let Delta prune partitions; the rows are those of the batches
         oldest = add_months(batches[0], -(tolerance + 1))
-        with quality.gate(spark, config, "aggregate", USER_MONTH, slices, month=batches[-1]) as checked:
-            t.rows_out = tables.replace_where(
-                checked,
-                config,
-                USER_MONTH,
-                f"month >= '{oldest}' AND month <= '{batches[-1]}' AND batch IN ({batch_list})",
-            )
+        t.rows_out = quality.publish(
+            spark,
+            config,
+            "aggregate",
+            USER_MONTH,
+            slices,
+            replacing=f"month >= '{oldest}' AND month <= '{batches[-1]}' AND batch IN ({batch_list})",
+            month=batches[-1],
+        )
         # the slices each batch got, for ops.gold_log: counted on the table (exact, whatever Spark ran twice)
         written = {
             r["batch"]: r["count"]

@@ -128,22 +128,16 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
         rejected.append(quarantine)
     batch_list = ", ".join(tables.sql_literal(m) for m in months)
     source_list = ", ".join(tables.sql_literal(s.name) for specs in by_target.values() for s in specs)
+    these_batches = f"ingest_month IN ({batch_list}) AND source IN ({source_list})"
     with timed("conform", "quarantine") as t:
-        with quality.gate(
-            spark, config, "conform", QUARANTINE, reduce(DataFrame.unionByName, rejected), month=months[-1]
-        ) as checked:
-            tables.replace_where(
-                checked, config, QUARANTINE, f"ingest_month IN ({batch_list}) AND source IN ({source_list})"
-            )
+        rejected_rows = reduce(DataFrame.unionByName, rejected)
+        quality.publish(spark, config, "conform", QUARANTINE, rejected_rows, replacing=these_batches, month=months[-1])
         t.rows_out = sum(r["rows_quarantined"] for r in report)
     for cached in rejected:
         cached.unpersist()
     now = datetime.now(UTC)
     recon = spark.createDataFrame([{**r, "conformed_at": now} for r in report], OPS_RECONCILIATION)
-    with quality.gate(spark, config, "conform", RECONCILIATION, recon, month=months[-1]) as checked:
-        tables.replace_where(
-            checked, config, RECONCILIATION, f"ingest_month IN ({batch_list}) AND source IN ({source_list})"
-        )
+    quality.publish(spark, config, "conform", RECONCILIATION, recon, replacing=these_batches, month=months[-1])
     unbalanced = [r for r in report if not r["balanced"]]
     if unbalanced:
         r = unbalanced[0]
@@ -246,10 +240,16 @@ def conform_target(
     # Counted before the write: the count fills ranked's cache and the write reads it. After the write it
     # would compute every row again, since a write to a table that a cached plan reads (this table's
     # earlier batches) drops the cache.
-    with quality.gate(
-        spark, config, "conform", name, conform_to(ranked.filter(~is_dup), schema), month=months[-1], references=users
-    ) as checked:
-        tables.replace_where(checked, config, name, f"ingest_month IN ({batch_list}) AND source IN ({sources})")
+    quality.publish(
+        spark,
+        config,
+        "conform",
+        name,
+        conform_to(ranked.filter(~is_dup), schema),
+        replacing=f"ingest_month IN ({batch_list}) AND source IN ({sources})",
+        month=months[-1],
+        references=users,
+    )
     ranked.unpersist()
     report = []
     for month in months:

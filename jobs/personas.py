@@ -136,11 +136,17 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
             "distance",
             F.lit(version).alias("model_version"),
         )
+        this_month = f"month = {tables.sql_literal(month)}"
         with timed("personas", f"members {month}") as t:
-            with quality.gate(
-                spark, config, "personas", PERSONAS, conform_to(members, catalog.table(PERSONAS).schema), month=month
-            ) as checked:
-                tables.replace_where(checked, config, PERSONAS, f"month = {tables.sql_literal(month)}")
+            quality.publish(
+                spark,
+                config,
+                "personas",
+                PERSONAS,
+                conform_to(members, catalog.table(PERSONAS).schema),
+                replacing=this_month,
+                month=month,
+            )
             t.rows_out = population
         with timed("personas", f"profiles {month}") as t:
             invited = (
@@ -157,8 +163,9 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
             profile = spark.createDataFrame(
                 profile_rows(attributes, month=month, alpha=p.alpha), catalog.table(PROFILES).schema
             )
-            with quality.gate(spark, config, "personas", PROFILES, profile, month=month) as checked:
-                t.rows_out = tables.replace_where(checked, config, PROFILES, f"month = {tables.sql_literal(month)}")
+            t.rows_out = quality.publish(
+                spark, config, "personas", PROFILES, profile, replacing=this_month, month=month
+            )
     finally:
         for checkpointed in (rows, assigned):
             if checkpointed is not None:

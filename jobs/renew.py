@@ -103,8 +103,9 @@ def renew(spark: SparkSession, config: Config, year: int, *, latest_batch: str) 
             pass_points=r.pass_points,
             warn_before=r.warn_months_before_expiry,
         )
-        with quality.gate(spark, config, "renew", RENEWALS, result, month=f"{year}-12") as checked:
-            t.rows_out = tables.replace_where(checked, config, RENEWALS, f"expiry_year = {int(year)}")
+        t.rows_out = quality.publish(
+            spark, config, "renew", RENEWALS, result, replacing=f"expiry_year = {int(year)}", month=f"{year}-12"
+        )
     summary = (
         tables.read(spark, config, RENEWALS)
         .filter(F.col("expiry_year") == year)

@@ -127,8 +127,16 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
             interaction_weights=s.interaction_weights,
         )
         accounts = {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
-        with quality.gate(spark, config, "score", FEATURES, features, month=months[-1], references=accounts) as checked:
-            t.rows_out = tables.replace_where(checked, config, FEATURES, f"as_of_month IN ({month_list})")
+        t.rows_out = quality.publish(
+            spark,
+            config,
+            "score",
+            FEATURES,
+            features,
+            replacing=f"as_of_month IN ({month_list})",
+            month=months[-1],
+            references=accounts,
+        )
     with timed("score", f"scores {span}") as t:
         # the months before the set's months that are not in it: already published
         before = sorted({add_months(m, -1) for m in months} - set(months))
@@ -144,12 +152,14 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
             growth_perk_rise=s.growth_perk_rise,
             queues=s.service_queues,
         )
-        with quality.gate(spark, config, "score", SCORES, result, month=months[-1]) as checked:
-            t.rows_out = tables.replace_where(checked, config, SCORES, f"month IN ({month_list})")
+        t.rows_out = quality.publish(
+            spark, config, "score", SCORES, result, replacing=f"month IN ({month_list})", month=months[-1]
+        )
         published = tables.read(spark, config, SCORES).filter(F.col("month").isin(months))
         routing = service_routing(published, queues=s.service_queues)
-        with quality.gate(spark, config, "score", ROUTING, routing, month=months[-1]) as checked:
-            tables.replace_where(checked, config, ROUTING, f"month IN ({month_list})")
+        quality.publish(
+            spark, config, "score", ROUTING, routing, replacing=f"month IN ({month_list})", month=months[-1]
+        )
         # members per month, for ops.gold_log: counted on the table (exact, whatever Spark ran twice)
         counts = {r["month"]: r["count"] for r in published.groupBy("month").count().collect()}
     gold_log.record_months(spark, config, [FEATURES, SCORES], {m: counts.get(m, 0) for m in months}, settings)
@@ -173,11 +183,9 @@ def monitor_stability(spark: SparkSession, config: Config, months: list[str]) ->
     month_list = ", ".join(tables.sql_literal(m) for m in months)
     with timed("score", f"stability {months[0]}..{months[-1]}" if len(months) > 1 else f"stability {months[0]}"):
         psi = stability_by_month(scored, months=months, specs=specs)
-        with quality.gate(spark, config, "score", STABILITY, psi, month=months[-1]) as checked:
-            # the selector's rows of the month (metric selector.*) are `taoqi select`'s
-            tables.replace_where(
-                checked, config, STABILITY, f"month IN ({month_list}) AND metric NOT LIKE 'selector.%'"
-            )
+        # the selector's rows of the month (metric selector.*) are `taoqi select`'s
+        replacing = f"month IN ({month_list}) AND metric NOT LIKE 'selector.%'"
+        quality.publish(spark, config, "score", STABILITY, psi, replacing=replacing, month=months[-1])
 
 
 def calibration_report(spark: SparkSession, config: Config, month: str) -> str:

@@ -77,11 +77,11 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
         tables.ensure(spark, config, catalog.table(name))
     members_n, _ = apass_inputs.month_counts(spark, config, month)
     capacity = apass_inputs.capacity(members_n, config)
-    with (
-        timed("select", f"candidates {month}") as t,
-        quality.gate(spark, config, "select", CANDIDATES, candidates(spark, config, month), month=month) as checked,
-    ):
-        t.rows_out = tables.replace_where(checked, config, CANDIDATES, f"month = {tables.sql_literal(month)}")
+    this_month = f"month = {tables.sql_literal(month)}"
+    with timed("select", f"candidates {month}") as t:
+        t.rows_out = quality.publish(
+            spark, config, "select", CANDIDATES, candidates(spark, config, month), replacing=this_month, month=month
+        )
     with timed("select", f"selection {month}") as t:
         cands = tables.read(spark, config, CANDIDATES).filter(F.col("month") == month)
         features = booster.feature_name()
@@ -100,8 +100,7 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
             model_version=champion.version,
             capacity=capacity,
         )
-        with quality.gate(spark, config, "select", SELECTION, result, month=month) as checked:
-            t.rows_out = tables.replace_where(checked, config, SELECTION, f"month = {tables.sql_literal(month)}")
+        t.rows_out = quality.publish(spark, config, "select", SELECTION, result, replacing=this_month, month=month)
     gold_log.record(spark, config, SELECTION, month, f"v{champion.version}", t.rows_out)
     counts = {
         r["decision"]: r["count"]
@@ -138,8 +137,9 @@ def profile_check(spark: SparkSession, config: Config, month: str) -> str:
     measured = invited_profile(invited, year=int(month[:4])).first().asDict()  # one row of figures
     lines = profile_lines(measured)
     rows = spark.createDataFrame([(month, f, m, p, ok) for f, m, p, ok in lines], catalog.table(PROFILE).schema)
-    with quality.gate(spark, config, "select", PROFILE, rows, month=month) as checked:
-        tables.replace_where(checked, config, PROFILE, f"month = {tables.sql_literal(month)}")
+    quality.publish(
+        spark, config, "select", PROFILE, rows, replacing=f"month = {tables.sql_literal(month)}", month=month
+    )
     table = [
         f"invited profile {month}: the invited candidates beside the published APASS profile",
         f"{'figure':<34} {'measured':>14}  {'published':<22} ok",
@@ -166,18 +166,15 @@ def monitor_stability(spark: SparkSession, config: Config, month: str, features:
     tables.ensure(spark, config, catalog.table(STABILITY))
     with timed("select", f"stability {month}"):
         psi = stability(current, previous, month=month, previous_month=before, specs=specs)
-        with quality.gate(spark, config, "select", STABILITY, psi, month=month) as checked:
-            tables.replace_where(
-                checked, config, STABILITY, f"month = {tables.sql_literal(month)} AND metric LIKE '{SELECTOR_METRICS}%'"
-            )
+        replacing = f"month = {tables.sql_literal(month)} AND metric LIKE '{SELECTOR_METRICS}%'"
+        quality.publish(spark, config, "select", STABILITY, psi, replacing=replacing, month=month)
 
 
 def add_override(spark: SparkSession, config: Config, row: dict) -> None:
     """Append one audited override (the table is append-only: the latest per member and month wins)."""
     tables.ensure(spark, config, catalog.table(OVERRIDES))
     df = conform_to(spark.createDataFrame([row], OPS_APASS_OVERRIDES), OPS_APASS_OVERRIDES)
-    with quality.gate(spark, config, "override", OVERRIDES, df, month=row["month"]) as checked:
-        tables.append(checked, config, OVERRIDES)
+    quality.publish(spark, config, "override", OVERRIDES, df, replacing=None, month=row["month"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,11 +1,12 @@
 """Validate, then publish: every stage's output passes its table's suite before it is written.
 
-``with quality.gate(spark, config, "conform", "silver.orders", df, month=M) as checked:``
-materialises ``df``, runs the table's suite on it (expectations/), records the
-outcomes for ops.quality_results and, if a *critical* check failed, raises
-:class:`QualityError` before the body runs: the table keeps its published
-version. Failed *warnings* are logged and recorded; the body then writes
-``checked`` (the materialised rows, so validation and write compute them once).
+``quality.publish(spark, config, "conform", "silver.orders", df, replacing=P, month=M)`` is the one way
+a stage publishes a table: it materialises ``df``, runs the table's suite on it (expectations/), records
+the outcomes for ops.quality_results and, if a *critical* check failed, raises :class:`QualityError`
+before anything is written: the table keeps its published version. Failed *warnings* are logged and
+recorded; then the materialised rows (validation and write compute them once) replace the table's rows
+matching ``P`` in one commit (or are appended), and the rows written are returned. :func:`gate` is the
+same check around a body of the caller's, for what is checked but not written as a table.
 
 The outcomes are appended to ops.quality_results, and the Data Docs pages
 built, by :func:`flush`, once per stage (the CLI flushes when a stage ends,
@@ -103,6 +104,26 @@ def gate(
         yield checked
     finally:
         release(checked)
+
+
+def publish(
+    spark: SparkSession,
+    config: Config,
+    stage: str,
+    table: str,
+    df: DataFrame,
+    *,
+    replacing: str | None,
+    month: str,
+    references: dict[str, DataFrame] | None = None,
+) -> int:
+    """Check ``df`` against ``table``'s suite, then write it in one commit: it replaces the rows matching the
+    predicate ``replacing`` (which all of its rows match), or is appended when ``replacing`` is None.
+    Returns the rows written (counted as they are written: for the logs, see tables._counted)."""
+    with gate(spark, config, stage, table, df, month=month, references=references) as checked:
+        if replacing is None:
+            return tables.append(checked, config, table)
+        return tables.replace_where(checked, config, table, replacing)
 
 
 def release(checkpointed: DataFrame) -> None:

@@ -88,19 +88,17 @@ def test_a_critical_failure_publishes_nothing_and_is_recorded(spark, tmp_path):
     config = _config(tmp_path, "quality.data_docs=true", "quality.super_share={min: 0.0, max: 1.0}")
     good = _scores(spark, [0, 5000, 50000])
     tables.ensure(spark, config, catalog.table("gold.scores"))
-    with quality.gate(spark, config, "test", "gold.scores", good, month="2025-12") as checked:
-        tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+    december = "month = '2025-12'"
+    written = quality.publish(spark, config, "test", "gold.scores", good, replacing=december, month="2025-12")
+    assert written == 3
     version = tables.version(spark, config, "gold.scores")
     broken = good.withColumn("score", F.col("score") + 1)  # no longer the sum of its components
-    with (
-        pytest.raises(
-            quality.QualityError,
-            match=r"critical check 'score = sum of components' failed on "
-            r"gold.scores 2025-12: .*gold.scores left unchanged",
-        ),
-        quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked,
+    with pytest.raises(
+        quality.QualityError,
+        match=r"critical check 'score = sum of components' failed on "
+        r"gold.scores 2025-12: .*gold.scores left unchanged",
     ):
-        tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+        quality.publish(spark, config, "test", "gold.scores", broken, replacing=december, month="2025-12")
     assert tables.version(spark, config, "gold.scores") == version
     assert (
         not DeltaTable.forPath(spark, tables.location(config, "gold.scores"))
@@ -173,8 +171,7 @@ def test_a_check_made_a_warning_in_config_lets_the_write_through(spark, tmp_path
     )
     broken = _scores(spark, [0, 5000]).withColumn("score", F.col("score") + 1)
     tables.ensure(spark, config, catalog.table("gold.scores"))
-    with quality.gate(spark, config, "test", "gold.scores", broken, month="2025-12") as checked:
-        tables.replace_where(checked, config, "gold.scores", "month = '2025-12'")
+    quality.publish(spark, config, "test", "gold.scores", broken, replacing="month = '2025-12'", month="2025-12")
     assert tables.read(spark, config, "gold.scores").count() == 2
 
 

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import ACCOUNTS
 from transforms.schemas import SILVER_ACCOUNTS
-from transforms.silver import common, reasons
+from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
 
 NAME = "accounts"
@@ -49,16 +49,8 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.bronze_carry(NAME, ACCOUNTS),
     )
     invalid = F.col("user_id").isNull() | F.col("gender").isNull() | F.col("_bad_optional")
-    return common.with_reason(
-        typed,
-        SILVER_ACCOUNTS,
-        common.first_reason(
-            (common.malformed(), reasons.MALFORMED_LINE),
-            (F.col("_missing"), reasons.MISSING_REQUIRED),
-            (F.col("registered_date").isNull() | F.col("updated_at").isNull(), reasons.BAD_TIMESTAMP),
-            (invalid, reasons.BAD_VALUE),
-        ),
-    )
+    bad_time = F.col("registered_date").isNull() | F.col("updated_at").isNull()
+    return common.with_reason(typed, SILVER_ACCOUNTS, invalid=invalid, bad_time=bad_time)
 
 
 SOURCE = SourceSpec(

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import APASS_REVIEWS
 from transforms.schemas import SILVER_APASS_REVIEWS
-from transforms.silver import common, reasons
+from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
 
 NAME = "apass_reviews"
@@ -41,16 +41,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     invalid = (
         F.col("user_id").isNull() | F.col("invited_month").isNull() | F.col("outcome").isNull() | F.col("_bad_reason")
     )
-    return common.with_reason(
-        typed,
-        SILVER_APASS_REVIEWS,
-        common.first_reason(
-            (common.malformed(), reasons.MALFORMED_LINE),
-            (F.col("_missing"), reasons.MISSING_REQUIRED),
-            (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-            (invalid, reasons.BAD_VALUE),
-        ),
-    )
+    return common.with_reason(typed, SILVER_APASS_REVIEWS, invalid=invalid)
 
 
 SOURCE = SourceSpec(

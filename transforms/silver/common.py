@@ -127,9 +127,42 @@ def bronze_carry(source: str, raw_schema: T.StructType) -> list[Column]:
     ]
 
 
-def with_reason(typed: DataFrame, schema: T.StructType, reason: Column) -> DataFrame:
-    """A conformer's last two selects: add the reason, project onto the silver table + extras."""
+def with_reason(
+    typed: DataFrame,
+    schema: T.StructType,
+    *,
+    invalid: Column,
+    bad_time: Column | None = None,
+    money: Sequence[tuple[Column, str]] = (),
+) -> DataFrame:
+    """A conformer's last two selects: each row's reason, then the projection onto the silver table + extras.
+
+    Every source judges its rows in the same order (reasons.PRECEDENCE): a line the reader could not
+    parse; a blank required field (``_missing``, from :func:`any_blank`); a time that did not parse
+    (``bad_time``, by default a null ``event_time``); the checks of money (``money``, from
+    :func:`money_checks`); then ``invalid``, the source's own domain check (BAD_VALUE). The checks run
+    after MISSING_REQUIRED, so a null typed value there means the raw value was present but did not
+    parse or is outside its domain.
+    """
+    reason = first_reason(
+        (malformed(), reasons.MALFORMED_LINE),
+        (F.col("_missing"), reasons.MISSING_REQUIRED),
+        (F.col("event_time").isNull() if bad_time is None else bad_time, reasons.BAD_TIMESTAMP),
+        *money,
+        (invalid, reasons.BAD_VALUE),
+    )
     return candidates(typed.select("*", reason.alias(REJECT_REASON)), schema)
+
+
+def money_checks(params: ConformParams, *, allow_zero: Column | bool = False) -> list[tuple[Column, str]]:
+    """BAD_CURRENCY, then BAD_AMOUNT, on the typed ``currency`` and ``amount_cny`` columns."""
+    return [
+        (~known_currency("currency", params.fx_to_cny), reasons.BAD_CURRENCY),
+        (
+            bad_amount("amount_cny", max_cny=params.max_order_amount_cny, allow_zero=allow_zero),
+            reasons.BAD_AMOUNT,
+        ),
+    ]
 
 
 def candidates(df: DataFrame, schema: T.StructType) -> DataFrame:
@@ -265,15 +298,58 @@ def category_columns(code: Column) -> list[Column]:
 # --------------------------------------------------------------------------- orders
 
 
-def orders_with_reason(typed: DataFrame, params: ConformParams, *, bad_value: Column | None = None) -> DataFrame:
-    """An order conformer's last step: each row's reason, from the typed silver.orders columns of its first
-    stage (``_missing``: a required field is blank; ``bad_value``: a source's own domain check), and the
-    projection onto silver.orders.
+def order_columns(
+    *,
+    platform: str,
+    order_id: Column,
+    user_id: Column,
+    seller: Column,
+    category: Column,
+    quantity: Column,
+    amount: Column,
+    currency: Column,
+    event_time: Column,
+    channel: Column,
+    params: ConformParams,
+    is_overseas: Column | None = None,
+    is_group_buy: Column | None = None,
+    company_invoice: Column | None = None,
+    travel_class: Column | None = None,
+    hotel_star: Column | None = None,
+) -> list[Column]:
+    """The typed silver.orders columns of one platform's order, from what its feed sends.
 
-    Checks run after MISSING_REQUIRED, so a null typed value there means the
-    raw value was present but did not parse or is outside its domain.
+    ``seller`` is the platform's own seller id (written ``<platform>:<id>``), ``category`` a taxonomy
+    code, ``amount`` a decimal in ``currency`` (converted to CNY here). A platform that has no overseas,
+    group-buy or company-invoice orders leaves those out (false); one that sells no travel leaves out
+    ``travel_class`` and ``hotel_star`` (null). Risk flags are joined later, by the conform job.
     """
-    extra = bad_value if bad_value is not None else F.lit(False)
+    no = F.lit(False)
+    return [
+        F.lit(platform).alias("platform"),
+        order_id.alias("order_id"),
+        user_id.alias("user_id"),
+        F.concat(F.lit(f"{platform}:"), seller).alias("seller_id"),
+        *category_columns(category),
+        quantity.alias("quantity"),
+        to_cny(amount, currency, params.fx_to_cny).alias("amount_cny"),
+        currency.alias("currency"),
+        *event_time_columns(event_time),
+        channel.alias("channel"),
+        (no if is_overseas is None else is_overseas).alias("is_overseas"),
+        (no if is_group_buy is None else is_group_buy).alias("is_group_buy"),
+        (no if company_invoice is None else company_invoice).alias("company_invoice"),
+        (F.lit(None) if travel_class is None else travel_class).cast(T.StringType()).alias("travel_class"),
+        (F.lit(None) if hotel_star is None else hotel_star).cast(T.IntegerType()).alias("hotel_star"),
+        no.alias("risk_flagged"),
+        F.lit(None).cast(T.StringType()).alias("risk_rule"),
+    ]
+
+
+def orders_with_reason(typed: DataFrame, params: ConformParams, *, bad_value: Column | None = None) -> DataFrame:
+    """An order conformer's last step: :func:`with_reason` with the checks every order gets (its money;
+    a user, category, channel and flags that parsed; a positive quantity) and ``bad_value``, a
+    source's own domain check."""
     invalid = (
         F.col("user_id").isNull()
         | F.col("category").isNull()
@@ -282,22 +358,9 @@ def orders_with_reason(typed: DataFrame, params: ConformParams, *, bad_value: Co
         | F.col("is_group_buy").isNull()
         | F.col("company_invoice").isNull()
         | F.coalesce(F.col("quantity") <= 0, F.lit(True))
-        | extra
+        | (bad_value if bad_value is not None else F.lit(False))
     )
-    reason = first_reason(
-        (malformed(), reasons.MALFORMED_LINE),
-        (F.col("_missing"), reasons.MISSING_REQUIRED),
-        (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-        (~known_currency("currency", params.fx_to_cny), reasons.BAD_CURRENCY),
-        (bad_amount("amount_cny", max_cny=params.max_order_amount_cny), reasons.BAD_AMOUNT),
-        (invalid, reasons.BAD_VALUE),
-    )
-    return with_reason(typed, SILVER_ORDERS, reason)
-
-
-def order_constants() -> list[Column]:
-    """Orders columns no source fills at conform time (risk flags are joined later by the conform job)."""
-    return [F.lit(False).alias("risk_flagged"), F.lit(None).cast(T.StringType()).alias("risk_rule")]
+    return with_reason(typed, SILVER_ORDERS, invalid=invalid, money=money_checks(params))
 
 
 # --------------------------------------------------------------------------- batch checks

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from transforms.bronze.raw_schemas import RISK_FLAGS
 from transforms.domain import PLATFORMS
 from transforms.schemas import SILVER_RISK_FLAGS
-from transforms.silver import common, reasons
+from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
 
 NAME = "risk_flags"
@@ -34,16 +34,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.bronze_carry(NAME, RISK_FLAGS),
     )
     invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("_bad_optional")
-    return common.with_reason(
-        typed,
-        SILVER_RISK_FLAGS,
-        common.first_reason(
-            (common.malformed(), reasons.MALFORMED_LINE),
-            (F.col("_missing"), reasons.MISSING_REQUIRED),
-            (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-            (invalid, reasons.BAD_VALUE),
-        ),
-    )
+    return common.with_reason(typed, SILVER_RISK_FLAGS, invalid=invalid)
 
 
 SOURCE = SourceSpec(

@@ -8,7 +8,7 @@ from pyspark.sql import functions as F
 from transforms.bronze.raw_schemas import SERVICE_EVENTS
 from transforms.domain import PLATFORMS
 from transforms.schemas import SILVER_SERVICE_EVENTS
-from transforms.silver import common, reasons
+from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
 
 NAME = "service_events"
@@ -32,22 +32,9 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
         *common.bronze_carry(NAME, SERVICE_EVENTS),
     )
     # A dispute may be about nothing refundable (amount 0.00); refunds and returns move money.
-    amount_bad = common.bad_amount(
-        "amount_cny", max_cny=params.max_order_amount_cny, allow_zero=F.col("kind") == "dispute"
-    )
+    money = common.money_checks(params, allow_zero=F.col("kind") == "dispute")
     invalid = F.col("user_id").isNull() | F.col("platform").isNull() | F.col("kind").isNull()
-    return common.with_reason(
-        typed,
-        SILVER_SERVICE_EVENTS,
-        common.first_reason(
-            (common.malformed(), reasons.MALFORMED_LINE),
-            (F.col("_missing"), reasons.MISSING_REQUIRED),
-            (F.col("event_time").isNull(), reasons.BAD_TIMESTAMP),
-            (~common.known_currency("currency", params.fx_to_cny), reasons.BAD_CURRENCY),
-            (amount_bad, reasons.BAD_AMOUNT),
-            (invalid, reasons.BAD_VALUE),
-        ),
-    )
+    return common.with_reason(typed, SILVER_SERVICE_EVENTS, invalid=invalid, money=money)
 
 
 SOURCE = SourceSpec(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from transforms.bronze.raw_schemas import TAOBAO_ORDERS
 from transforms.silver import common
@@ -30,24 +29,22 @@ CHANNELS = {"mobile": "mobile", "pc": "pc"}
 
 def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """Every bronze row once, as a silver.orders row plus its reason (null when valid)."""
-    amount = common.amount_from_fen("total_fee")
     typed = bronze.select(
-        F.lit(PLATFORM).alias("platform"),
-        F.col("order_id"),
-        common.parse_long("buyer_id").alias("user_id"),
-        F.concat(F.lit(f"{PLATFORM}:"), F.col("seller_id")).alias("seller_id"),
-        *common.category_columns(common.category_from_taobao_id("cat_id")),
-        common.parse_int("quantity").alias("quantity"),
-        common.to_cny(amount, "currency", params.fx_to_cny).alias("amount_cny"),
-        F.col("currency"),
-        *common.event_time_columns(common.epoch_seconds("pay_time")),
-        common.lookup(CHANNELS, "terminal").alias("channel"),
-        common.lookup(common.TRUE_FALSE, "global_buy").alias("is_overseas"),
-        common.lookup(common.TRUE_FALSE, "group_buy").alias("is_group_buy"),
-        F.lit(False).alias("company_invoice"),
-        F.lit(None).cast(T.StringType()).alias("travel_class"),
-        F.lit(None).cast(T.IntegerType()).alias("hotel_star"),
-        *common.order_constants(),
+        *common.order_columns(
+            platform=PLATFORM,
+            order_id=F.col("order_id"),
+            user_id=common.parse_long("buyer_id"),
+            seller=F.col("seller_id"),
+            category=common.category_from_taobao_id("cat_id"),
+            quantity=common.parse_int("quantity"),
+            amount=common.amount_from_fen("total_fee"),
+            currency=F.col("currency"),
+            event_time=common.epoch_seconds("pay_time"),
+            channel=common.lookup(CHANNELS, "terminal"),
+            is_overseas=common.lookup(common.TRUE_FALSE, "global_buy"),
+            is_group_buy=common.lookup(common.TRUE_FALSE, "group_buy"),
+            params=params,
+        ),
         common.any_blank(*REQUIRED).alias("_missing"),
         *common.bronze_carry(NAME, TAOBAO_ORDERS),
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from transforms.bronze.raw_schemas import TAOPIAOPIAO_TICKETS
 from transforms.silver import common
@@ -21,22 +20,19 @@ CHANNELS = {"app": "mobile", "pc": "pc"}
 def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """Every bronze row once, as a silver.orders row plus its reason (null when valid)."""
     typed = bronze.select(
-        F.lit(PLATFORM).alias("platform"),
-        F.col("ticket_no").alias("order_id"),
-        common.parse_long("user").alias("user_id"),
-        F.concat(F.lit(f"{PLATFORM}:"), F.col("venue_id")).alias("seller_id"),
-        *common.category_columns(common.lookup(CATEGORIES, "show_type")),
-        common.parse_int("seats").alias("quantity"),
-        common.to_cny(common.parse_amount("price_yuan"), "currency", params.fx_to_cny).alias("amount_cny"),
-        F.col("currency"),
-        *common.event_time_columns(common.parse_local_time("purchase_local", "yyyy/MM/dd HH:mm")),
-        common.lookup(CHANNELS, "client").alias("channel"),
-        F.lit(False).alias("is_overseas"),
-        F.lit(False).alias("is_group_buy"),
-        F.lit(False).alias("company_invoice"),
-        F.lit(None).cast(T.StringType()).alias("travel_class"),
-        F.lit(None).cast(T.IntegerType()).alias("hotel_star"),
-        *common.order_constants(),
+        *common.order_columns(
+            platform=PLATFORM,
+            order_id=F.col("ticket_no"),
+            user_id=common.parse_long("user"),
+            seller=F.col("venue_id"),
+            category=common.lookup(CATEGORIES, "show_type"),
+            quantity=common.parse_int("seats"),
+            amount=common.parse_amount("price_yuan"),
+            currency=F.col("currency"),
+            event_time=common.parse_local_time("purchase_local", "yyyy/MM/dd HH:mm"),
+            channel=common.lookup(CHANNELS, "client"),
+            params=params,
+        ),
         common.any_blank(*REQUIRED).alias("_missing"),
         *common.bronze_carry(NAME, TAOPIAOPIAO_TICKETS),
     )

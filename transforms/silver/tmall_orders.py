@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
 from transforms.bronze.raw_schemas import TMALL_ORDERS
 from transforms.silver import common
@@ -34,22 +33,22 @@ COMPANY_INVOICE = {"COMPANY": True, "PERSONAL": False, "NONE": False}
 def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """Every bronze row once, as a silver.orders row plus its reason (null when valid)."""
     typed = bronze.select(
-        F.lit(PLATFORM).alias("platform"),
-        F.col("TradeNo").alias("order_id"),
-        common.parse_long("MemberId").alias("user_id"),
-        F.concat(F.lit(f"{PLATFORM}:"), F.col("ShopId")).alias("seller_id"),
-        *common.category_columns(common.category_from_tmall_code("CategoryCode")),
-        common.parse_int("Qty").alias("quantity"),
-        common.to_cny(common.parse_amount("PayAmount"), "Currency", params.fx_to_cny).alias("amount_cny"),
-        F.col("Currency").alias("currency"),
-        *common.event_time_columns(common.parse_offset_time("PaidAt")),
-        common.lookup(CHANNELS, "Channel").alias("channel"),
-        common.lookup(YES_NO, "CrossBorder").alias("is_overseas"),
-        common.lookup(YES_NO, "Juhuasuan").alias("is_group_buy"),
-        common.lookup(COMPANY_INVOICE, "InvoiceType").alias("company_invoice"),
-        F.lit(None).cast(T.StringType()).alias("travel_class"),
-        F.lit(None).cast(T.IntegerType()).alias("hotel_star"),
-        *common.order_constants(),
+        *common.order_columns(
+            platform=PLATFORM,
+            order_id=F.col("TradeNo"),
+            user_id=common.parse_long("MemberId"),
+            seller=F.col("ShopId"),
+            category=common.category_from_tmall_code("CategoryCode"),
+            quantity=common.parse_int("Qty"),
+            amount=common.parse_amount("PayAmount"),
+            currency=F.col("Currency"),
+            event_time=common.parse_offset_time("PaidAt"),
+            channel=common.lookup(CHANNELS, "Channel"),
+            is_overseas=common.lookup(YES_NO, "CrossBorder"),
+            is_group_buy=common.lookup(YES_NO, "Juhuasuan"),
+            company_invoice=common.lookup(COMPANY_INVOICE, "InvoiceType"),
+            params=params,
+        ),
         common.any_blank(*REQUIRED).alias("_missing"),
         *common.bronze_carry(NAME, TMALL_ORDERS),
     )
