@@ -141,17 +141,7 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
         # the months before the set's months that are not in it: already published
         before = sorted({add_months(m, -1) for m in months} - set(months))
         previous = tables.read(spark, config, SCORES).filter(F.col("month").isin(before))
-        result = scores(
-            tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)),
-            previous,
-            components=s.components,
-            credit_points_by_level=s.credit_points_by_level,
-            credit=s.credit,
-            bands=s.bands,
-            vip_fee=s.vip_fee_cny,
-            growth_perk_rise=s.growth_perk_rise,
-            queues=s.service_queues,
-        )
+        result = scores(tables.read(spark, config, FEATURES).filter(F.col("as_of_month").isin(months)), previous, s)
         t.rows_out = quality.publish(
             spark, config, "score", SCORES, result, replacing=f"month IN ({month_list})", month=months[-1]
         )

@@ -22,20 +22,9 @@ from transforms.months import add_months
 
 def policy_scores(spark: SparkSession, policy: Config, month: str) -> DataFrame:
     """gold.scores of ``month`` as ``policy`` would compute them from the same gold.user_features."""
-    s = policy.scoring
     features = tables.read(spark, policy, apass_inputs.FEATURES).filter(F.col("as_of_month") == month)
     previous = tables.read(spark, policy, apass_inputs.SCORES).filter(F.col("month") == add_months(month, -1))
-    return score_members(
-        features,
-        previous,
-        components=s.components,
-        credit_points_by_level=s.credit_points_by_level,
-        credit=s.credit,
-        bands=s.bands,
-        vip_fee=s.vip_fee_cny,
-        growth_perk_rise=s.growth_perk_rise,
-        queues=s.service_queues,
-    )
+    return score_members(features, previous, policy.scoring)
 
 
 def policy_invited(spark: SparkSession, policy: Config, month: str, scored: DataFrame) -> DataFrame | None:

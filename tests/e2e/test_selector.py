@@ -8,12 +8,20 @@ world's last four months (two train, two are the holdout).
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import time
+import urllib.request
+
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
+from tests.cluster.standalone import free_port
 from tests.e2e.conftest import LATEST, taoqi
 from tests.e2e.test_pipeline import read
+from tests.tiny_world import BIN
 
 pytestmark = pytest.mark.e2e
 
@@ -46,6 +54,47 @@ def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
     assert int(tags["taoqi.delta_version.gold.scores"]) >= 0
     artifacts = {a.path for a in client.list_artifacts(runs[0].info.run_id, "plots")}
     assert artifacts == {"plots/feature_importance.png", "plots/precision_recall.png"}
+
+
+def test_models_lists_every_version_with_its_alias_month_and_holdout_metrics(trained):
+    root = trained[0]
+    listed = taoqi(root, "models")
+    assert f"apass_selector in sqlite:///{root}/mlflow.db" in listed
+    rows = {int(m[0]): m[1:] for m in re.findall(r"^\s+(\d+)\s+(\S+)\s+(\S+)\s+\S+ \S+\s+(\S+)", listed, re.M)}
+    client = _client(root)
+    assert set(rows) == {1, 2}
+    for version, (aliases, month, auc) in rows.items():
+        v = client.get_model_version("apass_selector", str(version))
+        assert aliases == ",".join(sorted(v.aliases))
+        assert month == LATEST
+        assert float(auc) == round(client.get_run(v.run_id).data.metrics["holdout_auc"], 3)
+
+
+def test_the_mlflow_ui_of_the_getting_started_page_serves_the_registry(trained, tmp_path):
+    """`mlflow ui --backend-store-uri sqlite:///<root>/mlflow.db --host 127.0.0.1`, as docs/getting-started.md
+    shows it, answers with the selector's versions and aliases."""
+    root, port = trained[0], free_port()
+    command = [str(BIN / "mlflow"), "ui", "--backend-store-uri", f"sqlite:///{root}/mlflow.db"]
+    with open(tmp_path / "mlflow.log", "w") as log:
+        server = subprocess.Popen(
+            [*command, "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        url = f"http://127.0.0.1:{port}/api/2.0/mlflow/registered-models/get?name=apass_selector"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as answer:
+                    model = json.load(answer)["registered_model"]
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "mlflow.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "mlflow ui did not answer within 120 s"
+                time.sleep(1)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert {a["alias"]: a["version"] for a in model["aliases"]} == {"champion": "1", "challenger": "2"}
 
 
 def test_the_champion_is_not_replaced_by_a_challenger_that_does_not_beat_it(trained):

@@ -498,20 +498,7 @@ def _features(spark, rows: list[dict]):
 
 
 def score_rows(spark, rows, previous=None, s=S):
-    return {
-        r["user_id"]: r
-        for r in scores(
-            _features(spark, rows),
-            previous,
-            components=s.components,
-            credit_points_by_level=s.credit_points_by_level,
-            credit=s.credit,
-            bands=s.bands,
-            vip_fee=s.vip_fee_cny,
-            growth_perk_rise=s.growth_perk_rise,
-            queues=s.service_queues,
-        ).collect()
-    }
+    return {r["user_id"]: r for r in scores(_features(spark, rows), previous, s).collect()}
 
 
 def test_components_of_a_hand_built_member(spark):

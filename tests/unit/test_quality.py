@@ -39,17 +39,7 @@ def _scores(spark, spends: list[int]):
         )
         for i, spend in enumerate(spends)
     ]
-    return scores(
-        _features(spark, members),
-        None,
-        components=S.components,
-        credit_points_by_level=S.credit_points_by_level,
-        credit=S.credit,
-        bands=S.bands,
-        vip_fee=S.vip_fee_cny,
-        growth_perk_rise=S.growth_perk_rise,
-        queues=S.service_queues,
-    ).localCheckpoint()
+    return scores(_features(spark, members), None, S).localCheckpoint()
 
 
 def _outcomes(spark, config, df, table="gold.scores"):

@@ -13,7 +13,16 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from transforms.domain import GRADE_BY_BAND
-from transforms.gold.params import COMPONENTS, Bands, CreditConf, CreditDimension, CurveTerm, ServiceQueue, VipFee
+from transforms.gold.params import (
+    COMPONENTS,
+    Bands,
+    CreditConf,
+    CreditDimension,
+    CurveTerm,
+    ScoringConf,
+    ServiceQueue,
+    VipFee,
+)
 from transforms.months import month_number
 from transforms.schemas import GOLD_SCORES, GOLD_SERVICE_ROUTING, conform_to
 
@@ -93,23 +102,17 @@ def component_points(terms: dict[str, CurveTerm], prefix: str = "") -> Column:
     return F.round(total).cast("int")
 
 
-def scores(
-    features: DataFrame,
-    previous: DataFrame | None,
-    *,
-    components: dict[str, dict[str, CurveTerm]],
-    credit_points_by_level: list[float],
-    credit: CreditConf,
-    bands: Bands,
-    vip_fee: VipFee,
-    growth_perk_rise: int,
-    queues: list[ServiceQueue],
-) -> DataFrame:
-    """Score every member of ``features`` for each of its as-of months, in one plan.
+def scores(features: DataFrame, previous: DataFrame | None, scoring: ScoringConf) -> DataFrame:
+    """Score every member of ``features`` for each of its as-of months, in one plan, by the rules of
+    ``scoring`` (the components' curves, the credit level's points, the bands, the 88VIP fee, the
+    growth perk, the service queues).
 
     ``previous`` holds gold.scores rows of months before those (the month
     before the first of them, for its change), or None.
     """
+    components, credit_points_by_level = scoring.components, scoring.credit_points_by_level
+    credit, bands, vip_fee = scoring.credit, scoring.bands, scoring.vip_fee_cny
+    growth_perk_rise, queues = scoring.growth_perk_rise, scoring.service_queues
     rated = features.transform(with_credit_level, credit=credit)
     credit_points = F.element_at(
         F.array(*[F.lit(round(p)) for p in credit_points_by_level]), F.col("credit_level_num") + 1

@@ -11,19 +11,7 @@ from transforms.sources import ConformParams, SourceSpec
 
 NAME = "taobao_orders"
 PLATFORM = "taobao"
-REQUIRED = (
-    "order_id",
-    "buyer_id",
-    "seller_id",
-    "cat_id",
-    "quantity",
-    "total_fee",
-    "currency",
-    "pay_time",
-    "terminal",
-    "group_buy",
-    "global_buy",
-)
+REQUIRED = tuple(TAOBAO_ORDERS.fieldNames())  # every field the feed sends
 CHANNELS = {"mobile": "mobile", "pc": "pc"}
 
 

@@ -11,20 +11,7 @@ from transforms.sources import ConformParams, SourceSpec
 
 NAME = "tmall_orders"
 PLATFORM = "tmall"
-REQUIRED = (
-    "TradeNo",
-    "MemberId",
-    "ShopId",
-    "CategoryCode",
-    "Qty",
-    "PayAmount",
-    "Currency",
-    "PaidAt",
-    "Channel",
-    "CrossBorder",
-    "InvoiceType",
-    "Juhuasuan",
-)
+REQUIRED = tuple(TMALL_ORDERS.fieldNames())  # every field the feed sends
 CHANNELS = {"APP": "mobile", "PC": "pc"}
 YES_NO = {"Y": True, "N": False}
 COMPANY_INVOICE = {"COMPANY": True, "PERSONAL": False, "NONE": False}
