@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 import time
 
 from jobs.runtime import quality
@@ -102,16 +104,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None:
     """Build the session and execute one stage; returns the line to print last (``run``: the report's path)."""
-    from jobs.runtime.lock import lakehouse_lock
+    from jobs.runtime.lock import is_local, lakehouse_lock
     from jobs.runtime.session import build_spark
 
     module = importlib.import_module(STAGES[name])
-    # stages that only talk to MLflow (promote, models) start no Spark session
-    spark = build_spark(config, app_name=f"taoqi-{name}") if getattr(module, "NEEDS_SPARK", True) else None
     # READ_ONLY: the stage never writes the lakehouse; is_read_only(config): it depends on the settings
     read_only = module.is_read_only(config) if hasattr(module, "is_read_only") else getattr(module, "READ_ONLY", False)
-    if spark is None:
-        return module.execute(spark, config, args)
+    # Stages that only talk to MLflow (promote, models) start no Spark session, unless the lock of a
+    # lakehouse on a remote file system needs one (its Hadoop FileSystem).
+    needs_spark = getattr(module, "NEEDS_SPARK", True) or not (read_only or is_local(config))
+    spark = build_spark(config, app_name=f"taoqi-{name}") if needs_spark else None
     try:
         if read_only:
             last_line = module.execute(spark, config, args)
@@ -120,17 +122,36 @@ def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None
                 last_line = module.execute(spark, config, args)
     except BaseException:
         try:  # the checks the stage got to, also when it failed; the stage's own error is the one to see
-            quality.flush(spark)
+            if spark is not None:
+                quality.flush(spark)
         except Exception as err:
             log.warning("quality: could not record the checks of the failed stage: %s", err)
         raise
-    quality.flush(spark)
+    if spark is not None:
+        quality.flush(spark)
     return last_line
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler stopping the job, `kill`) ends the stage like an error does: the lakehouse lock
+    is released and nothing half-written is published (the stage's own `finally` blocks run)."""
+    del frame
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose)
+    if threading.current_thread() is not threading.main_thread():  # only the main thread handles signals
+        return _main(args)
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        return _main(args)
+    finally:  # called in-process (notebooks, tests): the caller's handler again
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     TIMINGS.clear()  # one summary per invocation, also when called in-process (notebooks, tests)
     quality.start_run()
     started = time.perf_counter()

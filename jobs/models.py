@@ -13,6 +13,7 @@ from jobs.runtime.config import Config
 
 DESCRIPTION = __doc__
 NEEDS_SPARK = False
+READ_ONLY = True  # lists the registry: no write lock (jobs/runtime/lock.py)
 COLUMNS = (
     ("holdout_auc", "AUC"),
     ("holdout_average_precision", "AP"),

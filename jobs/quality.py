@@ -28,7 +28,6 @@ from transforms import catalog
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
-READ_ONLY = True  # only appends its results (blind appends commute): no write lock (jobs/runtime/lock.py)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,19 +1,16 @@
-"""Operations: one writer per lakehouse (the write lock), `taoqi rollback` (Delta RESTORE, audited), ops.gold_log."""
+"""Operations: `taoqi rollback` (Delta RESTORE, audited), ops.gold_log, the tables as the catalogue creates them."""
 
 from __future__ import annotations
 
-import json
 import os
-import socket
 
 import pytest
 from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.cli import main
-from jobs.runtime import gold_log, quality, storage, tables
+from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import load_config
-from jobs.runtime.lock import LakehouseBusyError, lakehouse_lock, lock_path
 from transforms import catalog
 from transforms.schemas import OPS_GOLD_LOG
 
@@ -91,33 +88,6 @@ def test_rollback_mistakes_exit_2_with_one_line(spark, published, capsys, args, 
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1]
     assertDataFrameEqual(spark.read.format("delta").load(f"{published}/gold/scores"), [(1, 999_999)])
-
-
-def test_a_second_writer_fails_at_once_and_writes_nothing(spark, tmp_path, capsys):
-    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
-    with lakehouse_lock(spark, config, "run"):
-        held = storage.read_text(spark, lock_path(config))
-        code = main(["score", "--month", "2025-01", *_sets(tmp_path)])
-        assert storage.read_text(spark, lock_path(config)) == held  # the holder keeps it
-    assert code == LakehouseBusyError.exit_code == 4
-    line = capsys.readouterr().err.strip().splitlines()[-1]
-    assert line.startswith("taoqi score: error: the lakehouse is busy: `taoqi run` (pid ")
-    assert not (tmp_path / "gold").exists() and not (tmp_path / "_taoqi.lock").exists()
-
-
-def test_a_lock_left_by_a_dead_process_on_this_host_is_taken_over(spark, tmp_path):
-    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
-    dead = {"run_id": "x", "stage": "run", "host": socket.gethostname(), "pid": 2**22 + 1, "started_at": "t"}
-    assert storage.create_new(spark, lock_path(config), json.dumps(dead))
-    with lakehouse_lock(spark, config, "score"):
-        assert json.loads(storage.read_text(spark, lock_path(config)))["stage"] == "score"
-    # ...but not one held on another host: only its operator knows it is dead
-    assert storage.create_new(spark, lock_path(config), json.dumps({**dead, "host": "elsewhere"}))
-    with (
-        pytest.raises(LakehouseBusyError, match="if it died on another machine delete"),
-        lakehouse_lock(spark, config, "score"),
-    ):
-        pass
 
 
 def test_a_relative_lakehouse_root_without_dot_slash_creates_its_tables(spark, tmp_path):

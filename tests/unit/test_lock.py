@@ -1,0 +1,139 @@
+"""One writer per lakehouse: the write lock (jobs/runtime/lock.py) under races, dead holders and SIGTERM.
+
+The races run real processes released together on one local lakehouse (no Spark: a local lakehouse is
+locked with the OS's exclusive create).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from jobs.cli import main
+from jobs.runtime import storage
+from jobs.runtime.config import load_config
+from jobs.runtime.lock import LakehouseBusyError, _machine, lakehouse_lock, lock_path
+
+REPO = Path(__file__).resolve().parents[2]
+# A process that waits for the release time, then tries to hold the lock of the lakehouse at argv[1]
+# for a second: exit 0 if it held it, the CLI's busy code (4) if not.
+CONTENDER = textwrap.dedent(
+    """
+    import sys, time
+    from jobs.runtime.config import load_config
+    from jobs.runtime.lock import LakehouseBusyError, lakehouse_lock
+    root, release_at, name = sys.argv[1], float(sys.argv[2]), sys.argv[3]
+    config = load_config(sets=[f"lakehouse.root={root}"])
+    time.sleep(max(0.0, release_at - time.time()))
+    try:
+        with lakehouse_lock(None, config, name):
+            print("held", flush=True)
+            time.sleep(1.0)
+    except LakehouseBusyError as err:
+        print(err, file=sys.stderr)
+        sys.exit(err.exit_code)
+    """
+)
+
+
+def _contend(root: Path, n: int) -> list[subprocess.CompletedProcess]:
+    release_at = time.time() + 5  # every interpreter started and waiting by then
+    started = [
+        subprocess.Popen(
+            [sys.executable, "-c", CONTENDER, str(root), str(release_at), f"p{i}"],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(n)
+    ]
+    return [subprocess.CompletedProcess(p.args, p.wait(timeout=120), *p.communicate()) for p in started]
+
+
+def _dead_holder() -> dict:
+    """A lock as a run of this machine left it when it was killed: its pid is free now."""
+    pid = 2**22 + 1
+    while psutil.pid_exists(pid):
+        pid += 1
+    return {"run_id": "dead", "stage": "run", **_machine(), "pid": pid, "pid_started": 1.0, "started_at": "t"}
+
+
+def test_processes_released_together_on_one_lakehouse_exactly_one_writes(tmp_path):
+    done = _contend(tmp_path, 6)
+    assert sorted(d.returncode for d in done) == [0, 4, 4, 4, 4, 4], [d.stderr[-500:] for d in done]
+    assert all("the lakehouse is busy" in d.stderr for d in done if d.returncode == 4)
+    assert not (tmp_path / "_taoqi.lock").exists()  # released by the one that held it
+
+
+def test_of_the_runs_that_find_one_dead_holder_one_takes_over_and_the_others_exit_4(tmp_path):
+    (tmp_path / "_taoqi.lock").write_text(json.dumps(_dead_holder()))
+    done = _contend(tmp_path, 4)
+    assert sorted(d.returncode for d in done) == [0, 4, 4, 4], [d.stderr[-500:] for d in done]
+    (winner,) = (d for d in done if d.returncode == 0)
+    assert "died holding" in winner.stderr
+    assert not list(tmp_path.iterdir())  # the lock and the take-over claim are gone
+
+
+def test_a_holder_elsewhere_or_in_another_namespace_is_never_taken_over(tmp_path):
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    for other in ({"host": "elsewhere"}, {"pid_namespace": "pid:[1]"}, {"boot": "another-boot"}):
+        (tmp_path / "_taoqi.lock").write_text(json.dumps({**_dead_holder(), **other}))
+        with (
+            pytest.raises(LakehouseBusyError, match="if it died on another machine delete"),
+            lakehouse_lock(None, config, "score"),
+        ):
+            pass
+    # the pid of a live process that started after the holder: the holder is dead, its pid reused
+    (tmp_path / "_taoqi.lock").write_text(json.dumps({**_dead_holder(), "pid": os.getpid(), "pid_started": 1.0}))
+    with lakehouse_lock(None, config, "score"):
+        assert json.loads((tmp_path / "_taoqi.lock").read_text())["stage"] == "score"
+
+
+def test_sigterm_ends_the_stage_and_releases_the_lock(tmp_path):
+    # `taoqi promote` (no Spark on a local lakehouse) with a body that holds the lock until it is stopped
+    stage = textwrap.dedent(
+        """
+        import sys, time
+        import jobs.promote
+        jobs.promote.execute = lambda spark, config, args: (print("held", flush=True), time.sleep(120))
+        from jobs.cli import main
+        sys.exit(main(["promote", "--set", f"lakehouse.root={sys.argv[1]}"]))
+        """
+    )
+    command = [sys.executable, "-c", stage, str(tmp_path)]
+    run = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert run.stdout.readline().strip() == "held"
+    assert (tmp_path / "_taoqi.lock").exists()
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(timeout=60) == 128 + signal.SIGTERM
+    assert not (tmp_path / "_taoqi.lock").exists()
+
+
+def test_a_second_writer_fails_at_once_and_writes_nothing(spark, tmp_path, capsys):
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    with lakehouse_lock(spark, config, "run"):
+        held = storage.read_text(spark, lock_path(config))
+        code = main(["score", "--month", "2025-01", "--set", f"lakehouse.root={tmp_path}"])
+        assert storage.read_text(spark, lock_path(config)) == held  # the holder keeps it
+    assert code == LakehouseBusyError.exit_code == 4
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("taoqi score: error: the lakehouse is busy: `taoqi run` (pid ")
+    assert not (tmp_path / "gold").exists() and not (tmp_path / "_taoqi.lock").exists()
+
+
+@pytest.mark.parametrize("stage", [["quality", "--month", "2025-01"], ["promote"]])
+def test_quality_and_promote_take_the_lock(tmp_path, capsys, stage):
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    with lakehouse_lock(None, config, "run"):
+        assert main([*stage, "--set", f"lakehouse.root={tmp_path}"]) == 4
+    assert "the lakehouse is busy: `taoqi run`" in capsys.readouterr().err
