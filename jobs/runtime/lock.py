@@ -54,7 +54,8 @@ def lock_path(config: Config) -> str:
 
 
 def is_local(config: Config) -> bool:
-    """The lakehouse is on this machine's file system (no scheme, or ``file:``): no Spark needed to lock it."""
+    """The lakehouse root names this machine's file system (no scheme, or ``file:``): a stage without a Spark
+    session can lock it. A lakehouse on HDFS names its scheme (``hdfs://``) in ``lakehouse.root``."""
     return urlparse(config.lakehouse.root).scheme in ("", "file")
 
 
@@ -109,12 +110,15 @@ class _HadoopFiles:
         storage.delete(self.spark, uri)
 
 
-def _files(spark: SparkSession | None, config: Config) -> _LocalFiles | _HadoopFiles:
-    if is_local(config):
-        return _LocalFiles()
+def _files(spark: SparkSession | None, config: Config) -> tuple[_LocalFiles | _HadoopFiles, str]:
+    """How to lock the lakehouse, and its lock file: with a session, where Hadoop resolves the root (a root
+    without a scheme is on the cluster's default file system); without one, on this machine's disk."""
     if spark is None:
-        raise ValueError(f"locking {config.lakehouse.root} needs a Spark session (its Hadoop FileSystem)")
-    return _HadoopFiles(spark)
+        if not is_local(config):
+            raise ValueError(f"locking {config.lakehouse.root} needs a Spark session (its Hadoop FileSystem)")
+        return _LocalFiles(), lock_path(config)
+    path = storage.qualify(spark, lock_path(config))
+    return (_LocalFiles() if urlparse(path).scheme == "file" else _HadoopFiles(spark)), path
 
 
 def _read_holder(files: _LocalFiles | _HadoopFiles, path: str) -> dict | None:
@@ -175,7 +179,7 @@ def lakehouse_lock(spark: SparkSession | None, config: Config, stage: str):
     """Hold the lakehouse's write lock while the block runs; LakehouseBusyError if another run holds it.
 
     ``spark`` may be None for a local lakehouse (stages that only talk to MLflow start no session)."""
-    files, path = _files(spark, config), lock_path(config)
+    files, path = _files(spark, config)
     me = {
         "run_id": uuid.uuid4().hex,
         "stage": stage,
