@@ -38,7 +38,7 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
     from jobs.selection import OVERRIDES, add_override
 
     if args.command == "add":
-        missing = [f"--{n}" for n in ("user", "month", "action", "reason") if getattr(args, n) in (None, "")]
+        missing = [f"--{n}" for n in ("user", "month", "action", "reason") if str(getattr(args, n) or "").strip() == ""]
         if missing:
             raise UserError(f"override add needs {', '.join(missing)}")
         check_month(args.month)

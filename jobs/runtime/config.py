@@ -12,10 +12,12 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import re
 import types
 import typing
+import zoneinfo
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -398,6 +400,16 @@ def validate(config: Config) -> None:
         raise ConfigError("conform.late_tolerance_months must be >= 0")
     if "CNY" not in config.conform.fx_to_cny:
         raise ConfigError("conform.fx_to_cny must contain CNY")
+    for code, rate in config.conform.fx_to_cny.items():
+        if not (math.isfinite(rate) and rate > 0):
+            raise ConfigError(f"conform.fx_to_cny.{code} must be a positive number of CNY, got {rate}")
+    if config.spark.shuffle_partitions < 1:
+        raise ConfigError(f"spark.shuffle_partitions must be at least 1, got {config.spark.shuffle_partitions}")
+    try:
+        zoneinfo.ZoneInfo(config.spark.session_time_zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        zone = config.spark.session_time_zone
+        raise ConfigError(f"spark.session_time_zone must be a time zone name (Asia/Shanghai), got {zone!r}") from None
     wrong_quality = quality_problems(config.quality)
     if wrong_quality:
         raise ConfigError(f"quality.{wrong_quality[0]}")
@@ -410,3 +422,5 @@ def validate(config: Config) -> None:
     wrong_personas = personas_problems(config.personas)
     if wrong_personas:
         raise ConfigError(f"personas.{wrong_personas[0]}")
+    if not config.report.id_salt.strip():
+        raise ConfigError("report.id_salt must not be empty: it is what keeps member ids out of the report")

@@ -82,6 +82,11 @@ def test_fingerprint_changes_with_any_setting():
             "generator.segments.brusher.refund_rate must be between 0 and 1",
         ),
         (["conform.fx_to_cny={USD: 7.1}"], "conform.fx_to_cny must contain CNY"),
+        (["conform.fx_to_cny={CNY: 1.0, USD: -7.1}"], "conform.fx_to_cny.USD must be a positive number of CNY"),
+        (["conform.fx_to_cny={CNY: 1.0, USD: .nan}"], "conform.fx_to_cny.USD must be a positive number of CNY, got na"),
+        (["spark.shuffle_partitions=0"], "spark.shuffle_partitions must be at least 1, got 0"),
+        (["spark.session_time_zone=Asia/Shanghay"], "spark.session_time_zone must be a time zone name"),
+        (["apass.selector.promotion_margin=.nan"], "apass.selector.promotion_margin: must be a number >= 0, got nan"),
         (["nonsense"], "--set takes key=value"),
         (["lakehouse.root.deeper=x"], "'root' is not a group of settings"),
         (["lakehouse.root="], "lakehouse.root: expected str, got None"),
@@ -90,6 +95,13 @@ def test_fingerprint_changes_with_any_setting():
 def test_user_mistakes_raise_a_config_error_naming_the_key(sets, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
         load_config(sets=sets)
+
+
+def test_an_empty_report_salt_is_a_config_error(tmp_path):
+    overlay = tmp_path / "blank_salt.yaml"
+    overlay.write_text('report:\n  id_salt: "  "\n')
+    with pytest.raises(ConfigError, match=r"report\.id_salt must not be empty"):
+        load_config([str(overlay)])
 
 
 def test_missing_overlay_file_is_a_config_error(tmp_path):

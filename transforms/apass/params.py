@@ -66,8 +66,8 @@ def problems(a: ApassConf) -> list[str]:
         out.append(
             f"selector.promotion_metric: must be one of {', '.join(PROMOTION_METRICS)}, got {s.promotion_metric!r}"
         )
-    if s.promotion_margin < 0:
-        out.append(f"selector.promotion_margin: must not be negative, got {s.promotion_margin}")
+    if not s.promotion_margin >= 0:  # NaN too: a challenger could never beat the champion, nor lose to it
+        out.append(f"selector.promotion_margin: must be a number >= 0, got {s.promotion_margin}")
     for name, sign in s.monotone.items():
         if name not in NAMES:
             out.append(f"selector.monotone.{name}: not an indicator (see docs/apass.md#selector-indicators)")
