@@ -270,6 +270,11 @@ def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
         (["select"], [], "no champion version of apass_selector"),
         (["renew", "--year", "2031"], [], "--year 2031 is outside the data (2025-01 to 2025-03)"),
         (["override", "add", "--user", "1"], [], "override add needs --month, --action, --reason"),
+        (
+            ["override", "add", "--user", "1", "--month", MONTHS[-1], "--action", "exclude", "--reason", "  "],
+            [],
+            "override add needs --reason",
+        ),
         (["select"], ["apass.invite_rate=0.5"], "apass.invite_rate: must be in (0, 0.01]"),
         (["train"], ["apass.selector.monotone.shoe_size=1"], "apass.selector.monotone.shoe_size: not an indicator"),
         # personas and the report
