@@ -28,6 +28,7 @@ CHALLENGER = "challenger"
 PERSONAS_ALIAS = "current"  # the persona model of the latest `taoqi personas`
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
+BOOSTER_CLASS = "lightgbm.basic.Booster"  # the only selector `taoqi select` loads (load_booster)
 
 # MLflow reads its log level when first imported: quiet its INFO chatter (table creation, migrations).
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -153,8 +154,14 @@ def _version(client, name: str, mv) -> Version:
 
 
 def load_booster(config: Config, alias: str):
-    """(LightGBM booster, version) of ``models:/<name>@<alias>``; a missing alias is a user mistake."""
+    """(LightGBM booster, version) of the version ``alias`` names now; a missing alias is a user mistake.
+
+    The alias is resolved once and that version is loaded (an alias moved meanwhile cannot make the
+    version recorded differ from the model used), and only as what `taoqi train` logs: a LightGBM
+    Booster saved as its own text format, never a pickled class, which loading would run on the driver.
+    """
     import mlflow.lightgbm
+    from mlflow.models import get_model_info
 
     client = connect(config)
     name = config.apass.selector.registered_model
@@ -163,7 +170,14 @@ def load_booster(config: Config, alias: str):
         raise MissingModelError(
             f"no {alias} version of {name} in {tracking_uri(config)}: run `taoqi train` and `taoqi promote` first"
         )
-    return mlflow.lightgbm.load_model(f"models:/{name}@{alias}"), found
+    uri = f"models:/{name}/{found.version}"
+    flavor = get_model_info(uri).flavors.get("lightgbm", {})
+    if flavor.get("model_class") != BOOSTER_CLASS or not str(flavor.get("data", "")).endswith(".lgb"):
+        raise MissingModelError(
+            f"{name} version {found.version} (@{alias}) is not a LightGBM Booster in its text format "
+            f"(flavor {flavor or 'none'}): it was not logged by `taoqi train`; refusing to load it"
+        )
+    return mlflow.lightgbm.load_model(uri), found
 
 
 @contextlib.contextmanager

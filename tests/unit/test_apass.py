@@ -367,3 +367,36 @@ def test_a_strictly_worse_challenger_never_replaces_the_champion_and_a_better_on
     third = _register(config, good, holdout_path)
     promoted, reason = promote(config)
     assert promoted and reason.startswith(f"promoted apass_selector version {third} to @champion")
+
+
+def test_select_loads_the_version_its_alias_named_and_refuses_a_model_that_is_not_a_booster(tmp_path):
+    import mlflow
+    import mlflow.pyfunc
+
+    from jobs import model_registry
+
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    rng = np.random.default_rng(5)
+    holdout_path = str(tmp_path / "holdout.parquet")
+    _labelled(rng, 50).to_parquet(holdout_path)
+    booster = selector.fit(
+        _labelled(rng, 300), features=list(NAMES), params=config.apass.selector.lightgbm, monotone={}
+    )
+    name, client = config.apass.selector.registered_model, model_registry.connect(config)
+    version = _register(config, booster, holdout_path)
+    client.set_registered_model_alias(name, model_registry.CHAMPION, str(version))
+    loaded, found = model_registry.load_booster(config, model_registry.CHAMPION)
+    assert found.version == version and loaded.model_to_string() == booster.model_to_string()
+
+    class NotABooster(mlflow.pyfunc.PythonModel):
+        """A pickled Python class posing as the selector: loading it would run its code on the driver."""
+
+        def predict(self, context, model_input):
+            return model_input
+
+    mlflow.set_experiment(experiment_id=model_registry.experiment_id(config))
+    with mlflow.start_run(), model_registry.quiet_registration():
+        info = mlflow.pyfunc.log_model(name="model", python_model=NotABooster(), registered_model_name=name)
+    client.set_registered_model_alias(name, model_registry.CHAMPION, str(info.registered_model_version))
+    with pytest.raises(model_registry.MissingModelError, match=r"not a LightGBM Booster .* refusing to load it"):
+        model_registry.load_booster(config, model_registry.CHAMPION)
