@@ -191,11 +191,11 @@ def log_persona_model(
     config: Config, model, *, month: str, params: dict, metrics: dict, documents: dict, input_versions: dict[str, int]
 ) -> int:
     """Log the persona model (Spark ML pipeline: assembler, scaler, KMeans) with its k selection and
-    mapping rules; register it under personas.registered_model with the alias ``current``; return the version."""
+    mapping rules; register it under personas.registered_model; return the version. It becomes ``current``
+    (:func:`make_current`) once the tables it made passed their checks."""
     import mlflow
     import mlflow.spark
 
-    client = connect(config)
     name = config.personas.registered_model
     mlflow.set_experiment(experiment_id=experiment_id(config, config.personas.experiment))
     with mlflow.start_run(run_name=f"{name} {month}"):
@@ -220,9 +220,12 @@ def log_persona_model(
                 registered_model_name=name,
                 pip_requirements=[f"{p}=={metadata.version(p)}" for p in ("pyspark", "mlflow")],
             )
-    version = int(info.registered_model_version)
-    client.set_registered_model_alias(name, PERSONAS_ALIAS, str(version))
-    return version
+    return int(info.registered_model_version)
+
+
+def make_current(config: Config, version: int) -> None:
+    """Point the persona model's alias ``current`` at ``version``."""
+    connect(config).set_registered_model_alias(config.personas.registered_model, PERSONAS_ALIAS, str(version))
 
 
 def artifact_base64(run_id: str, path: str) -> str | None:

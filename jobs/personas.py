@@ -170,6 +170,7 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
         for checkpointed in (rows, assigned):
             if checkpointed is not None:
                 quality.release(checkpointed)
+    model_registry.make_current(config, version)  # only now: its tables passed their checks and are published
     gold_log.record(spark, config, PERSONAS, month, f"v{version}", population)
     print(summary(seg.silhouettes, seg.k, centres, names, version, config.personas.registered_model))
     print(
