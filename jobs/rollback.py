@@ -7,8 +7,11 @@ nothing is lost, and the bad version stays readable by time travel (until
 VACUUM). Each rollback appends one row to ops.audit: when, which table, from
 which version to which, the RESTORE's own version, who and why.
 
-Gold bookkeeping is left alone: after restoring a gold table, rerun the
-stage that produces it (`taoqi score --month M`) once its inputs are right.
+A restored gold table's months are marked in ops.gold_log as rolled back, so the
+next `taoqi run` computes them again (once their inputs are right) instead of
+taking the restored rows for current ones. The job's own records (the audit,
+the gold log, the ingest manifest, the quality results) are append-only
+histories and are never restored.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from datetime import UTC, datetime
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
-from jobs.runtime import tables
+from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from transforms import catalog
@@ -30,6 +33,15 @@ from transforms.schemas import OPS_AUDIT
 DESCRIPTION = __doc__
 AUDIT = "ops.audit"
 HISTORY_SHOWN = 15
+ROLLED_BACK = "rolled back"  # the settings of a gold_log entry no computed month has: the month is stale
+RECORDS = (AUDIT, gold_log.GOLD_LOG, "ops.ingest_manifest", "ops.quality_results")  # never restored
+# A restored gold table -> the ops.gold_log entry that says its months are current, and its month column.
+MARKS = {
+    "gold.user_month": ("gold.user_month", "batch"),
+    "gold.user_features": ("gold.scores", "as_of_month"),
+    "gold.scores": ("gold.scores", "month"),
+    "gold.service_routing": ("gold.scores", "month"),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,10 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
-    if args.table.count(".") != 1 or args.table == AUDIT:
+    if args.table.count(".") != 1:
+        raise UserError(f"--table {args.table}: name a published table as layer.table, e.g. gold.scores")
+    if args.table in RECORDS:
         raise UserError(
-            f"--table {args.table}: name a published table as layer.table, e.g. gold.scores "
-            f"({AUDIT} itself is append-only)"
+            f"--table {args.table}: the job's own record, append-only, is never restored; roll back the "
+            "table it describes instead"
         )
     tables.read(spark, config, args.table)  # a missing table -> one line naming the stage to run
     table = DeltaTable.forPath(spark, tables.location(config, args.table))
@@ -63,8 +77,11 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
         )
     if not (args.reason or "").strip():
         raise UserError("--reason is required with --version: the audit records why")
+    marked = _months_changed(spark, config, args.table, args.version)
     table.restoreToVersion(args.version)
     restored = tables.version(spark, config, args.table)
+    if marked:
+        gold_log.record_months(spark, config, [MARKS[args.table][0]], dict.fromkeys(marked, 0), ROLLED_BACK)
     row = (
         datetime.now(UTC),
         "rollback",
@@ -77,10 +94,27 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     )
     tables.ensure(spark, config, catalog.table(AUDIT))
     tables.append(spark.createDataFrame([row], OPS_AUDIT), config, AUDIT)
+    recompute = f"; months to compute again: {', '.join(marked)}" if marked else ""
     return (
         f"rollback: {args.table} restored to version {args.version} (was {current}; the RESTORE is version "
-        f"{restored}), recorded in {AUDIT}"
+        f"{restored}), recorded in {AUDIT}{recompute}"
     )
+
+
+def _months_changed(spark: SparkSession, config: Config, name: str, version: int) -> list[str]:
+    """The months of a gold table that a restore to ``version`` may change, [] for other tables: every month in
+    the current version or the restored one (its month column alone is read). Computing a month again
+    that did not change costs time, never a wrong row."""
+    if name not in MARKS:
+        return []
+    column = MARKS[name][1]
+    both = (
+        tables.read(spark, config, name)
+        .select(column)
+        .unionByName(tables.read(spark, config, name, version=version).select(column))
+        .distinct()
+    )
+    return sorted(r[column] for r in both.collect())
 
 
 def main(argv: list[str] | None = None) -> int:

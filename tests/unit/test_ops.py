@@ -19,9 +19,9 @@ def _sets(root) -> list[str]:
     return ["--set", f"lakehouse.root={root}"]
 
 
-def _scores(spark, root, rows: list[tuple[int, int]], mode: str) -> None:
+def _scores(spark, root, rows: list[tuple[int, str, int]], mode: str) -> None:
     (
-        spark.createDataFrame(rows, "user_id long, score int")
+        spark.createDataFrame(rows, "user_id long, month string, score int")
         .write.format("delta")
         .mode(mode)
         .save(f"{root}/gold/scores")
@@ -31,8 +31,8 @@ def _scores(spark, root, rows: list[tuple[int, int]], mode: str) -> None:
 @pytest.fixture
 def published(spark, tmp_path):
     """gold.scores with a good version 0 and a bad publish on top (version 1)."""
-    _scores(spark, tmp_path, [(1, 1200), (2, 300)], "overwrite")
-    _scores(spark, tmp_path, [(1, 999_999)], "overwrite")
+    _scores(spark, tmp_path, [(1, "2025-11", 1200), (2, "2025-11", 300)], "overwrite")
+    _scores(spark, tmp_path, [(1, "2025-12", 999_999)], "overwrite")
     return tmp_path
 
 
@@ -52,9 +52,15 @@ def test_rollback_restores_the_version_and_audits_it(spark, published, capsys):
         ]
     )
     assert code == 0
-    assert "restored to version 0 (was 1; the RESTORE is version 2)" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "restored to version 0 (was 1; the RESTORE is version 2)" in out
     scores = spark.read.format("delta").load(f"{published}/gold/scores")
-    assertDataFrameEqual(scores, [(1, 1200), (2, 300)])
+    assertDataFrameEqual(scores, [(1, "2025-11", 1200), (2, "2025-11", 300)])
+    # the months the restore touched are to be scored again: the next run does not take them as current
+    assert "months to compute again: 2025-11, 2025-12" in out
+    config = load_config(sets=[f"lakehouse.root={published}"])
+    marked = gold_log.computed(spark, config, "gold.scores")
+    assert {m: c.settings for m, c in marked.items()} == {"2025-11": "rolled back", "2025-12": "rolled back"}
     audit = spark.read.format("delta").load(f"{published}/ops/audit").collect()
     assert [
         (r["action"], r["table_name"], r["from_version"], r["to_version"], r["new_version"], r["author"], r["reason"])
@@ -81,13 +87,14 @@ def test_rollback_without_a_version_lists_the_versions(published, capsys):
         (["--table", "gold.scores", "--version", "0"], "--reason is required with --version"),
         (["--table", "gold.nothing", "--version", "0", "--reason", "x"], "table gold.nothing not found"),
         (["--table", "scores", "--version", "0", "--reason", "x"], "name a published table as layer.table"),
+        (["--table", "ops.gold_log", "--version", "0", "--reason", "x"], "the job's own record, append-only"),
     ],
 )
 def test_rollback_mistakes_exit_2_with_one_line(spark, published, capsys, args, message):
     assert main(["rollback", *args, *_sets(published)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert message in err[-1]
-    assertDataFrameEqual(spark.read.format("delta").load(f"{published}/gold/scores"), [(1, 999_999)])
+    assertDataFrameEqual(spark.read.format("delta").load(f"{published}/gold/scores"), [(1, "2025-12", 999_999)])
 
 
 def test_a_relative_lakehouse_root_without_dot_slash_creates_its_tables(spark, tmp_path):
