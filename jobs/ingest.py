@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import uuid
 from functools import reduce
@@ -27,6 +28,7 @@ from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms import catalog
 from transforms.bronze.ingest import (
+    BATCH_DIR,
     CORRUPT,
     LANDING_CONTRACT,
     LANDING_SHAPES,
@@ -65,13 +67,28 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 
 
 def landed_months(spark: SparkSession, config: Config) -> list[str]:
-    """Every batch month present in the landing of any enabled source, oldest first."""
-    months = {
-        entry.name.split("=", 1)[1]
+    """Every batch month present in the landing of any enabled source, oldest first.
+
+    A batch is a directory ``ingest_month=YYYY-MM``; another ``ingest_month=`` directory (``=tmp``,
+    ``=2025-06_resend``) is a user mistake named in one line, before anything is read: the job does not
+    guess which batch it belongs to."""
+    batches = [
+        (name, entry)
         for name in config.enabled_sources()
         for entry in storage.list_dir(spark, config.landing_path(name))
         if entry.is_dir and entry.name.startswith("ingest_month=")
-    }
+    ]
+    stray = [
+        f"{name}/{entry.name}"
+        for name, entry in batches
+        if not re.fullmatch(BATCH_DIR, entry.name) or not 1 <= int(entry.name[-2:]) <= 12
+    ]
+    if stray:
+        raise UserError(
+            f"not a landing batch (ingest_month=YYYY-MM): {', '.join(stray)} under {config.lakehouse.root}/landing; "
+            "move its files into their batch's directory or remove it"
+        )
+    months = {entry.name.split("=", 1)[1] for _, entry in batches}
     if not months:
         raise UserError(f"the landing under {config.lakehouse.root}/landing is empty: run `taoqi generate` first")
     return sorted(months)

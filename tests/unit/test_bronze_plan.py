@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from transforms.bronze.ingest import LandedFile, plan_files
 
 
@@ -40,3 +42,17 @@ def test_same_name_in_two_batches_with_new_content_loads_both():
     files = [landed("2025-01", "daily.json", "a"), landed("2025-02", "daily.json", "b")]
     plan = plan_files(files, loaded=set(), known_content={})
     assert len(plan.to_load) == 2 and plan.replays == []
+
+
+@pytest.mark.parametrize("stray", ["ingest_month=tmp", "ingest_month=2025-06_resend", "ingest_month=2025-13"])
+def test_a_landing_directory_that_is_not_a_batch_is_named_in_one_line(spark, tmp_path, stray):
+    from jobs.ingest import landed_months
+    from jobs.runtime.config import load_config
+    from jobs.runtime.errors import UserError
+
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    (tmp_path / "landing" / "taobao_orders" / "ingest_month=2025-06").mkdir(parents=True)
+    assert landed_months(spark, config) == ["2025-06"]
+    (tmp_path / "landing" / "tmall_orders" / stray).mkdir(parents=True)
+    with pytest.raises(UserError, match=f"not a landing batch \\(ingest_month=YYYY-MM\\): tmall_orders/{stray} under"):
+        landed_months(spark, config)
