@@ -34,6 +34,8 @@ DRIVER_FILES = {
     "jobs/model_registry.py": "MLflow's SQLite store beside a local lakehouse root; artifacts it downloads",
     "jobs/train.py": "a temporary file for the holdout artifact MLflow uploads",
     "expectations/runner.py": "GE's Data Docs site directory on the driver",
+    "jobs/runtime/lock.py": "the lock of a lakehouse on the driver's disk (an exclusive create, which Hadoop's local "
+    "FileSystem lacks; other roots through storage.py) and the host's identity under /proc",
 }
 
 
