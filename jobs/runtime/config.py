@@ -223,6 +223,8 @@ def _read_yaml(source, label: str) -> dict:
         data = yaml.safe_load(source.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{label}: not valid YAML ({err.__class__.__name__}: {err})") from None
+    except (OSError, UnicodeDecodeError) as err:  # unreadable: permissions, a directory, not text
+        raise ConfigError(f"{label}: cannot be read ({err.__class__.__name__}: {err})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -104,6 +104,13 @@ def test_an_empty_report_salt_is_a_config_error(tmp_path):
         load_config([str(overlay)])
 
 
+def test_an_unreadable_overlay_is_a_config_error(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00not text")
+    with pytest.raises(ConfigError, match=r"binary\.yaml.*cannot be read \(UnicodeDecodeError"):
+        load_config([str(binary)])
+
+
 def test_missing_overlay_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_config([str(tmp_path / "nope.yaml")])
