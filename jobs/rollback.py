@@ -22,6 +22,8 @@ import sys
 from datetime import UTC, datetime
 
 from delta.tables import DeltaTable
+from py4j.protocol import Py4JJavaError
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from jobs.runtime import gold_log, tables
@@ -77,8 +79,15 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
         )
     if not (args.reason or "").strip():
         raise UserError("--reason is required with --version: the audit records why")
-    marked = _months_changed(spark, config, args.table, args.version)
-    table.restoreToVersion(args.version)
+    try:
+        marked = _months_changed(spark, config, args.table, args.version)
+        table.restoreToVersion(args.version)
+    except (AnalysisException, Py4JJavaError) as err:  # the version's files vacuumed, its log expired
+        first_line = str(err).strip().splitlines()[0][:300]
+        raise UserError(
+            f"--version {args.version}: {args.table} cannot be restored to it ({first_line}); its files or log "
+            "entries are no longer kept (VACUUM, log retention): pick a later version"
+        ) from None
     restored = tables.version(spark, config, args.table)
     if marked:
         gold_log.record_months(spark, config, [MARKS[args.table][0]], dict.fromkeys(marked, 0), ROLLED_BACK)

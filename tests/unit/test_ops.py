@@ -188,3 +188,17 @@ def test_publishing_a_report_replaces_the_remote_copy_without_nesting(spark, tmp
     with pytest.raises(Exception):  # noqa: B017 (whatever fails, what matters is what stays published)
         report.publish(spark, config, "2026-02")
     assert len(published()) == 3
+
+
+def test_rollback_to_a_vacuumed_version_is_one_line_and_changes_nothing(spark, published, capsys):
+    spark.conf.set("spark.databricks.delta.retentionDurationCheck.enabled", "false")
+    try:
+        spark.sql(f"VACUUM delta.`{published}/gold/scores` RETAIN 0 HOURS")  # version 0's files are gone
+    finally:
+        spark.conf.unset("spark.databricks.delta.retentionDurationCheck.enabled")
+    assert main(["rollback", "--table", "gold.scores", "--version", "0", "--reason", "x", *_sets(published)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("taoqi rollback: error: --version 0: gold.scores cannot be restored to it (")
+    assert last.endswith("pick a later version")
+    assertDataFrameEqual(spark.read.format("delta").load(f"{published}/gold/scores"), [(1, "2025-12", 999_999)])
+    assert not (published / "ops" / "audit").exists()
