@@ -21,7 +21,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.runtime import storage
+from jobs.runtime import gold_log, storage, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
@@ -33,6 +33,7 @@ from transforms.synthetic.population import HeavyUsers, population, truth
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
+GENERATED = "_generated"  # beside the sources' landing: the fingerprint of the settings of the world it holds
 MEMBERS_PER_PARTITION = 20_000  # the generated world's members per partition (see world())
 
 # Source -> (writer format, file suffix). Parquet for Fliggy; text lines for the rest.
@@ -53,11 +54,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--users", type=int, help="shorthand for --set generator.users=N")
     parser.add_argument("--months", type=int, help="shorthand for --set generator.months=N")
     parser.add_argument("--seed", type=int, help="shorthand for --set generator.seed=N")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a landing that bronze has ingested by a world of other settings (its tables then describe "
+        "the old world: use a fresh lakehouse.root instead when you can)",
+    )
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
     config = _with_shorthands(config, args)
     gen = config.generator
+    settings = world_fingerprint(config)
+    marker = f"{config.lakehouse.root.rstrip('/')}/landing/{GENERATED}"
+    if storage.exists(spark, marker) and storage.read_text(spark, marker).strip() == settings:
+        log.info("generate: the landing already holds this world (settings %s): nothing to generate", settings)
+        return
+    if tables.exists(spark, config, "ops.ingest_manifest") and not getattr(args, "force", False):
+        raise UserError(
+            f"the landing under {config.lakehouse.root} was generated with other settings (or by an older version) "
+            "and bronze has ingested it: a new world would change files bronze holds. Use a fresh "
+            "--set lakehouse.root=..., or --force to replace it anyway"
+        )
     months = events.calendar(config.generator_months())
     last = months[-1]
     world_end_epoch = last.start_epoch + last.days * 86400
@@ -121,6 +139,12 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         t.rows_out = gen.users
     for cached in (orders, user_months, users):
         cached.unpersist()
+    storage.write_text(spark, marker, settings)  # last: a landing half written by a failed run is not marked
+
+
+def world_fingerprint(config: Config) -> str:
+    """What the generated world depends on: the generator's settings and the FX rates of the amounts."""
+    return gold_log.settings_fingerprint(config.generator, config.conform.fx_to_cny)
 
 
 def world(spark: SparkSession, config: Config, months: list[events.Month]) -> tuple[DataFrame, DataFrame, DataFrame]:

@@ -189,6 +189,14 @@ def taoqi_here(capsys, *args: str, root: Path, sets: list[str] = WORLD) -> tuple
     return code, out.out, out.err
 
 
+def test_generating_the_same_world_again_leaves_the_landing_as_it_is(lakes, capsys):
+    landing = lakes["bulk"] / "landing"
+    before = {p: p.stat().st_mtime_ns for p in landing.rglob("*") if p.is_file()}
+    code, _, err = taoqi_here(capsys, "generate", root=lakes["bulk"])
+    assert code == 0 and "the landing already holds this world" in err
+    assert {p: p.stat().st_mtime_ns for p in landing.rglob("*") if p.is_file()} == before
+
+
 def test_run_ends_with_the_calibration_table_and_explain_explains(spark, lakes, capsys):
     out = lakes["run"].stdout
     assert f"calibration {MONTHS[-1]}: the measured figures beside the published ones" in out
@@ -252,6 +260,7 @@ def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
         (["ingest", "--month", "2031-1"], [], "month must be YYYY-MM"),
         (["run"], ["generator.users=lots"], "generator.users: expected int"),
         (["generate", "--users", "0"], [], "generator.users must be at least 1"),
+        (["generate", "--seed", "7"], [], "bronze has ingested it: a new world would change files bronze holds"),
         (["run"], ["sources.taobao_orders.conformer=transforms.silver.nope"], "cannot import"),
         (["aggregate", "--month", "2031-01"], [], "no events for 2031-01 in silver (conformed batches: 2025-01 to"),
         (["score", "--month", "2031-01"], [], "gold.user_month has no slices of batch 2031-01"),
