@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from itertools import count
 from typing import Any
@@ -87,12 +88,14 @@ def run_suite(
     *,
     docs_dir: str | None = None,
     references: dict[str, DataFrame] | None = None,
+    name_member: Callable[[Any], str] | None = None,
 ) -> list[Outcome]:
     """Validate ``df`` against ``checks``; return one outcome per check, in suite order.
 
     ``severities`` maps each check name to critical or warning (GE's own
     severity field carries it into Data Docs). ``references`` are registered
-    as temporary views for the checks' SQL and dropped afterwards.
+    as temporary views for the checks' SQL and dropped afterwards. A failed check's
+    sample rows name a member by ``name_member(user_id)`` (a pseudonym), never by id.
     """
     import great_expectations as gx
     from great_expectations.data_context.types.resource_identifiers import ExpectationSuiteIdentifier
@@ -134,7 +137,7 @@ def run_suite(
         outcomes = [
             o
             if o.success or o.expectation != UNEXPECTED_ROWS
-            else replace(o, sample=_sample(spark, by_check[o.check].expectation_config.kwargs))
+            else replace(o, sample=_sample(spark, by_check[o.check].expectation_config.kwargs, name_member))
             for o in outcomes
         ]
     finally:
@@ -155,15 +158,22 @@ def build_data_docs() -> None:
         del _undocumented[docs_dir]
 
 
-def _sample(spark: Any, kwargs: dict, rows: int = 3) -> str | None:
-    """The first ``rows`` rows of an unexpected-rows query, as ``col=value`` text."""
+def _sample(spark: Any, kwargs: dict, name_member: Callable[[Any], str] | None, rows: int = 3) -> str | None:
+    """The first ``rows`` rows of an unexpected-rows query, as ``col=value`` text; a member id column (``user_id``,
+    ``referrer_user_id``) as ``member=<name_member(id)>``, or left out without ``name_member``."""
     try:
         query = kwargs["unexpected_rows_query"].replace("{batch}", _SAMPLE_VIEW)
         found = spark.sql(f"SELECT * FROM ({query}) LIMIT {rows}").collect()
     except Exception as err:  # the sample only decorates the message; the outcome stands without it
         log.debug("no sample of a failed check: %s", err)
         return None
-    return "; ".join(", ".join(f"{k}={v}" for k, v in r.asDict().items()) for r in found) or None
+
+    def shown(column: str, value: Any) -> str | None:
+        if not column.endswith("user_id"):
+            return f"{column}={value}"
+        return f"member={name_member(value)}" if name_member is not None and value is not None else None
+
+    return "; ".join(", ".join(filter(None, (shown(k, v) for k, v in r.asDict().items()))) for r in found) or None
 
 
 def _outcome(name: str, r: Any, severity: str) -> Outcome:

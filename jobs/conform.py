@@ -17,6 +17,7 @@ since they were last conformed are conformed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from datetime import UTC, datetime
@@ -54,8 +55,8 @@ RECONCILIATION = "ops.reconciliation"
 _SOURCE = "_source_name"
 
 
-class ReconciliationError(RuntimeError):
-    """Rows were lost or invented between bronze and silver: a bug, never a data problem."""
+class ReconciliationError(quality.QualityError):
+    """Rows were lost or invented between bronze and silver: a conformer's bug, never a data problem (exit 3)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,9 +109,11 @@ def pending_months(spark: SparkSession, config: Config) -> list[str]:
 def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict]:
     """Conform batches ``months`` of every enabled source; return their reconciliation rows.
 
-    Each silver table gets one write for all its sources and batches: accounts
-    first (the others check their users against it), then the event tables,
-    risk flags last (they are merged into the orders they name).
+    Nothing is written before every silver table's rows are ready: each target's rows are computed,
+    counted (the reconciliation must balance) and checked first, accounts first (the other targets
+    check their users against silver.accounts as it will be). Then each table takes one write; the
+    reconciliation rows come last, so a run that dies between two writes leaves its batches pending
+    and the next run conforms them again, replacing what was written.
     """
     months = sorted(months)
     tables.ensure(spark, config, catalog.table(QUARANTINE))
@@ -118,44 +121,77 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
     by_target: dict[str, list[SourceSpec]] = {}
     for spec in enabled_sources(config):
         by_target.setdefault(spec.target, []).append(spec)
-    report, rejected = [], []
-    for target in sorted(by_target, key=lambda t: (t != "accounts", t == "risk_flags")):
-        with timed("conform", target) as t:
-            rows, quarantine = conform_target(spark, config, target, by_target[target], months)
-            t.rows_in = sum(r["rows_in"] for r in rows)
-            t.rows_out = sum(r["rows_valid"] for r in rows)
-        report += rows
-        rejected.append(quarantine)
     batch_list = ", ".join(tables.sql_literal(m) for m in months)
-    source_list = ", ".join(tables.sql_literal(s.name) for specs in by_target.values() for s in specs)
-    these_batches = f"ingest_month IN ({batch_list}) AND source IN ({source_list})"
-    with timed("conform", "quarantine") as t:
-        rejected_rows = reduce(DataFrame.unionByName, rejected)
-        quality.publish(spark, config, "conform", QUARANTINE, rejected_rows, replacing=these_batches, month=months[-1])
-        t.rows_out = sum(r["rows_quarantined"] for r in report)
-    for cached in rejected:
-        cached.unpersist()
-    now = datetime.now(UTC)
-    recon = spark.createDataFrame([{**r, "conformed_at": now} for r in report], OPS_RECONCILIATION)
-    quality.publish(spark, config, "conform", RECONCILIATION, recon, replacing=these_batches, month=months[-1])
-    unbalanced = [r for r in report if not r["balanced"]]
-    if unbalanced:
-        r = unbalanced[0]
-        raise ReconciliationError(
-            f"{r['source']} {r['ingest_month']}: rows in {r['rows_in']} != valid "
-            f"{r['rows_valid']} + quarantined {r['rows_quarantined']} + duplicates "
-            f"{r['rows_duplicate']}"
-        )
+
+    def replaced(specs: list[SourceSpec]) -> str:
+        return f"ingest_month IN ({batch_list}) AND source IN ({', '.join(tables.sql_literal(s.name) for s in specs)})"
+
+    report, ready = [], []
+    with contextlib.ExitStack() as held:
+        accounts = None  # silver.accounts as this run will leave it, once its rows are ready
+        for target in sorted(by_target, key=lambda t: (t != "accounts", t == "risk_flags")):
+            specs = by_target[target]
+            with timed("conform", target) as t:
+                rows, output, rejected = prepare_target(
+                    spark, config, target, specs, months, replacing=replaced(specs), accounts=accounts, held=held
+                )
+                t.rows_in = sum(r["rows_in"] for r in rows)
+                t.rows_out = sum(r["rows_valid"] for r in rows)
+            if target == "accounts":
+                kept = tables.read(spark, config, "silver.accounts").filter(f"NOT ({replaced(specs)})")
+                accounts = kept.select("user_id", "ingest_month").unionByName(output.select("user_id", "ingest_month"))
+            report += rows
+            ready.append((f"silver.{target}", output, replaced(specs), rejected))
+        unbalanced = [r for r in report if not r["balanced"]]
+        if unbalanced:
+            r = unbalanced[0]
+            raise ReconciliationError(
+                f"{r['source']} {r['ingest_month']}: rows in {r['rows_in']:,} != valid {r['rows_valid']:,} + "
+                f"quarantined {r['rows_quarantined']:,} + duplicates {r['rows_duplicate']:,}: its conformer lost "
+                "or invented rows; nothing was written"
+            )
+        these_batches = replaced([s for specs in by_target.values() for s in specs])
+        with timed("conform", "quarantine") as t:
+            rejected_rows = reduce(DataFrame.unionByName, [rejected for *_, rejected in ready])
+            quarantine = held.enter_context(
+                quality.gate(spark, config, "conform", QUARANTINE, rejected_rows, month=months[-1])
+            )
+            t.rows_out = sum(r["rows_quarantined"] for r in report)
+        now = datetime.now(UTC)
+        recon = spark.createDataFrame([{**r, "conformed_at": now} for r in report], OPS_RECONCILIATION)
+        recon = held.enter_context(quality.gate(spark, config, "conform", RECONCILIATION, recon, month=months[-1]))
+        # Every row is ready and checked: publish. silver.accounts goes last of the silver tables, since a
+        # write drops the cached plans that read its table (Spark's recacheByPath) and the others' rows
+        # and quarantine read it; the orders before the risk flags that the orders' rows read.
+        writes = [(name, rows, where) for name, rows, where, _ in ready if name != "silver.accounts"]
+        writes += [(QUARANTINE, quarantine, these_batches)]
+        writes += [(name, rows, where) for name, rows, where, _ in ready if name == "silver.accounts"]
+        for name, rows, where in writes:
+            with timed("conform", f"write {name}") as t:
+                t.rows_out = tables.replace_where(rows, config, name, where)
+        if "risk_flags" in by_target:
+            with timed("conform", "flag orders"):
+                _flag_orders(spark, config, months)
+        tables.replace_where(recon, config, RECONCILIATION, these_batches)
     return report
 
 
-def conform_target(
-    spark: SparkSession, config: Config, target: str, specs: list[SourceSpec], months: list[str]
-) -> tuple[list[dict], DataFrame]:
-    """Conform the batches of every source feeding one silver table and publish them in one write.
+def prepare_target(
+    spark: SparkSession,
+    config: Config,
+    target: str,
+    specs: list[SourceSpec],
+    months: list[str],
+    *,
+    replacing: str,
+    accounts: DataFrame | None,
+    held: contextlib.ExitStack,
+) -> tuple[list[dict], DataFrame, DataFrame]:
+    """The batches of every source feeding one silver table, ready to publish but not written: their
+    reconciliation rows, the rows that replace ``replacing`` (checked against the table's suite) and
+    the quarantined rows. ``accounts`` is silver.accounts as the run will leave it (None: as it is).
 
-    Returns the reconciliation rows and the (persisted) quarantine rows of these sources.
-    """
+    Caches and checkpoints stay until ``held`` closes, after the writes."""
     name = f"silver.{target}"
     published = catalog.table(name)
     schema = published.schema
@@ -167,8 +203,12 @@ def conform_target(
     def bronze(spec: SourceSpec) -> DataFrame:
         return tables.read(spark, config, f"bronze.{spec.name}").filter(F.col("_ingest_month").isin(months))
 
-    accounts = None
-    if any(spec.user_checked for spec in specs):
+    def cached(df: DataFrame) -> DataFrame:
+        df = df.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+        held.callback(df.unpersist)
+        return df
+
+    if accounts is None and target != "accounts":
         accounts = tables.read(spark, config, "silver.accounts").select("user_id", "ingest_month")
     batches = []
     for spec in specs:
@@ -178,7 +218,7 @@ def conform_target(
         if spec.user_checked:
             rows = with_user_check(rows, accounts)
         batches.append(without_valid_payload(rows).select("*", F.lit(spec.name).alias(_SOURCE)))
-    candidates = reduce(DataFrame.unionByName, batches).persist(StorageLevel.MEMORY_AND_DISK_DESER)
+    candidates = cached(reduce(DataFrame.unionByName, batches))
     valid = F.col(REJECT_REASON).isNull()
     key = list(specs[0].natural_key)
 
@@ -188,18 +228,14 @@ def conform_target(
     ranked = with_duplicates_marked(candidates.filter(valid), earlier, key, event_table=event_table)
     if target == "orders":
         ranked = _with_known_flags(spark, config, ranked)
-    ranked = ranked.persist(StorageLevel.MEMORY_AND_DISK_DESER)
+    ranked = cached(ranked)
     is_dup, is_late = F.col(IS_DUPLICATE), F.col(IS_LATE)
-    sources = ", ".join(tables.sql_literal(s.name) for s in specs)
-    batch_list = ", ".join(tables.sql_literal(m) for m in months)
-    users = (
-        {} if target == "accounts" else {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
-    )
+    users = {} if target == "accounts" else {"accounts": accounts.select("user_id")}
     row_month = F.col("event_month") if event_table else F.date_format("registered_date", "yyyy-MM")
     by_batch = [_SOURCE, "ingest_month"]
     # Every count of the reconciliation in one aggregation: the rows kept or found duplicate, the rows
     # quarantined, and the rows in, counted on bronze itself (a conformer that lost or invented rows
-    # cannot balance).
+    # cannot balance). It fills ranked's cache, which the check and the write then read.
     kind = F.col("_kind")
     outcomes = ranked.select(
         *by_batch,
@@ -237,20 +273,6 @@ def conform_target(
         )
         .collect()
     }
-    # Counted before the write: the count fills ranked's cache and the write reads it. After the write it
-    # would compute every row again, since a write to a table that a cached plan reads (this table's
-    # earlier batches) drops the cache.
-    quality.publish(
-        spark,
-        config,
-        "conform",
-        name,
-        conform_to(ranked.filter(~is_dup), schema),
-        replacing=f"ingest_month IN ({batch_list}) AND source IN ({sources})",
-        month=months[-1],
-        references=users,
-    )
-    ranked.unpersist()
     report = []
     for month in months:
         for spec in specs:
@@ -278,6 +300,17 @@ def conform_target(
             )
             row["balanced"] = row["rows_in"] == row["rows_valid"] + row["rows_quarantined"] + row["rows_duplicate"]
             report.append(row)
+    output = held.enter_context(
+        quality.gate(
+            spark,
+            config,
+            "conform",
+            name,
+            conform_to(ranked.filter(~is_dup), schema),
+            month=months[-1],
+            references=users,
+        )
+    )
     quarantine = conform_to(
         candidates.filter(~valid).select(
             F.col(_SOURCE).alias("source"),
@@ -290,12 +323,7 @@ def conform_target(
         ),
         SILVER_QUARANTINE,
     )
-    quarantine = quarantine.persist(StorageLevel.MEMORY_AND_DISK_DESER)
-    quarantine.count()  # materialise before the candidates are released
-    candidates.unpersist()
-    if target == "risk_flags":
-        _flag_orders(spark, config, months)
-    return report, quarantine
+    return report, output, quarantine
 
 
 def _with_known_flags(spark: SparkSession, config: Config, orders: DataFrame) -> DataFrame:

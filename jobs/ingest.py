@@ -6,6 +6,11 @@ the source's contract schema into bronze.<source> with their file, batch,
 load id, ingest time and row hash. A file whose content was already loaded
 (a feed's replay) is recorded and skipped; re-running ingest adds nothing.
 Lines that cannot be parsed are kept with their raw text.
+
+A landed file is never rewritten: one that changed after it was loaded (its
+size, or a modification after its load and another hash) stops ingest with
+nothing written. A file whose rows a rollback took out of bronze is loaded
+again.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
 MANIFEST = "ops.ingest_manifest"
+# A ledger status: the file's rows left bronze with a rollback (jobs/rollback.py), so it is to be loaded again.
+ROLLED_BACK = "rolled back"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,21 +147,32 @@ def plan(
     reaches the driver is one row per file (its digest and its shape, for the
     drift checks of the ``landing`` suite) or per batch.
     """
-    ledger = (
+    # What the ledger says of each file now: its newest row (a rolled-back file is to load again).
+    ledger = {}
+    for r in (
         tables.read(spark, config, MANIFEST)
-        .select("source", "ingest_month", "file_name", "file_path", "content_sha256", "status")
+        .select(
+            "source", "ingest_month", "file_name", "file_path", "file_size", "content_sha256", "status", "ingested_at"
+        )
+        .orderBy("ingested_at")
         .collect()
-    )
+    ):
+        ledger[(r["source"], r["ingest_month"], r["file_name"])] = r
+    ledger = {k: r for k, r in ledger.items() if r["status"] != ROLLED_BACK}
     listed: dict[str, list[tuple[str, str, str]]] = {}
+    suspects = []  # known files that may have changed since they were loaded: hashed again to find out
     for spec in specs:
-        known = {(r["ingest_month"], r["file_name"]) for r in ledger if r["source"] == spec.name}
-        listed[spec.name] = [
-            (month, f.path, f.name)
-            for month in months
-            for f in storage.list_dir(spark, f"{config.landing_path(spec.name)}/ingest_month={month}")
-            if not f.is_dir and f.name.endswith(spec.file_suffix) and (month, f.name) not in known
-        ]
-    paths = [path for files in listed.values() for _, path, _ in files]
+        listed[spec.name] = []
+        for month in months:
+            for f in storage.list_dir(spark, f"{config.landing_path(spec.name)}/ingest_month={month}"):
+                if f.is_dir or not f.name.endswith(spec.file_suffix):
+                    continue
+                known = ledger.get((spec.name, month, f.name))
+                if known is None:
+                    listed[spec.name].append((month, f.path, f.name))
+                elif f.size != known["file_size"] or f.modified_ms > known["ingested_at"].timestamp() * 1000:
+                    suspects.append((spec.name, month, f.path, known))
+    paths = [path for files in listed.values() for _, path, _ in files] + [path for *_, path, _ in suspects]
     heads = (
         {}
         if not paths
@@ -163,6 +181,15 @@ def plan(
             for r in file_heads(spark.read.format("binaryFile").load(paths)).collect()
         }
     )
+    for source, month, path, known in suspects:
+        now = heads[storage.qualify(spark, path)]["sha"]
+        if now != known["content_sha256"]:
+            raise UserError(
+                f"{source} {month}/{known['file_name']} changed after it was loaded (sha256 "
+                f"{known['content_sha256'][:12]}... then, {now[:12]}... now): a landed file is never rewritten. "
+                f"To load its new content in place of the old, roll bronze.{source} back to before its load "
+                f"(`taoqi rollback --table bronze.{source}`) and ingest again; nothing was written"
+            )
     # Bronze's files are looked up only for batches with files the ledger lacks (a crash between the
     # bronze append and the ledger's left them there).
     unknown_batches = sorted({month for files in listed.values() for month, _, _ in files})
@@ -175,7 +202,9 @@ def plan(
             shape = fields_as_sent(spark, spec, path, head) if config.quality.enabled else ()  # for the gate only
             found.append(LandedFile(path, name, head["length"], head["sha"], month, shape))
         known_content = {
-            r["content_sha256"]: r["file_path"] for r in ledger if r["source"] == spec.name and r["status"] == "loaded"
+            r["content_sha256"]: r["file_path"]
+            for r in ledger.values()
+            if r["source"] == spec.name and r["status"] == "loaded"
         }
         loaded = {(m, f) for s, m, f in in_bronze if s == spec.name}
         plans[spec.name] = plan_files(found, loaded=loaded, known_content=known_content)

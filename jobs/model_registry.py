@@ -18,7 +18,6 @@ import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlparse
 
 from jobs.runtime.config import Config, ConfigError
 from jobs.runtime.errors import UserError
@@ -36,10 +35,8 @@ os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 
 def _local_root(config: Config) -> Path | None:
     """The lakehouse root as a local directory, or None when it is remote (s3a://, abfss://, dbfs:/ ...)."""
-    parsed = urlparse(config.lakehouse.root)
-    if parsed.scheme in ("", "file"):
-        return Path(parsed.path if parsed.scheme else config.lakehouse.root).resolve()
-    return None
+    local = config.local_root()
+    return None if local is None else Path(local).resolve()
 
 
 def tracking_uri(config: Config) -> str:

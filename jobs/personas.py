@@ -17,6 +17,7 @@ Without --month, the latest scored month.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -137,35 +138,41 @@ def personas(spark: SparkSession, config: Config, month: str) -> dict[int, str]:
             F.lit(version).alias("model_version"),
         )
         this_month = f"month = {tables.sql_literal(month)}"
-        with timed("personas", f"members {month}") as t:
-            quality.publish(
-                spark,
-                config,
-                "personas",
-                PERSONAS,
-                conform_to(members, catalog.table(PERSONAS).schema),
-                replacing=this_month,
-                month=month,
-            )
-            t.rows_out = population
-        with timed("personas", f"profiles {month}") as t:
-            invited = (
-                tables.read(spark, config, SELECTION).filter((F.col("month") == month) & F.col("invited"))
-                if tables.exists(spark, config, SELECTION)
-                else spark.createDataFrame([], "user_id long")
-            )
-            attributes = profile_input(
-                assigned.select("*", persona_column(names).alias("persona")),
-                invited,
-                year=int(month[:4]),
-                super_floor=config.scoring.bands.super,
-            )
-            profile = spark.createDataFrame(
-                profile_rows(attributes, month=month, alpha=p.alpha), catalog.table(PROFILES).schema
-            )
-            t.rows_out = quality.publish(
-                spark, config, "personas", PROFILES, profile, replacing=this_month, month=month
-            )
+        # both tables checked before either is written: a failed check leaves both as they were
+        with contextlib.ExitStack() as held:
+            with timed("personas", f"members {month}") as t:
+                members_ready = held.enter_context(
+                    quality.gate(
+                        spark,
+                        config,
+                        "personas",
+                        PERSONAS,
+                        conform_to(members, catalog.table(PERSONAS).schema),
+                        month=month,
+                    )
+                )
+                t.rows_out = population
+            with timed("personas", f"profiles {month}") as t:
+                invited = (
+                    tables.read(spark, config, SELECTION).filter((F.col("month") == month) & F.col("invited"))
+                    if tables.exists(spark, config, SELECTION)
+                    else spark.createDataFrame([], "user_id long")
+                )
+                attributes = profile_input(
+                    assigned.select("*", persona_column(names).alias("persona")),
+                    invited,
+                    year=int(month[:4]),
+                    super_floor=config.scoring.bands.super,
+                )
+                profile = spark.createDataFrame(
+                    profile_rows(attributes, month=month, alpha=p.alpha), catalog.table(PROFILES).schema
+                )
+                profile_ready = held.enter_context(
+                    quality.gate(spark, config, "personas", PROFILES, profile, month=month)
+                )
+            with timed("personas", f"write {month}") as t:
+                tables.replace_where(members_ready, config, PERSONAS, this_month)
+                t.rows_out = tables.replace_where(profile_ready, config, PROFILES, this_month)
     finally:
         for checkpointed in (rows, assigned):
             if checkpointed is not None:

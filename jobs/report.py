@@ -9,7 +9,7 @@ of the invited and of the near misses, renewal warnings), personas (sizes,
 profiles, significance), data quality (this month, trend over months) and,
 on a synthetic world, the calibration against the generator's hidden truth.
 Charts are PNGs embedded as base64 and every figure is an aggregate: the
-file opens offline. Member ids appear only as salted hashes (report.id_salt).
+file opens offline. Members appear only by pseudonym (a keyed hash of the id, privacy.pseudonym_key).
 Without --month, the latest scored month.
 """
 
@@ -29,11 +29,12 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import apass_inputs
-from jobs.runtime import quality, storage, tables
+from jobs.runtime import privacy, quality, storage, tables
 from jobs.runtime.config import Config
 from jobs.runtime.logs import StepTiming, timed
 from transforms.domain import CREDIT_LEVELS, GRADES
 from transforms.months import add_months
+from transforms.pseudonyms import with_digest
 
 log = logging.getLogger(__name__)
 
@@ -182,11 +183,6 @@ def line_chart(labels: list[str], series: dict[str, list[float]], *, title: str,
 
 
 # --------------------------------------------------------------------------- sections
-
-
-def pseudonym(config: Config) -> F.Column:
-    """The member id as the report shows it: sha256(salt + id), 12 hex digits."""
-    return F.substring(F.sha2(F.concat(F.lit(config.report.id_salt), F.col("user_id").cast("string")), 256), 1, 12)
 
 
 def run_section(spark: SparkSession, config: Config, month: str, manifest: dict | None) -> dict:
@@ -362,9 +358,9 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
     )
     shown = [
         r.asDict()
-        for r in listed.select(
-            pseudonym(config).alias("member"), "decision", "rank", "model_score", "reason_codes", "override_reason"
-        ).collect()
+        for r in with_digest(listed, privacy.key(config, spark))
+        .select("member", "decision", "rank", "model_score", "reason_codes", "override_reason")
+        .collect()
     ]
     profile = (
         [r.asDict() for r in tables.read(spark, config, "gold.apass_profile").filter(F.col("month") == month).collect()]

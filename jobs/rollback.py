@@ -9,7 +9,11 @@ which version to which, the RESTORE's own version, who and why.
 
 A restored gold table's months are marked in ops.gold_log as rolled back, so the
 next `taoqi run` computes them again (once their inputs are right) instead of
-taking the restored rows for current ones. The job's own records (the audit,
+taking the restored rows for current ones. A restored bronze table's files
+whose rows the restore took out are marked in ops.ingest_manifest as rolled
+back, so the next ingest loads them again (as they are landed then), and
+conform follows. The RESTORE commit itself carries who and why (its
+userMetadata, in the table's history), whatever happens to the audit row after it. The job's own records (the audit,
 the gold log, the ingest manifest, the quality results) are append-only
 histories and are never restored.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 from datetime import UTC, datetime
 
@@ -26,6 +31,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
+from jobs import ingest
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
@@ -36,6 +42,7 @@ DESCRIPTION = __doc__
 AUDIT = "ops.audit"
 HISTORY_SHOWN = 15
 ROLLED_BACK = "rolled back"  # the settings of a gold_log entry no computed month has: the month is stale
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"  # Delta: text kept in the next commit's info
 RECORDS = (AUDIT, gold_log.GOLD_LOG, "ops.ingest_manifest", "ops.quality_results")  # never restored
 # A restored gold table -> the ops.gold_log entry that says its months are current, and its month column.
 MARKS = {
@@ -64,12 +71,14 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     tables.read(spark, config, args.table)  # a missing table -> one line naming the stage to run
     table = DeltaTable.forPath(spark, tables.location(config, args.table))
     # a table's commit history (newest first): one row per version kept, never data rows
-    history = table.history().select("version", "timestamp", "operation").collect()
+    history = table.history().select("version", "timestamp", "operation", "userMetadata").collect()
     current, oldest = history[0]["version"], history[-1]["version"]
     if args.version is None:
         lines = [f"{'version':>7}  {'committed at':<19}  operation"]
         lines += [
-            f"{r['version']:>7}  {r['timestamp']:%Y-%m-%d %H:%M:%S}  {r['operation']}" for r in history[:HISTORY_SHOWN]
+            f"{r['version']:>7}  {r['timestamp']:%Y-%m-%d %H:%M:%S}  {r['operation']}"
+            + (f"  {r['userMetadata']}" if r["userMetadata"] else "")
+            for r in history[:HISTORY_SHOWN]
         ]
         return "\n".join(lines)
     if not oldest <= args.version < current:
@@ -79,9 +88,16 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
         )
     if not (args.reason or "").strip():
         raise UserError("--reason is required with --version: the audit records why")
+    author, reason = args.author or getpass.getuser(), args.reason.strip()
     try:
         marked = _months_changed(spark, config, args.table, args.version)
-        table.restoreToVersion(args.version)
+        unloaded = _files_taken_out(spark, config, args.table, args.version)
+        # who and why in the RESTORE commit itself (Delta's commit userMetadata), atomically with it
+        spark.conf.set(USER_METADATA, json.dumps({"rollback_by": author, "reason": reason}))
+        try:
+            table.restoreToVersion(args.version)
+        finally:
+            spark.conf.unset(USER_METADATA)
     except (AnalysisException, Py4JJavaError) as err:  # the version's files vacuumed, its log expired
         first_line = str(err).strip().splitlines()[0][:300]
         raise UserError(
@@ -91,19 +107,15 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     restored = tables.version(spark, config, args.table)
     if marked:
         gold_log.record_months(spark, config, [MARKS[args.table][0]], dict.fromkeys(marked, 0), ROLLED_BACK)
-    row = (
-        datetime.now(UTC),
-        "rollback",
-        args.table,
-        current,
-        args.version,
-        restored,
-        args.author or getpass.getuser(),
-        args.reason.strip(),
-    )
+    if unloaded:
+        _mark_to_load_again(spark, config, args.table.split(".")[1], unloaded, f"rollback to v{args.version}")
+    row = (datetime.now(UTC), "rollback", args.table, current, args.version, restored, author, reason)
     tables.ensure(spark, config, catalog.table(AUDIT))
     tables.append(spark.createDataFrame([row], OPS_AUDIT), config, AUDIT)
     recompute = f"; months to compute again: {', '.join(marked)}" if marked else ""
+    if unloaded:
+        batches = sorted({batch for batch, _ in unloaded})
+        recompute = f"; {len(unloaded)} file(s) of batch(es) {', '.join(batches)} to ingest again"
     return (
         f"rollback: {args.table} restored to version {args.version} (was {current}; the RESTORE is version "
         f"{restored}), recorded in {AUDIT}{recompute}"
@@ -124,6 +136,47 @@ def _months_changed(spark: SparkSession, config: Config, name: str, version: int
         .distinct()
     )
     return sorted(r[column] for r in both.collect())
+
+
+def _files_taken_out(spark: SparkSession, config: Config, name: str, version: int) -> list[tuple[str, str]]:
+    """(batch, file name) of every landed file whose rows a bronze table has now and would not have at
+    ``version``; [] for other tables. Only the data files the two versions do not share are read."""
+    if not name.startswith("bronze."):
+        return []
+    now, then = (set(tables.read(spark, config, name, version=v).inputFiles()) for v in (None, version))
+    gone = sorted(now - then)
+    if not gone:
+        return []
+    rows = spark.read.parquet(*gone).select("_ingest_month", "_source_file").distinct().collect()
+    return sorted({(r["_ingest_month"], r["_source_file"].rsplit("/", 1)[-1]) for r in rows})
+
+
+def _mark_to_load_again(
+    spark: SparkSession, config: Config, source: str, files: list[tuple[str, str]], load_id: str
+) -> None:
+    """Append a ``rolled back`` row to the ingest ledger for each of ``files``: the next ingest loads them."""
+    from pyspark.sql import functions as F
+
+    wanted = spark.createDataFrame(files, "ingest_month string, file_name string")
+    ledger = tables.read(spark, config, ingest.MANIFEST)
+    marks = (
+        ledger.filter((F.col("source") == source) & (F.col("status") == "loaded"))
+        .join(wanted, ["ingest_month", "file_name"], "left_semi")
+        .dropDuplicates(["ingest_month", "file_name"])
+        .select(
+            "source",
+            "ingest_month",
+            "file_path",
+            "file_name",
+            "file_size",
+            "content_sha256",
+            F.lit(ingest.ROLLED_BACK).alias("status"),
+            F.lit(None).cast("string").alias("replay_of"),
+            F.lit(load_id).alias("load_id"),
+            F.current_timestamp().alias("ingested_at"),
+        )
+    )
+    tables.append(marks, config, ingest.MANIFEST)
 
 
 def main(argv: list[str] | None = None) -> int:

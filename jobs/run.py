@@ -31,7 +31,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from jobs import aggregate, conform, ingest, score
-from jobs.runtime import gold_log, quality, tables
+from jobs.runtime import gold_log, privacy, quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from transforms import catalog
@@ -50,6 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> str | None:
     started = time.time()
+    if config.report.enabled:
+        privacy.key(config, spark)  # the report names members by pseudonym: a missing key fails now, not at the end
     landed = ingest.landed_months(spark, config)
     if args.month and check_month(args.month) not in landed:
         raise UserError(f"no landing batch for {args.month}: landed months are {', '.join(landed)}")

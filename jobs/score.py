@@ -152,8 +152,9 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
         )
         # members per month, for ops.gold_log: counted on the table (exact, whatever Spark ran twice)
         counts = {r["month"]: r["count"] for r in published.groupBy("month").count().collect()}
-    gold_log.record_months(spark, config, [FEATURES, SCORES], {m: counts.get(m, 0) for m in months}, settings)
     monitor_stability(spark, config, months)
+    # recorded last: a run lost before this finds the months still to score, and replaces what it wrote
+    gold_log.record_months(spark, config, [FEATURES, SCORES], {m: counts.get(m, 0) for m in months}, settings)
 
 
 def monitor_stability(spark: SparkSession, config: Config, months: list[str]) -> None:

@@ -101,7 +101,7 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
             capacity=capacity,
         )
         t.rows_out = quality.publish(spark, config, "select", SELECTION, result, replacing=this_month, month=month)
-    gold_log.record(spark, config, SELECTION, month, f"v{champion.version}", t.rows_out)
+    selected = t.rows_out
     counts = {
         r["decision"]: r["count"]
         for r in tables.read(spark, config, SELECTION)
@@ -117,6 +117,8 @@ def select(spark: SparkSession, config: Config, month: str) -> None:
     print(f"selection: {tables.location(config, SELECTION)} (month = '{month}')")
     print(profile_check(spark, config, month))
     monitor_stability(spark, config, month, features)
+    # recorded last: a run lost before this selects the month again (`taoqi run` goes by this record)
+    gold_log.record(spark, config, SELECTION, month, f"v{champion.version}", selected)
 
 
 def profile_check(spark: SparkSession, config: Config, month: str) -> str:

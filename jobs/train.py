@@ -173,7 +173,8 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
                 )
             with timed("train", "plots"):
                 _log_plots(booster, holdout.assign(model_probability=probabilities))
-            holdout_path = _write_holdout(holdout)
+            # what promotion scores again: indicators, month and label, without the member or why they were removed
+            holdout_path = _write_holdout(holdout.drop(columns=list(IDENTIFYING)))
             mlflow.log_artifact(holdout_path, artifact_path="holdout")
             example = holdout[features].head(5).astype("float64")
             signature = infer_signature(example, predict(booster, example))
@@ -200,6 +201,11 @@ def _requirements() -> list[str]:
     from importlib import metadata
 
     return [f"{p}=={metadata.version(p)}" for p in ("lightgbm", "numpy", "pandas", "mlflow")]
+
+
+# Columns of the labelled frame that name a member or say why they lost the membership (resale, fraud): they
+# stay out of MLflow, whose artifacts anyone with access to the experiment can download.
+IDENTIFYING = ("user_id", "reason")
 
 
 def _write_holdout(holdout: pd.DataFrame) -> str:

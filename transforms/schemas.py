@@ -176,7 +176,7 @@ OPS_INGEST_MANIFEST = T.StructType(
         column("file_name", T.StringType(), False, "its name"),
         column("file_size", T.LongType(), False, "bytes"),
         column("content_sha256", T.StringType(), False, "sha256 of its content: a file landed twice is loaded once"),
-        column("status", T.StringType(), False, "loaded | replay"),
+        column("status", T.StringType(), False, "loaded | replay | rolled back (its rows left bronze: load it again)"),
         column("replay_of", T.StringType(), True, "path of the file first loaded with this content"),
         column("load_id", T.StringType(), False, "the ingest run"),
         column("ingested_at", T.TimestampType(), False, "when"),

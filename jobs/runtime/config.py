@@ -111,6 +111,13 @@ class MlflowConf:
 
 
 @dataclass(frozen=True)
+class PrivacyConf:
+    # where the key of member pseudonyms comes from: env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse
+    # (docs/operations.md#member-pseudonyms)
+    pseudonym_key: str
+
+
+@dataclass(frozen=True)
 class Config:
     lakehouse: LakehouseConf
     spark: SparkConf
@@ -122,6 +129,7 @@ class Config:
     apass: ApassConf
     personas: PersonasConf
     report: ReportConf
+    privacy: PrivacyConf
     mlflow: MlflowConf
 
     def table_path(self, layer: str, table: str) -> str:
@@ -138,7 +146,7 @@ class Config:
 
     def reports_dir(self, month: str) -> str:
         """The local directory of a month's run report, run manifest and Data Docs."""
-        root, local = self.quality.reports_root, self._local_root()
+        root, local = self.quality.reports_root, self.local_root()
         if root is None:
             root = os.path.join(local, "reports") if local is not None else "reports"
         return os.path.join(root, month)
@@ -149,11 +157,11 @@ class Config:
         None when the reports are already there (a local root) or when
         ``quality.reports_root`` chose their place.
         """
-        if self.quality.reports_root is not None or self._local_root() is not None:
+        if self.quality.reports_root is not None or self.local_root() is not None:
             return None
         return f"{self.lakehouse.root.rstrip('/')}/reports"
 
-    def _local_root(self) -> str | None:
+    def local_root(self) -> str | None:
         """``lakehouse.root`` as a local path, or None for a remote root (s3a:, abfss:, dbfs:, hdfs: ...)."""
         parsed = urlparse(self.lakehouse.root)
         if parsed.scheme in ("", "file"):
@@ -424,5 +432,16 @@ def validate(config: Config) -> None:
     wrong_personas = personas_problems(config.personas)
     if wrong_personas:
         raise ConfigError(f"personas.{wrong_personas[0]}")
-    if not config.report.id_salt.strip():
-        raise ConfigError("report.id_salt must not be empty: it is what keeps member ids out of the report")
+    source = config.privacy.pseudonym_key
+    kind, _, where = source.partition(":")
+    if source != "lakehouse" and (kind not in ("env", "file", "secret") or not where.strip()):
+        raise ConfigError(
+            f"privacy.pseudonym_key must be env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse, got {source!r}"
+        )
+    if kind == "secret" and where.count("/") != 1:
+        raise ConfigError(f"privacy.pseudonym_key secret:SCOPE/KEY names a scope and a key, got {source!r}")
+    if source == "lakehouse" and config.local_root() is None:
+        raise ConfigError(
+            "privacy.pseudonym_key=lakehouse keeps the key beside the data, for a lakehouse on this machine only: "
+            f"for {config.lakehouse.root} give env:NAME, file:PATH or secret:SCOPE/KEY"
+        )

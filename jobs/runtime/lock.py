@@ -56,7 +56,7 @@ def lock_path(config: Config) -> str:
 def is_local(config: Config) -> bool:
     """The lakehouse root names this machine's file system (no scheme, or ``file:``): a stage without a Spark
     session can lock it. A lakehouse on HDFS names its scheme (``hdfs://``) in ``lakehouse.root``."""
-    return urlparse(config.lakehouse.root).scheme in ("", "file")
+    return config.local_root() is not None
 
 
 class _LocalFiles:

@@ -30,7 +30,7 @@ from py4j.protocol import Py4JError
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 
-from jobs.runtime import tables
+from jobs.runtime import privacy, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
@@ -167,7 +167,15 @@ def validate(
     severities = {c.name: q.severity_of(table, c.name) for c in checks}
     where = docs_dir(config, month) if q.data_docs else None
     with timed(stage, f"validate {table}") as t:
-        outcomes = run_suite(df, table, checks, severities, docs_dir=where, references=references)
+        outcomes = run_suite(
+            df,
+            table,
+            checks,
+            severities,
+            docs_dir=where,
+            references=references,
+            name_member=privacy.namer(config, spark),
+        )
         t.rows_in = len(outcomes)
     if not RUN.run_id:
         start_run()

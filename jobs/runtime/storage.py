@@ -18,6 +18,7 @@ class FileInfo:
     name: str
     size: int
     is_dir: bool
+    modified_ms: int  # the file system's modification time, milliseconds since the epoch
 
 
 def _fs(spark: SparkSession, uri: str):
@@ -47,7 +48,15 @@ def list_dir(spark: SparkSession, uri: str) -> list[FileInfo]:
         name = status.getPath().getName()
         if name.startswith(("_", ".")):
             continue
-        out.append(FileInfo(str(status.getPath().toString()), name, int(status.getLen()), bool(status.isDirectory())))
+        out.append(
+            FileInfo(
+                str(status.getPath().toString()),
+                name,
+                int(status.getLen()),
+                bool(status.isDirectory()),
+                int(status.getModificationTime()),
+            )
+        )
     return sorted(out, key=lambda f: f.name)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.e2e.conftest import LATEST, taoqi
 from tests.e2e.test_pipeline import read
 from transforms.personas.evaluation import adjusted_rand_index, contingency, purity
 from transforms.personas.params import PERSONAS
+from transforms.pseudonyms import pseudonym
 
 pytestmark = pytest.mark.e2e
 
@@ -214,12 +216,19 @@ def test_the_report_figures_are_the_tables(report, spark):
     assert {row[0]: _number(row[1]) for row in page.tables["table-credit"][1:] if _number(row[1])} == levels
 
 
-def test_the_report_escapes_data_and_shows_members_only_by_pseudonym(report):
-    _, _, html, page, selection = report
+def test_the_report_escapes_data_and_shows_members_only_by_pseudonym(report, spark):
+    root, _, html, page, selection = report
     assert "<script>" not in html and "&lt;script&gt;alert(&#39;taoqi&#39;)&lt;/script&gt; &amp; co" in html
     listed = [row[0].strip() for row in page.tables["table-invited"][1:]]
-    assert listed and all(re.fullmatch(r"[0-9a-f]{12}", member) for member in listed)  # never an id in clear
-    salt = "taoqi-report"  # report.id_salt of conf/base.yaml
+    assert listed and all(re.fullmatch(r"[0-9a-f]{16}", member) for member in listed)  # never an id in clear
+    # the keyed hash under the lakehouse's own key (the local overlay's privacy.pseudonym_key=lakehouse)
+    key = (root / "_keys" / "pseudonyms.key").read_text().strip().encode()
     assert selection["ordinary"] in selection["invited"]
-    for user in selection["invited"]:
-        assert hashlib.sha256(f"{salt}{user}".encode()).hexdigest()[:12] in listed
+    assert {pseudonym(key, user) for user in selection["invited"]} <= set(listed)
+    # without the key, every member id hashed as an unkeyed or salted scheme would: no pseudonym is found
+    last_id = read(spark, root, "silver.accounts").agg(F.max("user_id")).first()[0]
+    for guess in (b"", b"taoqi-report"):
+        for user in range(last_id + 1):
+            text = str(user).encode()
+            assert hashlib.sha256(guess + text).hexdigest()[: len(listed[0])] not in listed
+            assert hmac.new(guess, text, hashlib.sha256).hexdigest()[: len(listed[0])] not in listed

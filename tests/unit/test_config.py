@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from jobs.runtime.config import ConfigError, check_month, load_config
@@ -97,11 +99,22 @@ def test_user_mistakes_raise_a_config_error_naming_the_key(sets, message):
         load_config(sets=sets)
 
 
-def test_an_empty_report_salt_is_a_config_error(tmp_path):
-    overlay = tmp_path / "blank_salt.yaml"
-    overlay.write_text('report:\n  id_salt: "  "\n')
-    with pytest.raises(ConfigError, match=r"report\.id_salt must not be empty"):
-        load_config([str(overlay)])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["privacy.pseudonym_key="], "privacy.pseudonym_key: expected str, got None"),
+        (["privacy.pseudonym_key=env:"], "must be env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse, got 'env:'"),
+        (["privacy.pseudonym_key=taoqi-report"], "must be env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse"),
+        (["privacy.pseudonym_key=secret:taoqi"], "secret:SCOPE/KEY names a scope and a key"),
+        (
+            ["privacy.pseudonym_key=lakehouse", "lakehouse.root=s3a://bucket/lake"],
+            "for a lakehouse on this machine only: for s3a://bucket/lake give env:NAME",
+        ),
+    ],
+)
+def test_a_pseudonym_key_from_nowhere_or_beside_remote_data_is_a_config_error(sets, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_config(sets=sets)
 
 
 def test_an_unreadable_overlay_is_a_config_error(tmp_path):

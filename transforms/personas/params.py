@@ -26,7 +26,6 @@ class PersonasConf:
 @dataclass(frozen=True)
 class ReportConf:
     enabled: bool  # `taoqi run` ends with personas and the report of its latest month
-    id_salt: str  # user ids in the report are shown as a salted hash, never in clear
     listed_members: int  # invited members and near misses listed with their reason codes
 
 
