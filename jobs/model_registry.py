@@ -27,6 +27,7 @@ CHALLENGER = "challenger"
 PERSONAS_ALIAS = "current"  # the persona model of the latest `taoqi personas`
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "holdout/holdout.parquet"
+LAKEHOUSE_TAG = "taoqi.lakehouse"  # a training run's tag: the lakehouse its labels and indicators came from
 BOOSTER_CLASS = "lightgbm.basic.Booster"  # the only selector `taoqi select` loads (load_booster)
 
 # MLflow reads its log level when first imported: quiet its INFO chatter (table creation, migrations).
@@ -106,6 +107,13 @@ def code_version() -> str:
         return f"taoqi-{metadata.version('taoqi')}"
 
 
+def lakehouse_id(config: Config) -> str:
+    """The lakehouse as a model's training run records it (LAKEHOUSE_TAG): a local root as an absolute file URI,
+    so the same directory reached from another working directory is the same lakehouse."""
+    local = _local_root(config)
+    return local.as_uri() if local is not None else config.lakehouse.root.rstrip("/")
+
+
 class MissingModelError(UserError):
     """No version holds the alias a stage needs."""
 
@@ -118,6 +126,7 @@ class Version:
     month: str | None
     metrics: dict[str, float]
     created: int  # epoch milliseconds
+    lakehouse: str | None  # the lakehouse its training run learnt from (LAKEHOUSE_TAG)
 
 
 def version_by_alias(client, name: str, alias: str) -> Version | None:
@@ -147,6 +156,7 @@ def _version(client, name: str, mv) -> Version:
         month=run.data.tags.get("taoqi.month"),
         metrics=dict(run.data.metrics),
         created=int(mv.creation_timestamp),
+        lakehouse=run.data.tags.get(LAKEHOUSE_TAG),
     )
 
 
@@ -166,6 +176,13 @@ def load_booster(config: Config, alias: str):
     if found is None:
         raise MissingModelError(
             f"no {alias} version of {name} in {tracking_uri(config)}: run `taoqi train` and `taoqi promote` first"
+        )
+    here = lakehouse_id(config)
+    if found.lakehouse != here:
+        raise MissingModelError(
+            f"{name} version {found.version} (@{alias}) learnt from the lakehouse {found.lakehouse or 'of no record'}, "
+            f"not this one ({here}): refusing to use it. Train on this lakehouse (`taoqi train`, `taoqi promote`); "
+            "a deployment sharing the registry needs names of its own (mlflow.name_prefix)"
         )
     uri = f"models:/{name}/{found.version}"
     flavor = get_model_info(uri).flavors.get("lightgbm", {})

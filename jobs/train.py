@@ -145,6 +145,7 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
             mlflow.set_tags(
                 {
                     "taoqi.month": month,
+                    model_registry.LAKEHOUSE_TAG: model_registry.lakehouse_id(config),
                     "taoqi.config": config.fingerprint(),
                     "taoqi.code_version": model_registry.code_version(),
                     "taoqi.holdout_months": ",".join(held),

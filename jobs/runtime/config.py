@@ -108,6 +108,7 @@ class ConformConf:
 class MlflowConf:
     tracking_uri: str | None  # None: sqlite under a local lakehouse root
     registry_uri: str | None  # None: the tracking store's own registry
+    name_prefix: str | None  # applied by load_config to the model and experiment names (with_name_prefix)
 
 
 @dataclass(frozen=True)
@@ -206,9 +207,40 @@ def load_config(overlays: list[str] | None = None, sets: list[str] | None = None
         if not sep or not key:
             raise ConfigError(f"--set takes key=value (for example generator.users=20000), got {pair!r}")
         _set_dotted(data, key.strip(), raw)
-    config = _build(Config, data, "")
+    config = with_name_prefix(_build(Config, data, ""))
     validate(config)
     return config
+
+
+def with_name_prefix(config: Config) -> Config:
+    """``mlflow.name_prefix`` before the last part of every registered model and experiment name: a model
+    ``main.taoqi.apass_selector`` becomes ``main.taoqi.dev_me_apass_selector``, an experiment
+    ``/Shared/taoqi/apass_selector`` becomes ``/Shared/taoqi/dev_me_apass_selector``."""
+    prefix = config.mlflow.name_prefix
+    if not prefix:
+        return config
+
+    def prefixed(name: str, separator: str) -> str:
+        head, sep, last = name.rpartition(separator)
+        return f"{head}{sep}{prefix}{last}"
+
+    selector, personas = config.apass.selector, config.personas
+    return dataclasses.replace(
+        config,
+        apass=dataclasses.replace(
+            config.apass,
+            selector=dataclasses.replace(
+                selector,
+                registered_model=prefixed(selector.registered_model, "."),
+                experiment=prefixed(selector.experiment, "/"),
+            ),
+        ),
+        personas=dataclasses.replace(
+            personas,
+            registered_model=prefixed(personas.registered_model, "."),
+            experiment=prefixed(personas.experiment, "/"),
+        ),
+    )
 
 
 def _packaged(name: str):

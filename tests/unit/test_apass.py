@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from decimal import Decimal
 
@@ -315,8 +316,9 @@ def _labelled(rng, rows: int) -> pd.DataFrame:
     )
 
 
-def _register(config, booster, holdout_path: str) -> int:
-    """One training run as `taoqi train` logs it (holdout, invited share, model), its version @challenger."""
+def _register(config, booster, holdout_path: str, lakehouse: str | None = None) -> int:
+    """One training run as `taoqi train` logs it (lakehouse, holdout, invited share, model), its version
+    @challenger; ``lakehouse`` records another lakehouse than ``config``'s."""
     import mlflow
     import mlflow.lightgbm
 
@@ -325,6 +327,7 @@ def _register(config, booster, holdout_path: str) -> int:
     client = model_registry.connect(config)
     mlflow.set_experiment(experiment_id=model_registry.experiment_id(config))
     with mlflow.start_run():
+        mlflow.set_tag(model_registry.LAKEHOUSE_TAG, lakehouse or model_registry.lakehouse_id(config))
         mlflow.log_artifact(holdout_path, artifact_path="holdout")
         mlflow.log_metric("invite_share", 0.1)
         with model_registry.quiet_registration():
@@ -400,3 +403,38 @@ def test_select_loads_the_version_its_alias_named_and_refuses_a_model_that_is_no
     client.set_registered_model_alias(name, model_registry.CHAMPION, str(info.registered_model_version))
     with pytest.raises(model_registry.MissingModelError, match=r"not a LightGBM Booster .* refusing to load it"):
         model_registry.load_booster(config, model_registry.CHAMPION)
+
+
+def test_select_refuses_a_champion_that_learnt_from_another_lakehouse(tmp_path):
+    from jobs import model_registry
+
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    rng = np.random.default_rng(7)
+    holdout_path = str(tmp_path / "holdout.parquet")
+    _labelled(rng, 50).to_parquet(holdout_path)
+    booster = selector.fit(
+        _labelled(rng, 300), features=list(NAMES), params=config.apass.selector.lightgbm, monotone={}
+    )
+    other = "abfss://prod@lake.dfs.core.windows.net/taoqi"
+    version = _register(config, booster, holdout_path, lakehouse=other)
+    model_registry.connect(config).set_registered_model_alias("apass_selector", model_registry.CHAMPION, str(version))
+    with pytest.raises(model_registry.MissingModelError, match=f"learnt from the lakehouse {other}, not this one"):
+        model_registry.load_booster(config, model_registry.CHAMPION)
+    # the same directory named from another working directory is the same lakehouse
+    relative = load_config(sets=[f"lakehouse.root={os.path.relpath(tmp_path)}"])
+    assert model_registry.lakehouse_id(relative) == model_registry.lakehouse_id(config)
+
+
+def test_a_name_prefix_keeps_the_models_and_experiments_of_two_deployments_apart():
+    dev = load_config(["databricks"], sets=["mlflow.name_prefix=dev_me_", "apass.selector.registered_model=main.t.sel"])
+    prod = load_config(["databricks"], sets=["apass.selector.registered_model=main.t.sel"])
+    assert (dev.apass.selector.registered_model, prod.apass.selector.registered_model) == (
+        "main.t.dev_me_sel",
+        "main.t.sel",
+    )
+    assert dev.apass.selector.experiment == "/Shared/taoqi/dev_me_apass_selector"
+    assert prod.apass.selector.experiment == "/Shared/taoqi/apass_selector"
+    assert (dev.personas.registered_model, dev.personas.experiment) == (
+        "dev_me_taoqi_personas",
+        "/Shared/taoqi/dev_me_taoqi_personas",
+    )

@@ -180,6 +180,7 @@ def test_the_job_parameters_reach_the_cli_of_each_task(monkeypatch, tmp_path, st
         "conf": str(overlay),
         "lakehouse_root": "abfss://lake@acct.dfs.core.windows.net/t",
         "mlflow_tracking_uri": "http://mlflow.test:5000",
+        "mlflow_name_prefix": "qa_",
     }
     job = monthly()
     assert {p.name for p in job.parameters} == set(run), "the test gives every job parameter, and only those"
@@ -194,13 +195,18 @@ def test_the_job_parameters_reach_the_cli_of_each_task(monkeypatch, tmp_path, st
     if stage == "renew":
         assert args.year is None  # the month decides the years, as in `taoqi run`
     assert args.conf == [run["conf"]]
-    assert args.sets == [f"lakehouse.root={run['lakehouse_root']}", f"mlflow.tracking_uri={run['mlflow_tracking_uri']}"]
+    assert args.sets == [
+        f"lakehouse.root={run['lakehouse_root']}",
+        f"mlflow.tracking_uri={run['mlflow_tracking_uri']}",
+        f"mlflow.name_prefix={run['mlflow_name_prefix']}",
+    ]
 
     code, ran, config, _ = run_like_databricks(monkeypatch, task, run)
     assert (code, ran) == (0, stage)
     assert config.lakehouse.root == run["lakehouse_root"]
     assert config.mlflow.tracking_uri == run["mlflow_tracking_uri"]
     assert config.spark.shuffle_partitions == 7  # the overlay of the conf parameter was applied
+    assert config.apass.selector.registered_model == "qa_apass_selector"
 
 
 @pytest.mark.parametrize("target", ["dev", "prod"])
@@ -219,11 +225,27 @@ def test_a_run_with_the_default_parameters_is_taoqi_run_without_month(monkeypatc
         assert config.spark.shuffle_partitions == packaged.spark.shuffle_partitions
         assert config.lakehouse.root == expected_root
         assert config.mlflow.tracking_uri == "databricks"
+        # dev's models and experiments are its own: a dev `promote` cannot move prod's champion
+        selector = config.apass.selector
+        if target == "dev":
+            assert selector.registered_model == "dev_tester_apass_selector"
+            assert selector.experiment == "/Shared/taoqi/dev_tester_apass_selector"
+        else:
+            assert (selector.registered_model, selector.experiment) == (
+                "apass_selector",
+                "/Shared/taoqi/apass_selector",
+            )
 
 
 def test_a_failed_stage_fails_its_databricks_task(monkeypatch):
     (task,) = [t for t in monthly().tasks if t.task_key == "ingest"]
-    run = {"month": "", "conf": "databricks", "lakehouse_root": "dbfs:/t", "mlflow_tracking_uri": "databricks"}
+    run = {
+        "month": "",
+        "conf": "databricks",
+        "lakehouse_root": "dbfs:/t",
+        "mlflow_tracking_uri": "databricks",
+        "mlflow_name_prefix": "",
+    }
     monkeypatch.setattr(cli, "setup_logging", lambda verbose: None)
     # a bad setting: the CLI prints one line and returns 2
     monkeypatch.setattr(sys, "argv", ["taoqi", *task_argv(task, run), "--set", "no.such=1"])
