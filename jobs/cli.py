@@ -41,6 +41,7 @@ STAGES = {
     "explain": "jobs.explain",
     "quality": "jobs.quality",
     "rollback": "jobs.rollback",
+    "forget": "jobs.forget",
 }
 
 EPILOG = """examples:
@@ -55,6 +56,7 @@ EPILOG = """examples:
   taoqi quality --month 2025-06     # re-validate the published tables of a month
   taoqi rollback --table gold.scores                     # its versions
   taoqi rollback --table gold.scores --version 41 --reason "bad cap table published in run 2026-02"
+  taoqi forget --user 42 --reason "deletion request 2026-0117"   # PIPL: the member's rows, everywhere
   taoqi ingest --month 2025-03 --conf cluster --set lakehouse.root=s3a://bucket/taoqi
   spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run.py --conf cluster
 """

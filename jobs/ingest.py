@@ -26,7 +26,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from jobs.runtime import quality, storage, tables
+from jobs import forget
+from jobs.runtime import privacy, quality, storage, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
@@ -48,6 +49,7 @@ from transforms.bronze.ingest import (
     with_ingest_metadata,
 )
 from transforms.months import add_months
+from transforms.pseudonyms import without_members
 from transforms.schemas import OPS_INGEST_MANIFEST
 from transforms.sources import SourceSpec
 
@@ -111,13 +113,14 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
         plans, counts = plan(spark, config, specs, months)
         t.rows_out = sum(len(p.to_load) for p in plans.values())
     validate_landing(spark, config, specs, plans, months)
+    forgotten = forget.forgotten_digests(spark, config)
     load_id = f"load-{uuid.uuid4().hex[:12]}"
     appended, ledger = {}, []
     for spec in specs:
         files = plans[spec.name]
         with timed("ingest", spec.name) as t:
             appended[spec.name] = t.rows_out = load_files(
-                spark, config, spec, files.to_load, load_id, months, counts[spec.name]
+                spark, config, spec, files.to_load, load_id, months, counts[spec.name], forgotten=forgotten
             )
         # already_loaded holds files bronze has but the ledger lacks (a crash between the two appends).
         for f, status, first in [(f, "loaded", None) for f in files.to_load + files.already_loaded] + [
@@ -302,12 +305,14 @@ def load_files(
     load_id: str,
     months: list[str],
     counts: dict[str, int],
+    *,
+    forgotten: DataFrame | None = None,
 ) -> int:
     """Validate the rows of ``files`` and append them to bronze.<source> in one commit; return the rows appended.
 
     ``counts`` are the source's rows per batch (:func:`bronze_batches`). A batch of ``months`` the source
     has no rows of yet is validated even without files: an empty platform month is a broken feed, not a
-    quiet one.
+    quiet one. The rows of members in ``forgotten`` (jobs/forget.py) are dropped.
     """
     name = f"bronze.{spec.name}"
     if not files and all(m in counts for m in months):
@@ -318,6 +323,8 @@ def load_files(
         with quality.gate(spark, config, "ingest", name, empty, month=max(months), references=history):
             return 0
     rows = read_landed(spark, spec, [f.path for f in files], load_id)
+    if forgotten is not None:
+        rows = without_members(rows, forget.bronze_member_ids(spec), privacy.key(config, spark), forgotten)
     return quality.publish(spark, config, "ingest", name, rows, replacing=None, month=max(months), references=history)
 
 

@@ -31,7 +31,7 @@ from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
-from jobs import ingest
+from jobs import forget, ingest
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
@@ -43,7 +43,7 @@ AUDIT = "ops.audit"
 HISTORY_SHOWN = 15
 ROLLED_BACK = "rolled back"  # the settings of a gold_log entry no computed month has: the month is stale
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"  # Delta: text kept in the next commit's info
-RECORDS = (AUDIT, gold_log.GOLD_LOG, "ops.ingest_manifest", "ops.quality_results")  # never restored
+RECORDS = (AUDIT, gold_log.GOLD_LOG, "ops.ingest_manifest", "ops.quality_results", "ops.forgotten")  # never restored
 # A restored gold table -> the ops.gold_log entry that says its months are current, and its month column.
 MARKS = {
     "gold.user_month": ("gold.user_month", "batch"),
@@ -88,6 +88,13 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
         )
     if not (args.reason or "").strip():
         raise UserError("--reason is required with --version: the audit records why")
+    deleted = forget.deletions_after(spark, config, args.table, args.version)
+    if deleted:
+        raise UserError(
+            f"--version {args.version}: forgotten members' rows left {args.table} at version(s) "
+            f"{', '.join(map(str, deleted))}; restoring an earlier one would bring them back: pick version "
+            f"{max(deleted)} or later"
+        )
     author, reason = args.author or getpass.getuser(), args.reason.strip()
     try:
         marked = _months_changed(spark, config, args.table, args.version)

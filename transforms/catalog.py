@@ -195,6 +195,14 @@ CATALOG: dict[str, Table] = {
             "The audit log of APASS overrides; the latest override of a member and month wins.",
         ),
         Table(
+            "ops.forgotten",
+            S.OPS_FORGOTTEN,
+            (),
+            "forget",
+            "Members deleted on request: per table, the rows deleted and the version after, by a keyed hash of "
+            "the member id (append-only). Ingest drops the rows of these members from every file it loads.",
+        ),
+        Table(
             "ops.audit",
             S.OPS_AUDIT,
             (),

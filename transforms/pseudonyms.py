@@ -50,3 +50,21 @@ def with_digest(df: DataFrame, key: bytes, column: str = "user_id", alias: str =
     inner: Column = F.unhex(F.sha2(F.concat(F.col("_ipad"), message), 256))
     outer = F.sha2(F.concat(F.col("_opad"), inner), 256)
     return df.crossJoin(F.broadcast(pads)).withColumn(alias, F.substring(outer, 1, digits)).drop("_ipad", "_opad")
+
+
+def member_ids(member: Column, raw: Column) -> Column:
+    """The member ids a row may name, as decimal text: its member field, and when ``raw`` is set (a line that
+    could not be parsed), every run of digits in it. Leading zeros and spaces are dropped, as the conformers'
+    parsing drops them (``0042`` names member 42)."""
+    texts = F.array(member.cast("string"))
+    texts = F.when(raw.isNull(), texts).otherwise(F.array_union(texts, F.regexp_extract_all(raw, F.lit(r"(\d+)"), 1)))
+    return F.transform(texts, lambda t: F.trim(t).try_cast("bigint").cast("string"))
+
+
+def without_members(rows: DataFrame, ids: Column, key: bytes, digests: DataFrame) -> DataFrame:
+    """``rows`` less every row one of whose ``ids`` (:func:`member_ids`) has its keyed hash in ``digests``
+    (column ``digest``: whole HMAC-SHA256 hex digests). Rows are told apart by ``_row_hash``."""
+    named = rows.select("_row_hash", F.explode(ids).alias("_member_id"))
+    hashed = with_digest(named, key, column="_member_id", alias="_member_digest", digits=64)
+    hits = hashed.join(digests, hashed["_member_digest"] == digests["digest"], "left_semi").select("_row_hash")
+    return rows.join(hits, "_row_hash", "left_anti")

@@ -536,6 +536,25 @@ OPS_AUDIT = T.StructType(
     ]
 )
 
+OPS_FORGOTTEN = T.StructType(
+    [
+        column(
+            "member_digest", T.StringType(), False, "HMAC-SHA256 of the member id under the pseudonym key, never the id"
+        ),
+        column("table_name", T.StringType(), False, "a table the member's rows were deleted from"),
+        column("rows_deleted", T.LongType(), False, "rows deleted from it"),
+        column(
+            "version",
+            T.LongType(),
+            False,
+            "its Delta version after the deletion: rollback never restores an earlier one",
+        ),
+        column("requested_at", T.TimestampType(), False, "when the deletion ran"),
+        column("author", T.StringType(), False, "who carried it out"),
+        column("reason", T.StringType(), False, "the request, in the author's words"),
+    ]
+)
+
 OPS_STABILITY = T.StructType(
     [
         column("month", T.StringType(), False),

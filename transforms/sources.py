@@ -49,6 +49,7 @@ class SourceSpec:
     natural_key: tuple[str, ...]  # deduplication key in the target
     event_time_checked: bool  # rows outside the batch window are quarantined (not for accounts)
     user_checked: bool  # rows of unknown users are quarantined (not for accounts)
+    member_field: str  # the raw field holding the member id (dotted when nested): what `taoqi forget` matches
     conform: Callable[..., DataFrame]  # (bronze batch, *, params: ConformParams) -> candidates
     reader_options: Mapping[str, str] = field(default_factory=dict)
 

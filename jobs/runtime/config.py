@@ -116,6 +116,7 @@ class PrivacyConf:
     # where the key of member pseudonyms comes from: env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse
     # (docs/operations.md#member-pseudonyms)
     pseudonym_key: str
+    purge_after_hours: float  # `taoqi forget --purge`: VACUUM keeps this much history (deleted rows live in it)
 
 
 @dataclass(frozen=True)
@@ -470,6 +471,8 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"privacy.pseudonym_key must be env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse, got {source!r}"
         )
+    if not (math.isfinite(config.privacy.purge_after_hours) and config.privacy.purge_after_hours >= 0):
+        raise ConfigError(f"privacy.purge_after_hours must be 0 or more hours, got {config.privacy.purge_after_hours}")
     if kind == "secret" and where.count("/") != 1:
         raise ConfigError(f"privacy.pseudonym_key secret:SCOPE/KEY names a scope and a key, got {source!r}")
     if source == "lakehouse" and config.local_root() is None:

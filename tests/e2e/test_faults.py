@@ -228,3 +228,85 @@ def test_a_rewritten_landed_file_stops_ingest_until_a_bronze_rollback_lets_it_lo
     assert '"reason": "a file rewritten by the feed"' in capsys.readouterr().out
     assert main(["ingest", "--month", LAST, *sets]) == 0
     assert in_bronze() == loaded - 1  # every file of the batch again, the rewritten one as it is now
+
+
+# Where a member can be named (the sources' member fields and the silver and gold user_id), and the raw text of
+# bronze's unparsable lines and quarantine's payloads. Written apart from jobs/forget.py, which must agree.
+MEMBER_COLUMNS = {"user_id", "uid", "buyer_id", "MemberId", "user", "member_id"}
+MEMBER_KEY = '"(?:' + "|".join(sorted(MEMBER_COLUMNS)) + ')"\\s*:\\s*"?\\s*0*{user}\\s*"?\\s*[,}}]'
+
+
+def naming(df, user: int):
+    """The condition: a row of ``df`` names member ``user``."""
+    from pyspark.sql import functions as F
+
+    found = F.lit(False)
+    for field in df.schema.fields:
+        if field.name in MEMBER_COLUMNS:
+            found = found | (F.trim(F.col(field.name).cast("string")).try_cast("bigint") == user)
+        elif field.name == "traveller":
+            found = found | (F.col("traveller.member_id") == user)
+        elif field.name in ("raw", "_raw"):
+            text = F.col(field.name)
+            as_key = text.rlike(MEMBER_KEY.format(user=user))
+            as_number = ~text.startswith("{") & F.array_contains(
+                F.regexp_extract_all(text, F.lit("(\\d+)"), 1), str(user)
+            )
+            found = found | F.coalesce(as_key | as_number, F.lit(False))
+    return found
+
+
+def traces(spark, root: Path, user: int, *, on_disk: bool = True) -> dict[str, int]:
+    """Rows naming ``user`` per table: in each table's current version, and (``on_disk``) in every data file
+    still on disk, whatever version reads it."""
+    found = {}
+    for log in sorted(root.rglob("_delta_log")):
+        table, name = log.parent, str(log.parent.relative_to(root))
+        current = spark.read.format("delta").load(str(table))
+        files = [str(f) for f in table.rglob("*.parquet") if "_delta_log" not in f.parts]
+        count = current.filter(naming(current, user)).count()
+        if on_disk and files:
+            kept = spark.read.parquet(*files)
+            count += kept.filter(naming(kept, user)).count()
+        if count:
+            found[name] = count
+    return found
+
+
+def test_a_forgotten_member_leaves_no_trace_and_never_comes_back(spark, lakes, before_last, capsys):
+    from pyspark.sql import functions as F
+
+    from jobs.cli import main
+    from jobs.runtime import privacy
+    from jobs.runtime.config import load_config
+    from transforms.pseudonyms import digest
+
+    sets = [*at(before_last), *set_args([*MONTHLY, "privacy.purge_after_hours=0"])]
+    # a member with a quarantined order, a score, and orders in the batch still to come
+    quarantined = read(spark, before_last, "silver.quarantine").select(
+        F.get_json_object("raw", "$.buyer_id").try_cast("bigint").alias("user_id")
+    )
+    coming = read(spark, lakes["monthly"], "bronze.taobao_orders").filter(f"_ingest_month = '{LAST}'")
+    coming = coming.select(F.trim("buyer_id").try_cast("bigint").alias("user_id"))
+    scored = read(spark, before_last, "gold.scores").select("user_id")
+    user = quarantined.join(scored, "user_id").join(coming, "user_id").agg(F.min("user_id")).first()[0]
+    assert user is not None
+    before = traces(spark, before_last, user, on_disk=False)
+    assert {"bronze/taobao_orders", "silver/quarantine", "silver/orders", "gold/scores"} <= set(before), before
+
+    capsys.readouterr()
+    assert main(["forget", "--user", str(user), "--reason", "deletion request 7", *sets]) == 0
+    assert "recorded in ops.forgotten by a keyed hash" in capsys.readouterr().out
+    # its rows gone from every current version; the record names the member by keyed hash only
+    assert traces(spark, before_last, user, on_disk=False) == {}
+    record = read(spark, before_last, "ops.forgotten")
+    key = privacy.key(load_config(sets=[f"lakehouse.root={before_last}"]))
+    assert {r["member_digest"] for r in record.collect()} == {digest(key, user)}
+    assert {r["table_name"] for r in record.filter("rows_deleted > 0").collect()} >= {"silver.orders", "gold.scores"}
+    # a restore to before the deletion would bring the member back: refused
+    assert main(["rollback", "--table", "gold.scores", "--version", "0", "--reason", "x", *sets]) == 2
+    assert "would bring them back" in capsys.readouterr().err
+    # the next month: its landing holds the member's orders, which ingest leaves out
+    assert main(["run", "--month", LAST, *sets]) == 0
+    assert main(["forget", "--purge", *sets]) == 0
+    assert traces(spark, before_last, user) == {}

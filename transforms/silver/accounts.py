@@ -62,5 +62,6 @@ SOURCE = SourceSpec(
     natural_key=("user_id",),
     event_time_checked=False,
     user_checked=False,
+    member_field="uid",
     conform=conform,
 )

@@ -53,5 +53,6 @@ SOURCE = SourceSpec(
     natural_key=("review_id",),
     event_time_checked=True,
     user_checked=True,
+    member_field="member_id",
     conform=conform,
 )

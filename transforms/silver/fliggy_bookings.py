@@ -70,5 +70,6 @@ SOURCE = SourceSpec(
     natural_key=("platform", "order_id"),
     event_time_checked=True,
     user_checked=True,
+    member_field="traveller.member_id",
     conform=conform,
 )

@@ -62,5 +62,6 @@ SOURCE = SourceSpec(
     natural_key=("platform", "event_id"),
     event_time_checked=True,
     user_checked=True,
+    member_field="user_id",
     conform=conform,
 )

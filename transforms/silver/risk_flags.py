@@ -46,5 +46,6 @@ SOURCE = SourceSpec(
     natural_key=("platform", "flag_id"),
     event_time_checked=True,
     user_checked=True,
+    member_field="user_id",
     conform=conform,
 )

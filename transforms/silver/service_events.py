@@ -46,6 +46,7 @@ SOURCE = SourceSpec(
     natural_key=("platform", "ticket_id"),
     event_time_checked=True,
     user_checked=True,
+    member_field="user_id",
     conform=conform,
     reader_options={"header": "true"},
 )

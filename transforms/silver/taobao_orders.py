@@ -48,5 +48,6 @@ SOURCE = SourceSpec(
     natural_key=("platform", "order_id"),
     event_time_checked=True,
     user_checked=True,
+    member_field="buyer_id",
     conform=conform,
 )

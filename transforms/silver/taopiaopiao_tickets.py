@@ -48,6 +48,7 @@ SOURCE = SourceSpec(
     natural_key=("platform", "order_id"),
     event_time_checked=True,
     user_checked=True,
+    member_field="user",
     conform=conform,
     reader_options={"header": "true", "sep": "\t"},
 )

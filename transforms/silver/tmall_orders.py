@@ -51,6 +51,7 @@ SOURCE = SourceSpec(
     natural_key=("platform", "order_id"),
     event_time_checked=True,
     user_checked=True,
+    member_field="MemberId",
     conform=conform,
     reader_options={"header": "true"},
 )
