@@ -475,8 +475,3 @@ def validate(config: Config) -> None:
         raise ConfigError(f"privacy.purge_after_hours must be 0 or more hours, got {config.privacy.purge_after_hours}")
     if kind == "secret" and where.count("/") != 1:
         raise ConfigError(f"privacy.pseudonym_key secret:SCOPE/KEY names a scope and a key, got {source!r}")
-    if source == "lakehouse" and config.local_root() is None:
-        raise ConfigError(
-            "privacy.pseudonym_key=lakehouse keeps the key beside the data, for a lakehouse on this machine only: "
-            f"for {config.lakehouse.root} give env:NAME, file:PATH or secret:SCOPE/KEY"
-        )

@@ -29,6 +29,11 @@ def key(config: Config, spark=None) -> bytes:
         return _loaded[cache]
     kind, _, where = source.partition(":")
     if source == "lakehouse":
+        if config.local_root() is None:
+            raise UserError(
+                "privacy.pseudonym_key=lakehouse keeps the key beside the data, for a lakehouse on this machine "
+                f"only: for {config.lakehouse.root} give env:NAME, file:PATH or secret:SCOPE/KEY"
+            )
         text = _lakehouse_key(Path(config.local_root()) / KEY_FILE)
     elif kind == "env":
         text = os.environ.get(where)

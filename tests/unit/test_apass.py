@@ -399,6 +399,7 @@ def test_select_loads_the_version_its_alias_named_and_refuses_a_model_that_is_no
 
     mlflow.set_experiment(experiment_id=model_registry.experiment_id(config))
     with mlflow.start_run(), model_registry.quiet_registration():
+        mlflow.set_tag(model_registry.LAKEHOUSE_TAG, model_registry.lakehouse_id(config))  # only its flavor is wrong
         info = mlflow.pyfunc.log_model(name="model", python_model=NotABooster(), registered_model_name=name)
     client.set_registered_model_alias(name, model_registry.CHAMPION, str(info.registered_model_version))
     with pytest.raises(model_registry.MissingModelError, match=r"not a LightGBM Booster .* refusing to load it"):

@@ -106,13 +106,9 @@ def test_user_mistakes_raise_a_config_error_naming_the_key(sets, message):
         (["privacy.pseudonym_key=env:"], "must be env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse, got 'env:'"),
         (["privacy.pseudonym_key=taoqi-report"], "must be env:NAME, file:PATH, secret:SCOPE/KEY or lakehouse"),
         (["privacy.pseudonym_key=secret:taoqi"], "secret:SCOPE/KEY names a scope and a key"),
-        (
-            ["privacy.pseudonym_key=lakehouse", "lakehouse.root=s3a://bucket/lake"],
-            "for a lakehouse on this machine only: for s3a://bucket/lake give env:NAME",
-        ),
     ],
 )
-def test_a_pseudonym_key_from_nowhere_or_beside_remote_data_is_a_config_error(sets, message):
+def test_a_pseudonym_key_from_nowhere_is_a_config_error(sets, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_config(sets=sets)
 

@@ -82,6 +82,8 @@ def test_a_key_from_a_file_or_the_environment_is_used_as_given(tmp_path, fresh_k
         privacy.key(config_with(f"file:{tmp_path / 'missing'}", tmp_path))
     with pytest.raises(UserError, match="readable on Databricks only"):
         privacy.key(config_with("secret:taoqi/pseudonym_key", tmp_path))
+    with pytest.raises(UserError, match="for a lakehouse on this machine only: for s3a://bucket/lake give env:NAME"):
+        privacy.key(config_with("lakehouse", "s3a://bucket/lake"))
 
 
 def test_a_failed_checks_sample_names_members_by_pseudonym_only(spark):
@@ -89,11 +91,13 @@ def test_a_failed_checks_sample_names_members_by_pseudonym_only(spark):
     from expectations.suites import Check, unexpected_rows
 
     batch = spark.createDataFrame([(424242, -5)], "user_id long, score int").localCheckpoint()
-    check = Check("no negative score", unexpected_rows("no negative score", "SELECT * FROM {batch} WHERE score < 0"))
+
+    def check() -> Check:  # an expectation belongs to one suite: a new one per run
+        return Check("no negative score", unexpected_rows("no negative score", "SELECT * FROM {batch} WHERE score < 0"))
+
     key = b"s" * 32
-    (named,) = run_suite(
-        batch, "test.members", [check], {check.name: "critical"}, name_member=lambda u: pseudonym(key, u)
-    )
+    severity = {"no negative score": "critical"}
+    (named,) = run_suite(batch, "test.members", [check()], severity, name_member=lambda u: pseudonym(key, u))
     assert named.sample == f"member={pseudonym(key, 424242)}, score=-5"
-    (unnamed,) = run_suite(batch, "test.members", [check], {check.name: "critical"})
+    (unnamed,) = run_suite(batch, "test.members", [check()], severity)
     assert unnamed.sample == "score=-5" and "424242" not in unnamed.sample
