@@ -117,8 +117,19 @@ def _files(spark: SparkSession | None, config: Config) -> tuple[_LocalFiles | _H
         if not is_local(config):
             raise ValueError(f"locking {config.lakehouse.root} needs a Spark session (its Hadoop FileSystem)")
         return _LocalFiles(), lock_path(config)
-    path = storage.qualify(spark, lock_path(config))
+    path = storage.qualify(spark, lock_path(config))  # an unknown scheme: UnknownFileSystemError
     return (_LocalFiles() if urlparse(path).scheme == "file" else _HadoopFiles(spark)), path
+
+
+def _create(files: _LocalFiles | _HadoopFiles, path: str, text: str, config: Config) -> bool:
+    """The first create of the lock: the first write of a stage, so where a root that cannot be written shows."""
+    try:
+        return files.create_new(path, text)
+    except OSError as err:  # a root under a file, or without permission
+        raise UserError(
+            f"cannot write the lakehouse at {config.lakehouse.root} ({err.strerror or err}): set lakehouse.root "
+            "to a directory this user can write"
+        ) from None
 
 
 def _read_holder(files: _LocalFiles | _HadoopFiles, path: str) -> dict | None:
@@ -188,8 +199,8 @@ def lakehouse_lock(spark: SparkSession | None, config: Config, stage: str):
         "pid_started": psutil.Process().create_time(),
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    for _ in range(3):  # again after a holder released meanwhile, or after taking over a dead one
-        if files.create_new(path, json.dumps(me)):
+    for attempt in range(3):  # again after a holder released meanwhile, or after taking over a dead one
+        if _create(files, path, json.dumps(me), config) if attempt == 0 else files.create_new(path, json.dumps(me)):
             break
         holder = _read_holder(files, path)
         if holder is None:  # released between our create and our read

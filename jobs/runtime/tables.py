@@ -34,7 +34,9 @@ def location(config: Config, name: str) -> str:
 
 
 def exists(spark: SparkSession, config: Config, name: str) -> bool:
-    return DeltaTable.isDeltaTable(spark, location(config, name))
+    where = location(config, name)
+    storage.file_system(spark, where)  # a root of an unknown scheme: one line (UnknownFileSystemError)
+    return DeltaTable.isDeltaTable(spark, where)
 
 
 def read(spark: SparkSession, config: Config, name: str, version: int | None = None) -> DataFrame:

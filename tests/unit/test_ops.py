@@ -202,3 +202,20 @@ def test_rollback_to_a_vacuumed_version_is_one_line_and_changes_nothing(spark, p
     assert last.endswith("pick a later version")
     assertDataFrameEqual(spark.read.format("delta").load(f"{published}/gold/scores"), [(1, "2025-12", 999_999)])
     assert not (published / "ops" / "audit").exists()
+
+
+@pytest.mark.parametrize(
+    "root, message",
+    [
+        ("nosuchfs://lake/taoqi", "nosuchfs://lake/taoqi/_taoqi.lock: no file system for its scheme"),
+        ("/dev/null/lake", "cannot write the lakehouse at /dev/null/lake (Not a directory)"),
+    ],
+)
+def test_a_lakehouse_root_that_cannot_be_used_ends_in_one_line(spark, capsys, root, message):
+    assert main(["ingest", *_sets(root)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+    # a stage that only reads: the same one line for a scheme nothing serves
+    assert main(["explain", "--user", "1", *_sets(root)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ("no file system for its scheme" if "://" in root else "not found at /dev/null/lake") in last
