@@ -372,19 +372,25 @@ def test_a_strictly_worse_challenger_never_replaces_the_champion_and_a_better_on
     assert promoted and reason.startswith(f"promoted apass_selector version {third} to @champion")
 
 
+def _trained(tmp_path, seed: int):
+    """(config of a lakehouse at ``tmp_path``, a booster fitted on 300 labels, the path of a 50-label holdout)."""
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    rng = np.random.default_rng(seed)
+    holdout_path = str(tmp_path / "holdout.parquet")
+    _labelled(rng, 50).to_parquet(holdout_path)
+    booster = selector.fit(
+        _labelled(rng, 300), features=list(NAMES), params=config.apass.selector.lightgbm, monotone={}
+    )
+    return config, booster, holdout_path
+
+
 def test_select_loads_the_version_its_alias_named_and_refuses_a_model_that_is_not_a_booster(tmp_path):
     import mlflow
     import mlflow.pyfunc
 
     from jobs import model_registry
 
-    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
-    rng = np.random.default_rng(5)
-    holdout_path = str(tmp_path / "holdout.parquet")
-    _labelled(rng, 50).to_parquet(holdout_path)
-    booster = selector.fit(
-        _labelled(rng, 300), features=list(NAMES), params=config.apass.selector.lightgbm, monotone={}
-    )
+    config, booster, holdout_path = _trained(tmp_path, seed=5)
     name, client = config.apass.selector.registered_model, model_registry.connect(config)
     version = _register(config, booster, holdout_path)
     client.set_registered_model_alias(name, model_registry.CHAMPION, str(version))
@@ -409,13 +415,7 @@ def test_select_loads_the_version_its_alias_named_and_refuses_a_model_that_is_no
 def test_select_refuses_a_champion_that_learnt_from_another_lakehouse(tmp_path):
     from jobs import model_registry
 
-    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
-    rng = np.random.default_rng(7)
-    holdout_path = str(tmp_path / "holdout.parquet")
-    _labelled(rng, 50).to_parquet(holdout_path)
-    booster = selector.fit(
-        _labelled(rng, 300), features=list(NAMES), params=config.apass.selector.lightgbm, monotone={}
-    )
+    config, booster, holdout_path = _trained(tmp_path, seed=7)
     other = "abfss://prod@lake.dfs.core.windows.net/taoqi"
     version = _register(config, booster, holdout_path, lakehouse=other)
     model_registry.connect(config).set_registered_model_alias("apass_selector", model_registry.CHAMPION, str(version))
