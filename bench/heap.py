@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from bench.metrics import write_result
+
 
 def measure(root: Path) -> dict:
     """In this process: the heap after GC before and after the gold stages of the world's last batch."""
@@ -78,18 +80,7 @@ def main() -> None:
             f"{r['heap_after_gc_bytes'] / 2**20:.0f} MiB after",
             flush=True,
         )
-    out = Path(__file__).parent / "results" / "heap.json"
-    out.write_text(
-        json.dumps(
-            {
-                "command": "python -m bench.heap " + " ".join(map(str, args.roots)),
-                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "results": rows,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    write_result("heap", "python -m bench.heap " + " ".join(map(str, args.roots)), results=rows)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import statistics
 import threading
 import time
@@ -27,6 +28,8 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlparse
 
 import psutil
@@ -375,3 +378,21 @@ class StageMetrics:
             },
             "per_stage": per_stage,
         }
+
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def write_result(name: str, command: str, **measured) -> Path:
+    """bench/results/<name>.json: what was measured, by which command, when and on which machine."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    machine = {
+        "cores": os.cpu_count(),
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30),
+        "python": platform.python_version(),
+        "processor": platform.machine(),
+    }
+    record = {"command": command, "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "machine": machine}
+    path.write_text(json.dumps({**record, **measured}, indent=2) + "\n")
+    return path

@@ -12,19 +12,14 @@ Writes bench/results/personas.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-from datetime import UTC, datetime
-from pathlib import Path
 
 from pyspark.sql import functions as F
 
+from bench.metrics import write_result
 from jobs.runtime import tables
 from jobs.runtime.config import load_config
 from jobs.runtime.session import build_spark
 from transforms.personas.evaluation import adjusted_rand_index, contingency, purity
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def evaluate(root: str) -> list[dict]:
@@ -60,20 +55,7 @@ def main() -> None:
         print(f"{m['month']}: {m['members']:,} members, adjusted Rand index {m['adjusted_rand_index']:.3f}")
         for persona, value in sorted(m["purity"].items()):
             print(f"  {persona:<20} {m['sizes'][persona]:>7,} members, purity {value:.3f}")
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "personas.json"
-    path.write_text(
-        json.dumps(
-            {
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": f"{platform.machine()}, 2 cores",
-                "root": args.root,
-                "command": f"python -m bench.personas --root {args.root}",
-                "months": months,
-            },
-            indent=2,
-        )
-    )
+    path = write_result("personas", f"python -m bench.personas --root {args.root}", root=args.root, months=months)
     print(f"written {path}")
 
 

@@ -21,13 +21,14 @@ docs/performance.md#rollup-width. A what-if, not a second implementation.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+from bench.metrics import write_result
 
 # gold.user_month columns the score and the credit level read (transforms/gold/score.py, conf/scoring.yaml)
 SCORE_COUNTS = (
@@ -194,18 +195,7 @@ def main() -> None:
             f"({r['split_over_user_features']:.0%})",
             flush=True,
         )
-    out = Path(__file__).parent / "results" / "rollup_width.json"
-    out.write_text(
-        json.dumps(
-            {
-                "command": "python -m bench.rollup_width " + " ".join(map(str, args.roots)),
-                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "results": rows,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    write_result("rollup_width", "python -m bench.rollup_width " + " ".join(map(str, args.roots)), results=rows)
 
 
 if __name__ == "__main__":

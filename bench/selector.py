@@ -12,19 +12,14 @@ pipeline stage reads. Writes bench/results/selector.json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-from datetime import UTC, datetime
-from pathlib import Path
 
 from pyspark.sql import Window
 from pyspark.sql import functions as F
 
+from bench.metrics import write_result
 from jobs.runtime import tables
 from jobs.runtime.config import load_config
 from jobs.runtime.session import build_spark
-
-RESULTS = Path(__file__).parent / "results"
 
 
 def evaluate(root: str) -> list[dict]:
@@ -104,20 +99,7 @@ def main() -> None:
                 f"  top {k:>3}: selector {r['selector_adversaries']} adversaries, {r['selector_elite']} elite; "
                 f"baseline {r['baseline_adversaries']} adversaries, {r['baseline_elite']} elite"
             )
-    RESULTS.mkdir(exist_ok=True)
-    path = RESULTS / "selector.json"
-    path.write_text(
-        json.dumps(
-            {
-                "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "machine": f"{platform.machine()}, 2 cores",
-                "root": args.root,
-                "command": f"python -m bench.selector --root {args.root}",
-                "months": months,
-            },
-            indent=2,
-        )
-    )
+    path = write_result("selector", f"python -m bench.selector --root {args.root}", root=args.root, months=months)
     print(f"written {path}")
 
 
