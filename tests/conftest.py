@@ -61,7 +61,9 @@ def deadline(spark, seconds: float, what: str) -> Iterator[None]:
 
 @pytest.fixture(scope="session")
 def spark():
-    config = load_config(sets=["spark.master=local[2]", "spark.shuffle_partitions=4"])
+    # local[2,2]: two cores, and a task may fail once and run again, as on a cluster (spark.task.maxFailures;
+    # plain local mode never retries): the fault test of a retried task runs in this process
+    config = load_config(sets=["spark.master=local[2,2]", "spark.shuffle_partitions=4"])
     # Added to the local overlay's Spark settings, not in place of them: its driver heap (6g) is
     # what lets the calibration world run in this JVM (at 1g an executor OOM exits the JVM).
     extra = {**config.spark.extra, "spark.ui.enabled": "false"}

@@ -4,6 +4,7 @@
     python -m tests.e2e.inject wait-before TABLE FLAG -- <taoqi args>   hold (and the lock) until FLAG exists
     python -m tests.e2e.inject fail-first-attempt TABLE MARK -- <taoqi args>
         the first attempt of the first task writing TABLE raises (MARK is touched); Spark retries it
+        (the suite's own session retries too: tests/e2e/test_faults.py uses fail_first_attempt in process)
 
 Test code only: the job has no fault hooks of its own.
 """
@@ -22,7 +23,7 @@ from jobs import cli
 from jobs.runtime import tables
 
 
-def _fail_first_attempt(mark: str):
+def fail_first_attempt(mark: str):
     """A filter that keeps every row, but raises in attempt 0 of partition 0 (where Spark runs it)."""
 
     def keep(_: object) -> bool:
@@ -45,7 +46,7 @@ def main(argv: list[str]) -> int:
     def inject(write):
         def written(df, config, name, *rest, **kw):
             if name == table and fault == "fail-first-attempt":
-                df = df.filter(_fail_first_attempt(extra[0])(F.lit(1)))
+                df = df.filter(fail_first_attempt(extra[0])(F.lit(1)))
             if name == table and fault == "wait-before":
                 while not Path(extra[0]).exists():
                     time.sleep(0.1)
