@@ -10,6 +10,9 @@ rows of a forgotten member from every file it loads later, so a replayed or
 rebuilt landing does not bring them back, and rollback refuses to restore a
 table to a version before a deletion.
 
+Each call is one DELETE, so one pass, per table: give a day's requests in
+one call (`--user` is repeatable).
+
 The deleted rows stay in the tables' earlier versions (time travel) until
 those versions' files are removed: `taoqi forget --purge` runs VACUUM on the
 tables that hold members, keeping privacy.purge_after_hours of history.
@@ -21,6 +24,7 @@ import argparse
 import getpass
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from delta.tables import DeltaTable
@@ -45,7 +49,12 @@ RETENTION_CHECK = "spark.databricks.delta.retentionDurationCheck.enabled"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--user", type=int, help="the member id to forget")
+    parser.add_argument(
+        "--user",
+        type=int,
+        action="append",
+        help="a member id to forget (repeatable: the members of one call cost one pass over each table)",
+    )
     parser.add_argument("--reason", help="the request, in words the record keeps (e.g. its ticket)")
     parser.add_argument("--author", help="who carried it out (default: the login name)")
     parser.add_argument(
@@ -57,16 +66,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> str:
     if args.purge:
-        if args.user is not None:
+        if args.user:
             raise UserError("--purge takes no --user: it purges what every earlier deletion left in old versions")
         return purge(spark, config)
-    if args.user is None or not (args.reason or "").strip():
+    if not args.user or not (args.reason or "").strip():
         raise UserError("forget needs --user and --reason (the request it carries out), or --purge")
-    deleted = forget(spark, config, args.user, reason=args.reason.strip(), author=args.author or getpass.getuser())
+    users = sorted(set(args.user))
+    deleted = forget(spark, config, users, reason=args.reason.strip(), author=args.author or getpass.getuser())
     total = sum(rows for rows, _ in deleted.values())
     touched = ", ".join(f"{name} {rows:,}" for name, (rows, _) in deleted.items() if rows)
     return (
-        f"forget: {total:,} row(s) deleted ({touched or 'the member held no rows'}); recorded in {FORGOTTEN} "
+        f"forget: {len(users)} member(s), {total:,} row(s) deleted ({touched or 'no rows held them'}); recorded in "
+        f"{FORGOTTEN} "
         f"by a keyed hash. Earlier versions keep them until `taoqi forget --purge` "
         f"(privacy.purge_after_hours = {config.privacy.purge_after_hours})"
     )
@@ -77,45 +88,56 @@ def bronze_member_ids(spec) -> Column:
     return member_ids(F.col(spec.member_field), F.when(F.col("_malformed"), F.col("_raw")))
 
 
-def member_tables(spark: SparkSession, config: Config) -> dict[str, Column]:
-    """Every existing table that holds members -> the member ids each of its rows may name (an array of
-    decimal texts): a member's rows are those whose array holds their id."""
+def member_tables(spark: SparkSession, config: Config) -> dict[str, Callable[[list[int]], Column]]:
+    """Every existing table that holds members -> the condition on its rows that names any of some members."""
+
+    def naming(ids: Column) -> Callable[[list[int]], Column]:
+        return lambda users: F.arrays_overlap(ids, F.array(*[F.lit(str(u)) for u in users]))
+
     found = {}
-    for spec in configured_sources(config):
+    specs = configured_sources(config)
+    for spec in specs:
         name = f"bronze.{spec.name}"
         if tables.exists(spark, config, name):
-            found[name] = bronze_member_ids(spec)
+            found[name] = naming(bronze_member_ids(spec))
     if tables.exists(spark, config, QUARANTINE):
         # the payload is the bronze row as JSON, or the raw line when it could not be parsed
-        fields = {spec.name: spec.member_field for spec in configured_sources(config)}
         member = F.lit(None).cast("string")
-        for source, field in fields.items():
-            member = F.when(F.col("source") == source, F.get_json_object("raw", f"$.{field}")).otherwise(member)
-        found[QUARANTINE] = member_ids(member, F.when(member.isNull(), F.col("raw")))
+        for spec in specs:
+            field = F.get_json_object("raw", f"$.{spec.member_field}")
+            member = F.when(F.col("source") == spec.name, field).otherwise(member)
+        found[QUARANTINE] = naming(member_ids(member, F.when(member.isNull(), F.col("raw"))))
     for name, table in catalog.CATALOG.items():
         if "user_id" in table.schema.fieldNames() and tables.exists(spark, config, name):
-            found[name] = F.array(F.col("user_id").cast("string"))
+            found[name] = lambda users: F.col("user_id").isin(users)  # Delta skips files by their user_id range
     return found
 
 
-def forget(spark: SparkSession, config: Config, user: int, *, reason: str, author: str) -> dict[str, tuple[int, int]]:
-    """Delete ``user``'s rows everywhere and record it; returns table -> (rows deleted, version after)."""
-    member_digest = digest(privacy.key(config, spark), user)
+def forget(
+    spark: SparkSession, config: Config, users: list[int], *, reason: str, author: str
+) -> dict[str, tuple[int, int]]:
+    """Delete the rows of ``users`` everywhere, one DELETE per table, and record it; returns table -> (rows
+    deleted, version after)."""
+    key = privacy.key(config, spark)
     deleted = {}
-    for name, candidates in member_tables(spark, config).items():
+    for name, naming in member_tables(spark, config).items():
         with timed("forget", name) as t:
             table = DeltaTable.forPath(spark, tables.location(config, name))
-            table.delete(F.array_contains(candidates, str(user)))
+            before = tables.version(spark, config, name)
+            table.delete(naming(users))
             last = table.history(1).select("version", "operation", "operationMetrics").first()
-            rows = (
-                int((last["operationMetrics"] or {}).get("numDeletedRows", 0)) if last["operation"] == "DELETE" else 0
-            )
+            changed = last["version"] > before and last["operation"] == "DELETE"
+            rows = int((last["operationMetrics"] or {}).get("numDeletedRows", 0)) if changed else 0
             deleted[name] = t.rows_out = (rows, int(last["version"]))
     now = datetime.now(UTC)
-    record = [(member_digest, name, rows, version, now, author, reason) for name, (rows, version) in deleted.items()]
+    record = [
+        (digest(key, user), name, rows, version, now, author, reason)
+        for user in users
+        for name, (rows, version) in deleted.items()
+    ]
     tables.ensure(spark, config, catalog.table(FORGOTTEN))
     tables.append(spark.createDataFrame(record, OPS_FORGOTTEN), config, FORGOTTEN)
-    log.info("forget: member %s forgotten in %d table(s)", member_digest[:16], len(deleted))
+    log.info("forget: %d member(s) forgotten in %d table(s)", len(users), len(deleted))
     return deleted
 
 

@@ -542,7 +542,7 @@ OPS_FORGOTTEN = T.StructType(
             "member_digest", T.StringType(), False, "HMAC-SHA256 of the member id under the pseudonym key, never the id"
         ),
         column("table_name", T.StringType(), False, "a table the member's rows were deleted from"),
-        column("rows_deleted", T.LongType(), False, "rows deleted from it"),
+        column("rows_deleted", T.LongType(), False, "rows deleted from it, of every member of the same call"),
         column(
             "version",
             T.LongType(),
