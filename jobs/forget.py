@@ -128,7 +128,8 @@ def forget(
             last = table.history(1).select("version", "operation", "operationMetrics").first()
             changed = last["version"] > before and last["operation"] == "DELETE"
             rows = int((last["operationMetrics"] or {}).get("numDeletedRows", 0)) if changed else 0
-            deleted[name] = t.rows_out = (rows, int(last["version"]))
+            deleted[name] = (rows, int(last["version"]))
+            t.rows_out = rows
     now = datetime.now(UTC)
     record = [
         (digest(key, user), name, rows, version, now, author, reason)

@@ -36,6 +36,8 @@ DRIVER_FILES = {
     "expectations/runner.py": "GE's Data Docs site directory on the driver",
     "jobs/runtime/lock.py": "the lock of a lakehouse on the driver's disk (an exclusive create, which Hadoop's local "
     "FileSystem lacks; other roots through storage.py) and the host's identity under /proc",
+    "jobs/runtime/privacy.py": "the pseudonym key: a file of the driver's (file:PATH), or the demo's, created inside a "
+    "lakehouse on the driver's disk only",
 }
 
 
