@@ -56,6 +56,23 @@ def test_same_data_config_and_seed_give_the_same_model_and_metrics(trained):
     assert artifacts == {"plots/feature_importance.png", "plots/precision_recall.png"}
 
 
+def test_no_mlflow_artifact_names_a_member_or_why_they_left(trained):
+    import pandas as pd
+
+    root = trained[0]
+    artifacts = [p for p in (root / "mlflow").rglob("*") if p.is_file()]
+    holdouts = [p for p in artifacts if p.name == "holdout.parquet"]
+    assert len(holdouts) == 2  # one per training run: what promotion scores again
+    for path in artifacts:
+        if path.suffix == ".parquet":
+            columns = set(pd.read_parquet(path).columns)
+            assert not columns & {"user_id", "reason"}, path
+            assert "label" in columns or path not in holdouts, path
+        elif path.suffix in {".json", ".yaml", ".txt", ""}:
+            text = path.read_text(errors="replace")
+            assert "user_id" not in text and "resale" not in text, path
+
+
 def test_models_lists_every_version_with_its_alias_month_and_holdout_metrics(trained):
     root = trained[0]
     listed = taoqi(root, "models")

@@ -133,6 +133,20 @@ def test_the_selector_and_the_baseline_are_judged_on_the_same_holdout_and_gates(
     assert metrics["holdout_auc"] == 1.0  # every kept member above every removed one
 
 
+def test_the_logged_holdout_judges_promotion_alike_without_members_or_reasons():
+    # promotion reads the holdout artifact, which has neither the member nor why they were removed
+    args = dict(
+        probabilities=np.array([0.9, 0.9, 0.1, 0.3, 0.95, 0.9]),  # a tie at the top: the frame's order decides
+        gates=Gates(min_score=2500, min_credit_level=4),
+        invite_share=0.2,
+    )
+    full = selector.evaluate(_holdout(), **args)
+    logged = selector.evaluate(_holdout().drop(columns=["user_id", "reason"]), **args)
+    assert full["holdout_precision_at_k"] == 1.0  # user 1 before user 2 and user 6 (removed), in the frame's order
+    assert {k: v for k, v in full.items() if "adversary" not in k} == logged
+    assert not [k for k in logged if "adversary" in k]
+
+
 def test_reason_codes_take_the_largest_contributions_each_way():
     contributions = np.array([[0.5, -0.2, 0.1, -0.7, 0.3]])  # 4 features and the expected value
     ups, downs = selector.reason_codes(contributions, ["a", "b", "c", "d"], 2)

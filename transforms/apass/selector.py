@@ -72,15 +72,17 @@ def predict(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
 
 
 def top_k(frame: pd.DataFrame, ranking: str, k: int) -> pd.DataFrame:
-    """The k best rows by ``ranking`` (ties: lower user id first, so the choice is reproducible)."""
-    return frame.sort_values([ranking, "user_id"], ascending=[False, True], kind="mergesort").head(k)
+    """The k best rows by ``ranking``; ties keep the frame's order (the labelled frame is ordered by month and
+    member, and its holdout artifact keeps that order without the ids), so the choice is reproducible."""
+    return frame.sort_values(ranking, ascending=False, kind="mergesort").head(k)
 
 
 def invitation_metrics(
     frame: pd.DataFrame, *, ranking: str, gate: pd.Series, invite_share: float, prefix: str
 ) -> dict[str, float]:
-    """AUC and average precision of ``ranking`` over all rows, then precision and adversary shares among
-    the invited: the top ``invite_share`` of the gated rows."""
+    """AUC and average precision of ``ranking`` over all rows, then precision among the invited: the top
+    ``invite_share`` of the gated rows, and their adversary shares where the removal reasons are at hand (at
+    training; the logged holdout leaves them out)."""
     y = frame["label"].astype(int)
     out: dict[str, float] = {}
     if y.nunique() == 2:
@@ -92,6 +94,7 @@ def invitation_metrics(
     out[f"{prefix}_invited"] = float(len(invited))
     if len(invited):
         out[f"{prefix}_precision_at_k"] = float(invited["label"].mean())
+    if len(invited) and "reason" in invited:
         reasons = invited["reason"].fillna("")
         out[f"{prefix}_adversary_share"] = float(reasons.isin(list(ADVERSARY_REASONS)).mean())
         for reason, kind in ADVERSARY_REASONS.items():
