@@ -12,7 +12,9 @@ next `taoqi run` computes them again (once their inputs are right) instead of
 taking the restored rows for current ones. A restored bronze table's files
 whose rows the restore took out are marked in ops.ingest_manifest as rolled
 back, so the next ingest loads them again (as they are landed then), and
-conform follows. The RESTORE commit itself carries who and why (its
+conform follows. A restored silver table's batches whose rows the restore
+changed lose their ops.reconciliation rows, so the next run conforms them
+again, and gold follows. The RESTORE commit itself carries who and why (its
 userMetadata, in the table's history), whatever happens to the audit row after it. The job's own records (the audit,
 the gold log, the ingest manifest, the quality results) are append-only
 histories and are never restored.
@@ -30,6 +32,7 @@ from delta.tables import DeltaTable
 from py4j.protocol import Py4JJavaError
 from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from jobs import forget, ingest
 from jobs.runtime import gold_log, tables
@@ -99,6 +102,7 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     try:
         marked = _months_changed(spark, config, args.table, args.version)
         unloaded = _files_taken_out(spark, config, args.table, args.version)
+        unconformed = _batches_changed(spark, config, args.table, args.version)
         # who and why in the RESTORE commit itself (Delta's commit userMetadata), atomically with it
         spark.conf.set(USER_METADATA, json.dumps({"rollback_by": author, "reason": reason}))
         try:
@@ -116,6 +120,10 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
         gold_log.record_months(spark, config, [MARKS[args.table][0]], dict.fromkeys(marked, 0), ROLLED_BACK)
     if unloaded:
         _mark_to_load_again(spark, config, args.table.split(".")[1], unloaded, f"rollback to v{args.version}")
+    if unconformed:
+        DeltaTable.forPath(spark, tables.location(config, gold_log.RECONCILIATION)).delete(
+            F.col("ingest_month").isin(unconformed)
+        )
     row = (datetime.now(UTC), "rollback", args.table, current, args.version, restored, author, reason)
     tables.ensure(spark, config, catalog.table(AUDIT))
     tables.append(spark.createDataFrame([row], OPS_AUDIT), config, AUDIT)
@@ -123,6 +131,8 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     if unloaded:
         batches = sorted({batch for batch, _ in unloaded})
         recompute = f"; {len(unloaded)} file(s) of batch(es) {', '.join(batches)} to ingest again"
+    if unconformed:
+        recompute = f"; batch(es) {', '.join(unconformed)} to conform again"
     return (
         f"rollback: {args.table} restored to version {args.version} (was {current}; the RESTORE is version "
         f"{restored}), recorded in {AUDIT}{recompute}"
@@ -158,12 +168,22 @@ def _files_taken_out(spark: SparkSession, config: Config, name: str, version: in
     return sorted({(r["_ingest_month"], r["_source_file"].rsplit("/", 1)[-1]) for r in rows})
 
 
+def _batches_changed(spark: SparkSession, config: Config, name: str, version: int) -> list[str]:
+    """The batches of a silver table whose rows a restore to ``version`` changes, [] for other tables (or when
+    nothing was conformed yet): those of every data file one of the two versions reads and the other does not."""
+    if not name.startswith("silver.") or not tables.exists(spark, config, gold_log.RECONCILIATION):
+        return []
+    now, then = (set(tables.read(spark, config, name, version=v).inputFiles()) for v in (None, version))
+    changed = sorted(now ^ then)
+    if not changed:
+        return []
+    return sorted(r["ingest_month"] for r in spark.read.parquet(*changed).select("ingest_month").distinct().collect())
+
+
 def _mark_to_load_again(
     spark: SparkSession, config: Config, source: str, files: list[tuple[str, str]], load_id: str
 ) -> None:
     """Append a ``rolled back`` row to the ingest ledger for each of ``files``: the next ingest loads them."""
-    from pyspark.sql import functions as F
-
     wanted = spark.createDataFrame(files, "ingest_month string, file_name string")
     ledger = tables.read(spark, config, ingest.MANIFEST)
     marks = (

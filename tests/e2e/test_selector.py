@@ -217,23 +217,26 @@ def test_renewal_scores_the_membership_years_ending_in_a_year(spark, trained):
 def test_a_persona_model_becomes_current_only_once_its_tables_passed_their_checks(spark, selected, monkeypatch):
     from jobs import model_registry
     from jobs import personas as personas_stage
-    from jobs.runtime import quality
+    from jobs.runtime import quality, tables
     from jobs.runtime.config import load_config
     from tests.e2e.conftest import SELECTOR
 
     config = load_config(sets=[f"lakehouse.root={selected}", *SELECTOR])
     client, name = model_registry.connect(config), config.personas.registered_model
     current = client.get_model_version_by_alias(name, model_registry.PERSONAS_ALIAS).version
-    publish = quality.publish
+    gate = quality.gate
+    before = {t: tables.version(spark, config, t) for t in (personas_stage.PERSONAS, personas_stage.PROFILES)}
 
     def profiles_fail(spark, config, stage, table, df, **kwargs):
         if table == personas_stage.PROFILES:
             raise quality.QualityError(f"critical check failed on {table} (injected by the test)")
-        return publish(spark, config, stage, table, df, **kwargs)
+        return gate(spark, config, stage, table, df, **kwargs)
 
-    monkeypatch.setattr(quality, "publish", profiles_fail)
+    monkeypatch.setattr(quality, "gate", profiles_fail)
     with pytest.raises(quality.QualityError, match="injected"):
         personas_stage.personas(spark, config, LATEST)
     newest = max(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
     assert newest > int(current)  # logged and registered...
     assert client.get_model_version_by_alias(name, model_registry.PERSONAS_ALIAS).version == current  # ...not current
+    # and neither table changed: gold.personas passed its checks, but is written only once both have
+    assert {t: tables.version(spark, config, t) for t in before} == before

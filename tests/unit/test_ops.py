@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 
 import pytest
 from pyspark.sql import functions as F
@@ -69,6 +70,42 @@ def test_rollback_restores_the_version_and_audits_it(spark, published, capsys):
     # the bad publish stays readable by time travel: RESTORE is a commit, not a deletion
     bad = spark.read.format("delta").option("versionAsOf", 1).load(f"{published}/gold/scores")
     assert bad.filter(F.col("score") == 999_999).count() == 1
+
+
+def test_a_silver_rollback_sends_the_batches_it_changed_to_conform_again(spark, tmp_path, capsys):
+    from jobs.conform import pending_months
+    from transforms.schemas import OPS_INGEST_MANIFEST, OPS_RECONCILIATION
+
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    orders = f"{tmp_path}/silver/orders"
+    for batch, mode in (("2025-11", "overwrite"), ("2025-12", "append")):  # versions 0 and 1: one batch each
+        spark.createDataFrame([("o-" + batch, batch)], "order_id string, ingest_month string").write.format(
+            "delta"
+        ).mode(mode).save(orders)
+    loaded_at, conformed_at = (datetime(2026, 1, 1, hour, tzinfo=UTC) for hour in (1, 2))
+    for name, schema, rows in (
+        (
+            "ops.ingest_manifest",
+            OPS_INGEST_MANIFEST,
+            [("taobao_orders", b, f"/l/{b}.json", f"{b}.json", 1, "0" * 64, "loaded", None, "i", loaded_at)
+             for b in ("2025-11", "2025-12")],
+        ),
+        (
+            "ops.reconciliation",
+            OPS_RECONCILIATION,
+            [("taobao_orders", b, "c", "silver.orders", 1, 1, 0, 0, 0, True, [b], conformed_at)
+             for b in ("2025-11", "2025-12")],
+        ),
+    ):
+        tables.ensure(spark, config, catalog.table(name))
+        tables.append(spark.createDataFrame(rows, schema), config, name)
+    assert pending_months(spark, config) == []
+
+    assert main(["rollback", "--table", "silver.orders", "--version", "0", "--reason", "x", *_sets(tmp_path)]) == 0
+    assert "batch(es) 2025-12 to conform again" in capsys.readouterr().out
+    # the batch the restore took out of silver is conformed again by the next run (and gold follows it);
+    # the batch it kept as it was is not
+    assert pending_months(spark, config) == ["2025-12"]
 
 
 def test_rollback_without_a_version_lists_the_versions(published, capsys):
