@@ -87,14 +87,18 @@ def test_a_silver_rollback_sends_the_batches_it_changed_to_conform_again(spark, 
         (
             "ops.ingest_manifest",
             OPS_INGEST_MANIFEST,
-            [("taobao_orders", b, f"/l/{b}.json", f"{b}.json", 1, "0" * 64, "loaded", None, "i", loaded_at)
-             for b in ("2025-11", "2025-12")],
+            [
+                ("taobao_orders", b, f"/l/{b}.json", f"{b}.json", 1, "0" * 64, "loaded", None, "i", loaded_at)
+                for b in ("2025-11", "2025-12")
+            ],
         ),
         (
             "ops.reconciliation",
             OPS_RECONCILIATION,
-            [("taobao_orders", b, "c", "silver.orders", 1, 1, 0, 0, 0, True, [b], conformed_at)
-             for b in ("2025-11", "2025-12")],
+            [
+                ("taobao_orders", b, "c", "silver.orders", 1, 1, 0, 0, 0, True, [b], conformed_at)
+                for b in ("2025-11", "2025-12")
+            ],
         ),
     ):
         tables.ensure(spark, config, catalog.table(name))
