@@ -13,7 +13,7 @@ ROOT ?= ./lakehouse
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[local,test,bench,docs]"
+	$(PY) -m pip install --quiet -e ".[local,s3,test,bench,docs]"
 	# Fetch the Delta jars into the Ivy cache once (later runs reuse it).
 	$(PY) -m jobs.runtime.warmup
 	touch $(STAMP)

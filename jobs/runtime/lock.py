@@ -6,7 +6,10 @@ replaceWhere slices. Every stage that writes (the lakehouse's tables, its qualit
 results, the model registry's aliases) therefore holds ``<root>/_taoqi.lock``,
 created only if no file is there, in one atomic step: on a local disk an
 exclusive create (``O_CREAT | O_EXCL``), on HDFS and ABFS the Hadoop FileSystem's
-``create(overwrite=false)``, which their servers make atomic. A second writer fails
+``create(overwrite=false)``, which their servers make atomic, on S3 (``s3a://``,
+``s3://``) a conditional write (PutObject with ``If-None-Match: *``, which S3
+refuses with 412 when the key exists: Hadoop 3.4's S3A create checks, then
+writes, so two runs could both win through it). A second writer fails
 at once (exit 4) with one line naming the holder, before it has written anything.
 
 A run killed without releasing it (SIGKILL, a lost driver) leaves the file behind;
@@ -110,18 +113,111 @@ class _HadoopFiles:
         storage.delete(self.spark, uri)
 
 
-def _files(spark: SparkSession | None, config: Config) -> tuple[_LocalFiles | _HadoopFiles, str]:
-    """How to lock the lakehouse, and its lock file: with a session, where Hadoop resolves the root (a root
-    without a scheme is on the cluster's default file system); without one, on this machine's disk."""
+S3_SCHEMES = ("s3a", "s3")
+# Hadoop's S3A settings the lock's S3 client follows, as boto3 names them; a bucket's own
+# (fs.s3a.bucket.<bucket>.<key>) before the general one (fs.s3a.<key>), as S3A reads them.
+S3A_SETTINGS = {
+    "endpoint": "endpoint_url",
+    "endpoint.region": "region_name",
+    "access.key": "aws_access_key_id",
+    "secret.key": "aws_secret_access_key",
+    "session.token": "aws_session_token",
+}
+S3_CREATE_LOST = ("PreconditionFailed", "ConditionalRequestConflict")  # 412: the key exists; 409: a racing write
+
+
+def s3a_settings(spark: SparkSession | None, config: Config, bucket: str) -> dict[str, str]:
+    """The S3A settings of ``bucket`` that are set: from the session's Hadoop configuration, or without one
+    (or on Spark Connect) from the config's ``spark.extra`` (``spark.hadoop.fs.s3a.*``)."""
+    try:
+        hadoop = spark.sparkContext._jsc.hadoopConfiguration() if spark is not None else None
+    except AttributeError:  # Spark Connect: no JVM handle
+        hadoop = None
+
+    def get(key: str) -> str | None:
+        return hadoop.get(key) if hadoop is not None else config.spark.extra.get(f"spark.hadoop.{key}")
+
+    keys = (*S3A_SETTINGS, "path.style.access", "connection.ssl.enabled")
+    found = {key: get(f"fs.s3a.bucket.{bucket}.{key}") or get(f"fs.s3a.{key}") for key in keys}
+    return {key: str(value) for key, value in found.items() if value}
+
+
+class _S3Files:
+    """The same on S3, with its conditional write: one PutObject with ``If-None-Match: *`` creates the key
+    only if none is there, atomically, so of two runs released together one wins."""
+
+    def __init__(self, settings: dict[str, str]):
+        try:
+            import boto3
+            from botocore.config import Config as ClientConfig
+        except ImportError:
+            raise UserError(
+                "a lakehouse on S3 needs boto3 for its write lock (S3's conditional write): pip install 'taoqi[s3]'"
+            ) from None
+        client = {arg: settings[key] for key, arg in S3A_SETTINGS.items() if key in settings}
+        endpoint = client.get("endpoint_url")
+        if endpoint and "://" not in endpoint:  # S3A takes a host name; its scheme follows the SSL setting
+            scheme = "http" if settings.get("connection.ssl.enabled") == "false" else "https"
+            client["endpoint_url"] = f"{scheme}://{endpoint}"
+        addressing = "path" if settings.get("path.style.access") == "true" else "auto"
+        self.client = boto3.client("s3", config=ClientConfig(s3={"addressing_style": addressing}), **client)
+
+    @staticmethod
+    def _key(uri: str) -> tuple[str, str]:
+        parts = urlparse(uri)
+        return parts.netloc, parts.path.lstrip("/")
+
+    def _failed(self, uri: str, err: Exception) -> OSError:
+        """An S3 error other than a lost race, as the OSError a local disk would raise (a missing bucket,
+        no permission, no endpoint): the caller turns it into one line."""
+        response = getattr(err, "response", {}).get("Error", {})
+        return OSError(f"{uri}: {response.get('Code', type(err).__name__)} {response.get('Message', err)}".strip())
+
+    def create_new(self, uri: str, text: str) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket, key = self._key(uri)
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=text.encode("utf-8"), IfNoneMatch="*")
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in S3_CREATE_LOST:
+                return False
+            raise self._failed(uri, err) from None
+        except BotoCoreError as err:
+            raise self._failed(uri, err) from None
+        return True
+
+    def read(self, uri: str) -> str | None:
+        bucket, key = self._key(uri)
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8")
+        except self.client.exceptions.NoSuchKey:
+            return None
+
+    def delete(self, uri: str) -> None:
+        bucket, key = self._key(uri)
+        self.client.delete_object(Bucket=bucket, Key=key)
+
+
+Files = _LocalFiles | _HadoopFiles | _S3Files
+
+
+def _files(spark: SparkSession | None, config: Config) -> tuple[Files, str]:
+    """How to lock the lakehouse, and its lock file: on S3 with S3's own API; with a session, where Hadoop
+    resolves the root (a root without a scheme is on the cluster's default file system); without one, on this
+    machine's disk."""
+    path = lock_path(config)
+    if urlparse(path).scheme in S3_SCHEMES:
+        return _S3Files(s3a_settings(spark, config, urlparse(path).netloc)), path
     if spark is None:
         if not is_local(config):
             raise ValueError(f"locking {config.lakehouse.root} needs a Spark session (its Hadoop FileSystem)")
-        return _LocalFiles(), lock_path(config)
-    path = storage.qualify(spark, lock_path(config))  # an unknown scheme: UnknownFileSystemError
+        return _LocalFiles(), path
+    path = storage.qualify(spark, path)  # an unknown scheme: UnknownFileSystemError
     return (_LocalFiles() if urlparse(path).scheme == "file" else _HadoopFiles(spark)), path
 
 
-def _create(files: _LocalFiles | _HadoopFiles, path: str, text: str, config: Config) -> bool:
+def _create(files: Files, path: str, text: str, config: Config) -> bool:
     """The first create of the lock: the first write of a stage, so where a root that cannot be written shows."""
     try:
         return files.create_new(path, text)
@@ -132,7 +228,7 @@ def _create(files: _LocalFiles | _HadoopFiles, path: str, text: str, config: Con
         ) from None
 
 
-def _read_holder(files: _LocalFiles | _HadoopFiles, path: str) -> dict | None:
+def _read_holder(files: Files, path: str) -> dict | None:
     text = files.read(path)
     if text is None:
         return None

@@ -1,7 +1,8 @@
 """One writer per lakehouse: the write lock (jobs/runtime/lock.py) under races, dead holders and SIGTERM.
 
-The races run real processes released together on one local lakehouse (no Spark: a local lakehouse is
-locked with the OS's exclusive create).
+The races run real processes released together on one lakehouse (no Spark: a local lakehouse is locked
+with the OS's exclusive create, one on S3 with S3's conditional write, here against an S3 server on
+127.0.0.1).
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ CONTENDER = textwrap.dedent(
 )
 
 
-def _contend(root: Path, n: int) -> list[subprocess.CompletedProcess]:
+def _contend(root: Path | str, n: int, env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess]:
     release_at = time.time() + 5  # every interpreter started and waiting by then
     started = [
         subprocess.Popen(
@@ -54,6 +55,7 @@ def _contend(root: Path, n: int) -> list[subprocess.CompletedProcess]:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env={**os.environ, **(env or {})},
         )
         for i in range(n)
     ]
@@ -137,3 +139,94 @@ def test_quality_and_promote_take_the_lock(tmp_path, capsys, stage):
     with lakehouse_lock(None, config, "run"):
         assert main([*stage, "--set", f"lakehouse.root={tmp_path}"]) == 4
     assert "the lakehouse is busy: `taoqi run`" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def s3():
+    """An S3 server on 127.0.0.1 with the bucket ``lake``: (a client of it, the environment that points the
+    AWS SDK at it). It serves one request at a time, so each conditional write is atomic, as S3 makes it."""
+    import threading
+
+    import boto3
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+    from werkzeug.serving import make_server
+
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=MotoRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{server.server_port}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    client = boto3.client(
+        "s3",
+        endpoint_url=env["AWS_ENDPOINT_URL"],
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket="lake")
+    yield client, env
+    server.shutdown()
+
+
+def _keys(client, prefix: str) -> list[str]:
+    return [o["Key"] for o in client.list_objects_v2(Bucket="lake", Prefix=prefix).get("Contents", [])]
+
+
+def test_on_s3_processes_released_together_exactly_one_writes(s3):
+    client, env = s3
+    done = _contend("s3a://lake/race", 6, env)
+    assert sorted(d.returncode for d in done) == [0, 4, 4, 4, 4, 4], [d.stderr[-500:] for d in done]
+    assert all("the lakehouse is busy" in d.stderr for d in done if d.returncode == 4)
+    assert _keys(client, "race/") == []  # released by the one that held it
+
+
+def test_on_s3_of_the_runs_that_find_one_dead_holder_one_takes_over(s3):
+    client, env = s3
+    client.put_object(Bucket="lake", Key="dead/_taoqi.lock", Body=json.dumps(_dead_holder()).encode())
+    done = _contend("s3a://lake/dead", 4, env)
+    assert sorted(d.returncode for d in done) == [0, 4, 4, 4], [d.stderr[-500:] for d in done]
+    assert "died holding" in next(d.stderr for d in done if d.returncode == 0)
+    assert _keys(client, "dead/") == []  # the lock and the take-over claim are gone
+
+
+def test_the_s3_lock_follows_the_s3a_settings_and_a_missing_bucket_is_one_line(s3, monkeypatch):
+    import dataclasses
+
+    from jobs.runtime.errors import UserError
+    from jobs.runtime.lock import s3a_settings
+
+    client, env = s3
+    for name in env:
+        monkeypatch.delenv(name, raising=False)  # from the settings alone, not the SDK's environment
+    config = load_config(sets=["lakehouse.root=s3a://lake/settings"])
+    s3a = {
+        "spark.hadoop.fs.s3a.endpoint": "127.0.0.1:1",  # the general endpoint: nothing listens there
+        "spark.hadoop.fs.s3a.bucket.lake.endpoint": env["AWS_ENDPOINT_URL"].removeprefix("http://"),
+        "spark.hadoop.fs.s3a.connection.ssl.enabled": "false",
+        "spark.hadoop.fs.s3a.path.style.access": "true",
+        "spark.hadoop.fs.s3a.access.key": "test",
+        "spark.hadoop.fs.s3a.secret.key": "test",
+        "spark.hadoop.fs.s3a.endpoint.region": "us-east-1",
+    }
+    config = dataclasses.replace(config, spark=dataclasses.replace(config.spark, extra=s3a))
+    assert s3a_settings(None, config, "lake")["endpoint"] == env["AWS_ENDPOINT_URL"].removeprefix("http://")
+    assert s3a_settings(None, config, "other")["endpoint"] == "127.0.0.1:1"
+    with lakehouse_lock(None, config, "run"):  # the bucket's own endpoint: the test server
+        assert json.loads(client.get_object(Bucket="lake", Key="settings/_taoqi.lock")["Body"].read())["stage"] == "run"
+    assert _keys(client, "settings/") == []
+    missing = dataclasses.replace(
+        config,
+        lakehouse=dataclasses.replace(config.lakehouse, root="s3a://missing/x"),
+        spark=dataclasses.replace(
+            config.spark, extra={**s3a, "spark.hadoop.fs.s3a.endpoint": s3a["spark.hadoop.fs.s3a.bucket.lake.endpoint"]}
+        ),
+    )
+    with (
+        pytest.raises(UserError, match=r"cannot write the lakehouse at s3a://missing/x \(.*NoSuchBucket"),
+        lakehouse_lock(None, missing, "run"),
+    ):
+        pass
