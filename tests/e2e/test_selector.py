@@ -240,3 +240,30 @@ def test_a_persona_model_becomes_current_only_once_its_tables_passed_their_check
     assert client.get_model_version_by_alias(name, model_registry.PERSONAS_ALIAS).version == current  # ...not current
     # and neither table changed: gold.personas passed its checks, but is written only once both have
     assert {t: tables.version(spark, config, t) for t in before} == before
+
+
+def test_a_select_that_dies_between_its_writes_is_repaired_by_the_rerun(spark, selected, monkeypatch):
+    from jobs import selection
+    from jobs.runtime import tables
+    from tests.e2e.test_faults import DriverLost
+
+    def this_month(name):
+        return read(spark, selected, name).filter(F.col("month") == LATEST)
+
+    before = {name: this_month(name).collect() for name in (selection.CANDIDATES, selection.SELECTION)}
+    write = tables.replace_where
+
+    def dies_after_the_candidates(df, config, name, *rest):
+        rows = write(df, config, name, *rest)
+        if name == selection.CANDIDATES:
+            raise DriverLost("lost after writing the candidates")
+        return rows
+
+    # the candidates are written, the selection and the month's record are not; the rerun replaces both
+    monkeypatch.setattr(tables, "replace_where", dies_after_the_candidates)
+    with pytest.raises(DriverLost):
+        taoqi(selected, "select", "--month", LATEST)
+    monkeypatch.setattr(tables, "replace_where", write)
+    taoqi(selected, "select", "--month", LATEST)
+    for name, rows in before.items():
+        assertDataFrameEqual(this_month(name), rows)
