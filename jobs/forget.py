@@ -168,7 +168,7 @@ def purge(spark: SparkSession, config: Config) -> str:
     """VACUUM every table holding members, keeping privacy.purge_after_hours of history: the files that only
     versions older than that still read (deleted members' rows among them) are removed."""
     hours = config.privacy.purge_after_hours
-    names = list(member_tables(spark, config)) + ([FORGOTTEN] if tables.exists(spark, config, FORGOTTEN) else [])
+    names = list(member_tables(spark, config))  # ops.forgotten holds keyed hashes only: nothing to purge there
     # Delta refuses a retention under 7 days unless told the operator chose it (privacy.purge_after_hours)
     previous = spark.conf.get(RETENTION_CHECK, "true")
     spark.conf.set(RETENTION_CHECK, "false")

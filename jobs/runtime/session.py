@@ -41,6 +41,9 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
         **DELTA_SQL_CONF,
         "spark.sql.session.timeZone": config.spark.session_time_zone,
         "spark.sql.shuffle.partitions": str(config.spark.shuffle_partitions),
+        # Delta's VACUUM lists a table's directories in one Spark job of this many tasks; Spark's default
+        # (10 000) made that job most of a VACUUM's time on a small table (38 s, against 3.4 s with 2).
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(config.spark.shuffle_partitions),
         # Schema of every table is declared; Delta must never guess one from data.
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # With column pruning the CSV parser only tokenises the columns a query reads, and a
