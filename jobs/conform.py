@@ -129,11 +129,21 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
     report, ready = [], []
     with contextlib.ExitStack() as held:
         accounts = None  # silver.accounts as this run will leave it, once its rows are ready
+        # each target's caches and checkpoints, released once nothing left to write reads them
+        caches: dict[str, contextlib.ExitStack] = {}
         for target in sorted(by_target, key=lambda t: (t != "accounts", t == "risk_flags")):
             specs = by_target[target]
+            caches[target] = held.enter_context(contextlib.ExitStack())
             with timed("conform", target) as t:
                 rows, output, rejected = prepare_target(
-                    spark, config, target, specs, months, replacing=replaced(specs), accounts=accounts, held=held
+                    spark,
+                    config,
+                    target,
+                    specs,
+                    months,
+                    replacing=replaced(specs),
+                    accounts=accounts,
+                    held=caches[target],
                 )
                 t.rows_in = sum(r["rows_in"] for r in rows)
                 t.rows_out = sum(r["rows_valid"] for r in rows)
@@ -167,6 +177,12 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
         writes += [(QUARANTINE, quarantine, these_batches)]
         writes += [(name, rows, where) for name, rows, where, _ in ready if name == "silver.accounts"]
         for name, rows, where in writes:
+            if name == "silver.accounts":
+                # Spark re-plans every cached plan that reads a table it writes (recacheByPath), each with
+                # Delta's file listing: the other targets' rows read silver.accounts, and they are written.
+                for target, held_by_target in caches.items():
+                    if target != "accounts":
+                        held_by_target.close()
             with timed("conform", f"write {name}") as t:
                 t.rows_out = tables.replace_where(rows, config, name, where)
         if "risk_flags" in by_target:
