@@ -32,7 +32,8 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest
 
-# The fast loop while changing code: the unit tests alone (tiny DataFrames, one Spark session), ruff included.
+# The fast loop while changing code (under two minutes): tests/unit alone, pure transforms on hand-built rows in
+# one Spark session, ruff included; tests/integration, e2e and cluster are `make test`'s.
 test-unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit
 

@@ -48,7 +48,7 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         # With column pruning the CSV parser only tokenises the columns a query reads, and a
         # line with too few fields is no longer flagged as corrupt: malformed lines would pass
-        # as rows with missing fields (tests/unit/test_dirt_catalogue.py catches it).
+        # as rows with missing fields (tests/integration/test_dirt_catalogue.py catches it).
         "spark.sql.csv.parser.columnPruning.enabled": "false",
         # Right-sized files without a hand-tuned repartition before every write.
         "spark.databricks.delta.optimizeWrite.enabled": "true",

@@ -118,7 +118,7 @@ def test_the_champion_is_not_replaced_by_a_challenger_that_does_not_beat_it(trai
     root, _, promoted, _, kept = trained
     assert "promoted apass_selector version 1 to @champion: no champion yet" in promoted
     # version 2 is as good as version 1, not better by the margin: it stays the challenger
-    # (a strictly worse challenger: tests/unit/test_apass.py, on a holdout built to tell them apart)
+    # (a strictly worse challenger: tests/integration/test_apass.py, on a holdout built to tell them apart)
     assert "version 2 stays @challenger" in kept and "does not beat" in kept
     client = _client(root)
     assert int(client.get_model_version_by_alias("apass_selector", "champion").version) == 1

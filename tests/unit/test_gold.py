@@ -20,6 +20,7 @@ from transforms.gold.score import scores, with_change, with_grade, with_level
 from transforms.gold.user_month import batch_slices
 from transforms.schemas import (
     AMOUNT_SUM,
+    GOLD_SCORES,
     GOLD_USER_FEATURES,
     GOLD_USER_MONTH,
     SILVER_ACCOUNTS,
@@ -206,7 +207,9 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
             dict(kind="dispute", amount_cny=0.00, status="OPEN", at="2025-03-17 09:00:00"),
         ],
     )
-    batch = {(r["month"], r["batch"]): r for r in slices(o, i, s, f).collect()}
+    # batches 2025-03 and 2025-04 in one plan (each row is judged against its own batch)
+    both = slices(o, i, s, f, batches=["2025-03", "2025-04"]).collect()
+    batch = {(r["month"], r["batch"]): r for r in both if r["batch"] == "2025-03"}
     assert set(batch) == {("2025-03", "2025-03"), ("2025-02", "2025-03")}  # the late order has its own slice
     late = batch[("2025-02", "2025-03")]
     assert (late["orders"], late["spend_cny"], late["active_days_mask"], late["reviews"]) == (
@@ -231,7 +234,7 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
         1,
         0,
     )
-    april = slices(o, i, s, f, batch="2025-04").collect()
+    april = [r for r in both if r["batch"] == "2025-04"]
     assert [(r["month"], r["orders"], r["spend_cny"], r["likes"], r["active_days_mask"]) for r in april] == [
         ("2025-04", 1, Decimal("999.00"), 1, 1)
     ]
@@ -246,14 +249,15 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
         ],
     )
     f = flags(spark, [dict(order_id="x", at="2025-04-01 09:00:00", ingest_month="2025-04")])
-    march = slices(o, f=f).first()  # by batch 2025-03 nobody knew: it counted
+    # each batch's slices alone, then both batches in one plan: the same rows
+    by_march, by_april = slices(o, f=f).collect(), slices(o, f=f, batch="2025-04").collect()
+    march = by_march[0]  # by batch 2025-03 nobody knew: it counted
     assert (march["orders"], march["spend_cny"], march["capped_spend_cny"], march["flagged_orders"]) == (
         2,
         Decimal("30100.00"),
         Decimal("20100.00"),
         0,
     )
-    taken_back = slices(o, f=f, batch="2025-04").collect()
     assert [
         (
             r["month"],
@@ -265,14 +269,11 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
             r["flagged_spend_cny"],
             r["active_days_mask"],
         )
-        for r in taken_back
+        for r in by_april
     ] == [("2025-03", "2025-04", -1, Decimal("-30000.00"), Decimal("-20000.00"), 1, Decimal("30000.00"), 0)]
-    # both batches in one plan: each slice as its own batch alone gives it
-    # (materialised once: the two roll-ups below would each plan and run both batches' slices again)
+    # (materialised once: the roll-ups below read it three times)
     um = slices(o, f=f, batches=["2025-03", "2025-04"]).localCheckpoint()
-    assertDataFrameEqual(
-        um.drop("sellers_sketch"), slices(o, f=f).unionByName(slices(o, f=f, batch="2025-04")).drop("sellers_sketch")
-    )
+    assertDataFrameEqual(um.drop("sellers_sketch"), [_without(r, "sellers_sketch") for r in by_march + by_april])
     # rolled up as of April, the order is gone; as of March it was there
     accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True)])
 
@@ -285,13 +286,18 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
             orders_monthly_cap=60,
             interaction_monthly_caps=S.interaction_monthly_caps,
             interaction_weights=S.interaction_weights,
-        )
+        ).collect()
 
-    march, april = (rolled_up([as_of]).first() for as_of in ("2025-03", "2025-04"))
+    (march,), (april,) = rolled_up(["2025-03"]), rolled_up(["2025-04"])
     # both months in one plan: each row as its month alone gives it
-    assertDataFrameEqual(rolled_up(["2025-03", "2025-04"]), rolled_up(["2025-03"]).unionByName(rolled_up(["2025-04"])))
+    assertDataFrameEqual(rolled_up(["2025-03", "2025-04"]), [march, april])
     assert (march["orders"], march["net_spend_cny"]) == (2, Decimal("20100.00"))
     assert (april["orders"], april["net_spend_cny"], april["flagged_orders"]) == (1, Decimal("100.00"), 1)
+
+
+def _without(row: Row, column: str) -> Row:
+    """``row`` less one column."""
+    return Row(**{k: v for k, v in row.asDict().items() if k != column})
 
 
 def test_caps_scale_orders_down_per_order_day_and_month(spark):
@@ -688,24 +694,26 @@ def test_score_is_monotonic_in_every_input(spark):
                 flagged_orders=rng.randint(0, 10),
             )
         )
-    before = score_rows(spark, base)
-    for name in INPUTS:
+    # every input bumped in turn, all scored in one plan: variant v of member uid is member (v + 1) * 1000 + uid
+    variants = list(base)
+    for v, name in enumerate(INPUTS):
         step = 1.0 if isinstance(base[0][name], float) else 1
-        bumped = []
         for r in base:
             up = r[name] + (step * 5000 if name == "net_spend_cny" else step * 3)
             delta = up if name in GOOD else r[name]  # "bad" inputs: more of them must not raise the score
             worse = r[name] + 3 if name not in GOOD else r[name]
-            row = {**r, name: delta if name in GOOD else worse}
+            row = {**r, "user_id": (v + 1) * 1000 + r["user_id"], name: delta if name in GOOD else worse}
             if name == "positive_reviews":  # more positive reviews among as many reviews
                 row["reviews"] = r["reviews"] + 3
-            bumped.append(row)
-        after = score_rows(spark, bumped)
-        for uid, r in before.items():
+            variants.append(row)
+    scored = score_rows(spark, variants)
+    for v, name in enumerate(INPUTS):
+        for uid in range(len(base)):
+            before, after = scored[uid]["score"], scored[(v + 1) * 1000 + uid]["score"]
             if name in GOOD:
-                assert after[uid]["score"] >= r["score"], (name, uid)
+                assert after >= before, (name, uid)
             else:
-                assert after[uid]["score"] <= r["score"], (name, uid)
+                assert after <= before, (name, uid)
 
 
 def test_no_single_dimension_reaches_the_top_band_alone(spark):
@@ -760,3 +768,23 @@ def test_kmv_sketch_is_exact_below_k_order_free_and_mergeable(spark):
     assert small.select(kmv_estimate(F.col("s"))).first()[0] == 3
     nothing = values.filter("false").agg(kmv_sketch(F.col("v")).alias("s"))
     assert nothing.select(kmv_estimate(F.col("s"))).first()[0] == 0
+
+
+def _scores(spark, rows: list[dict]):
+    """gold.scores rows of APASS-eligible members: zeros everywhere except the given values."""
+    base = {f.name: 0 for f in GOLD_SCORES.fields}
+    base.update(
+        month="2025-12",
+        band=4,
+        grade="apass_eligible",
+        vip_fee_cny=88,
+        credit_score=80.0,
+        credit_level="C5",
+        previous_score=None,
+        score_change=None,
+        growth_perk=False,
+        next_band_gap=None,
+        keep_band_points=None,
+        service_queue="priority",
+    )
+    return spark.createDataFrame([{**base, **r} for r in rows], GOLD_SCORES)

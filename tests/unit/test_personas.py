@@ -12,8 +12,7 @@ from scipy import stats
 from sklearn.metrics import adjusted_rand_score
 
 from jobs.runtime.config import ConfigError, load_config
-from tests.unit.test_apass import _scores
-from tests.unit.test_gold import _features
+from tests.unit.test_gold import _features, _scores
 from transforms.personas.evaluation import adjusted_rand_index, contingency, purity
 from transforms.personas.features import FEATURES, NAMES, persona_features
 from transforms.personas.profiles import age_band, profile_input, profile_rows, welch

@@ -14,34 +14,15 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.runtime.config import load_config
-from tests.unit.test_gold import _features, _month_row
+from tests.unit.test_gold import _features, _month_row, _scores
 from transforms.apass import selector
 from transforms.apass.gates import Gates
 from transforms.apass.indicators import INDICATORS, NAMES, indicators
 from transforms.apass.renewal import memberships, points, renewals
 from transforms.apass.selection import decisions
-from transforms.schemas import GOLD_SCORES, GOLD_USER_MONTH
+from transforms.schemas import GOLD_USER_MONTH
 
 CONFIG = load_config()
-
-
-def _scores(spark, rows: list[dict]):
-    base = {f.name: 0 for f in GOLD_SCORES.fields}
-    base.update(
-        month="2025-12",
-        band=4,
-        grade="apass_eligible",
-        vip_fee_cny=88,
-        credit_score=80.0,
-        credit_level="C5",
-        previous_score=None,
-        score_change=None,
-        growth_perk=False,
-        next_band_gap=None,
-        keep_band_points=None,
-        service_queue="priority",
-    )
-    return spark.createDataFrame([{**base, **r} for r in rows], GOLD_SCORES)
 
 
 def test_the_catalogue_has_60_plus_distinct_indicators():
