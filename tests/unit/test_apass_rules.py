@@ -283,13 +283,16 @@ def test_membership_starts_are_kept_reviews_known_by_the_batch_and_invitations(s
 def test_a_membership_year_is_twelve_months_and_a_start_inside_it_opens_none(spark):
     starts = "user_id long, membership_start string, source string"
     reviews = spark.createDataFrame(
-        [(1, "2025-03", "review"), (2, "2025-03", "review"), (3, "2025-05", "review")], starts
+        [(1, "2025-03", "review"), (2, "2025-03", "review"), (3, "2025-05", "review"), (4, "2025-01", "review")],
+        starts,
     )
     invitations = spark.createDataFrame(
         [
             (1, "2026-02", "invitation"),  # the 12th month of the year 2025-03..2026-02: inside it
             (2, "2026-03", "invitation"),  # the month after it: a new year
             (3, "2025-05", "invitation"),  # the same month as the review: one year, from the invitation
+            (4, "2025-07", "invitation"),  # inside the year 2025-01..2025-12: opens none
+            (4, "2026-02", "invitation"),  # after that year (though within 12 months of 2025-07): a new one
         ],
         starts,
     )
@@ -299,6 +302,8 @@ def test_a_membership_year_is_twelve_months_and_a_start_inside_it_opens_none(spa
         (2, "2025-03", "review"),
         (2, "2026-03", "invitation"),
         (3, "2025-05", "invitation"),
+        (4, "2025-01", "review"),
+        (4, "2026-02", "invitation"),
     ]
     ending = {
         (r["user_id"], r["membership_start"]): r["expiry_month"]
@@ -312,6 +317,7 @@ def test_a_membership_year_is_twelve_months_and_a_start_inside_it_opens_none(spa
             warn_before=1,
         ).collect()
     }
+    # member 4's years end in 2025-12 and 2027-01: neither is 2026's
     assert ending == {(1, "2025-03"): "2026-02", (2, "2025-03"): "2026-02", (3, "2025-05"): "2026-04"}
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from transforms import catalog
@@ -59,20 +59,30 @@ def invitation_starts(selection: DataFrame) -> DataFrame:
 
 
 def memberships(reviews: DataFrame, invitations: DataFrame) -> DataFrame:
-    """(user_id, membership_start, source): kept reviews and invitations; a start within 12 months of the
-    member's previous start is inside a running year and opens none."""
+    """(user_id, membership_start, source): kept reviews and invitations; a start inside a running year
+    (within 12 months of the start of the member's last membership year, not of the start before it)
+    opens none."""
     starts = (
         reviews.unionByName(invitations).groupBy("user_id", "membership_start").agg(F.min("source").alias("source"))
     )  # same month from both: "invitation" < "review"
-    previous = F.lag("membership_start").over(Window.partitionBy("user_id").orderBy("membership_start"))
-    return (
-        starts.select("*", previous.alias("_previous"))
-        .filter(
-            F.col("_previous").isNull()
-            | (F.col("membership_start") > _shift(F.col("_previous"), MEMBERSHIP_MONTHS - 1))
-        )
-        .drop("_previous")
+    # Which start opens a year depends on which earlier ones did: a fold over each member's few starts,
+    # in order, keeping a start only after the last kept one's year has run out.
+    ordered = starts.groupBy("user_id").agg(
+        F.array_sort(F.collect_list(F.struct("membership_start", "source"))).alias("_starts")
     )
+    years = F.aggregate(
+        "_starts",
+        F.array().cast(ordered.schema["_starts"].dataType),
+        lambda kept, start: (
+            F.when(F.size(kept) == 0, F.concat(kept, F.array(start)))
+            .when(
+                start["membership_start"] > _shift(F.element_at(kept, -1)["membership_start"], MEMBERSHIP_MONTHS - 1),
+                F.concat(kept, F.array(start)),
+            )
+            .otherwise(kept)
+        ),
+    )
+    return ordered.select("user_id", F.inline(years))
 
 
 def points(spend: Column, curve: list[list[float]]) -> Column:
