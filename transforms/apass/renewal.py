@@ -62,13 +62,13 @@ def memberships(reviews: DataFrame, invitations: DataFrame) -> DataFrame:
     """(user_id, membership_start, source): kept reviews and invitations; a start inside a running year
     (within 12 months of the start of the member's last membership year, not of the start before it)
     opens none."""
-    starts = (
-        reviews.unionByName(invitations).groupBy("user_id", "membership_start").agg(F.min("source").alias("source"))
-    )  # same month from both: "invitation" < "review"
-    # Which start opens a year depends on which earlier ones did: a fold over each member's few starts,
-    # in order, keeping a start only after the last kept one's year has run out.
-    ordered = starts.groupBy("user_id").agg(
-        F.array_sort(F.collect_list(F.struct("membership_start", "source"))).alias("_starts")
+    # Which start opens a year depends on which earlier ones did: a fold over each member's few starts in
+    # order (a month's invitation sorts before its review, "invitation" < "review"), keeping a start only
+    # after the last kept one's year has run out; a second start in the same month is inside that year.
+    ordered = (
+        reviews.unionByName(invitations)
+        .groupBy("user_id")
+        .agg(F.array_sort(F.collect_list(F.struct("membership_start", "source"))).alias("_starts"))
     )
     years = F.aggregate(
         "_starts",
