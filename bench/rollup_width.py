@@ -55,9 +55,11 @@ def score_inputs_rollup(
     window: int,
     orders_monthly_cap: int,
     interaction_monthly_caps: dict[str, int],
+    platforms: tuple[str, ...],
 ) -> DataFrame:
     """The roll-up of the score's inputs alone, built like user_features (members, two levels, carry)."""
     from transforms.gold.features import INTERACTION_COLUMNS, _fen, month_end, window_months
+    from transforms.gold.user_month import platform_bits
 
     months = window_months(as_of, window)
     partials = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).select(
@@ -66,7 +68,9 @@ def score_inputs_rollup(
         *SCORE_COUNTS,
         *[_fen(F.col(c)).alias(c) for c in SCORE_AMOUNTS],
         "active_days_mask",
-        "platform_mask",
+        F.aggregate("platforms", F.lit(0), lambda mask, p: mask.bitwiseOR(platform_bits(p, platforms))).alias(
+            "platform_mask"
+        ),
     )
     members = accounts.filter((F.col("registered_date") <= month_end(as_of)) & (F.col("ingest_month") <= as_of)).select(
         "user_id", "registered_date", F.col("identity_verified").cast("int").alias("identity_verified")
@@ -109,12 +113,13 @@ def measure(root: Path, repeat: int) -> dict:
     from jobs import aggregate
     from jobs.runtime import gold_log, tables
     from jobs.runtime.config import load_config
+    from jobs.runtime.registry import configured_platforms
     from jobs.runtime.session import build_spark
     from transforms.gold.features import user_features
 
     config = load_config(sets=[f"lakehouse.root={root}", "quality.enabled=false"])
     spark = build_spark(config, app_name="taoqi-bench-rollup-width")
-    s = config.scoring
+    s, platforms = config.scoring, configured_platforms(config)
     month = max(gold_log.computed(spark, config, aggregate.USER_MONTH))
     user_month, accounts = tables.read(spark, config, "gold.user_month"), tables.read(spark, config, "silver.accounts")
     high_value = (
@@ -135,6 +140,7 @@ def measure(root: Path, repeat: int) -> dict:
             orders_monthly_cap=s.orders_monthly_cap,
             interaction_monthly_caps=s.interaction_monthly_caps,
             interaction_weights=s.interaction_weights,
+            platforms=platforms,
         )
 
     builds = {
@@ -143,10 +149,11 @@ def measure(root: Path, repeat: int) -> dict:
         "score_inputs": lambda: score_inputs_rollup(
             user_month,
             accounts,
-            as_of_months=[month],
+            as_of=month,
             window=s.window_months,
             orders_monthly_cap=s.orders_monthly_cap,
             interaction_monthly_caps=s.interaction_monthly_caps,
+            platforms=platforms,
         ),
     }
     seconds: dict[str, list[float]] = {name: [] for name in builds}

@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from expectations.params import QualityConf
 from transforms import catalog
-from transforms.domain import CREDIT_LEVELS, PLATFORMS
+from transforms.domain import CREDIT_LEVELS, platforms_of
 from transforms.gold.params import COMPONENTS, ScoringConf
 from transforms.silver import reasons as R
 from transforms.sources import SourceSpec
@@ -46,6 +46,11 @@ class SuiteInputs:
     scoring: ScoringConf
     sources: tuple[SourceSpec, ...]  # every configured source, enabled or not, in config order
     max_order_amount_cny: float
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """The ecosystem's platforms: the configured order sources'."""
+        return platforms_of(self.sources)
 
     @property
     def natural_keys(self) -> dict[str, tuple[str, ...]]:
@@ -242,7 +247,7 @@ def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
     columns = schema.fieldNames()
     checks = [*schema_checks(schema), unique(*inputs.natural_keys[target])]
     if "platform" in columns:
-        checks.append(in_set("platform", list(PLATFORMS)))
+        checks.append(in_set("platform", list(inputs.platforms)))
     if "amount_cny" in columns:
         checks.append(between("amount_cny", 0, inputs.max_order_amount_cny))
     if "event_month" in columns:
@@ -306,7 +311,20 @@ def reconciliation_checks() -> list[Check]:
 # --------------------------------------------------------------------------- gold
 
 
-def user_month_checks() -> list[Check]:
+def known_platforms(platforms: tuple[str, ...]) -> Check:
+    """Per-platform partials name configured platforms only (a gold row of a platform silver never had)."""
+    known = "array(" + ", ".join(f"'{p}'" for p in platforms) + ")"  # identifiers (SourceSpec checks)
+    return Check(
+        "platforms known",
+        unexpected_rows(
+            "platforms and the keys of spend_by_platform_cny are configured platforms",
+            f"SELECT platforms FROM {{batch}} WHERE size(array_except(platforms, {known})) > 0 "
+            f"OR size(array_except(map_keys(spend_by_platform_cny), {known})) > 0",
+        ),
+    )
+
+
+def user_month_checks(inputs: SuiteInputs) -> list[Check]:
     schema = catalog.table("gold.user_month").schema
     return [
         *schema_checks(schema),
@@ -319,17 +337,18 @@ def user_month_checks() -> list[Check]:
             ),
         ),
         between("active_days_mask", 0, None),
-        between("platform_mask", 0, 15),
+        known_platforms(inputs.platforms),
         between("category_mask", 0, None),
     ]
 
 
-def user_features_checks() -> list[Check]:
+def user_features_checks(inputs: SuiteInputs) -> list[Check]:
     schema = catalog.table("gold.user_features").schema
     return [
         *schema_checks(schema),
         unique("user_id", "as_of_month"),
         users_exist(),
+        known_platforms(inputs.platforms),
         between("account_age_years", 0, None),
         between("net_spend_cny", 0, None),
         between("scored_orders", 0, None),
@@ -547,8 +566,8 @@ def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
         return silver_checks(table, inputs)
     by_table = {
         "ops.reconciliation": reconciliation_checks,
-        "gold.user_month": user_month_checks,
-        "gold.user_features": user_features_checks,
+        "gold.user_month": lambda: user_month_checks(inputs),
+        "gold.user_features": lambda: user_features_checks(inputs),
         "gold.scores": lambda: scores_checks(inputs),
         "gold.service_routing": lambda: service_routing_checks(inputs.scoring),
         "ops.stability": lambda: stability_checks(inputs.quality),

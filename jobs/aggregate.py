@@ -23,6 +23,7 @@ from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
+from jobs.runtime.registry import configured_platforms
 from transforms import catalog
 from transforms.gold.user_month import batch_slices
 from transforms.months import add_months
@@ -108,6 +109,7 @@ def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
             batches=batches,
             late_tolerance_months=tolerance,
             caps=config.scoring.caps,
+            platforms=configured_platforms(config),
         )
         # the month bounds let Delta prune partitions; the rows are those of the batches
         oldest = add_months(batches[0], -(tolerance + 1))

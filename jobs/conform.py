@@ -32,7 +32,7 @@ from jobs.runtime import quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
-from jobs.runtime.registry import enabled_sources
+from jobs.runtime.registry import configured_platforms, enabled_sources
 from transforms import catalog
 from transforms.months import add_months
 from transforms.schemas import OPS_RECONCILIATION, SILVER_QUARANTINE, conform_to
@@ -192,6 +192,15 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
     return report
 
 
+def conform_params(config: Config) -> ConformParams:
+    """What the conformers need of the config."""
+    return ConformParams(
+        fx_to_cny=config.conform.fx_to_cny,
+        max_order_amount_cny=config.conform.max_order_amount_cny,
+        platforms=configured_platforms(config),
+    )
+
+
 def prepare_target(
     spark: SparkSession,
     config: Config,
@@ -213,7 +222,7 @@ def prepare_target(
     schema = published.schema
     event_table = "event_month" in published.partitioned_by
     tables.ensure(spark, config, published)
-    params = ConformParams(fx_to_cny=config.conform.fx_to_cny, max_order_amount_cny=config.conform.max_order_amount_cny)
+    params = conform_params(config)
     tolerance = config.conform.late_tolerance_months
 
     def bronze(spec: SourceSpec) -> DataFrame:

@@ -29,6 +29,7 @@ from jobs.runtime import gold_log, quality, storage, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
+from jobs.runtime.registry import configured_platforms
 from transforms import catalog
 from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
 from transforms.gold.features import user_features
@@ -125,6 +126,7 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
             orders_monthly_cap=s.orders_monthly_cap,
             interaction_monthly_caps=s.interaction_monthly_caps,
             interaction_weights=s.interaction_weights,
+            platforms=configured_platforms(config),
         )
         accounts = {"accounts": tables.read(spark, config, "silver.accounts").select("user_id")}
         t.rows_out = quality.publish(

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from transforms.domain import CATEGORY_GROUPS, PLATFORMS
+from transforms.domain import CATEGORY_GROUPS
 
 AMOUNT = T.DecimalType(18, 2)
 AMOUNT_SUM = T.DecimalType(22, 2)  # sums of amounts: a member-month or 12 months, exact (no float drift)
@@ -216,6 +216,8 @@ def _sums(**docs: str) -> list[T.StructField]:
     return [column(n, AMOUNT_SUM, False, d) for n, d in docs.items()]
 
 
+PLATFORMS_DOC = "the platforms with a genuine order, in the configured sources' order"
+
 # Additive partials shared by gold.user_month (one month) and gold.user_features (12 months). Genuine:
 # not risk-flagged by the slice's batch; a flag of a later batch takes its order back in that batch (-1).
 _ORDER_PARTIALS = [
@@ -226,8 +228,13 @@ _ORDER_PARTIALS = [
     ),
     *_longs(flagged_orders="risk-flagged orders (never scored)"),
     *_sums(flagged_spend_cny="their amount"),
+    column(
+        "spend_by_platform_cny",
+        T.MapType(T.StringType(), AMOUNT_SUM, False),
+        False,
+        "genuine spend per platform (a platform without any is absent)",
+    ),
     *_sums(
-        **{f"spend_{p}_cny": f"genuine spend on {p}" for p in PLATFORMS},
         **{f"spend_{g}_cny": f"genuine spend in the {g} category group" for g in CATEGORY_GROUPS},
         group_buy_spend_cny="genuine spend on group-buy deals (Juhuasuan)",
         overseas_spend_cny="genuine spend on cross-border (global buy) orders",
@@ -270,7 +277,7 @@ GOLD_USER_MONTH = T.StructType(
         column("batch", T.StringType(), False, "the landing batch the events arrived in"),
         *_ORDER_PARTIALS,
         column("active_days_mask", T.IntegerType(), False, "bit d-1 set: a genuine order on day d"),
-        column("platform_mask", T.IntegerType(), False, "bits: taobao, tmall, fliggy, taopiaopiao ordered from"),
+        column("platforms", T.ArrayType(T.StringType(), False), False, PLATFORMS_DOC),
         column("category_mask", T.LongType(), False, "bit id-1 set: a taxonomy category bought from"),
         column(
             "sellers_sketch",
@@ -303,7 +310,7 @@ GOLD_USER_FEATURES = T.StructType(
         *_INTERACTION_PARTIALS,
         column("net_spend_cny", AMOUNT_SUM, False, "capped spend - capped refunds, at least 0"),
         column("net_gross_spend_cny", AMOUNT_SUM, False, "spend - refunds, at least 0 (no caps)"),
-        column("platform_mask", T.IntegerType(), False, "bits: taobao, tmall, fliggy, taopiaopiao ordered from"),
+        column("platforms", T.ArrayType(T.StringType(), False), False, PLATFORMS_DOC),
         *_longs(
             platforms_used="platforms ordered from",
             categories_used="taxonomy categories bought from",

@@ -7,6 +7,7 @@ stage code changes. See docs/contributing.md#adding-a-source.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -37,6 +38,9 @@ class ConformParams:
 
     fx_to_cny: Mapping[str, float]
     max_order_amount_cny: float
+    # the platforms of the configured order sources (transforms.domain.platforms_of): a platform
+    # column holding anything else is not valid
+    platforms: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,13 @@ class SourceSpec:
     member_field: str  # the raw field holding the member id (dotted when nested): what `taoqi forget` matches
     conform: Callable[..., DataFrame]  # (bronze batch, *, params: ConformParams) -> candidates
     reader_options: Mapping[str, str] = field(default_factory=dict)
+    # An order source's platform: its orders' silver.orders.platform. The ecosystem's platforms are the
+    # configured order sources' (transforms.domain.platforms_of), so a new platform is a new source.
+    platform: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.platform is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", self.platform):
+            raise ValueError(f"source {self.name}: platform {self.platform!r} is not a lowercase identifier")
 
     @property
     def bronze_schema(self) -> T.StructType:

@@ -91,10 +91,12 @@ from bench.reference.user_month_duckdb import (
     attach_gold,
     attach_silver,
     build_reference,
+    by_platform,
     connect,
     default_batches,
     diff_rows,
     list_silver,
+    platforms_in,
     reference_parser,
     reference_session,
     register_parquet,
@@ -102,8 +104,9 @@ from bench.reference.user_month_duckdb import (
 )
 from jobs.runtime import tables
 from jobs.runtime.config import Config
+from jobs.runtime.registry import configured_platforms
 from transforms.domain import GRADE_BY_BAND
-from transforms.gold.features import _NOT_SUMMED, GENDERS, INTERACTION_COLUMNS
+from transforms.gold.features import _BY_PLATFORM, _NOT_SUMMED, GENDERS, INTERACTION_COLUMNS
 from transforms.gold.params import (
     COMPONENTS,
     INTERACTION_KINDS,
@@ -175,6 +178,7 @@ def user_features_sql(
     orders_monthly_cap: int,
     interaction_monthly_caps: dict[str, int],
     interaction_weights: dict[str, float],
+    platforms: tuple[str, ...],
     user_month: str = "reference",
     accounts: str = "accounts",
 ) -> str:
@@ -184,11 +188,23 @@ def user_features_sql(
     slices); ``accounts``: silver.accounts.
     """
     as_of_rows = ", ".join(f"({_quote(m)}, {_quote(add_months(m, -(window - 1)))})" for m in sorted(set(as_of_months)))
-    summed = [f.name for f in GOLD_USER_MONTH.fields if f.name not in _NOT_SUMMED and f.name != "batch"]
+    spends = [f"_spend_{i}" for i in range(len(platforms))]
+    summed = [
+        f.name for f in GOLD_USER_MONTH.fields if f.name not in (*_NOT_SUMMED, *_BY_PLATFORM) and f.name != "batch"
+    ]
     sketches = ("sellers_sketch", "chat_sellers_sketch")
+    bit = "CASE p " + " ".join(f"WHEN {_quote(p)} THEN {i}" for i, p in enumerate(platforms)) + " END"
     slice_columns = ", ".join(
-        f"u.{c}" for c in [*summed, "max_order_cny", "active_days_mask", "platform_mask", "category_mask", *sketches]
+        [
+            *(f"u.{c}" for c in [*summed, "max_order_cny", "active_days_mask", "category_mask", *sketches]),
+            f"coalesce(list_sum(list_transform(u.platforms, lambda p: 1 << ({bit}))), 0)::INTEGER AS _platform_mask",
+            *(
+                f"coalesce(map_extract_value(u.spend_by_platform_cny, {_quote(p)}), 0) AS {c}"
+                for p, c in zip(platforms, spends, strict=True)
+            ),
+        ]
     )
+    summed += spends
     units = {k: f"least({INTERACTION_COLUMNS[k]}, {interaction_monthly_caps[k]})" for k in INTERACTION_KINDS}
     orders_counted = f"least(orders, {orders_monthly_cap})"
     carry = "FILTER (WHERE month > first_month)"  # the month still counts next month
@@ -249,8 +265,9 @@ def user_features_sql(
         "max_order_cny": "f.max_order_cny",
         "net_spend_cny": f"greatest({zero('f.capped_spend_cny')} - {zero('f.capped_refund_cny')}, 0)",
         "net_gross_spend_cny": f"greatest({zero('f.spend_cny')} - {zero('f.refund_cny')}, 0)",
-        "platform_mask": zero("f.platform_mask"),
-        "platforms_used": f"bit_count({zero('f.platform_mask')})",
+        "spend_by_platform_cny": by_platform([zero(f"f.{c}") for c in spends], platforms),
+        "platforms": platforms_in("f._platform_mask", platforms),
+        "platforms_used": f"bit_count({zero('f._platform_mask')})",
         "categories_used": f"bit_count({zero('f.category_mask')})",
         "distinct_sellers": kmv_estimate("s.sellers"),
         "chat_sellers": kmv_estimate("s.chat_sellers"),
@@ -277,14 +294,14 @@ by_month AS (
     SELECT user_id, as_of_month, month,
         {", ".join(f"sum({c}) AS {c}" for c in summed)},
         max(max_order_cny) AS max_order_cny, bit_or(active_days_mask) AS active_days_mask,
-        bit_or(platform_mask) AS platform_mask, bit_or(category_mask) AS category_mask
+        bit_or(_platform_mask) AS _platform_mask, bit_or(category_mask) AS category_mask
     FROM slices GROUP BY user_id, as_of_month, month),
 rolled AS (
     SELECT user_id, as_of_month,
         count(*) FILTER (WHERE orders > 0) AS months_active,
         sum({active_days}) AS active_days,
         {", ".join(f"sum({c}) AS {c}" for c in summed)},
-        max(max_order_cny) AS max_order_cny, bit_or(platform_mask) AS platform_mask,
+        max(max_order_cny) AS max_order_cny, bit_or(_platform_mask) AS _platform_mask,
         bit_or(category_mask) AS category_mask,
         sum({orders_counted}) AS scored_orders,
         {", ".join(f"sum({units[k]}) AS _units_{k}" for k in INTERACTION_KINDS)},
@@ -530,6 +547,7 @@ def build_gold(con: duckdb.DuckDBPyConnection, config: Config, batches: list[str
             orders_monthly_cap=s.orders_monthly_cap,
             interaction_monthly_caps=s.interaction_monthly_caps,
             interaction_weights=s.interaction_weights,
+            platforms=configured_platforms(config),
         ),
     )
     # the routing is a projection of the scores: timed with them

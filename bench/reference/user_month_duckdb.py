@@ -57,8 +57,8 @@ from pyspark.sql import types as T
 
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
+from jobs.runtime.registry import configured_platforms
 from transforms import catalog
-from transforms.domain import PLATFORMS
 from transforms.gold.params import CapTable
 from transforms.gold.sketch import K
 from transforms.gold.user_month import (
@@ -191,6 +191,8 @@ def _duck_type(dt: T.DataType) -> str:
         return f"DECIMAL({dt.precision},{dt.scale})"
     if isinstance(dt, T.ArrayType):
         return _duck_type(dt.elementType) + "[]"
+    if isinstance(dt, T.MapType):
+        return f"MAP({_duck_type(dt.keyType)}, {_duck_type(dt.valueType)})"
     return {
         T.StringType: "VARCHAR",
         T.LongType: "BIGINT",
@@ -268,12 +270,25 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def platforms_in(mask: str, platforms: tuple[str, ...]) -> str:
+    """Spark's ``platforms_in``: the platforms whose bit ``mask`` has set, in ``platforms``' order."""
+    named = ", ".join(f"CASE WHEN ({mask}) & {1 << i} <> 0 THEN {_quote(p)} END" for i, p in enumerate(platforms))
+    return f"list_filter([{named}], lambda p: p IS NOT NULL)"
+
+
+def by_platform(amounts: list[str], platforms: tuple[str, ...]) -> str:
+    """Spark's ``by_platform``: a map platform -> amount of the platforms whose amount is not zero."""
+    entries = ", ".join(f"{{'k': {_quote(p)}, 'v': coalesce({a}, 0)}}" for p, a in zip(platforms, amounts, strict=True))
+    return f"map_from_entries(list_filter([{entries}], lambda e: e.v <> 0))"
+
+
 def user_month_sql(
     batches: list[str],
     *,
     late_tolerance_months: int,
     caps: CapTable,
     time_zone: str,
+    platforms: tuple[str, ...],
     event_time_type: str = "TIMESTAMP",
 ) -> str:
     """The DuckDB query of the slices of ``batches`` (columns of gold.user_month, in its order).
@@ -294,7 +309,7 @@ def user_month_sql(
     hour = f"hour(timezone({_quote(time_zone)}, {instant}))"
     virtual_order = "item_kind = 'virtual'"
     category_id = "CASE category " + " ".join(f"WHEN {_quote(c.code)} THEN {c.id}" for c in CATEGORIES) + " END"
-    platform_bit = "CASE platform " + " ".join(f"WHEN {_quote(p)} THEN {i}" for i, p in enumerate(PLATFORMS)) + " END"
+    platform_bit = "CASE platform " + " ".join(f"WHEN {_quote(p)} THEN {i}" for i, p in enumerate(platforms)) + " END"
     e16 = "10000000000000000::HUGEINT"
 
     def factor(total: str, cap: str) -> str:  # cap / total as decimal(38,16) rounded half up, times 10^16
@@ -317,9 +332,9 @@ def user_month_sql(
         "flagged_orders": "count(CASE WHEN w <> 1 THEN 1 END)",
         "flagged_spend_cny": "sum(CASE WHEN w <> 1 THEN amount_cny ELSE 0 END)",
         "active_days_mask": "bit_or(CASE WHEN w = 1 THEN 1::INTEGER << (day(event_date) - 1) END)",
-        "platform_mask": f"bit_or(CASE WHEN w = 1 THEN 1::INTEGER << ({platform_bit}) END)",
+        "_platform_mask": f"bit_or(CASE WHEN w = 1 THEN 1::INTEGER << ({platform_bit}) END)",
         "category_mask": f"bit_or(CASE WHEN w = 1 THEN 1::BIGINT << (({category_id}) - 1) END)",
-        **{f"spend_{p}_cny": spend_if(f"platform = {_quote(p)}") for p in PLATFORMS},
+        **{f"_spend_{i}": spend_if(f"platform = {_quote(p)}") for i, p in enumerate(platforms)},
         **{f"spend_{g}_cny": spend_if(f"category_group = {_quote(g)}") for g in GROUPS},
         "group_buy_spend_cny": spend_if("is_group_buy"),
         "overseas_spend_cny": spend_if("is_overseas"),
@@ -373,6 +388,11 @@ def user_month_sql(
             final.append(
                 f"(coalesce({cents_columns[f.name]}, 0)::BIGINT::DECIMAL(20,0) * 0.01::DECIMAL(3,2))::{typ} AS {f.name}"
             )
+        elif f.name == "platforms":
+            final.append(f"{platforms_in('_platform_mask', platforms)}::{typ} AS {f.name}")
+        elif f.name == "spend_by_platform_cny":
+            spends = [f"_spend_{i}" for i in range(len(platforms))]
+            final.append(f"{by_platform(spends, platforms)}::{typ} AS {f.name}")
         elif f.name in ("sellers_sketch", "chat_sellers_sketch", "max_order_cny"):
             final.append(f"{f.name}::{typ} AS {f.name}")
         else:
@@ -489,6 +509,7 @@ def build_reference(
         late_tolerance_months=config.conform.late_tolerance_months,
         caps=config.scoring.caps,
         time_zone=config.spark.session_time_zone,
+        platforms=configured_platforms(config),
         event_time_type=event_time_type,
     )
     started = time.perf_counter()

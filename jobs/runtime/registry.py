@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 
 from jobs.runtime.config import Config, ConfigError
+from transforms.domain import platforms_of
 from transforms.sources import SourceSpec
 
 
@@ -31,3 +32,9 @@ def configured_sources(config: Config) -> list[SourceSpec]:
 def enabled_sources(config: Config) -> list[SourceSpec]:
     """The enabled sources in config order (accounts first: other sources check users against it)."""
     return [load_source(name, src.conformer) for name, src in config.sources.items() if src.enabled]
+
+
+def configured_platforms(config: Config) -> tuple[str, ...]:
+    """The ecosystem's platforms: those of every configured order source, enabled or not (a disabled
+    platform's history is still valid and still scored), in config order."""
+    return platforms_of(configured_sources(config))

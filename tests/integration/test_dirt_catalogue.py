@@ -13,12 +13,13 @@ from datetime import date
 import pytest
 from pyspark.sql import functions as F
 
+from jobs.conform import conform_params
 from jobs.ingest import read_landed
 from jobs.runtime.config import load_config
 from jobs.runtime.registry import load_source
 from transforms.silver import reasons as R
 from transforms.silver.common import with_user_check, with_window_check
-from transforms.sources import REJECT_REASON, ConformParams
+from transforms.sources import REJECT_REASON
 from transforms.synthetic import events, landing
 from transforms.synthetic.apass_history import apass_reviews
 from transforms.synthetic.landing import DIRT_KINDS
@@ -148,9 +149,7 @@ def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_pat
     bronze = read_landed(spark, spec, [out], "load-test")
     conformed = spec.conform(
         bronze,
-        params=ConformParams(
-            fx_to_cny=config.conform.fx_to_cny, max_order_amount_cny=config.conform.max_order_amount_cny
-        ),
+        params=conform_params(config),
     )
     if spec.event_time_checked:
         conformed = with_window_check(conformed, late_tolerance_months=config.conform.late_tolerance_months)
@@ -217,9 +216,7 @@ def test_a_retyped_field_of_a_text_feed_is_quarantined_with_the_reason_of_its_va
     bronze = read_landed(spark, spec, [str(batch)], "load-test")
     conformed = spec.conform(
         bronze,
-        params=ConformParams(
-            fx_to_cny=config.conform.fx_to_cny, max_order_amount_cny=config.conform.max_order_amount_cny
-        ),
+        params=conform_params(config),
     )
     got = {r["order_id"]: r[REJECT_REASON] for r in conformed.select("order_id", REJECT_REASON).collect()}
     assert got == {"TB1": None, "TB2": reason}

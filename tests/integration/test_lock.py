@@ -81,8 +81,9 @@ def test_of_the_runs_that_find_one_dead_holder_one_takes_over_and_the_others_exi
     (tmp_path / "_taoqi.lock").write_text(json.dumps(_dead_holder()))
     done = _contend(tmp_path, 4)
     assert sorted(d.returncode for d in done) == [0, 4, 4, 4], [d.stderr[-500:] for d in done]
-    (winner,) = (d for d in done if d.returncode == 0)
-    assert "died holding" in winner.stderr
+    # the run that took the dead holder's lock over says so; a run that came after the dead lock was
+    # deleted may win the new one instead (the taker then exits 4 like any second writer)
+    assert any("died holding" in d.stderr for d in done)
     assert not list(tmp_path.iterdir())  # the lock and the take-over claim are gone
 
 
@@ -189,7 +190,9 @@ def test_on_s3_of_the_runs_that_find_one_dead_holder_one_takes_over(s3):
     client.put_object(Bucket="lake", Key="dead/_taoqi.lock", Body=json.dumps(_dead_holder()).encode())
     done = _contend("s3a://lake/dead", 4, env)
     assert sorted(d.returncode for d in done) == [0, 4, 4, 4], [d.stderr[-500:] for d in done]
-    assert "died holding" in next(d.stderr for d in done if d.returncode == 0)
+    # the run that took the dead holder's lock over says so; a run that came after the dead lock was
+    # deleted may win the new one instead (the taker then exits 4 like any second writer)
+    assert any("died holding" in d.stderr for d in done)
     assert _keys(client, "dead/") == []  # the lock and the take-over claim are gone
 
 

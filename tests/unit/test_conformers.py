@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+import pytest
 from pyspark.sql import Row
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual, assertSchemaEqual
 
 from jobs.runtime.config import load_config
+from jobs.runtime.registry import configured_platforms, configured_sources
 from transforms import catalog
+from transforms.domain import platforms_of
 from transforms.silver import (
     accounts,
     apass_reviews,
@@ -30,7 +34,11 @@ from transforms.silver.common import CANDIDATE_EXTRAS
 from transforms.sources import BRONZE_METADATA, REJECT_REASON, ConformParams
 from transforms.taxonomy import BY_CODE, TAOBAO_CAT_OFFSET
 
-PARAMS = ConformParams(fx_to_cny={"CNY": 1.0, "USD": 7.1, "HKD": 0.91, "JPY": 0.047}, max_order_amount_cny=50_000_000.0)
+PARAMS = ConformParams(
+    fx_to_cny={"CNY": 1.0, "USD": 7.1, "HKD": 0.91, "JPY": 0.047},
+    max_order_amount_cny=50_000_000.0,
+    platforms=configured_platforms(load_config()),
+)
 R = reasons
 LAST_SECOND_OF_MARCH = 1743436799  # 2025-03-31 23:59:59 Asia/Shanghai = 15:59:59 UTC
 # Times are compared as text in the session zone (Asia/Shanghai) with their offset, so the
@@ -113,6 +121,27 @@ def test_every_configured_source_has_a_matching_spec():
             ("parquet", ".parquet"),
         }
     assert taopiaopiao_tickets.SOURCE.reader_options == {"header": "true", "sep": "\t"}
+
+
+def test_the_platforms_are_the_configured_order_sources():
+    config = load_config()
+    assert configured_platforms(config) == ("taobao", "tmall", "fliggy", "taopiaopiao")
+    # a fifth platform is a source that declares it (here Tmall's conformer under another name); a second
+    # source of a platform adds nothing, sources without a platform (accounts, interactions...) neither
+    eleme = dataclasses.replace(tmall_orders.SOURCE, name="eleme_orders", platform="eleme")
+    tmall_again = dataclasses.replace(tmall_orders.SOURCE, name="tmall_global_orders")
+    specs = [*configured_sources(config), eleme, tmall_again]
+    assert platforms_of(specs) == ("taobao", "tmall", "fliggy", "taopiaopiao", "eleme")
+    with pytest.raises(ValueError, match="not a lowercase identifier"):
+        dataclasses.replace(tmall_orders.SOURCE, platform="Ele.me")
+
+
+def test_a_platform_outside_the_configured_ones_is_not_valid(spark):
+    rows = [interaction_row("I1"), interaction_row("I2", platform="fliggy")]
+    only_two = dataclasses.replace(PARAMS, platforms=("taobao", "tmall"))
+    judged = interactions.SOURCE.conform(bronze(spark, interactions.SOURCE.raw_schema, rows), params=only_two)
+    assert reasons_by(judged.collect(), "event_id") == {"I1": None, "I2": R.BAD_VALUE}
+    assert reasons_by(conform_rows(spark, interactions, rows), "event_id") == {"I1": None, "I2": None}
 
 
 # --------------------------------------------------------------------------- orders

@@ -14,6 +14,7 @@ from pyspark.sql import types as T
 from pyspark.testing import assertDataFrameEqual
 
 from jobs.runtime.config import load_config
+from jobs.runtime.registry import configured_platforms
 from transforms.gold import params as P
 from transforms.gold.features import user_features, window_months
 from transforms.gold.score import scores, with_change, with_grade, with_level
@@ -100,6 +101,7 @@ ORDER = dict(
     ingest_month="2025-03",
     load_id="l1",
 )
+PLATFORMS = configured_platforms(load_config())  # taobao, tmall, fliggy, taopiaopiao: the default sources'
 
 
 def orders(spark, rows):
@@ -148,6 +150,7 @@ def slices(o, i=None, s=None, f=None, *, batch="2025-03", batches=None, caps=Non
         batches=batches or [batch],
         late_tolerance_months=2,
         caps=caps or CAPS,
+        platforms=PLATFORMS,
     )
 
 
@@ -222,8 +225,9 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
     assert (m["orders"], m["spend_cny"], m["capped_spend_cny"]) == (2, Decimal("350.50"), Decimal("350.50"))
     assert (m["flagged_orders"], m["flagged_spend_cny"]) == (1, Decimal("80.00"))
     assert m["active_days_mask"] == (1 << 9) | (1 << 30)  # the 10th and the 31st
-    assert m["platform_mask"] == 0b11  # taobao, tmall
-    assert (m["spend_tmall_cny"], m["spend_luxury_cny"], m["overseas_spend_cny"]) == (Decimal("250.50"),) * 3
+    assert m["platforms"] == ["taobao", "tmall"]
+    assert m["spend_by_platform_cny"] == {"taobao": Decimal("100.00"), "tmall": Decimal("250.50")}
+    assert (m["spend_luxury_cny"], m["overseas_spend_cny"]) == (Decimal("250.50"),) * 2
     assert (m["mobile_orders"], m["pc_orders"], m["max_order_cny"]) == (1, 1, Decimal("250.50"))
     assert (m["refunds"], m["returns"], m["disputes"], m["refund_cny"]) == (1, 1, 1, Decimal("70.00"))
     assert (m["reviews"], m["positive_reviews"], m["live"], m["live_seconds"], m["seller_chats"], m["likes"]) == (
@@ -286,6 +290,7 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
             orders_monthly_cap=60,
             interaction_monthly_caps=S.interaction_monthly_caps,
             interaction_weights=S.interaction_weights,
+            platforms=PLATFORMS,
         ).collect()
 
     (march,), (april,) = rolled_up(["2025-03"]), rolled_up(["2025-04"])
@@ -298,6 +303,50 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
 def _without(row: Row, column: str) -> Row:
     """``row`` less one column."""
     return Row(**{k: v for k, v in row.asDict().items() if k != column})
+
+
+def test_a_fifth_platform_is_named_in_gold_without_a_line_of_gold_code(spark):
+    """The platforms are a parameter (the configured order sources'): gold sums and names whatever it is given,
+    in that order, and rolls them up by name."""
+    platforms = (*PLATFORMS, "eleme")
+    o = orders(
+        spark,
+        [
+            dict(platform="eleme", seller_id="eleme:3", amount_cny=38.5, at="2025-03-02 12:10:00"),
+            dict(amount_cny=10.0, at="2025-03-02 20:00:00"),  # taobao
+            dict(platform="eleme", seller_id="eleme:3", amount_cny=21.0, at="2025-03-09 12:30:00"),
+            dict(user_id=2, platform="eleme", seller_id="eleme:4", amount_cny=15.0, at="2025-03-03 18:00:00"),
+        ],
+    )
+    um = batch_slices(
+        o,
+        interactions(spark, []),
+        service(spark, []),
+        flags(spark, []),
+        batches=["2025-03"],
+        late_tolerance_months=2,
+        caps=CAPS,
+        platforms=platforms,
+    ).localCheckpoint()
+    got = {r["user_id"]: r for r in um.collect()}
+    assert (got[1]["platforms"], got[2]["platforms"]) == (["taobao", "eleme"], ["eleme"])
+    assert got[1]["spend_by_platform_cny"] == {"taobao": Decimal("10.00"), "eleme": Decimal("59.50")}
+    accounts = _accounts(
+        spark, [dict(user_id=u, registered_date=date(2020, 1, 1), identity_verified=True) for u in (1, 2)]
+    )
+    rolled = user_features(
+        um,
+        accounts,
+        as_of_months=["2025-03"],
+        window=12,
+        orders_monthly_cap=S.orders_monthly_cap,
+        interaction_monthly_caps=S.interaction_monthly_caps,
+        interaction_weights=S.interaction_weights,
+        platforms=platforms,
+    ).collect()
+    one = next(r for r in rolled if r["user_id"] == 1)
+    assert (one["platforms"], one["platforms_used"]) == (["taobao", "eleme"], 2)
+    assert one["spend_by_platform_cny"] == {"taobao": Decimal("10.00"), "eleme": Decimal("59.50")}
 
 
 def test_caps_scale_orders_down_per_order_day_and_month(spark):
@@ -334,7 +383,8 @@ def test_caps_scale_orders_down_per_order_day_and_month(spark):
 
 
 def _month_row(spark, user_id, month, **values):
-    base = {f.name: (0 if not isinstance(f.dataType, type(AMOUNT_SUM)) else Decimal(0)) for f in GOLD_USER_MONTH.fields}
+    zeros = {T.MapType: {}, T.ArrayType: [], type(AMOUNT_SUM): Decimal(0)}
+    base = {f.name: zeros.get(type(f.dataType), 0) for f in GOLD_USER_MONTH.fields}
     base.update(
         user_id=user_id, month=month, batch=month, max_order_cny=None, sellers_sketch=None, chat_sellers_sketch=None
     )
@@ -368,6 +418,7 @@ def features_for(spark, month_rows, accounts, as_of="2025-12"):
         orders_monthly_cap=S.orders_monthly_cap,
         interaction_monthly_caps=S.interaction_monthly_caps,
         interaction_weights=S.interaction_weights,
+        platforms=PLATFORMS,
     )
 
 
@@ -382,7 +433,8 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
             capped_spend_cny=1000.0,
             capped_refund_cny=100.0,
             active_days_mask=0b111,
-            platform_mask=0b01,
+            platforms=["taobao"],
+            spend_by_platform_cny={"taobao": Decimal("1000.00")},
             reviews=25,
             positive_reviews=25,
         ),
@@ -393,7 +445,8 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
             orders=2,
             capped_spend_cny=300.0,
             active_days_mask=0b11,
-            platform_mask=0b100,
+            platforms=["fliggy"],
+            spend_by_platform_cny={"fliggy": Decimal("300.00")},
             category_mask=1 << 62,
         ),
         # a late June order that came with the July batch: its day is already active
@@ -421,6 +474,8 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
     assert one["scored_orders"] == 60 + 3  # 70 orders in January count as the monthly cap of 60
     assert one["interaction_units"] == 20 * S.interaction_weights["review"]  # 25 reviews, capped at 20
     assert (one["platforms_used"], one["categories_used"], one["account_age_years"]) == (2, 1, 10.0)
+    assert one["platforms"] == ["taobao", "fliggy"]  # the configured order, not the months'
+    assert one["spend_by_platform_cny"] == {"taobao": Decimal("1000.00"), "fliggy": Decimal("300.00")}
     # next month January 2025 leaves the window: what carries over is June only
     assert (one["carry_net_spend_cny"], one["carry_scored_orders"], one["carry_active_days"]) == (
         Decimal("350.00"),
@@ -471,6 +526,7 @@ def test_the_roll_up_does_not_depend_on_the_order_its_rows_arrive_in(spark):
                 orders_monthly_cap=60,
                 interaction_monthly_caps=S.interaction_monthly_caps,
                 interaction_weights=weights,
+                platforms=PLATFORMS,
             ).collect()
         )
 
@@ -490,6 +546,8 @@ def _features(spark, rows: list[dict]):
             return True
         if f.name in ("registered_date", "gender", "birth_year", "city_tier", "device_mobile_share", "max_order_cny"):
             return None
+        if isinstance(f.dataType, (T.MapType, T.ArrayType)):
+            return {} if isinstance(f.dataType, T.MapType) else []
         return Decimal(0) if f.dataType == AMOUNT_SUM else 0.0 if f.dataType.typeName() == "double" else 0
 
     full = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,7 @@ def test_features_of_a_hand_built_member(spark):
                 spend_hobby_cny=5000.0,
                 group_buy_spend_cny=60000.0,
                 spend_office_cny=10000.0,
-                spend_tmall_cny=70000.0,
-                spend_taobao_cny=30000.0,
+                spend_by_platform_cny={"tmall": Decimal("70000.00"), "taobao": Decimal("30000.00")},
                 premium_travel_orders=4,
                 first_class_orders=1,
                 mobile_orders=90,

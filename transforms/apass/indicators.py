@@ -1,4 +1,4 @@
-"""The APASS selector's indicators: 71 measures of spending power, credit and engagement per member.
+"""The APASS selector's indicators: 68 measures of spending power, credit and engagement per member.
 
 Every indicator is computed point in time, as of a month, from the member's
 row of ``gold.user_features`` (the 12-month roll-up), ``gold.scores`` (the
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.domain import CATEGORY_GROUPS, PLATFORMS
+from transforms.domain import CATEGORY_GROUPS
 
 _COMPONENTS = ("purchase_amount", "purchase_frequency", "interaction", "credit")
 _DAYS_PER_MONTH = 365.25 / 12
@@ -44,6 +44,12 @@ def number(name: str) -> Column:
 def ratio(numerator: Column, denominator: Column) -> Column:
     """numerator / denominator, 0 where the denominator is not positive (no orders: no rate)."""
     return F.when(denominator > 0, numerator / denominator).otherwise(F.lit(0.0))
+
+
+def top_platform_spend() -> Column:
+    """The genuine spend on the member's largest platform (0 without any): a measure of loyalty that
+    holds for any set of configured platforms."""
+    return F.coalesce(F.array_max(F.map_values(F.col("spend_by_platform_cny"))).cast("double"), F.lit(0.0))
 
 
 def _share(name: str, of: str = "spend_cny") -> Callable[[], Column]:
@@ -96,11 +102,14 @@ INDICATORS: tuple[Indicator, ...] = (
     Indicator("months_active", "spending", _W, "months with a genuine order", _col("months_active")),
     Indicator("orders_per_active_day", "spending", _W, "orders / active days", _rate("orders", "active_days")),
     # breadth: platforms, categories, sellers, channels
-    Indicator("platforms_used", "breadth", _W, "platforms with an order (of 4)", _col("platforms_used")),
-    *[
-        Indicator(f"{p}_share", "breadth", _W, f"spend on {p.capitalize()} / genuine spend", _share(f"spend_{p}_cny"))
-        for p in PLATFORMS
-    ],
+    Indicator("platforms_used", "breadth", _W, "platforms with a genuine order", _col("platforms_used")),
+    Indicator(
+        "top_platform_share",
+        "breadth",
+        _W,
+        "spend on the member's largest platform / genuine spend",
+        lambda: ratio(top_platform_spend(), number("spend_cny")),
+    ),
     *[
         Indicator(f"{g}_share", "breadth", _W, f"spend on {g} categories / genuine spend", _share(f"spend_{g}_cny"))
         for g in CATEGORY_GROUPS

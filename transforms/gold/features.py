@@ -28,6 +28,7 @@ from pyspark.sql import types as T
 
 from transforms.gold.params import INTERACTION_KINDS
 from transforms.gold.sketch import kmv_estimate, kmv_union
+from transforms.gold.user_month import by_platform, platform_bits, platforms_in
 from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_FEATURES, conform_to
 
@@ -35,12 +36,13 @@ from transforms.schemas import AMOUNT_SUM, GOLD_USER_FEATURES, conform_to
 INTERACTION_COLUMNS = {"review": "reviews", "qa": "qa", "like": "likes", "live": "live", "content": "content"}
 GENDERS = ("M", "F", "U")  # silver.accounts.gender; aggregated as its position in this list (1-based)
 _ACCOUNT = ("registered_date", "identity_verified", "gender_code", "birth_year", "city_tier", "mobile_share")
+_BY_PLATFORM = ("platforms", "spend_by_platform_cny")  # rolled up per platform, by position (_platform_mask, _spend_i)
 _NOT_SUMMED = {
     "user_id",
     "month",
     "max_order_cny",
     "active_days_mask",
-    "platform_mask",
+    "_platform_mask",
     "category_mask",
     "sellers_sketch",
     "chat_sellers_sketch",
@@ -91,6 +93,7 @@ def user_features(
     orders_monthly_cap: int,
     interaction_monthly_caps: dict[str, int],
     interaction_weights: dict[str, float],
+    platforms: tuple[str, ...],
 ) -> DataFrame:
     """Roll the slices of ``window`` months known by batch M up to one row per member, for every M of
     ``as_of_months``, in one plan.
@@ -100,7 +103,9 @@ def user_features(
     caps apply to the month's totals, active days are OR-ed within the month),
     then the months into the window; both steps run on one shuffle by member.
     A slice (or an account) feeds every as-of month of the set that can see it:
-    one explode, then one aggregation for all of them.
+    one explode, then one aggregation for all of them. ``platforms`` are the
+    configured platforms (transforms.domain.platforms_of): per-platform spend
+    and the platforms used are summed and OR-ed per platform, by position.
     """
     as_of_months = sorted(as_of_months)
     oldest = add_months(as_of_months[0], -(window - 1))
@@ -115,7 +120,17 @@ def user_features(
     )
     partials = user_month.filter(
         F.col("month").between(oldest, as_of_months[-1]) & (F.col("batch") <= as_of_months[-1])
-    ).select(*[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns])
+    ).select(
+        *[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns if c not in _BY_PLATFORM],
+        F.aggregate("platforms", F.lit(0), lambda mask, p: mask.bitwiseOR(platform_bits(p, platforms))).alias(
+            "_platform_mask"
+        ),
+        *[
+            _fen(F.coalesce(F.col("spend_by_platform_cny")[p], F.lit(0))).alias(f"_spend_{i}")
+            for i, p in enumerate(platforms)
+        ],
+    )
+    spends = [f"_spend_{i}" for i in range(len(platforms))]
     seen_by_account = F.filter(
         as_of_list, lambda m: (F.col("registered_date") <= month_end(m)) & (F.col("ingest_month") <= m)
     )
@@ -132,13 +147,13 @@ def user_features(
         *[c for c in shuffled.columns if c not in ("batch", "ingest_month")],
     )
 
-    summed = [c for c in user_month.columns if c not in _NOT_SUMMED and c != "batch"]
+    summed = [c for c in partials.columns if c not in _NOT_SUMMED and c != "batch"]
     by_month = rows.groupBy("user_id", "as_of_month", "month").agg(
         *[F.max(c).alias(c) for c in _ACCOUNT],
         *[F.sum(c).alias(c) for c in summed],
         F.max("max_order_cny").alias("max_order_cny"),
         F.bit_or("active_days_mask").alias("active_days_mask"),
-        F.bit_or("platform_mask").alias("platform_mask"),
+        F.bit_or("_platform_mask").alias("_platform_mask"),
         F.bit_or("category_mask").alias("category_mask"),
     )
 
@@ -162,7 +177,7 @@ def user_features(
         zero_sum(active_days, T.LongType()).alias("active_days"),
         *[F.sum(c).alias(c) for c in summed],
         F.max("max_order_cny").alias("max_order_cny"),
-        F.bit_or("platform_mask").alias("platform_mask"),
+        F.bit_or("_platform_mask").alias("_platform_mask"),
         F.bit_or("category_mask").alias("category_mask"),
         zero_sum(orders_counted, T.LongType()).alias("scored_orders"),
         *[zero_sum(capped[k], T.LongType()).alias(f"_units_{k}") for k in INTERACTION_KINDS],
@@ -188,7 +203,9 @@ def user_features(
         return sum((F.col(prefix + k) * F.lit(float(interaction_weights[k])) for k in INTERACTION_KINDS), F.lit(0.0))
 
     summed_filled = [
-        (_cny(F.coalesce(F.col(c), zero)) if c in decimals else F.coalesce(F.col(c), zero)).alias(c) for c in summed
+        (_cny(F.coalesce(F.col(c), zero)) if c in decimals else F.coalesce(F.col(c), zero)).alias(c)
+        for c in summed
+        if c not in spends
     ]
     age_years = F.months_between(month_end(F.col("as_of_month")), F.col("registered_date")) / 12
     return rolled.select(
@@ -211,8 +228,9 @@ def user_features(
         _cny(F.greatest(F.coalesce(F.col("spend_cny"), zero) - F.coalesce(F.col("refund_cny"), zero), zero)).alias(
             "net_gross_spend_cny"
         ),
-        F.coalesce(F.col("platform_mask"), F.lit(0)).alias("platform_mask"),
-        F.bit_count(F.coalesce(F.col("platform_mask"), F.lit(0))).cast("long").alias("platforms_used"),
+        by_platform([_cny(F.coalesce(F.col(c), zero)) for c in spends], platforms).alias("spend_by_platform_cny"),
+        platforms_in(F.col("_platform_mask"), platforms).alias("platforms"),
+        F.bit_count(F.coalesce(F.col("_platform_mask"), F.lit(0))).cast("long").alias("platforms_used"),
         F.bit_count(F.coalesce(F.col("category_mask"), F.lit(0).cast("long"))).cast("long").alias("categories_used"),
         kmv_estimate(F.col("_sellers")).alias("distinct_sellers"),
         kmv_estimate(F.col("_chat_sellers")).alias("chat_sellers"),

@@ -6,8 +6,10 @@ that batch's silver rows alone, so a new month costs one month of events;
 late events land in their own slice of the month they belong to; and the
 slices known by batch M are exactly what the score of month M may use, so
 a month-by-month run and a full recompute give the same rows. Every column
-is a sum, a count, an OR-ed bitmask, a max or a mergeable distinct-count
-sketch, so any set of slices rolls up exactly.
+is a sum, a count, an OR-ed bitmask, a max, a set of platforms, a sum per
+platform or a mergeable distinct-count sketch, so any set of slices rolls up
+exactly. The platforms are the configured order sources' (a platform is added
+by adding its source), so they are named, never a bit position.
 
 The cap table (``caps`` in conf/scoring.yaml) is applied within a slice,
 because per-order, per-day, per-category and per-shop caps need the events.
@@ -25,14 +27,12 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from transforms.domain import PLATFORMS
 from transforms.gold.params import CapTable
 from transforms.gold.sketch import kmv_sketch
 from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_MONTH, conform_to
 from transforms.taxonomy import CATEGORIES, GROUPS
 
-# Bit i of platform_mask; spend_<platform> columns.
 VIRTUAL_PLATFORMS = ("fliggy", "taopiaopiao")  # everything they sell is virtual (travel, tickets)
 # Bit (id - 1) of category_mask: one bit per taxonomy category in a BIGINT.
 assert len(CATEGORIES) <= 63, "category_mask holds 63 categories; widen it before adding more"
@@ -151,8 +151,34 @@ def _bit(position: Column, kind: T.DataType) -> Column:
     return F.call_function("shiftleft", F.lit(1).cast(kind), position.cast("int"))
 
 
-def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
-    """Order partials per slice (member, event month, batch) of weighted orders."""
+def platform_bits(platform: Column, platforms: tuple[str, ...]) -> Column:
+    """An INT with the bit of ``platform`` (its position in ``platforms``) set: platforms aggregate as a
+    bitmask, a fixed-width buffer Spark aggregates in a hash map (an array would make it sort)."""
+    assert len(platforms) <= 31, "a platform bitmask is an INT"
+    position = F.create_map(*[x for i, p in enumerate(platforms) for x in (F.lit(p), F.lit(i))])[platform]
+    return _bit(position, T.IntegerType())
+
+
+def platforms_in(mask: Column, platforms: tuple[str, ...]) -> Column:
+    """The platforms whose bit ``mask`` has set, in ``platforms``' order."""
+    return F.filter(
+        F.array(*[F.lit(p) for p in platforms]),
+        lambda _, i: F.call_function("shiftleft", F.lit(1), i).bitwiseAND(F.coalesce(mask, F.lit(0))) != 0,
+    )
+
+
+def by_platform(amounts: list[Column], platforms: tuple[str, ...]) -> Column:
+    """A map platform -> amount of the platforms whose amount is not zero (one per platform, in order)."""
+    zero = F.lit(0).cast(AMOUNT_SUM)
+    entries = F.map_from_arrays(
+        F.array(*[F.lit(p) for p in platforms]), F.array(*[F.coalesce(a, zero) for a in amounts])
+    )
+    return F.map_filter(entries, lambda _, amount: amount != 0)
+
+
+def slice_orders(weighted: DataFrame, *, caps: CapTable, platforms: tuple[str, ...]) -> DataFrame:
+    """Order partials per slice (member, event month, batch) of weighted orders; ``platforms`` are the
+    configured platforms (transforms.domain.platforms_of), in order."""
     weight = F.col(WEIGHT)
     genuine = weight == 1
     amount = _money(F.col("amount_cny"))
@@ -165,10 +191,9 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
         return F.sum(F.when(cond, weight).otherwise(0)).cast("long")
 
     category_id = F.create_map(*[x for c in CATEGORIES for x in (F.lit(c.code), F.lit(c.id))])[F.col("category")]
-    platform_bit = F.create_map(*[x for i, p in enumerate(PLATFORMS) for x in (F.lit(p), F.lit(i))])[F.col("platform")]
     hour = F.hour("event_time")
     credited = weighted.repartition("user_id").transform(credited_orders, caps=caps)
-    return credited.groupBy(*SLICE).agg(
+    partials = credited.groupBy(*SLICE).agg(
         count_if(F.lit(True)).alias("orders"),
         spend_if(F.lit(True)).alias("spend_cny"),
         (
@@ -178,9 +203,9 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
         F.count(F.when(~genuine, 1)).alias("flagged_orders"),
         F.sum(F.when(~genuine, amount).otherwise(zero)).alias("flagged_spend_cny"),
         F.bit_or(F.when(genuine, _bit(F.dayofmonth("event_date") - 1, T.IntegerType()))).alias("active_days_mask"),
-        F.bit_or(F.when(genuine, _bit(platform_bit, T.IntegerType()))).alias("platform_mask"),
+        F.bit_or(F.when(genuine, platform_bits(F.col("platform"), platforms))).alias("_platform_mask"),
         F.bit_or(F.when(genuine, _bit(category_id - 1, T.LongType()))).alias("category_mask"),
-        *[spend_if(F.col("platform") == p).alias(f"spend_{p}_cny") for p in PLATFORMS],
+        *[spend_if(F.col("platform") == p).alias(f"_spend_{i}") for i, p in enumerate(platforms)],
         *[spend_if(F.col("category_group") == g).alias(f"spend_{g}_cny") for g in GROUPS],
         spend_if(F.col("is_group_buy")).alias("group_buy_spend_cny"),
         spend_if(F.col("is_overseas")).alias("overseas_spend_cny"),
@@ -198,6 +223,12 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable) -> DataFrame:
         F.sum(F.when(weight != 0, hour * weight).otherwise(0)).cast("long").alias("order_hour_sum"),
         F.sum(F.when(weight != 0, hour * hour * weight).otherwise(0)).cast("long").alias("order_hour_sq_sum"),
         kmv_sketch(F.when(genuine, F.col("seller_id"))).alias("sellers_sketch"),
+    )
+    spends = [f"_spend_{i}" for i in range(len(platforms))]
+    return partials.select(
+        *[c for c in partials.columns if c != "_platform_mask" and c not in spends],
+        platforms_in(F.col("_platform_mask"), platforms).alias("platforms"),
+        by_platform([F.col(c) for c in spends], platforms).alias("spend_by_platform_cny"),
     )
 
 
@@ -249,6 +280,7 @@ def batch_slices(
     batches: list[str],
     late_tolerance_months: int,
     caps: CapTable,
+    platforms: tuple[str, ...],
 ) -> DataFrame:
     """Every slice of the landing batches ``batches``, projected onto GOLD_USER_MONTH, in one plan.
 
@@ -268,7 +300,7 @@ def batch_slices(
 
     weighted = weighted_orders(orders, risk_flags, batches=batches, late_tolerance_months=late_tolerance_months)
     parts = [
-        slice_orders(weighted, caps=caps),
+        slice_orders(weighted, caps=caps, platforms=platforms),
         slice_interactions(of_batches(interactions)),
         slice_service(of_batches(service_events), caps=caps),
     ]
@@ -280,6 +312,8 @@ def batch_slices(
             filled.append(F.col("event_month").alias("month"))
         elif field.name in sketches or field.name in ("user_id", "batch", "max_order_cny"):
             filled.append(F.col(field.name))
-        else:  # a slice without orders (or interactions...) has zero of them
-            filled.append(F.coalesce(F.col(field.name), F.lit(0).cast(field.dataType)).alias(field.name))
+        else:  # a slice without orders (or interactions...) has zero of them, and no platform
+            kind = type(field.dataType)
+            none = F.create_map() if kind is T.MapType else F.array() if kind is T.ArrayType else F.lit(0)
+            filled.append(F.coalesce(F.col(field.name), none.cast(field.dataType)).alias(field.name))
     return joined.select(*filled).transform(conform_to, GOLD_USER_MONTH)

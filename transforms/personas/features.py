@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from transforms.apass.indicators import number, ratio  # the selector's null-safe helpers
-from transforms.domain import CATEGORY_GROUPS, PLATFORMS
+from transforms.apass.indicators import number, ratio, top_platform_spend  # the selector's helpers
+from transforms.domain import CATEGORY_GROUPS
 from transforms.taxonomy import CATEGORIES
 
 _MONTHS = 12.0
@@ -44,8 +44,6 @@ def _hour_spread() -> Column:
     mean = ratio(number("order_hour_sum"), n)
     return F.sqrt(F.greatest(ratio(number("order_hour_sq_sum"), n) - mean * mean, F.lit(0.0)))
 
-
-_PLATFORM_SHARES = [f"spend_{p}_cny" for p in PLATFORMS]
 
 FEATURES: tuple[Feature, ...] = (
     Feature("luxury_share", "spend on luxury and designer brands / genuine spend", _share("spend_luxury_cny")),
@@ -92,7 +90,7 @@ FEATURES: tuple[Feature, ...] = (
     Feature(
         "platform_loyalty",
         "the largest platform's share of genuine spend (low: compares prices across platforms)",
-        lambda: ratio(F.greatest(*[number(c) for c in _PLATFORM_SHARES]), number("spend_cny")),
+        lambda: ratio(top_platform_spend(), number("spend_cny")),
     ),
     Feature(
         "mobile_share",

@@ -63,6 +63,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
 
 SOURCE = SourceSpec(
     name=NAME,
+    platform=PLATFORM,
     format="parquet",
     file_suffix=".parquet",
     raw_schema=FLIGGY_BOOKINGS,

@@ -6,7 +6,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import INTERACTIONS
-from transforms.domain import PLATFORMS
 from transforms.schemas import SILVER_INTERACTIONS
 from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
@@ -19,7 +18,7 @@ KINDS = ("review", "qa", "like", "live", "content", "seller_chat")
 def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """Every bronze row once, as a silver.interactions row plus its reason (null when valid).
 
-    ``params`` is unused (interactions carry no amounts) but kept for the common conformer signature.
+    A platform outside ``params.platforms`` is not valid.
     """
     rating = common.parse_int("rating")
     duration = common.parse_int("duration_s")
@@ -33,7 +32,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     bad_optional = common.present_but_invalid("rating", rating.between(1, 5)) | common.present_but_invalid(
         "duration_s", duration >= 0
     )
-    platform = F.when(F.col("platform").isin(*PLATFORMS), F.col("platform"))
+    platform = F.when(F.col("platform").isin(*params.platforms), F.col("platform"))
     typed = bronze.select(
         platform.alias("platform"),
         F.col("event_id"),

@@ -6,7 +6,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import RISK_FLAGS
-from transforms.domain import PLATFORMS
 from transforms.schemas import SILVER_RISK_FLAGS
 from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
@@ -18,11 +17,11 @@ REQUIRED = ("flag_id", "order_ref", "platform", "user_id", "rule", "flagged_at")
 def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """Every bronze row once, as a silver.risk_flags row plus its reason (null when valid).
 
-    ``params`` is unused (flags carry no amounts) but kept for the common conformer signature.
+    A platform outside ``params.platforms`` is not valid.
     """
     score = common.parse_double("risk_score")
     typed = bronze.select(
-        F.when(F.col("platform").isin(*PLATFORMS), F.col("platform")).alias("platform"),
+        F.when(F.col("platform").isin(*params.platforms), F.col("platform")).alias("platform"),
         F.col("flag_id"),
         F.col("order_ref").alias("order_id"),
         common.parse_long("user_id").alias("user_id"),

@@ -6,7 +6,6 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from transforms.bronze.raw_schemas import SERVICE_EVENTS
-from transforms.domain import PLATFORMS
 from transforms.schemas import SILVER_SERVICE_EVENTS
 from transforms.silver import common
 from transforms.sources import ConformParams, SourceSpec
@@ -19,7 +18,7 @@ KINDS = {"REFUND": "refund", "RETURN": "return", "DISPUTE": "dispute"}
 def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
     """Every bronze row once, as a silver.service_events row plus its reason (null when valid)."""
     typed = bronze.select(
-        F.when(F.col("platform").isin(*PLATFORMS), F.col("platform")).alias("platform"),
+        F.when(F.col("platform").isin(*params.platforms), F.col("platform")).alias("platform"),
         F.col("ticket_id"),
         F.col("order_ref").alias("order_id"),
         common.parse_long("user_id").alias("user_id"),

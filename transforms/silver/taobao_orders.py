@@ -41,6 +41,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
 
 SOURCE = SourceSpec(
     name=NAME,
+    platform=PLATFORM,
     format="json",
     file_suffix=".json",
     raw_schema=TAOBAO_ORDERS,

@@ -41,6 +41,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
 
 SOURCE = SourceSpec(
     name=NAME,
+    platform=PLATFORM,
     format="csv",
     file_suffix=".tsv",
     raw_schema=TAOPIAOPIAO_TICKETS,

@@ -44,6 +44,7 @@ def conform(bronze: DataFrame, *, params: ConformParams) -> DataFrame:
 
 SOURCE = SourceSpec(
     name=NAME,
+    platform=PLATFORM,
     format="csv",
     file_suffix=".csv",
     raw_schema=TMALL_ORDERS,
