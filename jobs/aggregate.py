@@ -16,7 +16,7 @@ import argparse
 import logging
 import sys
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.runtime import gold_log, quality, tables
@@ -66,14 +66,16 @@ def caps_fingerprint(config: Config) -> str:
 def stale_batches(spark: SparkSession, config: Config) -> list[str]:
     """Batches whose slices are missing, from other caps, or older than a conform they depend on.
 
-    A batch's slices read its own silver rows and the orders of the batches
-    up to ``late_tolerance_months + 1`` before it (risk flags arriving late),
-    so re-conforming a batch also makes the next few stale.
+    A batch's slices read its own silver rows (events up to
+    ``late_tolerance_months`` late) and orders of the months up to
+    ``late_tolerance_months + 1`` before those (the orders late risk flags and
+    after-sales tickets name), so re-conforming a batch also makes the next
+    ``2 * late_tolerance_months + 1`` stale.
     """
     conformed = gold_log.batches(spark, config)
     done = gold_log.computed(spark, config, USER_MONTH)
     settings = caps_fingerprint(config)
-    reach = config.conform.late_tolerance_months + 1
+    reach = 2 * config.conform.late_tolerance_months + 1
     stale = []
     for batch in gold_log.event_batches(conformed):
         last = done.get(batch)
@@ -91,26 +93,31 @@ def stale_batches(spark: SparkSession, config: Config) -> list[str]:
     return stale
 
 
-def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
-    """Recompute the slices of ``batches`` in one plan and one commit (each batch replaces exactly its own rows)."""
-    tables.ensure(spark, config, catalog.table(USER_MONTH))
+def slices_of(spark: SparkSession, config: Config, batches: list[str]) -> DataFrame:
+    """The slices of ``batches`` from silver under ``config``'s caps, as one plan (not written)."""
     silver = {
         t: tables.read(spark, config, f"silver.{t}") for t in ("orders", "interactions", "service_events", "risk_flags")
     }
+    return batch_slices(
+        silver["orders"],
+        silver["interactions"],
+        silver["service_events"],
+        silver["risk_flags"],
+        batches=batches,
+        late_tolerance_months=config.conform.late_tolerance_months,
+        caps=config.scoring.caps,
+        platforms=configured_platforms(config),
+    )
+
+
+def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
+    """Recompute the slices of ``batches`` in one plan and one commit (each batch replaces exactly its own rows)."""
+    tables.ensure(spark, config, catalog.table(USER_MONTH))
     tolerance = config.conform.late_tolerance_months
     batches = sorted(batches)
     batch_list = ", ".join(tables.sql_literal(b) for b in batches)
     with timed("aggregate", f"user_month batches {batches[0]}..{batches[-1]} ({len(batches)})") as t:
-        slices = batch_slices(
-            silver["orders"],
-            silver["interactions"],
-            silver["service_events"],
-            silver["risk_flags"],
-            batches=batches,
-            late_tolerance_months=tolerance,
-            caps=config.scoring.caps,
-            platforms=configured_platforms(config),
-        )
+        slices = slices_of(spark, config, batches)
         # the month bounds let Delta prune partitions; the rows are those of the batches
         oldest = add_months(batches[0], -(tolerance + 1))
         t.rows_out = quality.publish(

@@ -256,7 +256,7 @@ _SERVICE_PARTIALS = [
     *_longs(refunds="refund tickets opened", returns="return tickets opened", disputes="disputes opened"),
     *_sums(
         refund_cny="completed refunds and returns",
-        capped_refund_cny="the same, each at most the per-order cap of its platform's kind",
+        capped_refund_cny="the same, each at most the per-order cap of its order's kind",
     ),
 ]
 _INTERACTION_PARTIALS = _longs(

@@ -66,7 +66,6 @@ from transforms.gold.user_month import (
     COMPLETED,
     NIGHT_HOURS,
     REFUND_KINDS,
-    VIRTUAL_PLATFORMS,
 )
 from transforms.months import add_months
 from transforms.schemas import GOLD_USER_MONTH
@@ -297,6 +296,7 @@ def user_month_sql(
     INT96, which DuckDB reads as a naive TIMESTAMP holding UTC.
     """
     tol = late_tolerance_months
+    reach = tol + 1  # a flag or an after-sales ticket follows its order within this many months
     batch_rows = ", ".join(
         f"({_quote(b)}, {_quote(add_months(b, -tol))}, {_quote(add_months(b, -(tol + 1)))})"
         for b in sorted(set(batches))
@@ -363,7 +363,10 @@ def user_month_sql(
         "chat_sellers_sketch": sketch("list(target_hash) FILTER (WHERE kind = 'seller_chat')"),
     }
     money_back = f"kind IN ({', '.join(map(_quote, REFUND_KINDS))}) AND status = {_quote(COMPLETED)}"
-    refund_cap = _kind_cap(caps, "order", f"platform IN ({', '.join(map(_quote, VIRTUAL_PLATFORMS))})")
+    either = max(_cents(caps.physical.order), _cents(caps.virtual.order))
+    refund_cap = (
+        f"CASE WHEN item_kind IS NULL THEN {either}::HUGEINT ELSE {_kind_cap(caps, 'order', virtual_order)} END"
+    )
     service_parts = {
         "refunds": "count(CASE WHEN kind = 'refund' THEN 1 END)",
         "returns": "count(CASE WHEN kind = 'return' THEN 1 END)",
@@ -424,8 +427,12 @@ weighted AS (
 batch_interactions AS (
     SELECT b.batch, i.* FROM interactions i JOIN batches b ON i.ingest_month = b.batch
     WHERE i.event_month BETWEEN b.earliest AND b.batch),
+-- each ticket with its order's kind: the order of its platform and id in the {reach} months up to the ticket's
 batch_service AS (
-    SELECT b.batch, s.* FROM service_events s JOIN batches b ON s.ingest_month = b.batch
+    SELECT b.batch, s.*, o.item_kind FROM service_events s JOIN batches b ON s.ingest_month = b.batch
+        LEFT JOIN orders o ON o.platform = s.platform AND o.order_id = s.order_id
+            AND o.event_month BETWEEN strftime((s.event_month || '-01')::DATE - INTERVAL {reach} MONTH, '%Y-%m')
+            AND s.event_month
     WHERE s.event_month BETWEEN b.earliest AND b.batch),
 {
         xxhash64_ctes(

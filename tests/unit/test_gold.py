@@ -305,6 +305,47 @@ def _without(row: Row, column: str) -> Row:
     return Row(**{k: v for k, v in row.asDict().items() if k != column})
 
 
+def test_a_refund_is_capped_by_its_orders_kind_not_its_platform(spark):
+    """A Tmall top-up is virtual: it credited at most the virtual per-order cap, and its refund takes back no more.
+    A refund of an order gold cannot find (older than the tickets' reach) takes back at most the larger cap."""
+    assert (CAPS.virtual.order, CAPS.physical.order) == (3000, 20000)
+    o = orders(
+        spark,
+        [
+            dict(
+                platform="tmall",
+                order_id="TM1",
+                category="mobile_topup",
+                category_group="topup",
+                item_kind="virtual",
+                amount_cny=4904.81,
+                at="2025-03-02 12:00:00",
+            ),
+            dict(
+                order_id="TB1",
+                category="phones",
+                category_group="everyday",
+                item_kind="physical",
+                amount_cny=4904.81,
+                at="2025-03-02 12:00:00",
+                user_id=2,
+            ),
+        ],
+    )
+    s = service(
+        spark,
+        [
+            dict(platform="tmall", order_id="TM1", kind="refund", amount_cny=4904.81, at="2025-03-05 10:00:00"),
+            dict(user_id=2, order_id="TB1", kind="refund", amount_cny=4904.81, at="2025-03-05 10:00:00"),
+            dict(user_id=3, order_id="gone", kind="return", amount_cny=25000.0, at="2025-03-06 10:00:00"),
+        ],
+    )
+    got = {r["user_id"]: r for r in slices(o, s=s).collect()}
+    assert (got[1]["capped_spend_cny"], got[1]["capped_refund_cny"]) == (Decimal("3000.00"), Decimal("3000.00"))
+    assert got[2]["capped_refund_cny"] == Decimal("4904.81")  # a physical order's cap is 20 000
+    assert (got[3]["refund_cny"], got[3]["capped_refund_cny"]) == (Decimal("25000.00"), Decimal("20000.00"))
+
+
 def test_a_fifth_platform_is_named_in_gold_without_a_line_of_gold_code(spark):
     """The platforms are a parameter (the configured order sources'): gold sums and names whatever it is given,
     in that order, and rolls them up by name."""

@@ -33,7 +33,6 @@ from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_MONTH, conform_to
 from transforms.taxonomy import CATEGORIES, GROUPS
 
-VIRTUAL_PLATFORMS = ("fliggy", "taopiaopiao")  # everything they sell is virtual (travel, tickets)
 # Bit (id - 1) of category_mask: one bit per taxonomy category in a BIGINT.
 assert len(CATEGORIES) <= 63, "category_mask holds 63 categories; widen it before adding more"
 NIGHT_HOURS = (0, 5)  # orders placed 00:00-05:59 Shanghai (order farms work at night)
@@ -248,26 +247,37 @@ def slice_interactions(interactions: DataFrame) -> DataFrame:
     )
 
 
-def slice_service(service_events: DataFrame, *, caps: CapTable) -> DataFrame:
+def slice_service(service_events: DataFrame, order_kinds: DataFrame, *, caps: CapTable, reach_months: int) -> DataFrame:
     """After-sales partials per slice (member, event month, batch): counts, and completed refunds and returns.
 
     Refunds count in the month they happen (a month's partials never change
-    because of a later month). A refund takes back at most what an order of
-    its platform's kind could have credited (the per-order cap).
+    because of a later month). A refund takes back at most what its order
+    could have credited: the per-order cap of the order's kind (physical or
+    virtual, from ``order_kinds``: platform, order_id, item_kind, order_month),
+    looked up in the ``reach_months`` months up to the ticket's; for an order
+    not found there, the larger of the two kinds' caps.
     """
     kind = F.col("kind")
     money_back = kind.isin(*REFUND_KINDS) & (F.col("status") == COMPLETED)
     amount = _money(F.col("amount_cny"))
-    is_virtual = F.col("platform").isin(*VIRTUAL_PLATFORMS)
+    either = F.greatest(F.lit(caps.physical.order), F.lit(caps.virtual.order)).cast(AMOUNT_SUM)
+    order_cap = F.when(F.col("item_kind").isNull(), either).otherwise(
+        _kind_cap(caps, "order", F.col("item_kind") == "virtual")
+    )
     zero = F.lit(0).cast(AMOUNT_SUM)
-    return service_events.groupBy(*SLICE).agg(
+    t, o = service_events.alias("t"), order_kinds.alias("o")
+    found = (
+        (F.col("t.platform") == F.col("o.platform"))
+        & (F.col("t.order_id") == F.col("o.order_id"))
+        & F.col("o.order_month").between(shift_months(F.col("t.event_month"), -reach_months), F.col("t.event_month"))
+    )
+    tickets = t.join(o, found, how="left").select("t.*", "o.item_kind")
+    return tickets.groupBy(*SLICE).agg(
         F.count(F.when(kind == "refund", 1)).alias("refunds"),
         F.count(F.when(kind == "return", 1)).alias("returns"),
         F.count(F.when(kind == "dispute", 1)).alias("disputes"),
         F.sum(F.when(money_back, amount).otherwise(zero)).alias("refund_cny"),
-        F.sum(F.when(money_back, F.least(amount, _kind_cap(caps, "order", is_virtual))).otherwise(zero)).alias(
-            "capped_refund_cny"
-        ),
+        F.sum(F.when(money_back, F.least(amount, order_cap)).otherwise(zero)).alias("capped_refund_cny"),
     )
 
 
@@ -285,9 +295,11 @@ def batch_slices(
     """Every slice of the landing batches ``batches``, projected onto GOLD_USER_MONTH, in one plan.
 
     Reads those batches' silver rows (their event months only: partition
-    pruning) and the few risk-flagged orders of the months before; each event
-    table is shuffled once, by member, whatever the number of batches, and the
-    three pre-aggregates join on it. Each slice is what its batch alone gives.
+    pruning), the few risk-flagged orders of the months before, and the kinds
+    of the orders of the months the after-sales tickets can name (``reach``
+    months before each ticket); each event table is shuffled once, by member,
+    whatever the number of batches, and the three pre-aggregates join on it.
+    Each slice is what its batch alone gives.
     """
     earliest, newest = add_months(min(batches), -late_tolerance_months), max(batches)
 
@@ -299,10 +311,15 @@ def batch_slices(
         )
 
     weighted = weighted_orders(orders, risk_flags, batches=batches, late_tolerance_months=late_tolerance_months)
+    # a ticket follows its order within days, like a flag: its order is at most `reach` months before it
+    reach = late_tolerance_months + 1
+    order_kinds = orders.filter(F.col("event_month").between(add_months(earliest, -reach), newest)).select(
+        "platform", "order_id", "item_kind", F.col("event_month").alias("order_month")
+    )
     parts = [
         slice_orders(weighted, caps=caps, platforms=platforms),
         slice_interactions(of_batches(interactions)),
-        slice_service(of_batches(service_events), caps=caps),
+        slice_service(of_batches(service_events), order_kinds, caps=caps, reach_months=reach),
     ]
     joined = reduce(lambda a, b: a.join(b, SLICE, how="full"), parts)
     sketches = {"sellers_sketch", "chat_sellers_sketch"}
