@@ -59,10 +59,11 @@ def score_inputs_rollup(
 ) -> DataFrame:
     """The roll-up of the score's inputs alone, built like user_features (members, two levels, carry)."""
     from transforms.gold.features import INTERACTION_COLUMNS, _fen, month_end, window_months
-    from transforms.gold.user_month import platform_bits
+    from transforms.gold.user_month import known_by, platform_bits, with_next_batch
 
     months = window_months(as_of, window)
-    partials = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).select(
+    latest = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).transform(with_next_batch)
+    partials = latest.filter(known_by(F.lit(as_of))).select(
         "user_id",
         "month",
         *SCORE_COUNTS,

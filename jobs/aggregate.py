@@ -1,12 +1,13 @@
-"""Aggregate silver into gold.user_month: additive partials per member, event month and batch.
+"""Aggregate silver into gold.user_month: each member's month as each landing batch knows it.
 
-A landing batch's events become its "slices": one row per member and event
-month the batch brought events for (late events fall in their own months).
-A batch reads only its own silver rows, plus the few risk-flagged orders of
-the months before (a flag that arrives late takes its order back in this
-batch's slice). With --month M, batch M is recomputed. Without it, every
-batch conformed since it was last aggregated is, and every batch if the
-cap table changed: all of them in one Spark plan, one validation and one
+A landing batch's "slices": one row per member and month the batch changed
+(events of the month, up to ``conform.late_tolerance_months`` late, or a risk
+flag on one of its orders), holding the whole month as the batch knows it:
+every event that had arrived by then, caps applied to the month. The score
+of month M reads each month's latest slice up to batch M. With --month M,
+batch M is recomputed. Without it, every batch conformed since it was last
+aggregated is (and those after it whose months it feeds), and every batch if
+the cap table changed: all of them in one Spark plan, one validation and one
 Delta commit, with the same rows as one batch at a time.
 """
 
@@ -66,16 +67,16 @@ def caps_fingerprint(config: Config) -> str:
 def stale_batches(spark: SparkSession, config: Config) -> list[str]:
     """Batches whose slices are missing, from other caps, or older than a conform they depend on.
 
-    A batch's slices read its own silver rows (events up to
-    ``late_tolerance_months`` late) and orders of the months up to
-    ``late_tolerance_months + 1`` before those (the orders late risk flags and
-    after-sales tickets name), so re-conforming a batch also makes the next
-    ``2 * late_tolerance_months + 1`` stale.
+    A batch's slices read the silver rows of the months it can change (up to
+    ``late_tolerance_months + 1`` before it: a late flag's order) from every
+    batch up to it, and the orders their after-sales tickets name (as many
+    months again before those), so re-conforming a batch also makes the next
+    ``2 * (late_tolerance_months + 1)`` stale.
     """
     conformed = gold_log.batches(spark, config)
     done = gold_log.computed(spark, config, USER_MONTH)
     settings = caps_fingerprint(config)
-    reach = 2 * config.conform.late_tolerance_months + 1
+    reach = 2 * (config.conform.late_tolerance_months + 1)
     stale = []
     for batch in gold_log.event_batches(conformed):
         last = done.get(batch)

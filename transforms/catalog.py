@@ -95,8 +95,9 @@ CATALOG: dict[str, Table] = {
             S.GOLD_USER_MONTH,
             ("month",),
             "aggregate",
-            "Additive partials per member, event month and landing batch (a slice): every column is a sum, "
-            "count, OR-ed mask, max or mergeable sketch, so any set of slices rolls up exactly.",
+            "Each member's month as a landing batch knows it (a slice): one row per member, month and batch "
+            "that changed it, over every event of the month arrived by then; the score of month M reads each "
+            "month's latest slice up to batch M.",
         ),
         Table(
             "gold.user_features",
@@ -104,7 +105,7 @@ CATALOG: dict[str, Table] = {
             ("as_of_month",),
             "score",
             "Per member and as-of month: the account and the 12-month roll-up of gold.user_month ending there, "
-            "from the slices of the batches up to it (what was known then).",
+            "from each month's latest slice up to its batch (what was known then).",
         ),
         Table(
             "gold.scores",

@@ -284,12 +284,16 @@ def user_features_sql(
 WITH
 as_of(as_of_month, first_month) AS (VALUES {as_of_rows}),
 months AS (SELECT as_of_month, first_month, last_day((as_of_month || '-01')::DATE) AS last_day FROM as_of),
--- every slice once per as-of month that sees it: its batch had arrived, its month is in the window
+-- every slice once per as-of month that sees it: the latest slice of its month up to the as-of batch, its
+-- month in the window
+restated AS (
+    SELECT *, lead(batch) OVER (PARTITION BY user_id, month ORDER BY batch) AS next_batch FROM {user_month}),
 slices AS MATERIALIZED (
     SELECT m.as_of_month, u.user_id, u.month, {slice_columns}
-    FROM {user_month} u JOIN months m
-        ON u.batch <= m.as_of_month AND u.month BETWEEN m.first_month AND m.as_of_month),
--- the slices of a month into the month: the monthly caps apply to its totals
+    FROM restated u JOIN months m
+        ON u.batch <= m.as_of_month AND (u.next_batch IS NULL OR u.next_batch > m.as_of_month)
+        AND u.month BETWEEN m.first_month AND m.as_of_month),
+-- each month of the window (one slice): the monthly caps apply to its totals
 by_month AS (
     SELECT user_id, as_of_month, month,
         {", ".join(f"sum({c}) AS {c}" for c in summed)},

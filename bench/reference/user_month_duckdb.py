@@ -1,20 +1,19 @@
 """DuckDB reference of the gold.user_month aggregate: the same slices from the same silver files.
 
 `taoqi aggregate` writes, for each landing batch B, the slices of B: one row
-per (member, event month) that B brought events for (transforms/gold/
-user_month.py). This module computes the same rows and columns in one DuckDB
-query over the Parquet files of the current Delta snapshot of each silver
-table (the file list comes from Spark: DuckDB's delta extension cannot be
-installed here), so `bench/run.py` can report Spark's time over a
-single-machine engine's on the same work (issue 9: the Spark / DuckDB ratio).
+per (member, event month) that B changed, holding the whole month as B knows
+it (transforms/gold/user_month.py). This module computes the same rows and
+columns in one DuckDB query over the Parquet files of the current Delta
+snapshot of each silver table (the file list comes from Spark: DuckDB's delta
+extension cannot be installed here), so `bench/run.py` can report Spark's time
+over a single-machine engine's on the same work (the Spark / DuckDB ratio).
 
 What is mirrored, exactly:
-- Which rows: B's silver rows (ingest_month = B) of event months B - tolerance
-  .. B (orders: B - tolerance - 1 .. B, as the Spark side filters); an order
-  weighs +1 (genuine), 0 (flagged by a flag of batch <= B) or, in the batch
-  whose flag first names it, -1 (taken back: an order of an earlier batch
-  and of the months B - tolerance - 1 .. B). Spark loops over the batches;
-  here the batch is one more grouping key of one query.
+- Which rows: the member-months B changes (events of B of the months
+  B - tolerance .. B, or a flag of B on an order of the months
+  B - tolerance - 1 .. B), each with every event of the month ingested by B;
+  an order weighs 1 (genuine) or 0 (flagged by a flag of batch <= B). The
+  batch is one more grouping key of one query.
 - The cap table: every credit in integer cents (HUGEINT), with Spark's
   decimal rounding reproduced step by step: the scale factor cap / total is
   decimal(38,16) rounded half up, the product credit * factor decimal(38,6)
@@ -327,8 +326,7 @@ def user_month_sql(
     order_parts = {
         "orders": "sum(w)::BIGINT",
         "spend_cny": spend_if("true"),
-        "capped_spend_c": f"least(sum(CASE WHEN w = 1 THEN credited_c ELSE 0 END), {_cents(caps.month)}::HUGEINT)"
-        " + sum(CASE WHEN w <> 1 THEN credited_c ELSE 0 END)",
+        "capped_spend_c": f"least(sum(credited_c), {_cents(caps.month)}::HUGEINT)",
         "flagged_orders": "count(CASE WHEN w <> 1 THEN 1 END)",
         "flagged_spend_cny": "sum(CASE WHEN w <> 1 THEN amount_cny ELSE 0 END)",
         "active_days_mask": "bit_or(CASE WHEN w = 1 THEN 1::INTEGER << (day(event_date) - 1) END)",
@@ -405,35 +403,41 @@ def user_month_sql(
     return f"""
 WITH
 batches(batch, earliest, oldest) AS (VALUES {batch_rows}),
--- the first flag of each flagged order as batch B knows it: flags of batches <= B for orders of months >= oldest
+-- the member-months each batch changes: events of the month (up to {tol} months late), or a flag on one of its orders
+restated AS (
+    SELECT DISTINCT user_id, event_month, b.batch FROM (
+        SELECT user_id, event_month, ingest_month FROM orders
+        UNION ALL SELECT user_id, event_month, ingest_month FROM interactions
+        UNION ALL SELECT user_id, event_month, ingest_month FROM service_events) e
+    JOIN batches b ON e.ingest_month = b.batch AND e.event_month BETWEEN b.earliest AND b.batch
+    UNION
+    SELECT o.user_id, o.event_month, b.batch
+    FROM risk_flags f JOIN batches b ON f.ingest_month = b.batch
+        JOIN orders o ON o.platform = f.platform AND o.order_id = f.order_id AND o.risk_flagged
+    WHERE o.ingest_month <= b.batch AND o.event_month BETWEEN b.oldest AND b.batch),
+-- the flags of the months the batches can change, as Spark reads them
 first_flag AS (
-    SELECT b.batch, f.platform, f.order_id, min(f.ingest_month) AS first_ingest
-    FROM risk_flags f JOIN batches b ON f.ingest_month <= b.batch AND f.event_month >= b.oldest
+    SELECT platform, order_id, min(ingest_month) AS first_ingest FROM risk_flags
+    WHERE event_month BETWEEN {_quote(add_months(min(batches), -reach))} AND {_quote(max(batches))}
+        AND ingest_month <= {_quote(max(batches))}
     GROUP BY ALL),
-new_orders AS (
-    SELECT b.batch, o.* FROM orders o JOIN batches b ON o.ingest_month = b.batch
-    WHERE o.event_month BETWEEN b.oldest AND b.batch),
+-- each restated month as its batch knows it: every order of the month that had arrived by then
 weighted AS (
-    SELECT n.*, CASE WHEN n.risk_flagged AND ff.first_ingest IS NOT NULL THEN 0 ELSE 1 END AS w
-    FROM new_orders n LEFT JOIN first_flag ff
-        ON ff.batch = n.batch AND ff.platform = n.platform AND ff.order_id = n.order_id
-    UNION ALL BY NAME
-    -- taken back: an earlier batch's order whose first flag came in this batch
-    SELECT b.batch, o.*, -1 AS w
-    FROM orders o JOIN first_flag ff ON ff.platform = o.platform AND ff.order_id = o.order_id
-        JOIN batches b ON b.batch = ff.batch
-    WHERE ff.first_ingest = ff.batch AND o.risk_flagged AND o.ingest_month < b.batch
-        AND o.event_month BETWEEN b.oldest AND b.batch),
+    SELECT r.batch, o.*,
+        CASE WHEN o.risk_flagged AND ff.first_ingest <= r.batch THEN 0 ELSE 1 END AS w
+    FROM orders o JOIN restated r ON r.user_id = o.user_id AND r.event_month = o.event_month
+        AND o.ingest_month <= r.batch
+        LEFT JOIN first_flag ff ON ff.platform = o.platform AND ff.order_id = o.order_id),
 batch_interactions AS (
-    SELECT b.batch, i.* FROM interactions i JOIN batches b ON i.ingest_month = b.batch
-    WHERE i.event_month BETWEEN b.earliest AND b.batch),
+    SELECT r.batch, i.* FROM interactions i JOIN restated r ON r.user_id = i.user_id
+        AND r.event_month = i.event_month AND i.ingest_month <= r.batch),
 -- each ticket with its order's kind: the order of its platform and id in the {reach} months up to the ticket's
 batch_service AS (
-    SELECT b.batch, s.*, o.item_kind FROM service_events s JOIN batches b ON s.ingest_month = b.batch
+    SELECT r.batch, s.*, o.item_kind FROM service_events s JOIN restated r ON r.user_id = s.user_id
+        AND r.event_month = s.event_month AND s.ingest_month <= r.batch
         LEFT JOIN orders o ON o.platform = s.platform AND o.order_id = s.order_id
             AND o.event_month BETWEEN strftime((s.event_month || '-01')::DATE - INTERVAL {reach} MONTH, '%Y-%m')
-            AND s.event_month
-    WHERE s.event_month BETWEEN b.earliest AND b.batch),
+            AND s.event_month),
 {
         xxhash64_ctes(
             "SELECT DISTINCT seller_id AS v FROM weighted WHERE w = 1 UNION "
@@ -461,7 +465,7 @@ credited AS (
               {factor("shop_total_c", _kind_cap(caps, "shop_month", virtual_order))}) AS scale16,
         -- credit * scale: 18 decimals, rounded half up to 6 (decimal(38,6)), then to 2 (round(.., 2))
         CASE WHEN w = 1 THEN (((credit_c * scale16 + 500000000000) // 1000000000000) + 5000) // 10000
-             WHEN w = -1 THEN -per_order_c ELSE 0::HUGEINT END AS credited_c
+             ELSE 0::HUGEINT END AS credited_c
     FROM totals),
 order_parts AS (
     SELECT batch, user_id, event_month,

@@ -141,7 +141,7 @@ def test_month_by_month_equals_one_pass_over_all_months(spark, lakes):
         read(spark, lakes["bulk"], "ops.reconciliation").drop(*volatile),
     )
     # Incremental = full for gold, bit for bit, although late events arrived: batch 3 brought
-    # events of months 1 and 2, which count in their own slices from batch 3 on.
+    # events of months 1 and 2, whose slices of batch 3 restate those months.
     late = (
         read(spark, lakes["monthly"], "ops.reconciliation")
         .filter((F.col("target") == "silver.orders") & (F.col("ingest_month") == MONTHS[2]))

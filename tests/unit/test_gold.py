@@ -244,7 +244,9 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
     ]
 
 
-def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(spark):
+def test_a_flag_that_arrives_a_batch_later_restates_the_month_without_its_order(spark):
+    """Batch 2025-04 restates March as it knows it: the flagged order no longer counts, and the day it was the
+    only order of (the 31st) is no longer an active day."""
     o = orders(
         spark,
         [
@@ -274,7 +276,8 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
             r["active_days_mask"],
         )
         for r in by_april
-    ] == [("2025-03", "2025-04", -1, Decimal("-30000.00"), Decimal("-20000.00"), 1, Decimal("30000.00"), 0)]
+    ] == [("2025-03", "2025-04", 1, Decimal("100.00"), Decimal("100.00"), 1, Decimal("30000.00"), 1 << 4)]
+    assert march["active_days_mask"] == (1 << 4) | (1 << 30)
     # (materialised once: the roll-ups below read it three times)
     um = slices(o, f=f, batches=["2025-03", "2025-04"]).localCheckpoint()
     assertDataFrameEqual(um.drop("sellers_sketch"), [_without(r, "sellers_sketch") for r in by_march + by_april])
@@ -298,6 +301,66 @@ def test_a_flag_that_arrives_a_batch_later_takes_the_order_back_in_that_batch(sp
     assertDataFrameEqual(rolled_up(["2025-03", "2025-04"]), [march, april])
     assert (march["orders"], march["net_spend_cny"]) == (2, Decimal("20100.00"))
     assert (april["orders"], april["net_spend_cny"], april["flagged_orders"]) == (1, Decimal("100.00"), 1)
+
+
+def test_a_months_caps_hold_whatever_batch_its_events_arrive_in(spark):
+    """Late events are capped with the rest of their month, not from a fresh budget: member 1's March (five orders
+    of 15 000, two of them a batch late) credits the month cap of 60 000, not 75 000; member 2's two orders of
+    20 000 on one day (one a batch late) credit the day cap of 30 000, not 40 000."""
+    assert (CAPS.month, CAPS.physical.day, CAPS.physical.order) == (60000, 30000, 20000)
+    categories = ["phones", "computers", "appliances_large", "sports", "books"]
+    o = orders(
+        spark,
+        [
+            dict(
+                amount_cny=15000.0,
+                category=c,
+                seller_id=f"taobao:{day}",
+                at=f"2025-03-{day:02d} 10:00:00",
+                ingest_month="2025-03" if day < 20 else "2025-04",
+            )
+            for c, day in zip(categories, (2, 4, 6, 20, 25), strict=True)
+        ]
+        + [
+            dict(
+                user_id=2,
+                amount_cny=20000.0,
+                category=c,
+                seller_id=f"taobao:9{i}",
+                at=f"2025-03-10 1{i}:00:00",
+                ingest_month=batch,
+            )
+            for i, (c, batch) in enumerate((("phones", "2025-03"), ("computers", "2025-04")))
+        ],
+    )
+    um = slices(o, batches=["2025-03", "2025-04"]).localCheckpoint()
+    got = {(r["user_id"], r["batch"]): r["capped_spend_cny"] for r in um.collect()}
+    assert got == {
+        (1, "2025-03"): Decimal("45000.00"),
+        (1, "2025-04"): Decimal("60000.00"),  # March as April knows it: 75 000 of credit, the month cap
+        (2, "2025-03"): Decimal("20000.00"),
+        (2, "2025-04"): Decimal("30000.00"),  # 40 000 on one day: the day cap
+    }
+    accounts = _accounts(
+        spark, [dict(user_id=u, registered_date=date(2020, 1, 1), identity_verified=True) for u in (1, 2)]
+    )
+    rolled = user_features(
+        um,
+        accounts,
+        as_of_months=["2025-03", "2025-04"],
+        window=12,
+        orders_monthly_cap=60,
+        interaction_monthly_caps=S.interaction_monthly_caps,
+        interaction_weights=S.interaction_weights,
+        platforms=PLATFORMS,
+    ).collect()
+    net = {(r["user_id"], r["as_of_month"]): r["net_spend_cny"] for r in rolled}
+    assert net == {
+        (1, "2025-03"): Decimal("45000.00"),
+        (1, "2025-04"): Decimal("60000.00"),
+        (2, "2025-03"): Decimal("20000.00"),
+        (2, "2025-04"): Decimal("30000.00"),
+    }
 
 
 def _without(row: Row, column: str) -> Row:
@@ -490,8 +553,20 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
             spend_by_platform_cny={"fliggy": Decimal("300.00")},
             category_mask=1 << 62,
         ),
-        # a late June order that came with the July batch: its day is already active
-        _month_row(spark, 1, "2025-06", batch="2025-07", orders=1, capped_spend_cny=50.0, active_days_mask=0b10),
+        # a late June order came with the July batch: July's slice is June as July knows it (its day was active
+        # already), and replaces June's own slice
+        _month_row(
+            spark,
+            1,
+            "2025-06",
+            batch="2025-07",
+            orders=3,
+            capped_spend_cny=350.0,
+            active_days_mask=0b11,
+            platforms=["fliggy"],
+            spend_by_platform_cny={"fliggy": Decimal("350.00")},
+            category_mask=1 << 62,
+        ),
         # December events that arrive in January are not known by the December score
         _month_row(spark, 1, "2025-12", batch="2026-01", orders=4, capped_spend_cny=400.0, active_days_mask=0b1),
         _month_row(spark, 1, "2026-01", orders=9, capped_spend_cny=900.0, active_days_mask=0b1),  # after as_of
@@ -511,12 +586,12 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
     assert set(got) == {1, 2}
     one = got[1]
     assert (one["orders"], one["months_active"], one["active_days"]) == (73, 2, 5)
-    assert one["net_spend_cny"] == Decimal("1250.00")  # 1000 - 100 + 300 + 50
+    assert one["net_spend_cny"] == Decimal("1250.00")  # 1000 - 100 + 350
     assert one["scored_orders"] == 60 + 3  # 70 orders in January count as the monthly cap of 60
     assert one["interaction_units"] == 20 * S.interaction_weights["review"]  # 25 reviews, capped at 20
     assert (one["platforms_used"], one["categories_used"], one["account_age_years"]) == (2, 1, 10.0)
     assert one["platforms"] == ["taobao", "fliggy"]  # the configured order, not the months'
-    assert one["spend_by_platform_cny"] == {"taobao": Decimal("1000.00"), "fliggy": Decimal("300.00")}
+    assert one["spend_by_platform_cny"] == {"taobao": Decimal("1000.00"), "fliggy": Decimal("350.00")}
     # next month January 2025 leaves the window: what carries over is June only
     assert (one["carry_net_spend_cny"], one["carry_scored_orders"], one["carry_active_days"]) == (
         Decimal("350.00"),

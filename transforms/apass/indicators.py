@@ -270,8 +270,11 @@ def monthly_stability(user_month: DataFrame, keys: DataFrame, *, window: int) ->
 
     Reads only the slices of the keys' members (``keys`` is small: candidates
     or labelled members, broadcast), of the window's months, known by the
-    batch of ``as_of_month``.
+    batch of ``as_of_month`` (each month's latest slice up to that batch).
     """
+    # here, not at the top: gold.user_month's schema module imports this catalogue
+    from transforms.gold.user_month import known_by, with_next_batch
+
     months_back = F.date_format(
         F.add_months(F.to_date(F.concat(F.col("as_of_month"), F.lit("-01"))), -(window - 1)), "yyyy-MM"
     )
@@ -279,12 +282,13 @@ def monthly_stability(user_month: DataFrame, keys: DataFrame, *, window: int) ->
         F.add_months(F.to_date(F.concat(F.col("as_of_month"), F.lit("-01"))), -(RECENT_MONTHS - 1)), "yyyy-MM"
     )
     in_window = (
-        (F.col("month") >= months_back)
-        & (F.col("month") <= F.col("as_of_month"))
-        & (F.col("batch") <= F.col("as_of_month"))
+        (F.col("month") >= months_back) & (F.col("month") <= F.col("as_of_month")) & known_by(F.col("as_of_month"))
     )
+    members = F.broadcast(keys.select("user_id").distinct())
     per_month = (
         user_month.select("user_id", "month", "batch", "spend_cny", "orders")
+        .join(members, on="user_id", how="left_semi")
+        .transform(with_next_batch)
         .join(F.broadcast(keys.select("user_id", "as_of_month").distinct()), on="user_id", how="inner")
         .filter(in_window)
         .groupBy("user_id", "as_of_month", "month")

@@ -26,6 +26,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from transforms import catalog
+from transforms.gold.user_month import known_by, with_next_batch
 from transforms.schemas import AMOUNT_SUM, conform_to
 
 MEMBERSHIP_MONTHS = 12
@@ -127,14 +128,12 @@ def renewals(
         _shift(F.col("expiry_month"), -warn_before).alias("warning_month"),
     )
     qualifying = F.col("spend_cny") - F.col("refund_cny")
-    in_year = F.col("month").between(F.col("membership_start"), F.col("as_of_month")) & (
-        F.col("batch") <= F.col("as_of_month")
-    )
-    by_warning = F.col("month").between(F.col("membership_start"), F.col("warning_month")) & (
-        F.col("batch") <= F.col("warning_month")
-    )
+    as_of, warning = F.col("as_of_month"), F.col("warning_month")
+    in_year = F.col("month").between(F.col("membership_start"), as_of) & known_by(as_of)
+    by_warning = F.col("month").between(F.col("membership_start"), warning) & known_by(warning)
+    slices = user_month.select("user_id", "month", "batch", "spend_cny", "refund_cny").transform(with_next_batch)
     spend = (
-        ending.join(user_month.select("user_id", "month", "batch", "spend_cny", "refund_cny"), "user_id", "left")
+        ending.join(slices, "user_id", "left")
         .groupBy("user_id", "membership_start", "source", "expiry_month", "as_of_month", "warning_month")
         .agg(
             F.coalesce(F.sum(F.when(in_year, qualifying)), F.lit(0)).alias("_spend"),

@@ -1,11 +1,11 @@
 """gold.user_features: the 12-month roll-up of gold.user_month per member, as of a month.
 
-Point in time: only months up to ``as_of``, only what had arrived by batch
-``as_of`` (slices and accounts), and accounts registered by the month's last
-day. Members without any event in the window are still members (the score
+Point in time: only months up to ``as_of``, each as batch ``as_of`` knew it
+(its latest slice up to that batch), accounts known by that batch and
+registered by the month's last day. Members without any event in the window are still members (the score
 has a credit part for them too). The accounts and the 12 months of slices
 are unioned, clustered by member once (before each is exploded into the
-as-of months that see it) and aggregated in two steps; the sellers'
+as-of months that see it) and aggregated; the sellers'
 sketches are merged on the same clustering and joined back.
 
 Every aggregation buffer is fixed-width, so Spark aggregates in a hash map:
@@ -28,7 +28,7 @@ from pyspark.sql import types as T
 
 from transforms.gold.params import INTERACTION_KINDS
 from transforms.gold.sketch import kmv_estimate, kmv_union
-from transforms.gold.user_month import by_platform, platform_bits, platforms_in
+from transforms.gold.user_month import NEXT_BATCH, by_platform, known_by, platform_bits, platforms_in, with_next_batch
 from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_FEATURES, conform_to
 
@@ -99,11 +99,11 @@ def user_features(
     ``as_of_months``, in one plan.
 
     Members are the accounts registered by the month's last day and known by
-    its batch. The slices of a month are first merged into the month (monthly
-    caps apply to the month's totals, active days are OR-ed within the month),
-    then the months into the window; both steps run on one shuffle by member.
-    A slice (or an account) feeds every as-of month of the set that can see it:
-    one explode, then one aggregation for all of them. ``platforms`` are the
+    its batch. Each month of the window is the month's slice as batch M knows
+    it (the latest up to M: :func:`~transforms.gold.user_month.known_by`), so
+    the monthly caps apply to whole months; the months roll up into the window
+    on one shuffle by member. A slice (or an account) feeds every as-of month
+    of the set that sees it: one explode, then one aggregation for all of them. ``platforms`` are the
     configured platforms (transforms.domain.platforms_of): per-platform spend
     and the platforms used are summed and OR-ed per platform, by position.
     """
@@ -113,10 +113,10 @@ def user_features(
     # Amounts (AMOUNT_SUM: 2 decimals) are summed as longs of fen: exact like decimals, and measured
     # 21 s -> 11 s for the roll-up of a 100 k-member world (Spark sums DECIMAL(22,2) as BigDecimals).
     decimals = {f.name for f in user_month.schema.fields if f.dataType == AMOUNT_SUM}
-    # a slice counts as of M when its month is in M's window and its batch had arrived by M
+    # a slice counts as of M when its month is in M's window and it is the month as batch M knows it
     seen_by_slice = F.filter(
         as_of_list,
-        lambda m: (F.col("batch") <= m) & (F.col("month") <= m) & (F.col("month") >= shift_months(m, -(window - 1))),
+        lambda m: known_by(m) & (F.col("month") <= m) & (F.col("month") >= shift_months(m, -(window - 1))),
     )
     partials = user_month.filter(
         F.col("month").between(oldest, as_of_months[-1]) & (F.col("batch") <= as_of_months[-1])
@@ -141,22 +141,14 @@ def user_features(
     )
     # Exploded after the shuffle by member, which both aggregations reuse: a slice crosses it once, not
     # once per as-of month that sees it (up to 12).
-    shuffled = partials.unionByName(members, allowMissingColumns=True).repartition("user_id")
+    shuffled = partials.unionByName(members, allowMissingColumns=True).repartition("user_id").transform(with_next_batch)
     rows = shuffled.select(
         F.explode(F.when(F.col("month").isNotNull(), seen_by_slice).otherwise(seen_by_account)).alias("as_of_month"),
-        *[c for c in shuffled.columns if c not in ("batch", "ingest_month")],
+        *[c for c in shuffled.columns if c not in ("batch", "ingest_month", NEXT_BATCH)],
     )
 
     summed = [c for c in partials.columns if c not in _NOT_SUMMED and c != "batch"]
-    by_month = rows.groupBy("user_id", "as_of_month", "month").agg(
-        *[F.max(c).alias(c) for c in _ACCOUNT],
-        *[F.sum(c).alias(c) for c in summed],
-        F.max("max_order_cny").alias("max_order_cny"),
-        F.bit_or("active_days_mask").alias("active_days_mask"),
-        F.bit_or("_platform_mask").alias("_platform_mask"),
-        F.bit_or("category_mask").alias("category_mask"),
-    )
-
+    # each month of the window is one slice (its latest, as M knows it): the monthly caps apply to its row
     carry = F.col("month") > shift_months(F.col("as_of_month"), -(window - 1))  # still counts next month
     # least() skips nulls: guard so the accounts' rows (no partials) count nothing, not the cap
     is_partial = F.col("month").isNotNull()
@@ -171,7 +163,7 @@ def user_features(
     def zero_sum(col: Column, dtype: T.DataType) -> Column:
         return F.coalesce(F.sum(col), F.lit(0)).cast(dtype)
 
-    rolled = by_month.groupBy("user_id", "as_of_month").agg(
+    rolled = rows.groupBy("user_id", "as_of_month").agg(
         *[F.max(c).alias(c) for c in _ACCOUNT],
         F.count(F.when(F.col("orders") > 0, 1)).alias("months_active"),
         zero_sum(active_days, T.LongType()).alias("active_days"),

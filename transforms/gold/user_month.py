@@ -1,22 +1,22 @@
-"""gold.user_month: additive partials per member, event month and landing batch ("slices").
+"""gold.user_month: each member's month as each landing batch knows it ("slices").
 
-A slice (member, month, batch) holds what the events of one event month that
-arrived in one landing batch add up to. A batch's slices are computed from
-that batch's silver rows alone, so a new month costs one month of events;
-late events land in their own slice of the month they belong to; and the
-slices known by batch M are exactly what the score of month M may use, so
-a month-by-month run and a full recompute give the same rows. Every column
-is a sum, a count, an OR-ed bitmask, a max, a set of platforms, a sum per
-platform or a mergeable distinct-count sketch, so any set of slices rolls up
-exactly. The platforms are the configured order sources' (a platform is added
-by adding its source), so they are named, never a bit position.
+A slice (member, month, batch) holds what every event of the month that had
+arrived by the batch adds up to, orders genuine unless a flag for them had
+arrived by then. A batch has a slice of each member-month it changes (new
+events of the month, up to ``late_tolerance_months`` late, or a new flag on
+one of its orders); what the score of month M sees of a month is its slice
+of the latest batch up to M (:func:`known_by`). So the caps hold for the
+month whatever the batches its events came in, a day whose only order was
+flagged later stops being active, and a month-by-month run and a full
+recompute give the same rows.
 
-The cap table (``caps`` in conf/scoring.yaml) is applied within a slice,
-because per-order, per-day, per-category and per-shop caps need the events.
-Risk control: an order counts as genuine in its slice unless a flag for it
-arrived by its batch; a flag that arrives in a later batch takes the order
-back in that batch's slice of the order's month (a negative correction: -1
-order, minus its amount, minus its per-order-capped credit).
+Every column of a slice is a sum, a count, an OR-ed bitmask, a max, a set of
+platforms, a sum per platform or a mergeable distinct-count sketch over the
+month's events, so the months of a window roll up exactly. The platforms are
+the configured order sources' (a platform is added by adding its source), so
+they are named, never a bit position. The cap table (``caps`` in
+conf/scoring.yaml) applies within a slice: per order, per day, per category,
+per shop and per month.
 """
 
 from __future__ import annotations
@@ -39,8 +39,24 @@ NIGHT_HOURS = (0, 5)  # orders placed 00:00-05:59 Shanghai (order farms work at 
 BIG_ORDER_CNY = 1000  # the published APASS profile: an average order of >= 1,000 CNY
 REFUND_KINDS = ("refund", "return")
 COMPLETED = "COMPLETED"
-WEIGHT = "_weight"  # +1 a genuine order of the batch, 0 flagged on arrival, -1 taken back by a later flag
+WEIGHT = "_weight"  # 1 a genuine order as its slice's batch knows it, 0 a flagged one
 SLICE = ["user_id", "event_month", "batch"]
+
+
+NEXT_BATCH = "next_batch"
+
+
+def with_next_batch(slices: DataFrame) -> DataFrame:
+    """``slices`` with ``next_batch``: the next batch of ``slices`` that restated the same member-month (null:
+    none). Keep every batch up to the latest as-of month the slices are read for."""
+    later = Window.partitionBy("user_id", "month").orderBy("batch")
+    return slices.select("*", F.lead("batch").over(later).alias(NEXT_BATCH))
+
+
+def known_by(as_of: Column) -> Column:
+    """Whether a slice (of :func:`with_next_batch`) is its month as batch ``as_of`` knows it: the latest slice of
+    the month up to that batch."""
+    return (F.col("batch") <= as_of) & (F.col(NEXT_BATCH).isNull() | (F.col(NEXT_BATCH) > as_of))
 
 
 def _money(col: Column) -> Column:
@@ -55,55 +71,69 @@ def _kind_cap(caps: CapTable, field: str, is_virtual: Column) -> Column:
     )
 
 
-def weighted_orders(
-    orders: DataFrame, risk_flags: DataFrame, *, batches: list[str], late_tolerance_months: int
+def restating_batches(
+    orders: DataFrame,
+    interactions: DataFrame,
+    service_events: DataFrame,
+    risk_flags: DataFrame,
+    *,
+    batches: list[str],
+    late_tolerance_months: int,
 ) -> DataFrame:
-    """The orders that change the slices of ``batches``, with their ``batch`` and a weight (see WEIGHT).
+    """(user_id, event_month, restated_by): each member-month that a batch of ``batches`` changes, with those
+    batches (an array).
 
-    As batch b judges them: a flag counts for b if it arrived by b and falls
-    in b's reach (``late_tolerance_months + 1`` months back: a flag follows
-    its order within days). Only risk-flagged orders are looked up against the
-    flags (a small join, once per batch of the set that could see the flag):
-    an order silver has never flagged is genuine whatever the batch.
+    A batch changes a member's month when it brings events of that month (up
+    to ``late_tolerance_months`` late) or a risk flag for one of the month's
+    orders (a flag follows its order within days: the order is at most
+    ``late_tolerance_months + 1`` months before the flag's batch).
     """
     reach = late_tolerance_months + 1
     oldest, newest = add_months(min(batches), -reach), max(batches)
-    in_reach = F.col("event_month").between(shift_months(F.col("batch"), -reach), F.col("batch"))
-    # each flag once for every batch of the set that sees it, then the first flag of each order per batch
-    seen_by = F.filter(
-        F.array(*[F.lit(b) for b in sorted(batches)]),
-        lambda b: (F.col("ingest_month") <= b) & F.col("event_month").between(shift_months(b, -reach), b),
+
+    def arrived(df: DataFrame) -> DataFrame:
+        return df.filter(
+            F.col("event_month").between(oldest, newest)
+            & F.col("ingest_month").isin(batches)
+            & (F.col("event_month") >= shift_months(F.col("ingest_month"), -late_tolerance_months))
+        ).select("user_id", "event_month", F.col("ingest_month").alias("batch"))
+
+    flags = risk_flags.filter(F.col("ingest_month").isin(batches)).select(
+        "platform", "order_id", F.col("ingest_month").alias("batch")
     )
-    first_flag = (
-        risk_flags.filter(F.col("event_month").between(oldest, newest))
-        .select("platform", "order_id", "ingest_month", F.explode(seen_by).alias("batch"))
-        .groupBy("platform", "order_id", "batch")
-        .agg(F.min("ingest_month").alias("_first_flag"))
-    )
-    recent = orders.filter(F.col("event_month").between(oldest, newest))
-    new = (
-        recent.filter(F.col("ingest_month").isin(batches))
-        .select("*", F.col("ingest_month").alias("batch"))
-        .filter(in_reach)
-    )
-    unflagged = new.filter(~F.col("risk_flagged")).select("*", F.lit(1).alias(WEIGHT))
     flagged = (
-        new.filter(F.col("risk_flagged"))
-        .join(first_flag, ["platform", "order_id", "batch"], how="left")
-        .select(*orders.columns, "batch", F.when(F.col("_first_flag").isNotNull(), 0).otherwise(1).alias(WEIGHT))
-    )
-    # an order of an earlier batch whose first flag is batch b: taken back in b's slice of its month
-    taken_back = (
-        recent.filter(F.col("risk_flagged"))
-        .join(
-            first_flag.filter(F.col("_first_flag") == F.col("batch")).drop("_first_flag"),
-            ["platform", "order_id"],
-            how="inner",
+        orders.filter(F.col("risk_flagged") & F.col("event_month").between(oldest, newest))
+        .select("platform", "order_id", "user_id", "event_month", "ingest_month")
+        .join(flags, ["platform", "order_id"])
+        .filter(
+            (F.col("ingest_month") <= F.col("batch"))
+            & (F.col("event_month") >= shift_months(F.col("batch"), -reach))
+            & (F.col("event_month") <= F.col("batch"))
         )
-        .filter((F.col("ingest_month") < F.col("batch")) & in_reach)
-        .select(*orders.columns, "batch", F.lit(-1).alias(WEIGHT))
+        .select("user_id", "event_month", "batch")
     )
-    return unflagged.unionByName(flagged).unionByName(taken_back)
+    changes = reduce(DataFrame.unionByName, [arrived(orders), arrived(interactions), arrived(service_events), flagged])
+    return changes.groupBy("user_id", "event_month").agg(F.array_sort(F.collect_set("batch")).alias("restated_by"))
+
+
+def as_known(events: DataFrame, restated: DataFrame) -> DataFrame:
+    """``events`` (silver rows) of the restated member-months, each once for every restating ``batch`` it had
+    arrived by: the month as that batch knows it. One shuffle, by member and month."""
+    return events.join(restated, ["user_id", "event_month"]).select(
+        *events.columns, F.explode(F.filter("restated_by", lambda b: F.col("ingest_month") <= b)).alias("batch")
+    )
+
+
+def genuine_weight(orders: DataFrame, risk_flags: DataFrame) -> DataFrame:
+    """Orders as known by their ``batch`` with ``WEIGHT``: 1 genuine, 0 flagged by a flag that had arrived by
+    ``batch`` (silver's risk_flagged says whether a flag ever came; the flags say when)."""
+    first_flag = risk_flags.groupBy("platform", "order_id").agg(F.min("ingest_month").alias("_first_flag"))
+    flagged = (
+        orders.filter(F.col("risk_flagged"))
+        .join(first_flag, ["platform", "order_id"], "left")
+        .select(*orders.columns, F.when(F.col("_first_flag") <= F.col("batch"), 0).otherwise(1).alias(WEIGHT))
+    )
+    return orders.filter(~F.col("risk_flagged")).select("*", F.lit(1).alias(WEIGHT)).unionByName(flagged)
 
 
 def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
@@ -111,12 +141,11 @@ def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
 
     A genuine order first counts up to the per-order cap of its kind; then, for
     each of its groups (member-day-kind, member-category, member-shop, within
-    the slice) whose credited total exceeds the group's cap, the group is
-    scaled down to the cap. An order takes the smallest of its groups' scale
-    factors, so no group ever credits more than its cap. An order taken back
-    by a later flag credits minus its per-order-capped amount; a flagged one
-    nothing. Expects orders clustered by ``user_id`` (the windows then need
-    no further shuffle).
+    the slice: the month as its batch knows it) whose credited total exceeds
+    the group's cap, the group is scaled down to the cap. An order takes the
+    smallest of its groups' scale factors, so no group ever credits more than
+    its cap. A flagged order credits nothing. Expects orders clustered by
+    member and month (the windows then need no further shuffle).
     """
     is_virtual = F.col("item_kind") == "virtual"
     per_order = F.least(_money(F.col("amount_cny")), _kind_cap(caps, "order", is_virtual))
@@ -137,11 +166,7 @@ def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
         factor(["category"], "category_month"),
         factor(["seller_id"], "shop_month"),
     )
-    credited = (
-        F.when(genuine, _money(F.round(F.col("_order_credit") * scale, 2)))
-        .when(F.col(WEIGHT) == -1, -per_order)
-        .otherwise(F.lit(0).cast(AMOUNT_SUM))
-    )
+    credited = F.when(genuine, _money(F.round(F.col("_order_credit") * scale, 2))).otherwise(F.lit(0).cast(AMOUNT_SUM))
     return with_order_cap.select(*orders.columns, credited.alias("credited_cny"))
 
 
@@ -183,22 +208,19 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable, platforms: tuple[str, .
     amount = _money(F.col("amount_cny"))
     zero = F.lit(0).cast(AMOUNT_SUM)
 
-    def spend_if(cond: Column) -> Column:  # genuine spend, minus what later flags took back
-        return F.sum(F.when(cond & (weight != 0), amount * weight).otherwise(zero))
+    def spend_if(cond: Column) -> Column:  # genuine spend
+        return F.sum(F.when(cond & genuine, amount).otherwise(zero))
 
     def count_if(cond: Column) -> Column:
         return F.sum(F.when(cond, weight).otherwise(0)).cast("long")
 
     category_id = F.create_map(*[x for c in CATEGORIES for x in (F.lit(c.code), F.lit(c.id))])[F.col("category")]
     hour = F.hour("event_time")
-    credited = weighted.repartition("user_id").transform(credited_orders, caps=caps)
+    credited = weighted.transform(credited_orders, caps=caps)
     partials = credited.groupBy(*SLICE).agg(
         count_if(F.lit(True)).alias("orders"),
         spend_if(F.lit(True)).alias("spend_cny"),
-        (
-            F.least(F.sum(F.when(genuine, F.col("credited_cny")).otherwise(zero)), F.lit(caps.month).cast(AMOUNT_SUM))
-            + F.sum(F.when(~genuine, F.col("credited_cny")).otherwise(zero))
-        ).alias("capped_spend_cny"),
+        F.least(F.sum(F.col("credited_cny")), F.lit(caps.month).cast(AMOUNT_SUM)).alias("capped_spend_cny"),
         F.count(F.when(~genuine, 1)).alias("flagged_orders"),
         F.sum(F.when(~genuine, amount).otherwise(zero)).alias("flagged_spend_cny"),
         F.bit_or(F.when(genuine, _bit(F.dayofmonth("event_date") - 1, T.IntegerType()))).alias("active_days_mask"),
@@ -294,32 +316,35 @@ def batch_slices(
 ) -> DataFrame:
     """Every slice of the landing batches ``batches``, projected onto GOLD_USER_MONTH, in one plan.
 
-    Reads those batches' silver rows (their event months only: partition
-    pruning), the few risk-flagged orders of the months before, and the kinds
-    of the orders of the months the after-sales tickets can name (``reach``
-    months before each ticket); each event table is shuffled once, by member,
-    whatever the number of batches, and the three pre-aggregates join on it.
-    Each slice is what its batch alone gives.
+    A slice (member, month, batch) is the member's month as that batch knows
+    it: every event of the month that had arrived by the batch, each order
+    genuine unless a flag for it had arrived by then. A batch has a slice of
+    each member-month it changes (``restating_batches``); the month's events
+    are read once, for the member-months some batch changes, and shuffled
+    once, by member and month, whatever the number of batches. Reads the
+    months up to ``late_tolerance_months + 1`` before the first batch, and the
+    kinds of the orders after-sales tickets name (up to as many months before
+    each ticket).
     """
-    earliest, newest = add_months(min(batches), -late_tolerance_months), max(batches)
-
-    def of_batches(df: DataFrame) -> DataFrame:
-        return (
-            df.filter(F.col("event_month").between(earliest, newest) & F.col("ingest_month").isin(batches))
-            .select("*", F.col("ingest_month").alias("batch"))
-            .filter(F.col("event_month").between(shift_months(F.col("batch"), -late_tolerance_months), F.col("batch")))
-        )
-
-    weighted = weighted_orders(orders, risk_flags, batches=batches, late_tolerance_months=late_tolerance_months)
-    # a ticket follows its order within days, like a flag: its order is at most `reach` months before it
     reach = late_tolerance_months + 1
-    order_kinds = orders.filter(F.col("event_month").between(add_months(earliest, -reach), newest)).select(
+    oldest, newest = add_months(min(batches), -reach), max(batches)
+
+    def recent(df: DataFrame) -> DataFrame:  # what the batches can know of the months they can change
+        return df.filter(F.col("event_month").between(oldest, newest) & (F.col("ingest_month") <= newest))
+
+    # a ticket follows its order within days, like a flag: its order is at most `reach` months before it
+    order_kinds = orders.filter(F.col("event_month").between(add_months(oldest, -reach), newest)).select(
         "platform", "order_id", "item_kind", F.col("event_month").alias("order_month")
     )
+    orders, interactions, service_events, risk_flags = map(recent, (orders, interactions, service_events, risk_flags))
+    restated = restating_batches(
+        orders, interactions, service_events, risk_flags, batches=batches, late_tolerance_months=late_tolerance_months
+    )
+    known_orders = as_known(orders, restated).transform(genuine_weight, risk_flags)
     parts = [
-        slice_orders(weighted, caps=caps, platforms=platforms),
-        slice_interactions(of_batches(interactions)),
-        slice_service(of_batches(service_events), order_kinds, caps=caps, reach_months=reach),
+        slice_orders(known_orders, caps=caps, platforms=platforms),
+        slice_interactions(as_known(interactions, restated)),
+        slice_service(as_known(service_events, restated), order_kinds, caps=caps, reach_months=reach),
     ]
     joined = reduce(lambda a, b: a.join(b, SLICE, how="full"), parts)
     sketches = {"sellers_sketch", "chat_sellers_sketch"}
