@@ -22,14 +22,13 @@ user_month_duckdb reads gold.user_month); gold.user_month for every batch up
 to M.
 
 What is mirrored, exactly:
-- Which slices count as of a month A: those of batches <= A whose event month
-  is one of the 12 months ending with A (point in time: a batch after A never
-  changes A's roll-up). The members are the accounts known by batch A and
-  registered by A's last day, plus anyone with a slice.
-- The two steps of the roll-up: the slices of a month are first added up
-  into the month (the monthly caps on orders and interactions apply to the
-  month's totals, active days are OR-ed within the month), then the months
-  into the window. "carry" columns leave out the window's oldest month.
+- Which slices count as of a month A: for each of the 12 months ending with
+  A, the month's latest slice of a batch <= A (point in time: a batch after
+  A never changes A's roll-up). The members are the accounts known by batch
+  A and registered by A's last day, plus anyone with a slice.
+- The roll-up: the monthly caps on orders and interactions apply to each
+  month's slice, then the months add up into the window. "carry" columns
+  leave out the window's oldest month.
 - Amounts: Spark sums them in fen (longs, for its speed) and turns them
   back into decimal(22,2); here the decimals themselves are summed (DuckDB
   sums them exactly, in 128 bits; converting every slice to fen first cost
