@@ -285,16 +285,7 @@ def test_a_flag_that_arrives_a_batch_later_restates_the_month_without_its_order(
     accounts = _accounts(spark, [dict(user_id=1, registered_date=date(2020, 1, 1), identity_verified=True)])
 
     def rolled_up(as_of_months):
-        return user_features(
-            um,
-            accounts,
-            as_of_months=as_of_months,
-            window=12,
-            orders_monthly_cap=60,
-            interaction_monthly_caps=S.interaction_monthly_caps,
-            interaction_weights=S.interaction_weights,
-            platforms=PLATFORMS,
-        ).collect()
+        return roll_up(um, accounts, as_of_months).collect()
 
     (march,), (april,) = rolled_up(["2025-03"]), rolled_up(["2025-04"])
     # both months in one plan: each row as its month alone gives it
@@ -344,16 +335,7 @@ def test_a_months_caps_hold_whatever_batch_its_events_arrive_in(spark):
     accounts = _accounts(
         spark, [dict(user_id=u, registered_date=date(2020, 1, 1), identity_verified=True) for u in (1, 2)]
     )
-    rolled = user_features(
-        um,
-        accounts,
-        as_of_months=["2025-03", "2025-04"],
-        window=12,
-        orders_monthly_cap=60,
-        interaction_monthly_caps=S.interaction_monthly_caps,
-        interaction_weights=S.interaction_weights,
-        platforms=PLATFORMS,
-    ).collect()
+    rolled = roll_up(um, accounts, ["2025-03", "2025-04"]).collect()
     net = {(r["user_id"], r["as_of_month"]): r["net_spend_cny"] for r in rolled}
     assert net == {
         (1, "2025-03"): Decimal("45000.00"),
@@ -438,16 +420,7 @@ def test_a_fifth_platform_is_named_in_gold_without_a_line_of_gold_code(spark):
     accounts = _accounts(
         spark, [dict(user_id=u, registered_date=date(2020, 1, 1), identity_verified=True) for u in (1, 2)]
     )
-    rolled = user_features(
-        um,
-        accounts,
-        as_of_months=["2025-03"],
-        window=12,
-        orders_monthly_cap=S.orders_monthly_cap,
-        interaction_monthly_caps=S.interaction_monthly_caps,
-        interaction_weights=S.interaction_weights,
-        platforms=platforms,
-    ).collect()
+    rolled = roll_up(um, accounts, ["2025-03"], platforms).collect()
     one = next(r for r in rolled if r["user_id"] == 1)
     assert (one["platforms"], one["platforms_used"]) == (["taobao", "eleme"], 2)
     assert one["spend_by_platform_cny"] == {"taobao": Decimal("10.00"), "eleme": Decimal("59.50")}
@@ -512,18 +485,22 @@ def _accounts(spark, rows):
     )
 
 
-def features_for(spark, month_rows, accounts, as_of="2025-12"):
-    um = spark.createDataFrame(month_rows, GOLD_USER_MONTH)
+def roll_up(um, accounts, as_of_months, platforms=PLATFORMS):
+    """gold.user_features of ``as_of_months`` from the slices ``um``, under the pinned settings."""
     return user_features(
         um,
         accounts,
-        as_of_months=[as_of],
+        as_of_months=as_of_months,
         window=12,
         orders_monthly_cap=S.orders_monthly_cap,
         interaction_monthly_caps=S.interaction_monthly_caps,
         interaction_weights=S.interaction_weights,
-        platforms=PLATFORMS,
+        platforms=platforms,
     )
+
+
+def features_for(spark, month_rows, accounts, as_of="2025-12"):
+    return roll_up(spark.createDataFrame(month_rows, GOLD_USER_MONTH), accounts, [as_of])
 
 
 def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
