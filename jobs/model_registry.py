@@ -75,10 +75,12 @@ def connect(config: Config):
 
 
 def experiment_id(config: Config, name: str | None = None) -> str:
-    """The experiment ``name`` (default: the selector's), created on first use (artifacts beside the
-    SQLite store when local)."""
+    """The experiment ``name`` (default: the selector's) in the configured store, created on first use
+    (artifacts beside the SQLite store when local). Points MLflow at that store first: what is logged next
+    goes there, whatever an earlier stage of the process did or did not connect to."""
     import mlflow
 
+    connect(config)
     name = name or config.apass.selector.experiment
     found = mlflow.get_experiment_by_name(name)
     if found is not None:

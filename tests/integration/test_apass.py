@@ -434,3 +434,21 @@ def test_a_name_prefix_keeps_the_models_and_experiments_of_two_deployments_apart
         "dev_me_taoqi_personas",
         "/Shared/taoqi/dev_me_taoqi_personas",
     )
+
+
+def test_a_stage_logs_to_the_lakehouse_store_whatever_the_process_connected_to_before(tmp_path):
+    """The personas stage may run in a process where no selector was trained (nothing connected MLflow
+    yet): its experiment, run and model go to the lakehouse's store, not to whatever MLflow pointed at."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from jobs import model_registry
+
+    decoy = f"sqlite:///{tmp_path / 'decoy.db'}"
+    mlflow.set_tracking_uri(decoy)  # e.g. MLflow's default store in the working directory
+    config = load_config(sets=[f"lakehouse.root={tmp_path / 'lake'}"])
+    created = model_registry.experiment_id(config, config.personas.experiment)
+    lake = MlflowClient(tracking_uri=model_registry.tracking_uri(config))
+    assert lake.get_experiment_by_name(config.personas.experiment).experiment_id == created
+    assert MlflowClient(tracking_uri=decoy).get_experiment_by_name(config.personas.experiment) is None
+    assert mlflow.get_tracking_uri() == model_registry.tracking_uri(config)
