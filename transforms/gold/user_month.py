@@ -187,7 +187,7 @@ def platforms_in(mask: Column, platforms: tuple[str, ...]) -> Column:
     """The platforms whose bit ``mask`` has set, in ``platforms``' order."""
     return F.filter(
         F.array(*[F.lit(p) for p in platforms]),
-        lambda _, i: F.call_function("shiftleft", F.lit(1), i).bitwiseAND(F.coalesce(mask, F.lit(0))) != 0,
+        lambda _, i: _bit(i, T.IntegerType()).bitwiseAND(F.coalesce(mask, F.lit(0))) != 0,
     )
 
 
