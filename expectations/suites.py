@@ -23,7 +23,7 @@ from pyspark.sql import types as T
 
 from expectations.params import QualityConf
 from transforms import catalog
-from transforms.domain import CREDIT_LEVELS, platforms_of
+from transforms.domain import CREDIT_LEVELS, GOODS_KINDS, platforms_of
 from transforms.gold.params import COMPONENTS, ScoringConf
 from transforms.silver import reasons as R
 from transforms.sources import SourceSpec
@@ -274,7 +274,7 @@ def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
         checks.append(users_exist())
     if target == "orders":
         checks += [
-            in_set("item_kind", ["physical", "virtual"]),
+            in_set("item_kind", list(GOODS_KINDS)),
             in_set("channel", ["mobile", "pc"]),
             between("quantity", 1, None),
         ]

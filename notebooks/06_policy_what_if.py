@@ -9,7 +9,7 @@
 # MAGIC Widgets: `root` (the lakehouse), `month` (empty: the latest scored month), `super_floor`, `apass_floor`.
 # MAGIC Locally, as a plain script:
 # MAGIC `python notebooks/06_policy_what_if.py root=./lakehouse month=2026-01 super_floor=900 apass_floor=2400`
-# MAGIC (add `set=KEY=VALUE` for any other setting: a cap, e.g. `set=scoring.caps.physical.order=5000`,
+# MAGIC (add `set=KEY=VALUE` for any other setting: a cap, e.g. `set=scoring.caps.by_kind.physical.order=5000`,
 # MAGIC recomputes the month's window from silver under it).
 
 # COMMAND ----------

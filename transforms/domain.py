@@ -1,4 +1,4 @@
-"""The domain's values, written once: the platforms, the category groups, the grades and the credit levels.
+"""The domain's values, written once: the platforms, the category groups and kinds, the grades, the credit levels.
 
 The published system (docs/concepts.md): the platforms of one ecosystem (Taobao, Tmall, Fliggy and
 Taopiaopiao in the default configuration); grades by score band (below 1000 ordinary, from 1000 super
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from transforms.sources import SourceSpec
-from transforms.taxonomy import GROUPS
+from transforms.taxonomy import GROUPS, KINDS
 
 
 def platforms_of(sources: Iterable[SourceSpec]) -> tuple[str, ...]:
@@ -21,7 +21,8 @@ def platforms_of(sources: Iterable[SourceSpec]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s.platform for s in sources if s.platform is not None))
 
 
-CATEGORY_GROUPS: tuple[str, ...] = GROUPS  # everyday, luxury, ... whale: the taxonomy's, in its order
+CATEGORY_GROUPS: tuple[str, ...] = GROUPS  # everyday, luxury, ... food_delivery: the taxonomy's, in its order
+GOODS_KINDS: tuple[str, ...] = KINDS  # physical, virtual, food_delivery: the rows of the score's cap table
 GRADES: tuple[str, ...] = ("ordinary", "super", "apass_eligible")
 GRADE_BY_BAND: tuple[str, ...] = ("ordinary", "ordinary", "super", "apass_eligible")  # bands 1..4
 CREDIT_LEVELS: tuple[str, ...] = tuple(f"C{level}" for level in range(7))

@@ -11,7 +11,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from transforms.domain import CATEGORY_GROUPS
+from transforms.domain import CATEGORY_GROUPS, GOODS_KINDS
 
 AMOUNT = T.DecimalType(18, 2)
 AMOUNT_SUM = T.DecimalType(22, 2)  # sums of amounts: a member-month or 12 months, exact (no float drift)
@@ -67,9 +67,14 @@ SILVER_ORDERS = T.StructType(
             "category_group",
             T.StringType(),
             False,
-            "everyday | luxury | hobby | family | jewelry | office | topup | travel | tickets | whale",
+            " | ".join(CATEGORY_GROUPS),
         ),
-        column("item_kind", T.StringType(), False, "physical | virtual"),
+        column(
+            "item_kind",
+            T.StringType(),
+            False,
+            "the kind of goods (its row of the cap table): " + " | ".join(GOODS_KINDS),
+        ),
         column("quantity", T.IntegerType(), False, "items in the order"),
         column("amount_cny", AMOUNT, False, "the order's amount in CNY, converted at conform.fx_to_cny"),
         column("currency", T.StringType(), False, "as sent, before conversion"),
@@ -217,6 +222,9 @@ def _sums(**docs: str) -> list[T.StructField]:
 
 
 PLATFORMS_DOC = "the platforms with a genuine order, in the configured sources' order"
+# One bit per taxonomy category in words of 63 bits (transforms.gold.user_month.category_mask).
+CATEGORY_MASK = T.ArrayType(T.LongType(), False)
+CATEGORY_MASK_DOC = "the taxonomy categories bought from: category id i is bit (i-1) % 63 of word (i-1) // 63"
 
 # Additive partials shared by gold.user_month (one month) and gold.user_features (12 months). Genuine:
 # not risk-flagged by the slice's batch; a flag of a later batch takes its order back in that batch (-1).
@@ -278,7 +286,7 @@ GOLD_USER_MONTH = T.StructType(
         *_ORDER_PARTIALS,
         column("active_days_mask", T.IntegerType(), False, "bit d-1 set: a genuine order on day d"),
         column("platforms", T.ArrayType(T.StringType(), False), False, PLATFORMS_DOC),
-        column("category_mask", T.LongType(), False, "bit id-1 set: a taxonomy category bought from"),
+        column("category_mask", CATEGORY_MASK, False, CATEGORY_MASK_DOC),
         column(
             "sellers_sketch",
             T.ArrayType(T.LongType(), False),
@@ -317,7 +325,7 @@ GOLD_USER_FEATURES = T.StructType(
             distinct_sellers="distinct shops ordered from (estimated from the sketches)",
             chat_sellers="distinct sellers chatted with (estimated)",
         ),
-        column("category_mask", T.LongType(), False, "bit id-1 set: a taxonomy category bought from"),
+        column("category_mask", CATEGORY_MASK, False, CATEGORY_MASK_DOC),
         # score inputs after the monthly caps, and the same without the window's oldest month
         # ("carry": what still counts next month if nothing new happens)
         *_longs(scored_orders="orders the frequency score counts, after the monthly cap"),

@@ -2,8 +2,9 @@
 
 Each category has a stable numeric id (Taobao sends it as ``cat_id`` offset by
 ``TAOBAO_CAT_OFFSET``; Tmall sends the upper-case code), a group (what the
-persona and selector features aggregate on), a kind (``physical`` or
-``virtual``: virtual goods get lower score caps) and a relative
+persona and selector features aggregate on), a kind (what the score's cap
+table is keyed by: ``physical``, ``virtual`` for top-ups, tickets and travel,
+``food_delivery`` for meals and errands brought to the door) and a relative
 price level that scales a member's typical order value.
 """
 
@@ -17,14 +18,14 @@ class Category:
     id: int
     code: str
     group: str
-    kind: str  # physical | virtual
+    kind: str  # one of KINDS: the row of the score's cap table (scoring.caps.by_kind) its orders take
     price_level: float
 
 
 TAOBAO_CAT_OFFSET = 50_000_000
 
 # Groups used by the generator's category_mix and later by features:
-#   everyday, luxury, hobby, family, jewelry, office, topup, travel, tickets, whale
+#   everyday, luxury, hobby, family, jewelry, office, topup, travel, tickets, whale, food_delivery
 _ROWS = [
     # everyday goods: the long tail of 35 categories that gives breadth (a published shopaholic bought
     # in 51 top-level categories in a year)
@@ -99,19 +100,24 @@ _ROWS = [
     # one-off whale purchases (a car or a flat bought online)
     ("automobile", "whale", 1.0),
     ("real_estate", "whale", 1.0),
+    # food delivery (Ele.me): meals from restaurants, groceries and medicine brought to the door
+    ("meal_delivery", "food_delivery", 1.0),
+    ("grocery_delivery", "food_delivery", 1.6),
+    ("pharmacy_delivery", "food_delivery", 1.3),
 ]
 
-_VIRTUAL_GROUPS = {"topup", "travel", "tickets"}
+# A category's kind follows its group; every other group is physical goods.
+_KIND_OF_GROUP = {"topup": "virtual", "travel": "virtual", "tickets": "virtual", "food_delivery": "food_delivery"}
 
 CATEGORIES: tuple[Category, ...] = tuple(
-    Category(
-        id=i + 1, code=code, group=group, kind="virtual" if group in _VIRTUAL_GROUPS else "physical", price_level=level
-    )
+    Category(id=i + 1, code=code, group=group, kind=_KIND_OF_GROUP.get(group, "physical"), price_level=level)
     for i, (code, group, level) in enumerate(_ROWS)
 )
 
 BY_CODE = {c.code: c for c in CATEGORIES}
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(c.group for c in CATEGORIES))
+# The kinds of goods, in first-seen order: physical, virtual, food_delivery.
+KINDS: tuple[str, ...] = tuple(dict.fromkeys(c.kind for c in CATEGORIES))
 
 # Groups a member's shopping on Taobao/Tmall is drawn from; travel and tickets
 # come from Fliggy and Taopiaopiao, whale purchases from the whale rule.

@@ -62,6 +62,8 @@ from transforms.gold.params import CapTable
 from transforms.gold.sketch import K
 from transforms.gold.user_month import (
     BIG_ORDER_CNY,
+    CATEGORY_WORD_BITS,
+    CATEGORY_WORDS,
     COMPLETED,
     NIGHT_HOURS,
     REFUND_KINDS,
@@ -257,11 +259,30 @@ def _cents(amount: float) -> int:
     return int(Decimal(repr(float(amount))).quantize(Decimal("0.01"), ROUND_HALF_UP) * 100)
 
 
-def _kind_cap(caps: CapTable, name: str, is_virtual: str) -> str:
-    return (
-        f"CASE WHEN {is_virtual} THEN {_cents(getattr(caps.virtual, name))} "
-        f"ELSE {_cents(getattr(caps.physical, name))} END::HUGEINT"
+def _kind_cap(caps: CapTable, name: str) -> str:
+    """The ``name`` cap of each row's ``item_kind``, in cents."""
+    cases = " ".join(f"WHEN {_quote(k)} THEN {_cents(getattr(c, name))}" for k, c in caps.by_kind.items())
+    return f"CASE item_kind {cases} END::HUGEINT"
+
+
+def category_mask(position: str, bought: str) -> str:
+    """Spark's ``category_mask``: the words of the categories (bit ``position`` = taxonomy id - 1) where ``bought``."""
+    words = (
+        f"coalesce(bit_or(CASE WHEN {bought} AND ({position}) // {CATEGORY_WORD_BITS} = {w} "
+        f"THEN 1::BIGINT << (({position}) % {CATEGORY_WORD_BITS}) END), 0)"
+        for w in range(CATEGORY_WORDS)
     )
+    return f"[{', '.join(words)}]"
+
+
+def merged_category_masks(masks: str) -> str:
+    """Spark's ``merged_category_masks``: the union of category_mask words (null masks count as none)."""
+    return f"[{', '.join(f'coalesce(bit_or({masks}[{w + 1}]), 0)' for w in range(CATEGORY_WORDS))}]"
+
+
+def categories_in(mask: str) -> str:
+    """Spark's ``categories_in``: how many categories a category_mask holds."""
+    return " + ".join(f"coalesce(bit_count({mask}[{w + 1}]), 0)" for w in range(CATEGORY_WORDS))
 
 
 def _quote(value: str) -> str:
@@ -306,7 +327,6 @@ def user_month_sql(
         else "timezone('UTC', event_time)"
     )
     hour = f"hour(timezone({_quote(time_zone)}, {instant}))"
-    virtual_order = "item_kind = 'virtual'"
     category_id = "CASE category " + " ".join(f"WHEN {_quote(c.code)} THEN {c.id}" for c in CATEGORIES) + " END"
     platform_bit = "CASE platform " + " ".join(f"WHEN {_quote(p)} THEN {i}" for i, p in enumerate(platforms)) + " END"
     e16 = "10000000000000000::HUGEINT"
@@ -331,7 +351,7 @@ def user_month_sql(
         "flagged_spend_cny": "sum(CASE WHEN w <> 1 THEN amount_cny ELSE 0 END)",
         "active_days_mask": "bit_or(CASE WHEN w = 1 THEN 1::INTEGER << (day(event_date) - 1) END)",
         "_platform_mask": f"bit_or(CASE WHEN w = 1 THEN 1::INTEGER << ({platform_bit}) END)",
-        "category_mask": f"bit_or(CASE WHEN w = 1 THEN 1::BIGINT << (({category_id}) - 1) END)",
+        "category_mask": category_mask(f"({category_id}) - 1", "w = 1"),
         **{f"_spend_{i}": spend_if(f"platform = {_quote(p)}") for i, p in enumerate(platforms)},
         **{f"spend_{g}_cny": spend_if(f"category_group = {_quote(g)}") for g in GROUPS},
         "group_buy_spend_cny": spend_if("is_group_buy"),
@@ -361,10 +381,8 @@ def user_month_sql(
         "chat_sellers_sketch": sketch("list(target_hash) FILTER (WHERE kind = 'seller_chat')"),
     }
     money_back = f"kind IN ({', '.join(map(_quote, REFUND_KINDS))}) AND status = {_quote(COMPLETED)}"
-    either = max(_cents(caps.physical.order), _cents(caps.virtual.order))
-    refund_cap = (
-        f"CASE WHEN item_kind IS NULL THEN {either}::HUGEINT ELSE {_kind_cap(caps, 'order', virtual_order)} END"
-    )
+    any_kind = max(_cents(c.order) for c in caps.by_kind.values())
+    refund_cap = f"CASE WHEN item_kind IS NULL THEN {any_kind}::HUGEINT ELSE {_kind_cap(caps, 'order')} END"
     service_parts = {
         "refunds": "count(CASE WHEN kind = 'refund' THEN 1 END)",
         "returns": "count(CASE WHEN kind = 'return' THEN 1 END)",
@@ -449,7 +467,7 @@ batch_service AS (
 priced AS (
     SELECT wo.*, hs.h AS seller_hash, {hour} AS hr,
         (amount_cny * 100)::HUGEINT AS amount_c,
-        least(amount_c, {_kind_cap(caps, "order", virtual_order)}) AS per_order_c,
+        least(amount_c, {_kind_cap(caps, "order")}) AS per_order_c,
         CASE WHEN w = 1 THEN per_order_c ELSE 0::HUGEINT END AS credit_c
     FROM weighted wo LEFT JOIN hashes hs ON wo.w = 1 AND hs.v = wo.seller_id),
 totals AS (
@@ -460,9 +478,9 @@ totals AS (
     FROM priced),
 credited AS (
     SELECT *,
-        least({e16}, {factor("day_total_c", _kind_cap(caps, "day", virtual_order))},
-              {factor("category_total_c", _kind_cap(caps, "category_month", virtual_order))},
-              {factor("shop_total_c", _kind_cap(caps, "shop_month", virtual_order))}) AS scale16,
+        least({e16}, {factor("day_total_c", _kind_cap(caps, "day"))},
+              {factor("category_total_c", _kind_cap(caps, "category_month"))},
+              {factor("shop_total_c", _kind_cap(caps, "shop_month"))}) AS scale16,
         -- credit * scale: 18 decimals, rounded half up to 6 (decimal(38,6)), then to 2 (round(.., 2))
         CASE WHEN w = 1 THEN (((credit_c * scale16 + 500000000000) // 1000000000000) + 5000) // 10000
              ELSE 0::HUGEINT END AS credited_c

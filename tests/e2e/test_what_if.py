@@ -22,7 +22,7 @@ def test_a_lower_per_order_cap_lowers_the_super_members(spark, selected):
     """The cap table applies at aggregation: the what-if recomputes the window's slices from silver under it
     (whales' single large orders credit at most the cap), so the super members fall."""
     base = _config(selected)
-    lower = _config(selected, "scoring.caps.physical.order=2000", "scoring.caps.virtual.order=500")
+    lower = _config(selected, "scoring.caps.by_kind.physical.order=2000", "scoring.caps.by_kind.virtual.order=500")
     grades = {grade: (now, policy) for grade, now, policy in policy_what_if(spark, base, lower, LATEST)["grades"]}
     super_now = grades["super"][0] + grades["apass_eligible"][0]
     super_policy = grades["super"][1] + grades["apass_eligible"][1]

@@ -101,9 +101,8 @@ def test_the_score_page_states_the_configured_numbers():
             assert (_number(row[2]), _number(row[3])) == (terms[term[1]].max_points, terms[term[1]].half_at), row
     credit_row = next(r for r in _table(page, "| component |") if r[0] == "credit")
     assert [float(x) for x in re.findall(r"\d+", credit_row[1].split(":", 1)[1])] == s.credit_points_by_level
-    for kind, row in zip(("physical", "virtual"), _table(page, "| | per order |"), strict=True):
-        caps = getattr(s.caps, kind)
-        assert row[0] == kind
+    for (kind, caps), row in zip(s.caps.by_kind.items(), _table(page, "| | per order |"), strict=True):
+        assert row[0] == kind.replace("_", " ")
         assert [_number(c) for c in row[1:]] == [caps.order, caps.day, caps.category_month, caps.shop_month]
     assert f"and {s.caps.month:,.0f} per month in all".replace(",", " ") in page
     weights = re.search(r"Interactions: (.*?)\n\n", page, re.S)[1].replace("\n", " ")

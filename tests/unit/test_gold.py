@@ -298,7 +298,7 @@ def test_a_months_caps_hold_whatever_batch_its_events_arrive_in(spark):
     """Late events are capped with the rest of their month, not from a fresh budget: member 1's March (five orders
     of 15 000, two of them a batch late) credits the month cap of 60 000, not 75 000; member 2's two orders of
     20 000 on one day (one a batch late) credit the day cap of 30 000, not 40 000."""
-    assert (CAPS.month, CAPS.physical.day, CAPS.physical.order) == (60000, 30000, 20000)
+    assert (CAPS.month, CAPS.by_kind["physical"].day, CAPS.by_kind["physical"].order) == (60000, 30000, 20000)
     categories = ["phones", "computers", "appliances_large", "sports", "books"]
     o = orders(
         spark,
@@ -352,8 +352,8 @@ def _without(row: Row, column: str) -> Row:
 
 def test_a_refund_is_capped_by_its_orders_kind_not_its_platform(spark):
     """A Tmall top-up is virtual: it credited at most the virtual per-order cap, and its refund takes back no more.
-    A refund of an order gold cannot find (older than the tickets' reach) takes back at most the larger cap."""
-    assert (CAPS.virtual.order, CAPS.physical.order) == (3000, 20000)
+    A refund of an order gold cannot find (older than the tickets' reach) takes back at most the largest cap."""
+    assert (CAPS.by_kind["virtual"].order, CAPS.by_kind["physical"].order) == (3000, 20000)
     o = orders(
         spark,
         [
@@ -427,11 +427,16 @@ def test_a_fifth_platform_is_named_in_gold_without_a_line_of_gold_code(spark):
 
 
 def test_caps_scale_orders_down_per_order_day_and_month(spark):
+    """Each kind of goods has its own row of caps; a day's cap holds per kind; the month's holds for all."""
     caps = P.CapTable(
-        physical=P.KindCaps(order=1000, day=1500, category_month=100000, shop_month=100000),
-        virtual=P.KindCaps(order=300, day=100000, category_month=100000, shop_month=100000),
-        month=1700,
+        month=1900,
+        by_kind={
+            "physical": P.KindCaps(order=1000, day=1500, category_month=100000, shop_month=100000),
+            "virtual": P.KindCaps(order=300, day=100000, category_month=100000, shop_month=100000),
+            "food_delivery": P.KindCaps(order=50, day=80, category_month=100000, shop_month=100000),
+        },
     )
+    meal = dict(platform="eleme", category="meal_delivery", category_group="food_delivery", item_kind="food_delivery")
     o = orders(
         spark,
         [
@@ -447,16 +452,20 @@ def test_caps_scale_orders_down_per_order_day_and_month(spark):
                 category_group="travel",
                 item_kind="virtual",
             ),  # virtual order cap: 300
+            # the same day as the physical orders, under the food-delivery caps: 60 -> 50, then 50 + 45 -> 80
+            dict(amount_cny=60, at="2025-03-05 12:30:00", seller_id="eleme:7", **meal),
+            dict(amount_cny=45, at="2025-03-05 19:00:00", seller_id="eleme:8", **meal),
         ],
     )
     row = slices(o, caps=caps).first()
-    assert row["spend_cny"] == Decimal("7600.00")
-    assert row["capped_spend_cny"] == Decimal("1700.00")  # 1500 + 300 = 1800, then the month cap
-    no_month_cap = dataclasses.replace(caps, month=10**9)
-    assert slices(o, caps=no_month_cap).first()["capped_spend_cny"] == Decimal("1800.00")
-    shop_caps = dataclasses.replace(no_month_cap, physical=dataclasses.replace(caps.physical, shop_month=1000))
+    assert row["spend_cny"] == Decimal("7705.00")
+    assert row["capped_spend_cny"] == Decimal("1880.00")  # 1500 + 300 + 80, under the month cap
+    tighter_month = dataclasses.replace(caps, month=1700)
+    assert slices(o, caps=tighter_month).first()["capped_spend_cny"] == Decimal("1700.00")
+    physical = dataclasses.replace(caps.by_kind["physical"], shop_month=1000)
+    shop_caps = dataclasses.replace(caps, by_kind={**caps.by_kind, "physical": physical})
     # all three physical orders are from one shop: 1500 -> 1000 (the smaller factor wins)
-    assert slices(o, caps=shop_caps).first()["capped_spend_cny"] == Decimal("1300.00")
+    assert slices(o, caps=shop_caps).first()["capped_spend_cny"] == Decimal("1380.00")
 
 
 def _month_row(spark, user_id, month, **values):
@@ -528,7 +537,7 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
             active_days_mask=0b11,
             platforms=["fliggy"],
             spend_by_platform_cny={"fliggy": Decimal("300.00")},
-            category_mask=1 << 62,
+            category_mask=[1 << 62, 0],
         ),
         # a late June order came with the July batch: July's slice is June as July knows it (its day was active
         # already), and replaces June's own slice
@@ -542,7 +551,7 @@ def test_the_window_rolls_up_twelve_months_and_nothing_after_as_of(spark):
             active_days_mask=0b11,
             platforms=["fliggy"],
             spend_by_platform_cny={"fliggy": Decimal("350.00")},
-            category_mask=1 << 62,
+            category_mask=[1 << 62, 0],
         ),
         # December events that arrive in January are not known by the December score
         _month_row(spark, 1, "2025-12", batch="2026-01", orders=4, capped_spend_cny=400.0, active_days_mask=0b1),

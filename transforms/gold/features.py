@@ -28,7 +28,16 @@ from pyspark.sql import types as T
 
 from transforms.gold.params import INTERACTION_KINDS
 from transforms.gold.sketch import kmv_estimate, kmv_union
-from transforms.gold.user_month import NEXT_BATCH, by_platform, known_by, platform_bits, platforms_in, with_next_batch
+from transforms.gold.user_month import (
+    NEXT_BATCH,
+    by_platform,
+    categories_in,
+    known_by,
+    merged_category_masks,
+    platform_bits,
+    platforms_in,
+    with_next_batch,
+)
 from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_FEATURES, conform_to
 
@@ -170,7 +179,7 @@ def user_features(
         *[F.sum(c).alias(c) for c in summed],
         F.max("max_order_cny").alias("max_order_cny"),
         F.bit_or("_platform_mask").alias("_platform_mask"),
-        F.bit_or("category_mask").alias("category_mask"),
+        merged_category_masks(F.col("category_mask")).alias("category_mask"),
         zero_sum(orders_counted, T.LongType()).alias("scored_orders"),
         *[zero_sum(capped[k], T.LongType()).alias(f"_units_{k}") for k in INTERACTION_KINDS],
         zero_sum(F.when(carry, net_capped), T.LongType()).alias("_carry_net"),
@@ -223,10 +232,10 @@ def user_features(
         by_platform([_cny(F.coalesce(F.col(c), zero)) for c in spends], platforms).alias("spend_by_platform_cny"),
         platforms_in(F.col("_platform_mask"), platforms).alias("platforms"),
         F.bit_count(F.coalesce(F.col("_platform_mask"), F.lit(0))).cast("long").alias("platforms_used"),
-        F.bit_count(F.coalesce(F.col("category_mask"), F.lit(0).cast("long"))).cast("long").alias("categories_used"),
+        categories_in(F.col("category_mask")).alias("categories_used"),
         kmv_estimate(F.col("_sellers")).alias("distinct_sellers"),
         kmv_estimate(F.col("_chat_sellers")).alias("chat_sellers"),
-        F.coalesce(F.col("category_mask"), F.lit(0).cast("long")).alias("category_mask"),
+        "category_mask",
         "scored_orders",
         weighted_units("_units_").alias("interaction_units"),
         _cny(F.greatest(F.col("_carry_net"), zero)).alias("carry_net_spend_cny"),

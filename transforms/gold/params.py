@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-from transforms.domain import CREDIT_LEVELS
+from transforms.domain import CREDIT_LEVELS, GOODS_KINDS
 
 # The 12-month inputs a score component may put a curve on (gold.user_features columns).
 SCORE_INPUTS = ("net_spend_cny", "scored_orders", "active_days", "interaction_units")
@@ -46,9 +46,8 @@ class KindCaps:
 
 @dataclass(frozen=True)
 class CapTable:
-    physical: KindCaps
-    virtual: KindCaps
-    month: float
+    month: float  # a member's credited spend in a month, all kinds together
+    by_kind: dict[str, KindCaps]  # the caps of each kind of goods (transforms.domain.GOODS_KINDS)
 
 
 @dataclass(frozen=True)
@@ -126,10 +125,12 @@ def problems(s: ScoringConf) -> list[str]:
         out.append(f"bands: lowest_band < super < apass_eligible must hold and be positive, got {floors}")
     if s.growth_perk_rise < 1:
         out.append(f"growth_perk_rise: must be at least 1, got {s.growth_perk_rise}")
-    for kind in ("physical", "virtual"):
-        for name, value in vars(getattr(s.caps, kind)).items():
+    if set(s.caps.by_kind) != set(GOODS_KINDS):
+        out.append(f"caps.by_kind: needs exactly the kinds {', '.join(GOODS_KINDS)}, got {', '.join(s.caps.by_kind)}")
+    for kind, caps in s.caps.by_kind.items():
+        for name, value in vars(caps).items():
             if value <= 0:
-                out.append(f"caps.{kind}.{name}: must be positive, got {value}")
+                out.append(f"caps.by_kind.{kind}.{name}: must be positive, got {value}")
     if s.caps.month <= 0:
         out.append(f"caps.month: must be positive, got {s.caps.month}")
     for name, table in (

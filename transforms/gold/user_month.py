@@ -33,8 +33,11 @@ from transforms.months import add_months, shift_months
 from transforms.schemas import AMOUNT_SUM, GOLD_USER_MONTH, conform_to
 from transforms.taxonomy import CATEGORIES, GROUPS
 
-# Bit (id - 1) of category_mask: one bit per taxonomy category in a BIGINT.
-assert len(CATEGORIES) <= 63, "category_mask holds 63 categories; widen it before adding more"
+# category_mask: one bit per taxonomy category, in as many BIGINT words as the taxonomy needs (63 bits a word,
+# so every word stays positive): category id i is bit (i - 1) % 63 of word (i - 1) // 63. Fixed-width words
+# aggregate in Spark's hash map; the taxonomy grows without a change of schema.
+CATEGORY_WORD_BITS = 63
+CATEGORY_WORDS = -(-len(CATEGORIES) // CATEGORY_WORD_BITS)
 NIGHT_HOURS = (0, 5)  # orders placed 00:00-05:59 Shanghai (order farms work at night)
 BIG_ORDER_CNY = 1000  # the published APASS profile: an average order of >= 1,000 CNY
 REFUND_KINDS = ("refund", "return")
@@ -63,12 +66,13 @@ def _money(col: Column) -> Column:
     return col.cast(AMOUNT_SUM)
 
 
-def _kind_cap(caps: CapTable, field: str, is_virtual: Column) -> Column:
-    return (
-        F.when(is_virtual, F.lit(getattr(caps.virtual, field)))
-        .otherwise(F.lit(getattr(caps.physical, field)))
-        .cast(AMOUNT_SUM)
-    )
+def _kind_cap(caps: CapTable, field: str, kind: Column) -> Column:
+    """The ``field`` cap (order, day, category_month, shop_month) of the kind of goods in ``kind``."""
+    cap = None
+    for name, kind_caps in caps.by_kind.items():
+        value = F.lit(getattr(kind_caps, field)).cast(AMOUNT_SUM)
+        cap = F.when(kind == name, value) if cap is None else cap.when(kind == name, value)
+    return cap
 
 
 def restating_batches(
@@ -147,8 +151,8 @@ def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
     its cap. A flagged order credits nothing. Expects orders clustered by
     member and month (the windows then need no further shuffle).
     """
-    is_virtual = F.col("item_kind") == "virtual"
-    per_order = F.least(_money(F.col("amount_cny")), _kind_cap(caps, "order", is_virtual))
+    kind = F.col("item_kind")
+    per_order = F.least(_money(F.col("amount_cny")), _kind_cap(caps, "order", kind))
     genuine = F.col(WEIGHT) == 1
     with_order_cap = orders.select(
         "*", F.when(genuine, per_order).otherwise(F.lit(0).cast(AMOUNT_SUM)).alias("_order_credit")
@@ -156,9 +160,7 @@ def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
 
     def factor(group: list[str], cap: str) -> Column:
         total = F.sum("_order_credit").over(Window.partitionBy(*SLICE, *group))
-        return F.when(total > _kind_cap(caps, cap, is_virtual), _kind_cap(caps, cap, is_virtual) / total).otherwise(
-            F.lit(1)
-        )
+        return F.when(total > _kind_cap(caps, cap, kind), _kind_cap(caps, cap, kind) / total).otherwise(F.lit(1))
 
     scale = F.least(
         F.lit(1),
@@ -173,6 +175,27 @@ def credited_orders(orders: DataFrame, *, caps: CapTable) -> DataFrame:
 def _bit(position: Column, kind: T.DataType) -> Column:
     # F.shiftleft takes a constant shift only; the SQL function takes a column
     return F.call_function("shiftleft", F.lit(1).cast(kind), position.cast("int"))
+
+
+def category_mask(category_id: Column, bought: Column) -> Column:
+    """Aggregate: the category_mask words of the categories (by taxonomy id) of the rows where ``bought``."""
+    position = category_id - 1
+    word = F.floor(position / CATEGORY_WORD_BITS)
+    bit = _bit(F.pmod(position, F.lit(CATEGORY_WORD_BITS)), T.LongType())
+    zero = F.lit(0).cast(T.LongType())
+    return F.array(*[F.coalesce(F.bit_or(F.when(bought & (word == w), bit)), zero) for w in range(CATEGORY_WORDS)])
+
+
+def merged_category_masks(masks: Column) -> Column:
+    """Aggregate: the union of category_mask words (null masks, and words a shorter mask lacks, count as none)."""
+    zero = F.lit(0).cast(T.LongType())
+    return F.array(*[F.coalesce(F.bit_or(F.get(masks, w)), zero) for w in range(CATEGORY_WORDS)])
+
+
+def categories_in(mask: Column) -> Column:
+    """How many categories a category_mask holds (0 for a null mask)."""
+    counts = [F.coalesce(F.bit_count(F.get(mask, w)), F.lit(0)) for w in range(CATEGORY_WORDS)]
+    return sum(counts[1:], counts[0]).cast(T.LongType())
 
 
 def platform_bits(platform: Column, platforms: tuple[str, ...]) -> Column:
@@ -225,7 +248,7 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable, platforms: tuple[str, .
         F.sum(F.when(~genuine, amount).otherwise(zero)).alias("flagged_spend_cny"),
         F.bit_or(F.when(genuine, _bit(F.dayofmonth("event_date") - 1, T.IntegerType()))).alias("active_days_mask"),
         F.bit_or(F.when(genuine, platform_bits(F.col("platform"), platforms))).alias("_platform_mask"),
-        F.bit_or(F.when(genuine, _bit(category_id - 1, T.LongType()))).alias("category_mask"),
+        category_mask(category_id, genuine).alias("category_mask"),
         *[spend_if(F.col("platform") == p).alias(f"_spend_{i}") for i, p in enumerate(platforms)],
         *[spend_if(F.col("category_group") == g).alias(f"spend_{g}_cny") for g in GROUPS],
         spend_if(F.col("is_group_buy")).alias("group_buy_spend_cny"),
@@ -274,18 +297,16 @@ def slice_service(service_events: DataFrame, order_kinds: DataFrame, *, caps: Ca
 
     Refunds count in the month they happen (a month's partials never change
     because of a later month). A refund takes back at most what its order
-    could have credited: the per-order cap of the order's kind (physical or
-    virtual, from ``order_kinds``: platform, order_id, item_kind, order_month),
-    looked up in the ``reach_months`` months up to the ticket's; for an order
-    not found there, the larger of the two kinds' caps.
+    could have credited: the per-order cap of the order's kind of goods (from
+    ``order_kinds``: platform, order_id, item_kind, order_month), looked up in
+    the ``reach_months`` months up to the ticket's; for an order not found
+    there, the largest per-order cap of any kind.
     """
     kind = F.col("kind")
     money_back = kind.isin(*REFUND_KINDS) & (F.col("status") == COMPLETED)
     amount = _money(F.col("amount_cny"))
-    either = F.greatest(F.lit(caps.physical.order), F.lit(caps.virtual.order)).cast(AMOUNT_SUM)
-    order_cap = F.when(F.col("item_kind").isNull(), either).otherwise(
-        _kind_cap(caps, "order", F.col("item_kind") == "virtual")
-    )
+    any_kind = F.lit(max(k.order for k in caps.by_kind.values())).cast(AMOUNT_SUM)
+    order_cap = F.when(F.col("item_kind").isNull(), any_kind).otherwise(_kind_cap(caps, "order", F.col("item_kind")))
     zero = F.lit(0).cast(AMOUNT_SUM)
     t, o = service_events.alias("t"), order_kinds.alias("o")
     found = (
