@@ -25,6 +25,7 @@ from expectations.params import QualityConf
 from transforms import catalog
 from transforms.domain import CREDIT_LEVELS, GOODS_KINDS, platforms_of
 from transforms.gold.params import COMPONENTS, ScoringConf
+from transforms.gold.user_month import CATEGORY_WORDS
 from transforms.silver import reasons as R
 from transforms.sources import SourceSpec
 
@@ -324,6 +325,18 @@ def known_platforms(platforms: tuple[str, ...]) -> Check:
     )
 
 
+def category_mask_words() -> Check:
+    """A category_mask has one word per 63 taxonomy categories, each a positive BIGINT (bit 63 never set)."""
+    return Check(
+        "category mask words",
+        unexpected_rows(
+            f"category_mask holds {CATEGORY_WORDS} non-negative words",
+            f"SELECT category_mask FROM {{batch}} WHERE size(category_mask) <> {CATEGORY_WORDS} "
+            "OR exists(category_mask, w -> w < 0)",
+        ),
+    )
+
+
 def user_month_checks(inputs: SuiteInputs) -> list[Check]:
     schema = catalog.table("gold.user_month").schema
     return [
@@ -338,7 +351,7 @@ def user_month_checks(inputs: SuiteInputs) -> list[Check]:
         ),
         between("active_days_mask", 0, None),
         known_platforms(inputs.platforms),
-        between("category_mask", 0, None),
+        category_mask_words(),
     ]
 
 
@@ -349,6 +362,7 @@ def user_features_checks(inputs: SuiteInputs) -> list[Check]:
         unique("user_id", "as_of_month"),
         users_exist(),
         known_platforms(inputs.platforms),
+        category_mask_words(),
         between("account_age_years", 0, None),
         between("net_spend_cny", 0, None),
         between("scored_orders", 0, None),

@@ -1,4 +1,4 @@
-"""The eight conformers: exact values of valid rows, one reason per kind of dirt, never a lost row."""
+"""The conformers: exact values of valid rows, one reason per kind of dirt, never a lost row."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from transforms.domain import platforms_of
 from transforms.silver import (
     accounts,
     apass_reviews,
+    eleme_orders,
     fliggy_bookings,
     interactions,
     reasons,
@@ -103,11 +104,13 @@ def test_every_configured_source_has_a_matching_spec():
         "tmall_orders",
         "fliggy_bookings",
         "taopiaopiao_tickets",
+        "eleme_orders",
         "interactions",
         "service_events",
         "risk_flags",
         "apass_reviews",
     ]
+    assert config.enabled_sources() == [s for s in config.sources if s != "eleme_orders"]  # Ele.me: off by default
     for name, conf in config.sources.items():
         spec = importlib.import_module(conf.conformer).SOURCE
         assert spec.name == name
@@ -125,13 +128,15 @@ def test_every_configured_source_has_a_matching_spec():
 
 def test_the_platforms_are_the_configured_order_sources():
     config = load_config()
-    assert configured_platforms(config) == ("taobao", "tmall", "fliggy", "taopiaopiao")
-    # a fifth platform is a source that declares it (here Tmall's conformer under another name); a second
-    # source of a platform adds nothing, sources without a platform (accounts, interactions...) neither
-    eleme = dataclasses.replace(tmall_orders.SOURCE, name="eleme_orders", platform="eleme")
+    # Ele.me's source is configured (disabled): its platform is one of the ecosystem's, so what it sent while
+    # enabled stays valid and scored
+    assert configured_platforms(config) == ("taobao", "tmall", "fliggy", "taopiaopiao", "eleme")
+    # a platform is a source that declares it; a second source of a platform adds nothing, sources without
+    # a platform (accounts, interactions...) neither
     tmall_again = dataclasses.replace(tmall_orders.SOURCE, name="tmall_global_orders")
-    specs = [*configured_sources(config), eleme, tmall_again]
-    assert platforms_of(specs) == ("taobao", "tmall", "fliggy", "taopiaopiao", "eleme")
+    specs = [s for s in configured_sources(config) if s.name != "eleme_orders"]
+    assert platforms_of([*specs, tmall_again]) == ("taobao", "tmall", "fliggy", "taopiaopiao")
+    assert platforms_of([*specs, tmall_again, eleme_orders.SOURCE])[-1] == "eleme"
     with pytest.raises(ValueError, match="not a lowercase identifier"):
         dataclasses.replace(tmall_orders.SOURCE, platform="Ele.me")
 
@@ -177,6 +182,7 @@ _SOURCE_OF = {
     "tmall": "tmall_orders",
     "fliggy": "fliggy_bookings",
     "taopiaopiao": "taopiaopiao_tickets",
+    "eleme": "eleme_orders",
 }
 
 
@@ -647,6 +653,90 @@ def test_taopiaopiao_tickets(spark):
         "h4": R.BAD_AMOUNT,
         "h5": R.BAD_CURRENCY,
         "h6": R.BAD_TIMESTAMP,
+        "h7": R.BAD_VALUE,
+        "h8": R.BAD_VALUE,
+    }
+
+
+def eleme_row(order_id: str, **changes) -> dict:
+    row = {
+        "orderId": order_id,
+        "userId": "5005",
+        "shopId": "R88",
+        "bizType": "RESTAURANT",
+        "itemCount": "3",
+        "totalPrice": "42.5",
+        "createdAt": "2025-03-31 23:59:59",
+        "orderFrom": "ALIPAY",
+    }
+    return {**row, **changes}
+
+
+def test_eleme_orders(spark):
+    """Food delivery: its own kind of goods, CNY without a currency field, Shanghai wall-clock times."""
+    rows = conform_rows(
+        spark,
+        eleme_orders,
+        [
+            eleme_row("E1"),
+            eleme_row(
+                "E2",
+                bizType="PHARMACY",
+                itemCount="1",
+                totalPrice="18",
+                orderFrom="WEB",
+                createdAt="2025-04-01 00:00:00",
+            ),
+            malformed('{"orderId":"E3","userId":"50'),
+            eleme_row("E4", shopId=" "),
+            eleme_row("E5", totalPrice="-42.5"),
+            eleme_row("E6", createdAt="2025-02-30 12:00:00"),
+            eleme_row("E7", bizType="LAUNDRY"),
+            eleme_row("E8", orderFrom="PHONE"),
+            eleme_row("E9", itemCount="0"),
+        ],
+    )
+    assertDataFrameEqual(
+        valid(rows, *ORDER_COLUMNS),
+        [
+            order(
+                "eleme",
+                "E1",
+                5005,
+                "eleme:R88",
+                "meal_delivery",
+                "food_delivery",
+                "food_delivery",
+                3,
+                "42.50",
+                "CNY",
+                "2025-03-31 23:59:59.000+08:00",
+                "mobile",
+            ),
+            order(
+                "eleme",
+                "E2",
+                5005,
+                "eleme:R88",
+                "pharmacy_delivery",
+                "food_delivery",
+                "food_delivery",
+                1,
+                "18.00",
+                "CNY",
+                "2025-04-01 00:00:00.000+08:00",
+                "pc",
+            ),
+        ],
+    )
+    assert reasons_by(rows, "_row_hash") == {
+        "h0": None,
+        "h1": None,
+        "h2": R.MALFORMED_LINE,
+        "h3": R.MISSING_REQUIRED,
+        "h4": R.BAD_AMOUNT,
+        "h5": R.BAD_TIMESTAMP,
+        "h6": R.BAD_VALUE,
         "h7": R.BAD_VALUE,
         "h8": R.BAD_VALUE,
     }

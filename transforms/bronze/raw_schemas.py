@@ -118,6 +118,20 @@ TAOPIAOPIAO_TICKETS = _strings(
     "client",
 )
 
+# Ele.me (food delivery): JSON lines in camelCase; totalPrice in yuan (always CNY: no currency field),
+# createdAt "yyyy-MM-dd HH:mm:ss" Asia/Shanghai wall clock, bizType RESTAURANT|GROCERY|PHARMACY,
+# orderFrom APP|ALIPAY|WEB (the Ele.me app, its Alipay mini program, the website).
+ELEME_ORDERS = _strings(
+    "orderId",
+    "userId",
+    "shopId",
+    "bizType",
+    "itemCount",
+    "totalPrice",
+    "createdAt",
+    "orderFrom",
+)
+
 # Account registry: JSON lines, one record per account (at registration; the first batch
 # holds every account registered before the world starts). reg_date yyyy-MM-dd.
 ACCOUNTS = _strings(
