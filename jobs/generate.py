@@ -10,6 +10,7 @@ Deterministic: the same settings give the same rows on any cluster shape.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import itertools
 import logging
@@ -43,11 +44,22 @@ LAYOUT = {
     "tmall_orders": ("csv", ".csv"),
     "fliggy_bookings": ("parquet", ".parquet"),
     "taopiaopiao_tickets": ("csv", ".tsv"),
+    "eleme_orders": ("text", ".json"),
     "interactions": ("text", ".json"),
     "service_events": ("csv", ".csv"),
     "risk_flags": ("text", ".json"),
     "apass_reviews": ("text", ".json"),
 }
+
+
+# The source of the world's food delivery orders (generator.food_delivery): they exist while it is enabled.
+FOOD_DELIVERY_SOURCE = "eleme_orders"
+
+
+def food_delivery_on(config: Config) -> bool:
+    """Whether the world has Ele.me's orders: its source is configured and enabled."""
+    source = config.sources.get(FOOD_DELIVERY_SOURCE)
+    return source is not None and source.enabled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +111,7 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
         "tmall_orders": lambda: landing.tmall_landing(orders, **common, **late, **fx),
         "fliggy_bookings": lambda: landing.fliggy_landing(orders, **common, **late, **fx),
         "taopiaopiao_tickets": lambda: landing.taopiaopiao_landing(orders, **common, **late),
+        FOOD_DELIVERY_SOURCE: lambda: landing.eleme_landing(orders, **common, **late),
         "interactions": lambda: landing.interactions_landing(
             events.interactions(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers),
             **common,
@@ -122,6 +135,8 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
             apass_reviews(users, seed=gen.seed, months=months, history=gen.apass_history), **common, **late
         ),
     }
+    if not food_delivery_on(config):
+        del outputs[FOOD_DELIVERY_SOURCE]
     dirt_counts = []
     for source, build in outputs.items():
         with timed("generate", source) as t:
@@ -129,7 +144,7 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
             t.rows_out = sum(counts.values())
         dirt_counts += [(source, month, kind, n) for (month, kind), n in counts.items() if kind is not None]
     with timed("generate", "file replays") as t:
-        t.rows_out = replay_files(spark, config, [m.month for m in months])
+        t.rows_out = replay_files(spark, config, [m.month for m in months], sources=list(outputs))
     with timed("generate", "truth") as t:
         truth(users).write.mode("overwrite").parquet(config.truth_path("users"))
         # How many rows of each dirt kind every source and batch was sent (before file replays).
@@ -143,8 +158,12 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 
 
 def world_fingerprint(config: Config) -> str:
-    """What the generated world depends on: the generator's settings and the FX rates of the amounts."""
-    return gold_log.settings_fingerprint(config.generator, config.conform.fx_to_cny)
+    """What the generated world depends on: the generator's settings and the FX rates of the amounts; the food
+    delivery settings only while its source is on (a world without it is the one generated before it existed)."""
+    settings = dataclasses.asdict(config.generator)
+    food_delivery = settings.pop("food_delivery")
+    parts = [settings, config.conform.fx_to_cny]
+    return gold_log.settings_fingerprint(*parts, *([food_delivery] if food_delivery_on(config) else []))
 
 
 def world(spark: SparkSession, config: Config, months: list[events.Month]) -> tuple[DataFrame, DataFrame, DataFrame]:
@@ -204,6 +223,8 @@ def world(spark: SparkSession, config: Config, months: list[events.Month]) -> tu
         fx_to_cny=config.conform.fx_to_cny,
         n_months=len(months),
     )
+    if food_delivery_on(config):
+        orders = orders.unionByName(events.food_delivery_orders(user_months, seed=gen.seed, conf=gen.food_delivery))
     if skew.heavy_sellers:
         orders = _with_heavy_sellers(orders, config)
     return users, user_months, orders.persist(StorageLevel.MEMORY_AND_DISK_DESER)
@@ -238,14 +259,12 @@ def _with_heavy_sellers(orders: DataFrame, config: Config) -> DataFrame:
 
 
 def _with_shorthands(config: Config, args: argparse.Namespace) -> Config:
-    from dataclasses import replace
-
     changes = {k: v for k, v in (("users", args.users), ("months", args.months), ("seed", args.seed)) if v is not None}
     if not changes:
         return config
     from jobs.runtime.config import validate
 
-    updated = replace(config, generator=replace(config.generator, **changes))
+    updated = dataclasses.replace(config, generator=dataclasses.replace(config.generator, **changes))
     validate(updated)
     return updated
 
@@ -315,11 +334,12 @@ def _name_files(spark: SparkSession, uri: str, source: str, suffix: str) -> None
             storage.rename(spark, part.path, f"{batch_dir.path}/{source}-{month}-{i:05d}{suffix}")
 
 
-def replay_files(spark: SparkSession, config: Config, months: list[str]) -> int:
-    """Send some files again in the next batch, byte for byte (the feed's whole-file replays)."""
+def replay_files(spark: SparkSession, config: Config, months: list[str], *, sources: list[str]) -> int:
+    """Send some files of ``sources`` again in the next batch, byte for byte (the feed's whole-file replays)."""
     gen = config.generator
     copied = 0
-    for source, (_, suffix) in LAYOUT.items():
+    for source in sources:
+        suffix = LAYOUT[source][1]
         for prev, month in itertools.pairwise(months):
             draw = (
                 int(hashlib.sha256(f"{gen.seed}:file_replay:{source}:{month}".encode()).hexdigest()[:13], 16) / 16**13

@@ -1,4 +1,5 @@
-"""The tiny world of the end-to-end and cluster tests: 1 500 members, 3 months, every kind of dirt."""
+"""The tiny world of the end-to-end and cluster tests: 1 500 members, 3 months, five platforms, every kind of
+dirt."""
 
 import os
 import shutil
@@ -24,6 +25,9 @@ WORLD = [
     "generator.dirt.bad_currency_rate=0.005",
     "generator.dirt.malformed_line_rate=0.005",
     "generator.late_event_rate=0.05",
+    # Ele.me as a fifth platform, under food delivery caps low enough to bind in a world this small.
+    "sources.eleme_orders.enabled=true",
+    "scoring.caps.by_kind.food_delivery.day=60",
     "spark.master=local[2]",
     "spark.shuffle_partitions=4",
 ]
@@ -36,6 +40,7 @@ SOURCES = [
     "tmall_orders",
     "fliggy_bookings",
     "taopiaopiao_tickets",
+    "eleme_orders",
     "interactions",
     "service_events",
     "risk_flags",

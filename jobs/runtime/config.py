@@ -37,7 +37,8 @@ from transforms.months import month_range
 from transforms.personas.params import PersonasConf, ReportConf
 from transforms.personas.params import problems as personas_problems
 from transforms.synthetic.apass_history import HIDDEN_CLASSES, ApassHistoryConf
-from transforms.synthetic.profiles import DirtConf, SegmentProfile
+from transforms.synthetic.profiles import DirtConf, FoodDeliveryConf, SegmentProfile
+from transforms.taxonomy import codes_in
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 PACKAGED_OVERLAYS = ("local", "cluster", "databricks")
@@ -89,6 +90,7 @@ class GeneratorConf:
     apass_history: ApassHistoryConf
     segments: dict[str, SegmentProfile]
     skew: SkewConf
+    food_delivery: FoodDeliveryConf
 
 
 @dataclass(frozen=True)
@@ -438,6 +440,23 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"generator.skew.heavy_user_segment must be one of generator.segments "
             f"({', '.join(gen.segments)}), got {skew.heavy_user_segment!r}"
+        )
+    food = gen.food_delivery
+    for name in ("member_share", "active_month_prob", "mobile_share"):
+        if not 0.0 <= getattr(food, name) <= 1.0:
+            raise ConfigError(f"generator.food_delivery.{name} must be between 0 and 1, got {getattr(food, name)}")
+    for name in ("orders_per_month", "aov_cny", "shops"):
+        if getattr(food, name) <= 0:
+            raise ConfigError(f"generator.food_delivery.{name} must be positive, got {getattr(food, name)}")
+    for name in ("activity_sigma", "order_aov_sigma"):
+        if not 0.0 <= getattr(food, name) <= 3.0:
+            raise ConfigError(f"generator.food_delivery.{name} must be between 0 and 3, got {getattr(food, name)}")
+    food_codes = codes_in("food_delivery")
+    weights = food.category_mix
+    if not set(weights) <= set(food_codes) or any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ConfigError(
+            f"generator.food_delivery.category_mix needs non-negative weights with a positive sum over the "
+            f"food delivery categories ({', '.join(food_codes)}), got {weights}"
         )
     if config.conform.late_tolerance_months < 0:
         raise ConfigError("conform.late_tolerance_months must be >= 0")

@@ -85,6 +85,7 @@ def test_every_reason_is_quarantined_and_silver_is_clean(spark, lakes):
         "tmall",
         "fliggy",
         "taopiaopiao",
+        "eleme",
     }
     # Risk control flagged some orders, and the flags reached the orders they name.
     flags = read(spark, lakes["bulk"], "silver.risk_flags")
@@ -97,6 +98,47 @@ def test_every_reason_is_quarantined_and_silver_is_clean(spark, lakes):
         .count()
         > 0
     )
+
+
+def test_a_fifth_platforms_orders_are_scored_capped_and_checked(spark, lakes):
+    """Ele.me, enabled by config alone: its orders reach silver (dirt quarantined), take the food delivery
+    caps (a day of 60 CNY in the tiny world), are named in gold, score, and pass every check."""
+    root = lakes["bulk"]
+    orders = read(spark, root, "silver.orders").filter(F.col("platform") == "eleme")
+    assert orders.count() > 0
+    assert {r["item_kind"] for r in orders.select("item_kind").distinct().collect()} == {"food_delivery"}
+    quarantined = read(spark, root, "silver.quarantine").filter(F.col("source") == "eleme_orders")
+    assert quarantined.filter(F.col("reason") == R.MALFORMED_LINE).count() > 0
+    # slices of members who only ordered from Ele.me: the day cap of food delivery holds on every active day
+    only_eleme = (
+        read(spark, root, "gold.user_month")
+        .filter(F.col("platforms") == F.array(F.lit("eleme")))
+        .select(
+            "spend_cny",
+            "capped_spend_cny",
+            F.bit_count("active_days_mask").alias("days"),
+            F.col("spend_by_platform_cny")["eleme"].alias("eleme_cny"),
+        )
+        .collect()
+    )
+    assert only_eleme and all(r["eleme_cny"] == r["spend_cny"] for r in only_eleme)
+    assert all(r["capped_spend_cny"] <= 60 * r["days"] for r in only_eleme)
+    assert any(r["capped_spend_cny"] < r["spend_cny"] for r in only_eleme)  # the cap binds
+    # members whose window holds Ele.me only score purchase points from it
+    features = read(spark, root, "gold.user_features").filter(F.col("platforms") == F.array(F.lit("eleme")))
+    scores = read(spark, root, "gold.scores").withColumnRenamed("month", "as_of_month")
+    scored = features.join(scores, ["user_id", "as_of_month"]).filter(F.col("as_of_month") == MONTHS[-1])
+    assert scored.filter(F.col("purchase_amount") > 0).count() > 0
+    checks = read(spark, root, "ops.quality_results")
+    named = {
+        ("silver.orders", "item_kind in set"),
+        ("silver.orders", "platform in set"),
+        ("gold.user_month", "platforms known"),
+        ("gold.user_features", "platforms known"),
+    }
+    ran = checks.filter(F.struct("table_name", "check_name").isin(*[F.struct(F.lit(t), F.lit(c)) for t, c in named]))
+    assert {(r["table_name"], r["check_name"]) for r in ran.collect()} == named
+    assert ran.filter(~F.col("success")).count() == 0
 
 
 def test_replayed_files_are_recorded_and_never_loaded(spark, lakes):

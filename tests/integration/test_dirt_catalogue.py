@@ -49,6 +49,8 @@ CATALOGUE = {
     "interactions": {**EVERYWHERE, "bad_amount": R.BAD_VALUE, "bad_currency": None},
     "risk_flags": {**EVERYWHERE, "bad_amount": None, "bad_currency": None},
     "apass_reviews": {**EVERYWHERE, "bad_amount": None, "bad_currency": None},
+    # Ele.me sends no currency (always CNY).
+    "eleme_orders": {**EVERYWHERE, "bad_currency": None},
 }
 MONTHS = ["2025-01", "2025-02"]
 
@@ -65,17 +67,21 @@ def world(spark):
         world_end=date(2025, 2, 28),
     ).cache()
     user_months = events.user_months(users, seed=gen.seed, months=months, seasonality=gen.seasonality).cache()
-    orders = events.orders(
+    marketplace = events.orders(
         user_months,
         seed=gen.seed,
         segments=gen.segments,
         sellers=gen.sellers,
         fx_to_cny=config.conform.fx_to_cny,
         n_months=2,
+    )
+    orders = marketplace.unionByName(
+        events.food_delivery_orders(user_months, seed=gen.seed, conf=gen.food_delivery)
     ).cache()
     end = months[-1].start_epoch + months[-1].days * 86400
     inputs = {
         "accounts": events.accounts(users, seed=gen.seed, months=months),
+        "marketplace_orders": marketplace,
         "orders": orders,
         "interactions": events.interactions(user_months, seed=gen.seed, segments=gen.segments, sellers=gen.sellers),
         "service_events": events.service_events(orders, seed=gen.seed, world_end_epoch=end),
@@ -108,6 +114,7 @@ def _landing(source, inputs, *, seed, months, dirt, fx):
         "tmall_orders": lambda: landing.tmall_landing(inputs["orders"], **common, **late, fx_to_cny=fx),
         "fliggy_bookings": lambda: landing.fliggy_landing(inputs["orders"], **common, **late, fx_to_cny=fx),
         "taopiaopiao_tickets": lambda: landing.taopiaopiao_landing(inputs["orders"], **common, **late),
+        "eleme_orders": lambda: landing.eleme_landing(inputs["orders"], **common, **late),
         "interactions": lambda: landing.interactions_landing(inputs["interactions"], **common, **late),
         "service_events": lambda: landing.service_landing(inputs["service_events"], **common, **late),
         "risk_flags": lambda: landing.risk_landing(inputs["risk_flags"], **common, **late),
@@ -173,6 +180,43 @@ def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_pat
             assert outcomes == {R.BAD_VALUE, None} and got[(kind, R.BAD_VALUE)] > 0  # reviews only
         else:
             assert outcomes == {reason}, f"{source} {kind}: {sorted(map(str, outcomes))}"
+
+
+def test_food_delivery_changes_no_row_of_another_source(spark, world):
+    """Ele.me's orders are drawn on streams of their own: with them the world gains Ele.me's orders and the
+    tickets and flags that follow them, and every other row is the same, byte for byte (dirt included)."""
+    config, months, inputs, _ = world
+    gen = config.generator
+    end = months[-1].start_epoch + months[-1].days * 86400
+    without = inputs["marketplace_orders"]
+    with_food = inputs["orders"]
+    assert with_food.filter(F.col("platform") == "eleme").count() > 0
+    common = dict(seed=gen.seed, months=months, dirt=gen.dirt, late_rate=gen.late_event_rate)
+    fx = dict(fx_to_cny=config.conform.fx_to_cny)
+    landings = {
+        "taobao_orders": lambda o: landing.taobao_landing(o, **common),
+        "tmall_orders": lambda o: landing.tmall_landing(o, **common, **fx),
+        "fliggy_bookings": lambda o: landing.fliggy_landing(o, **common, **fx),
+        "taopiaopiao_tickets": lambda o: landing.taopiaopiao_landing(o, **common),
+        "service_events": lambda o: landing.service_landing(
+            events.service_events(o, seed=gen.seed, world_end_epoch=end), **common
+        ),
+        "risk_flags": lambda o: landing.risk_landing(
+            events.risk_flags(o, seed=gen.seed, flag_rate=0.45, false_positive_rate=0.05, world_end_epoch=end),
+            **common,
+        ),
+    }
+    for source, build in landings.items():
+        before, after = build(without), build(with_food)
+        # an after-sales ticket or a flag names its order: Ele.me's are ELM...
+        value = F.to_json(F.struct(*[c for c in after.columns if c != "dirt"]))
+        others = after.filter(~value.contains("ELM"))
+        assert before.exceptAll(others).count() == 0 and others.exceptAll(before).count() == 0, source
+        if source in ("service_events", "risk_flags"):
+            assert after.count() > before.count(), source  # Ele.me's orders have tickets and flags of their own
+    eleme = landing.eleme_landing(with_food, **common)
+    assert eleme.count() >= with_food.filter(F.col("platform") == "eleme").count()  # with its replays
+    assert landing.eleme_landing(without, **common).count() == 0
 
 
 TAOBAO_ORDER = {

@@ -70,10 +70,32 @@ def test_fingerprint_changes_with_any_setting():
     assert load_config().fingerprint() != load_config(sets=["generator.seed=1"]).fingerprint()
 
 
+def test_the_worlds_fingerprint_holds_food_delivery_only_while_its_source_is_on():
+    """A world without Ele.me is the world generated before food delivery existed: its landing stays valid."""
+    from jobs.generate import world_fingerprint
+
+    off = load_config()
+    assert world_fingerprint(off) == world_fingerprint(load_config(sets=["generator.food_delivery.aov_cny=50"]))
+    on = ["sources.eleme_orders.enabled=true"]
+    assert world_fingerprint(load_config(sets=on)) != world_fingerprint(off)
+    changed = load_config(sets=[*on, "generator.food_delivery.aov_cny=50"])
+    assert world_fingerprint(changed) != world_fingerprint(load_config(sets=on))
+    assert world_fingerprint(load_config(sets=["generator.seed=1"])) != world_fingerprint(off)
+
+
 @pytest.mark.parametrize(
     "sets, message",
     [
         (["generator.userz=5"], "unknown setting generator.userz"),
+        (
+            ["generator.food_delivery.category_mix={meal_delivery: 1.0, phones: 1.0}"],
+            "generator.food_delivery.category_mix needs non-negative weights with a positive sum over the food",
+        ),
+        (["generator.food_delivery.member_share=2"], "generator.food_delivery.member_share must be between 0 and 1"),
+        (
+            ["scoring.caps.by_kind={physical: {order: 1, day: 1, category_month: 1, shop_month: 1}}"],
+            "scoring.caps.by_kind: needs exactly the kinds physical, virtual, food_delivery",
+        ),
         (["generator.users=many"], "generator.users: expected int, got 'many'"),
         (["generator.users=0"], "generator.users must be at least 1"),
         (["generator.start_month=2025-13"], "month must be YYYY-MM"),

@@ -101,7 +101,7 @@ ORDER = dict(
     ingest_month="2025-03",
     load_id="l1",
 )
-PLATFORMS = configured_platforms(load_config())  # taobao, tmall, fliggy, taopiaopiao: the default sources'
+PLATFORMS = configured_platforms(load_config())  # taobao, tmall, fliggy, taopiaopiao, eleme: the configured sources'
 
 
 def orders(spark, rows):
@@ -391,17 +391,17 @@ def test_a_refund_is_capped_by_its_orders_kind_not_its_platform(spark):
     assert (got[3]["refund_cny"], got[3]["capped_refund_cny"]) == (Decimal("25000.00"), Decimal("20000.00"))
 
 
-def test_a_fifth_platform_is_named_in_gold_without_a_line_of_gold_code(spark):
+def test_another_platform_is_named_in_gold_without_a_line_of_gold_code(spark):
     """The platforms are a parameter (the configured order sources'): gold sums and names whatever it is given,
     in that order, and rolls them up by name."""
-    platforms = (*PLATFORMS, "eleme")
+    platforms = (*PLATFORMS, "youku")
     o = orders(
         spark,
         [
-            dict(platform="eleme", seller_id="eleme:3", amount_cny=38.5, at="2025-03-02 12:10:00"),
+            dict(platform="youku", seller_id="youku:3", amount_cny=38.5, at="2025-03-02 12:10:00"),
             dict(amount_cny=10.0, at="2025-03-02 20:00:00"),  # taobao
-            dict(platform="eleme", seller_id="eleme:3", amount_cny=21.0, at="2025-03-09 12:30:00"),
-            dict(user_id=2, platform="eleme", seller_id="eleme:4", amount_cny=15.0, at="2025-03-03 18:00:00"),
+            dict(platform="youku", seller_id="youku:3", amount_cny=21.0, at="2025-03-09 12:30:00"),
+            dict(user_id=2, platform="youku", seller_id="youku:4", amount_cny=15.0, at="2025-03-03 18:00:00"),
         ],
     )
     um = batch_slices(
@@ -415,15 +415,15 @@ def test_a_fifth_platform_is_named_in_gold_without_a_line_of_gold_code(spark):
         platforms=platforms,
     ).localCheckpoint()
     got = {r["user_id"]: r for r in um.collect()}
-    assert (got[1]["platforms"], got[2]["platforms"]) == (["taobao", "eleme"], ["eleme"])
-    assert got[1]["spend_by_platform_cny"] == {"taobao": Decimal("10.00"), "eleme": Decimal("59.50")}
+    assert (got[1]["platforms"], got[2]["platforms"]) == (["taobao", "youku"], ["youku"])
+    assert got[1]["spend_by_platform_cny"] == {"taobao": Decimal("10.00"), "youku": Decimal("59.50")}
     accounts = _accounts(
         spark, [dict(user_id=u, registered_date=date(2020, 1, 1), identity_verified=True) for u in (1, 2)]
     )
     rolled = roll_up(um, accounts, ["2025-03"], platforms).collect()
     one = next(r for r in rolled if r["user_id"] == 1)
-    assert (one["platforms"], one["platforms_used"]) == (["taobao", "eleme"], 2)
-    assert one["spend_by_platform_cny"] == {"taobao": Decimal("10.00"), "eleme": Decimal("59.50")}
+    assert (one["platforms"], one["platforms_used"]) == (["taobao", "youku"], 2)
+    assert one["spend_by_platform_cny"] == {"taobao": Decimal("10.00"), "youku": Decimal("59.50")}
 
 
 def test_caps_scale_orders_down_per_order_day_and_month(spark):

@@ -15,7 +15,7 @@ from sklearn.metrics import adjusted_rand_score
 from jobs.runtime.config import ConfigError, load_config
 from tests.unit.test_gold import _features, _scores
 from transforms.personas.evaluation import adjusted_rand_index, contingency, purity
-from transforms.personas.features import FEATURES, NAMES, persona_features
+from transforms.personas.features import FEATURES, NAMES, SPEND_GROUPS, persona_features
 from transforms.personas.profiles import age_band, profile_input, profile_rows, welch
 from transforms.personas.segments import OTHER, assign, centroids, fit_segments, name_segments
 
@@ -129,7 +129,7 @@ def test_profiles_compare_each_persona_with_the_rest(spark):
         "city_tier int, spend_cny double, aov_cny double, mobile_share double, "
         "overseas_share double",
     )
-    for g in ("everyday", "luxury", "hobby", "family", "jewelry", "office", "topup", "travel", "tickets"):
+    for g in SPEND_GROUPS:
         assigned = assigned.withColumn(f"{g}_spend_share", F.lit(0.5 if g == "hobby" else 0.0))
     invited = spark.createDataFrame([(0,), (1,)], "user_id long")
     attributes = profile_input(assigned, invited, year=2025, super_floor=1000)

@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 
 from transforms.months import add_months
 from transforms.synthetic.population import mix_keys
-from transforms.synthetic.profiles import SegmentProfile
+from transforms.synthetic.profiles import FoodDeliveryConf, SegmentProfile
 from transforms.synthetic.rand import choice, choice_fixed, normal, stochastic_round, uniform
 from transforms.taxonomy import CATEGORIES, MARKETPLACE_GROUPS, codes_in
 
@@ -32,6 +32,12 @@ CABIN_PRICE = {"economy": 1.0, "business": 3.5, "first": 7.0}
 WHALE_CATEGORIES = {"automobile": 0.6, "real_estate": 0.4}
 # Event key layout: user_id << 24 | month index << 16 | event number (< 65535; 65535 = the whale order).
 WHALE_EVENT = 65535
+# Ele.me's order keys: the same layout above this offset, so its orders' keys (and their tickets' and
+# flags', which derive from them) never meet the marketplace's (whose keys stay below it for member ids
+# under 2^32); small enough that a ticket's row key (order key x 4, x 2 for its replay) fits a BIGINT.
+FOOD_DELIVERY_KEY_OFFSET = 1 << 56
+# Food delivery orders cluster around lunch and dinner (Shanghai hours): P(lunch), then each meal's centre.
+LUNCH_SHARE, LUNCH_HOUR, DINNER_HOUR, MEAL_HOUR_SPREAD = 0.45, 11.8, 18.6, 1.0
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,72 @@ def orders(
     return regular.unionByName(_whale_orders(months_rows, seed=seed, n_months=n_months))
 
 
+def food_delivery_orders(months_rows: DataFrame, *, seed: int, conf: FoodDeliveryConf) -> DataFrame:
+    """Ele.me's orders of every month, with the columns of :func:`orders`.
+
+    Every draw is on a stream of its own (names ``fd_*``), so adding these
+    orders to the world changes no other row. A member orders food at all
+    with ``member_share``, in a month with ``active_month_prob`` (for the
+    part of it after registration), at a lognormal rate around
+    ``orders_per_month``; values scale with the category's price level and,
+    mildly, with the member's own price level.
+    """
+    member_month = ("user_id", "month_idx")
+    sigma = conf.activity_sigma
+    rate = conf.orders_per_month * F.exp(sigma * normal(seed, "fd_rate", "user_id") - sigma**2 / 2)
+    active = (uniform(seed, "fd_member", "user_id") < conf.member_share) & (
+        uniform(seed, "fd_active", *member_month) < conf.active_month_prob
+    )
+    share_of_month = F.greatest(F.col("span_seconds") / (F.col("month_days") * 86400), F.lit(0.0))
+    n_orders = F.when(
+        active,
+        F.least(stochastic_round(rate * share_of_month, uniform(seed, "fd_n", *member_month)), F.lit(WHALE_EVENT - 1)),
+    ).otherwise(F.lit(0))
+    counted = months_rows.select("*", n_orders.alias("_fd_orders")).filter(F.col("_fd_orders") > 0)
+    exploded = counted.select("*", F.explode(F.sequence(F.lit(1), F.col("_fd_orders"))).alias("k"))
+    key = ("user_id", "month_idx", "k")
+    u = lambda name: uniform(seed, name, *key)  # noqa: E731
+
+    first_day = F.floor((F.col("earliest_epoch") - F.col("month_start")) / 86400)
+    day = first_day + F.floor(u("fd_day") * (F.col("month_days") - first_day))
+    centre = F.when(u("fd_meal") < LUNCH_SHARE, F.lit(LUNCH_HOUR)).otherwise(F.lit(DINNER_HOUR))
+    hour = F.pmod(centre + MEAL_HOUR_SPREAD * normal(seed, "fd_hour", *key), F.lit(24.0))
+    epoch = F.greatest(F.col("month_start") + day * 86400 + F.floor(hour * 3600), F.col("earliest_epoch"))
+    category = choice_fixed(u("fd_category"), conf.category_mix)
+    price_level = F.create_map(*[x for c in CATEGORIES for x in (F.lit(c.code), F.lit(c.price_level))])[category]
+    member_level = F.sqrt(F.col("unit_price") / F.col("p_aov_cny"))
+    s = conf.order_aov_sigma
+    amount = conf.aov_cny * price_level * member_level * F.exp(s * normal(seed, "fd_amount", *key) - s**2 / 2)
+    no = F.lit(False)
+    return exploded.select(
+        (
+            F.lit(FOOD_DELIVERY_KEY_OFFSET) + F.col("user_id") * (1 << 24) + F.col("month_idx") * (1 << 16) + F.col("k")
+        ).alias("order_key"),
+        "user_id",
+        "month_idx",
+        F.lit("eleme").alias("platform"),
+        category.alias("category"),
+        F.lit("food_delivery").alias("category_group"),
+        epoch.cast("long").alias("event_epoch"),
+        (1 + F.floor(-F.log(F.greatest(u("fd_items"), F.lit(1e-12))) * 1.5)).cast("int").alias("quantity"),
+        F.round(amount, 2).alias("amount_cny"),
+        F.lit("CNY").alias("currency"),
+        F.when(u("fd_channel") < conf.mobile_share, F.lit("mobile")).otherwise(F.lit("pc")).alias("channel"),
+        no.alias("is_overseas"),
+        F.lit(None).cast("string").alias("country"),
+        no.alias("is_group_buy"),
+        no.alias("company_invoice"),
+        F.lit(None).cast("string").alias("travel_class"),
+        F.lit(None).cast("int").alias("hotel_star"),
+        F.floor(conf.shops * F.pow(u("fd_shop"), 2.0)).cast("long").alias("seller_num"),  # a few big chains
+        no.alias("is_fake"),
+        no.alias("is_whale"),
+        "p_refund_rate",
+        "p_return_rate",
+        "p_dispute_rate",
+    )
+
+
 def _whale_orders(months_rows: DataFrame, *, seed: int, n_months: int) -> DataFrame:
     """The one-off huge order (a car or a flat bought online) of members whose profile has one."""
     whale_month = F.floor(uniform(seed, "whale_month", "user_id") * n_months)
@@ -262,7 +334,8 @@ def service_events(orders_df: DataFrame, *, seed: int, world_end_epoch: int) -> 
         F.when(F.col("kind") == "REFUND", F.col("p_refund_rate"))
         .when(
             F.col("kind") == "RETURN",
-            F.when(F.col("category_group").isin("travel", "tickets", "topup"), F.lit(0.0)).otherwise(
+            # nothing to send back: a trip, a show, a top-up, a meal
+            F.when(F.col("category_group").isin("travel", "tickets", "topup", "food_delivery"), F.lit(0.0)).otherwise(
                 F.col("p_return_rate")
             ),
         )

@@ -20,7 +20,7 @@ from transforms.synthetic.profiles import DirtConf
 from transforms.synthetic.rand import choice_fixed, uniform
 from transforms.taxonomy import CATEGORIES, TAOBAO_CAT_OFFSET
 
-ORDER_PREFIX = {"taobao": "TB", "tmall": "TM", "fliggy": "FZ", "taopiaopiao": "TPP"}
+ORDER_PREFIX = {"taobao": "TB", "tmall": "TM", "fliggy": "FZ", "taopiaopiao": "TPP", "eleme": "ELM"}
 UNKNOWN_USER_OFFSET = 900_000_000_000
 ABSURD_FEN = 10**15
 OUT_OF_WINDOW_SECONDS = 75 * 86400  # pushes an event two months past its batch
@@ -339,6 +339,51 @@ def taopiaopiao_landing(
         late_rate=late_rate,
         payload=[
             _malformed(line, F.col("dirt")).alias("value"),
+        ],
+    )
+
+
+def eleme_landing(orders: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float) -> DataFrame:
+    """Ele.me's food delivery orders as camelCase JSON lines: yuan strings, Shanghai wall-clock times, no
+    currency (always CNY: its dirt cannot carry a bad currency)."""
+    src = "eleme_orders"
+    rows = orders.filter(F.col("platform") == "eleme")
+    key = F.col("order_key")
+    kinds = tuple(k for k in DIRT_KINDS if k != "bad_currency")
+    biz_type = {"meal_delivery": "RESTAURANT", "grocery_delivery": "GROCERY", "pharmacy_delivery": "PHARMACY"}
+    order_from = F.when(F.col("channel") == "pc", F.lit("WEB")).otherwise(
+        F.when(uniform(seed, "elm_alipay", key) < 0.3, F.lit("ALIPAY")).otherwise(F.lit("APP"))
+    )
+    record = F.struct(
+        _order_ref(F.col("platform"), key).alias("orderId"),
+        _not_missing(_user(F.col("user_id"), F.col("dirt"))).alias("userId"),
+        F.concat(F.lit("R"), F.col("seller_num").cast("string")).alias("shopId"),
+        F.create_map(*[x for c, t in biz_type.items() for x in (F.lit(c), F.lit(t))])[F.col("category")].alias(
+            "bizType"
+        ),
+        F.col("quantity").alias("itemCount"),
+        F.when(
+            F.col("dirt") == "bad_amount",
+            F.when(uniform(seed, "elm_bad", key) < 0.5, _money(-F.col("amount_cny"))).otherwise(F.lit("1e15")),
+        )
+        .otherwise(_money(F.col("amount_cny")))
+        .alias("totalPrice"),
+        F.when(F.col("dirt") == "bad_timestamp", F.lit("2025-02-30 12:00:00"))
+        .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), "yyyy-MM-dd HH:mm:ss"))
+        .alias("createdAt"),
+        order_from.alias("orderFrom"),
+    )
+    return _staged(
+        rows,
+        seed=seed,
+        source=src,
+        key=key,
+        dirt=dirt,
+        kinds=kinds,
+        months=months,
+        late_rate=late_rate,
+        payload=[
+            _malformed(F.to_json(record), F.col("dirt")).alias("value"),
         ],
     )
 

@@ -61,3 +61,20 @@ class DirtConf:
     out_of_window_rate: float
     bad_currency_rate: float
     malformed_line_rate: float
+
+
+@dataclass(frozen=True)
+class FoodDeliveryConf:
+    """Ele.me's food delivery orders of the world (docs/generator.md#food-delivery), on random streams of their
+    own: generated only while the eleme_orders source is enabled, and every other source's rows are the same
+    with them or without."""
+
+    member_share: float  # members who order food delivery at all
+    orders_per_month: float  # mean over those members of a month they order in; per member lognormal around it
+    activity_sigma: float
+    active_month_prob: float  # a member orders in a month with this probability
+    aov_cny: float  # median order value before the category's price level and the member's own price level
+    order_aov_sigma: float
+    mobile_share: float  # orders from the app or the Alipay mini program; the rest from the website
+    category_mix: dict[str, float]  # food delivery categories of the taxonomy -> weight
+    shops: int  # restaurants and stores that deliver
