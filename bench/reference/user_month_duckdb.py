@@ -414,6 +414,8 @@ def user_month_sql(
             final.append(f"{by_platform(spends, platforms)}::{typ} AS {f.name}")
         elif f.name in ("sellers_sketch", "chat_sellers_sketch", "max_order_cny"):
             final.append(f"{f.name}::{typ} AS {f.name}")
+        elif f.name == "category_mask":  # a slice without genuine orders: every word zero
+            final.append(f"coalesce({f.name}, [{', '.join(['0'] * CATEGORY_WORDS)}])::{typ} AS {f.name}")
         else:
             final.append(f"coalesce({f.name}, 0)::{typ} AS {f.name}")
     final_list = ",\n    ".join(final)

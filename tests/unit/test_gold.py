@@ -18,7 +18,7 @@ from jobs.runtime.registry import configured_platforms
 from transforms.gold import params as P
 from transforms.gold.features import user_features, window_months
 from transforms.gold.score import scores, with_change, with_grade, with_level
-from transforms.gold.user_month import batch_slices
+from transforms.gold.user_month import CATEGORY_WORDS, batch_slices
 from transforms.schemas import (
     AMOUNT_SUM,
     GOLD_SCORES,
@@ -32,6 +32,7 @@ from transforms.schemas import (
     conform_to,
 )
 from transforms.silver.common import event_time_columns
+from transforms.taxonomy import BY_CODE
 
 # The numbers these tests compute by hand, pinned here so that tuning conf/scoring.yaml does not move them.
 S = load_config(
@@ -200,6 +201,7 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
             dict(kind="live", duration_s=600, at="2025-03-20 20:00:00"),
             dict(kind="seller_chat", target_id="taobao:7", at="2025-03-20 20:00:00"),
             dict(kind="like", at="2025-04-01 00:00:01", ingest_month="2025-04"),
+            dict(kind="like", user_id=3, at="2025-01-20 10:00:00"),  # a month without orders, two batches late
         ],
     )
     s = service(
@@ -212,8 +214,11 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
     )
     # batches 2025-03 and 2025-04 in one plan (each row is judged against its own batch)
     both = slices(o, i, s, f, batches=["2025-03", "2025-04"]).collect()
-    batch = {(r["month"], r["batch"]): r for r in both if r["batch"] == "2025-03"}
+    batch = {(r["month"], r["batch"]): r for r in both if r["batch"] == "2025-03" and r["user_id"] == 1}
     assert set(batch) == {("2025-03", "2025-03"), ("2025-02", "2025-03")}  # the late order has its own slice
+    likes_only = next(r for r in both if r["user_id"] == 3)
+    assert (likes_only["month"], likes_only["orders"], likes_only["likes"]) == ("2025-01", 0, 1)
+    assert likes_only["category_mask"] == [0] * CATEGORY_WORDS  # no category bought, every word zero
     late = batch[("2025-02", "2025-03")]
     assert (late["orders"], late["spend_cny"], late["active_days_mask"], late["reviews"]) == (
         1,
@@ -226,6 +231,8 @@ def test_user_month_partials_are_exact_and_respect_the_shanghai_month_boundary(s
     assert (m["flagged_orders"], m["flagged_spend_cny"]) == (1, Decimal("80.00"))
     assert m["active_days_mask"] == (1 << 9) | (1 << 30)  # the 10th and the 31st
     assert m["platforms"] == ["taobao", "tmall"]
+    snacks, bags = BY_CODE["snacks"].id - 1, BY_CODE["luxury_bags"].id - 1  # bits of word 0 (ids 1..63)
+    assert m["category_mask"] == [(1 << snacks) | (1 << bags), *[0] * (CATEGORY_WORDS - 1)]
     assert m["spend_by_platform_cny"] == {"taobao": Decimal("100.00"), "tmall": Decimal("250.50")}
     assert (m["spend_luxury_cny"], m["overseas_spend_cny"]) == (Decimal("250.50"),) * 2
     assert (m["mobile_orders"], m["pc_orders"], m["max_order_cny"]) == (1, 1, Decimal("250.50"))

@@ -186,6 +186,11 @@ def category_mask(category_id: Column, bought: Column) -> Column:
     return F.array(*[F.coalesce(F.bit_or(F.when(bought & (word == w), bit)), zero) for w in range(CATEGORY_WORDS)])
 
 
+def no_categories() -> Column:
+    """The category_mask of a slice without genuine orders: every word zero."""
+    return F.array(*[F.lit(0).cast(T.LongType())] * CATEGORY_WORDS)
+
+
 def merged_category_masks(masks: Column) -> Column:
     """Aggregate: the union of category_mask words (null masks, and words a shorter mask lacks, count as none)."""
     zero = F.lit(0).cast(T.LongType())
@@ -375,6 +380,8 @@ def batch_slices(
             filled.append(F.col("event_month").alias("month"))
         elif field.name in sketches or field.name in ("user_id", "batch", "max_order_cny"):
             filled.append(F.col(field.name))
+        elif field.name == "category_mask":
+            filled.append(F.coalesce(F.col(field.name), no_categories()).alias(field.name))
         else:  # a slice without orders (or interactions...) has zero of them, and no platform
             kind = type(field.dataType)
             none = F.create_map() if kind is T.MapType else F.array() if kind is T.ArrayType else F.lit(0)
