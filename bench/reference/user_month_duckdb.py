@@ -275,6 +275,11 @@ def category_mask(position: str, bought: str) -> str:
     return f"[{', '.join(words)}]"
 
 
+def no_categories() -> str:
+    """Spark's ``no_categories``: the category_mask of no category, every word zero."""
+    return f"[{', '.join(['0'] * CATEGORY_WORDS)}]::BIGINT[]"
+
+
 def merged_category_masks(masks: str) -> str:
     """Spark's ``merged_category_masks``: the union of category_mask words (null masks count as none)."""
     return f"[{', '.join(f'coalesce(bit_or({masks}[{w + 1}]), 0)' for w in range(CATEGORY_WORDS))}]"
@@ -415,7 +420,7 @@ def user_month_sql(
         elif f.name in ("sellers_sketch", "chat_sellers_sketch", "max_order_cny"):
             final.append(f"{f.name}::{typ} AS {f.name}")
         elif f.name == "category_mask":  # a slice without genuine orders: every word zero
-            final.append(f"coalesce({f.name}, [{', '.join(['0'] * CATEGORY_WORDS)}])::{typ} AS {f.name}")
+            final.append(f"coalesce({f.name}, {no_categories()})::{typ} AS {f.name}")
         else:
             final.append(f"coalesce({f.name}, 0)::{typ} AS {f.name}")
     final_list = ",\n    ".join(final)

@@ -128,7 +128,7 @@ def test_a_fifth_platforms_orders_are_scored_capped_and_checked(spark, lakes):
     features = read(spark, root, "gold.user_features").filter(F.col("platforms") == F.array(F.lit("eleme")))
     scores = read(spark, root, "gold.scores").withColumnRenamed("month", "as_of_month")
     scored = features.join(scores, ["user_id", "as_of_month"]).filter(F.col("as_of_month") == MONTHS[-1])
-    assert scored.filter(F.col("purchase_amount") > 0).count() > 0
+    assert scored.filter(F.col("purchase_amount_points") > 0).count() > 0
     checks = read(spark, root, "ops.quality_results")
     named = {
         ("silver.orders", "item_kind in set"),
