@@ -205,6 +205,37 @@ def test_selection_invites_the_capacity_with_reasons_and_reproduces(spark, train
     sel.unpersist()
 
 
+PROFILED = 12  # the world invites three a month (1 in 10 000 of 30 000): too few to profile
+
+
+def test_the_members_the_champion_ranks_first_have_the_published_apass_profile(spark, selected):
+    """The members the champion ranks first in the latest month (what a capacity of PROFILED would invite)
+    against the published APASS profile: every bounded figure within its range, the modal age band 30-34,
+    an overseas share of spend far above the population's."""
+    from transforms.apass.profile import invited_profile, profile_lines
+
+    ranked = read(spark, selected, "gold.apass_selection").filter(
+        (F.col("month") == LATEST) & (F.col("rank") <= PROFILED)
+    )
+    best = (
+        read(spark, selected, "gold.apass_candidates")
+        .filter(F.col("month") == LATEST)
+        .join(ranked.select("user_id"), "user_id", "left_semi")
+    )
+    measured = invited_profile(best, year=int(LATEST[:4])).first().asDict()
+    assert measured["members"] == PROFILED
+    outside = [(figure, shown, published) for figure, shown, published, ok in profile_lines(measured) if ok is False]
+    assert not outside, outside
+    assert measured["age_mode"] == "30-34"
+    population = (
+        read(spark, selected, "gold.user_features")
+        .filter((F.col("as_of_month") == LATEST) & (F.col("spend_cny") > 0))
+        .agg(F.avg(F.col("overseas_spend_cny") / F.col("spend_cny")))
+        .first()[0]
+    )
+    assert measured["overseas_share"] > 5 * population, (measured["overseas_share"], population)
+
+
 def test_renewal_scores_the_membership_years_ending_in_a_year(spark, trained):
     root = trained[0]
     out = taoqi(root, "renew", "--year", "2025")
