@@ -284,7 +284,7 @@ def silver_checks(table: str, inputs: SuiteInputs) -> list[Check]:
     if target == "service_events":
         checks.append(in_set("kind", ["refund", "return", "dispute"]))
     if target == "apass_reviews":
-        checks.append(in_set("outcome", ["kept", "removed"]))
+        checks += [in_set("outcome", ["kept", "removed"]), in_set("kind", ["membership", "assessment"])]
     if target == "accounts":
         checks += [in_set("gender", ["M", "F", "U"]), between("mobile_share", 0, 1)]
     return checks
@@ -486,7 +486,7 @@ def apass_candidates_checks() -> list[Check]:
 
 def apass_selection_checks() -> list[Check]:
     schema = catalog.table("gold.apass_selection").schema
-    decisions = ["invited", "invited_by_override", "waitlisted", "gated_out", "excluded_by_override"]
+    decisions = ["invited", "invited_by_override", "member", "waitlisted", "gated_out", "excluded_by_override"]
     return [
         *schema_checks(schema),
         unique("user_id", "month"),
@@ -523,7 +523,37 @@ def apass_renewals_checks() -> list[Check]:
         between("a_energy_points", 0, None),
         between("qualifying_spend_cny", 0, None),
         in_set("status", ["passed", "failed", "in_progress"]),
-        in_set("source", ["review", "invitation"]),
+        in_set("source", ["review", "invitation", "override"]),
+    ]
+
+
+def apass_members_checks() -> list[Check]:
+    schema = catalog.table("gold.apass_members").schema
+    return [
+        *schema_checks(schema),
+        unique("user_id", "month"),
+        in_set("status", ["active", "warned", "lapsed", "removed"]),
+        in_set("joined_by", ["invitation", "override", "review"]),
+        in_set("ended_by", ["renewal", "review", "override"]),
+        in_set("renewal", ["passed", "failed"]),
+        between("membership_year", 1, None),
+        between("a_energy_points", 0, None),
+        Check(
+            "an ended membership says how",
+            unexpected_rows(
+                "lapsed and removed members, and only they, have ended_by; a lapse is a failed renewal",
+                "SELECT user_id FROM {batch} WHERE (status IN ('lapsed', 'removed')) <> (ended_by IS NOT NULL) "
+                "OR (status = 'lapsed') <> (ended_by = 'renewal') OR (status = 'lapsed' AND renewal <> 'failed')",
+            ),
+        ),
+        Check(
+            "overrides say who and why",
+            unexpected_rows(
+                "a membership begun or ended by an override carries its author and reason",
+                "SELECT user_id FROM {batch} WHERE (joined_by = 'override' OR ended_by = 'override') "
+                "AND (override_author IS NULL OR override_reason IS NULL)",
+            ),
+        ),
     ]
 
 
@@ -588,6 +618,7 @@ def checks_for(table: str, inputs: SuiteInputs) -> list[Check]:
         "gold.apass_candidates": apass_candidates_checks,
         "gold.apass_selection": apass_selection_checks,
         "gold.apass_renewals": apass_renewals_checks,
+        "gold.apass_members": apass_members_checks,
         "gold.apass_profile": apass_profile_checks,
         "ops.apass_overrides": apass_overrides_checks,
         "gold.personas": personas_checks,

@@ -1,4 +1,4 @@
-"""What the selector's stages read from the lakehouse: indicators of a few members, labels, capacity.
+"""What the selector's stages read from the lakehouse: indicators of a few members, labels, the target stock.
 
 Shared by ``train`` (labelled members at their review months) and
 ``select`` (a month's candidates). Both touch only the rows of the members
@@ -13,7 +13,7 @@ from pyspark.sql import functions as F
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
-from transforms.apass import selection as apass_selection
+from transforms.apass import membership
 from transforms.apass.gates import Gates, scores_past_gates
 
 FEATURES = "gold.user_features"
@@ -62,9 +62,15 @@ def gates(config: Config) -> Gates:
     return Gates(min_score=config.scoring.bands.apass_eligible, min_credit_level=config.apass.min_credit_level)
 
 
-def capacity(members: int, config: Config) -> int:
-    """Invitations a month allows with the config's apass.invite_rate (transforms/apass/selection.py)."""
-    return apass_selection.capacity(members, config.apass.invite_rate)
+def target_stock(members: int, config: Config) -> int:
+    """The APASS members a month of ``members`` scored members holds with the config's apass.member_share."""
+    return membership.target_stock(members, config.apass.member_share)
+
+
+def targets(spark: SparkSession, config: Config, months: list[str]) -> dict[str, int]:
+    """The target stock of each scored month of ``months`` (one count per month)."""
+    counts = tables.read(spark, config, SCORES).filter(F.col("month").isin(months)).groupBy("month").count().collect()
+    return {r["month"]: target_stock(r["count"], config) for r in counts}
 
 
 def month_counts(spark: SparkSession, config: Config, month: str) -> tuple[int, int]:

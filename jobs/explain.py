@@ -22,7 +22,7 @@ from jobs import apass_inputs
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
-from transforms.gold.explain import apass_explanation, score_explanation
+from transforms.gold.explain import apass_explanation, membership_explanation, score_explanation
 from transforms.gold.score import credit_dimension_points
 
 DESCRIPTION = __doc__
@@ -67,19 +67,23 @@ def explain(spark: SparkSession, config: Config, user: int, month: str | None = 
 
 
 def explain_apass(spark: SparkSession, config: Config, score: dict) -> str:
-    """Why the member was, or was not, invited to APASS in the month (gold.apass_selection)."""
+    """Why the member was, or was not, invited to APASS in the month (gold.apass_selection), and its membership
+    then (gold.apass_members)."""
     month = score["month"]
+    member = F.col("month") == month, F.col("user_id") == score["user_id"]
+    membership = ""
+    if tables.exists(spark, config, "gold.apass_members") and month in gold_log.computed(
+        spark, config, "gold.apass_members"
+    ):
+        found = tables.read(spark, config, "gold.apass_members").filter(member[0] & member[1]).first()
+        membership = "\n" + membership_explanation(None if found is None else found.asDict())
     selected = tables.exists(spark, config, "gold.apass_selection") and month in gold_log.computed(
         spark, config, "gold.apass_selection"
     )
     if not selected:
-        return f"APASS: no selection for {month} yet (`taoqi select --month {month}`)"
-    row = (
-        tables.read(spark, config, "gold.apass_selection")
-        .filter((F.col("month") == month) & (F.col("user_id") == score["user_id"]))
-        .first()
-    )
-    return apass_explanation(score, None if row is None else row.asDict(), apass_inputs.gates(config))
+        return f"APASS: no selection for {month} yet (`taoqi select --month {month}`)" + membership
+    row = tables.read(spark, config, "gold.apass_selection").filter(member[0] & member[1]).first()
+    return apass_explanation(score, None if row is None else row.asDict(), apass_inputs.gates(config)) + membership
 
 
 def main(argv: list[str] | None = None) -> int:

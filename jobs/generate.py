@@ -132,7 +132,9 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
             **late,
         ),
         "apass_reviews": lambda: landing.apass_reviews_landing(
-            apass_reviews(users, seed=gen.seed, months=months, history=gen.apass_history), **common, **late
+            apass_reviews(users, seed=gen.seed, months=months, history=gen.apass_history, accounts=gen.users),
+            **common,
+            **late,
         ),
     }
     if not food_delivery_on(config):

@@ -1,9 +1,7 @@
 """The yearly APASS renewal: A-energy points of every membership year ending in a year, and the warning list.
 
-A membership year runs 12 months from its start: an invitation
-(gold.apass_selection) or a yearly review that kept the member
-(silver.apass_reviews); a start inside a running membership year does not
-open another. Its qualifying spend is genuine spend net of refunds
+The membership years are those of gold.apass_members (`taoqi select` keeps
+it): each runs 12 months from its start. Its qualifying spend is genuine spend net of refunds
 (risk-flagged orders never count) over the year's months, from
 gold.user_month as known by each month's batch; apass.renewal.points_curve
 turns it into A-energy points (100,000 CNY = 60 points, the pass mark).
@@ -32,20 +30,13 @@ from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from transforms import catalog
-from transforms.apass.renewal import (
-    STARTS_COLUMNS,
-    invitation_starts,
-    memberships,
-    renewal_years,
-    renewals,
-    review_starts,
-)
+from transforms.apass.renewal import membership_years, renewal_years, renewals
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = __doc__
 RENEWALS = "gold.apass_renewals"
-SELECTION = "gold.apass_selection"
+MEMBERS = "gold.apass_members"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -82,15 +73,13 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> No
 def renew(spark: SparkSession, config: Config, year: int, *, latest_batch: str) -> None:
     """gold.apass_renewals of the membership years ending in ``year``, with data up to ``latest_batch``."""
     r = config.apass.renewal
-    reviews = review_starts(tables.read(spark, config, apass_inputs.REVIEWS), known_by=latest_batch)
-    invitations = (
-        invitation_starts(tables.read(spark, config, SELECTION))
-        if tables.exists(spark, config, SELECTION)
-        else spark.createDataFrame([], STARTS_COLUMNS)
-    )
+    if not tables.exists(spark, config, MEMBERS):
+        raise UserError("gold.apass_members is empty: run `taoqi select` (or `taoqi run`) first")
     tables.ensure(spark, config, catalog.table(RENEWALS))
     with timed("renew", f"A-energy {year}") as t:
-        members = memberships(reviews, invitations)
+        members = membership_years(
+            tables.read(spark, config, MEMBERS).filter(F.col("month") <= latest_batch)
+        ).localCheckpoint(eager=True)
         user_month = tables.read(spark, config, apass_inputs.USER_MONTH).join(
             F.broadcast(members.select("user_id").distinct()), "user_id", "left_semi"
         )

@@ -395,6 +395,7 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
         }
     return {
         "missing": None,
+        "membership": membership_rows(spark, config, month),
         "decisions": sorted(decisions.items()),
         "model_version": version,
         "champion": champion,
@@ -404,6 +405,45 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
         "profile": profile,
         "renewals": sorted(warnings.items()),
     }
+
+
+def membership_rows(spark: SparkSession, config: Config, month: str) -> dict:
+    """The membership of every month up to ``month`` against its target (gold.apass_members, the target of
+    gold.apass_selection), with a chart; empty before any membership was kept."""
+    from transforms.apass.membership import IN_STOCK
+
+    if not tables.exists(spark, config, "gold.apass_members"):
+        return {}
+    members = tables.read(spark, config, "gold.apass_members").filter(F.col("month") <= month)
+    rows = [
+        r.asDict()
+        for r in members.groupBy("month")
+        .agg(
+            F.count(F.when(F.col("status").isin(*IN_STOCK), 1)).alias("stock"),
+            F.count(F.when(F.col("status") == "warned", 1)).alias("warned"),
+            F.count(F.when(F.col("member_since") == F.col("month"), 1)).alias("joined"),
+            F.count(F.when(F.col("status") == "lapsed", 1)).alias("lapsed"),
+            F.count(F.when(F.col("status") == "removed", 1)).alias("removed"),
+        )
+        .orderBy("month")
+        .collect()
+    ]
+    if not rows:
+        return {}
+    targets = apass_inputs.targets(spark, config, [r["month"] for r in rows])
+    rows = [{**r, "target": targets.get(r["month"])} for r in rows]
+    chart = line_chart(
+        [r["month"] for r in rows],
+        {
+            "members (active and warned)": [r["stock"] for r in rows],
+            f"target ({config.apass.member_share:g} of the scored members)": [
+                float("nan") if r["target"] is None else r["target"] for r in rows
+            ],
+        },
+        title="APASS membership against its target",
+        ylabel="members",
+    )
+    return {"rows": rows, "chart": chart}
 
 
 def persona_section(spark: SparkSession, config: Config, month: str) -> dict:

@@ -9,8 +9,10 @@ received files is conformed, and every month is aggregated and scored, in
 one pass per stage: the tables end up exactly as after one monthly run per
 batch, in order (a test proves it). When months were scored, the APASS
 selector is retrained as of the latest one, promoted if it beats the
-champion, and the champion selects that month's invitations; then the
-renewals of the memberships ending this year and last year are evaluated.
+champion, and the champion selects the invitations of every scored month
+after the last one selected (with --month, of that month), in order, each
+filling the membership to its target; then the renewals of the
+memberships ending this year and last year are evaluated.
 A world too small or too young to train on logs why and skips the selector.
 Then the month's high-value members are segmented into personas and the
 run report is written (report.enabled; a world too small to segment skips
@@ -77,8 +79,10 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     scored = sorted(gold_log.computed(spark, config, score.SCORES))
     if scored:
         latest = args.month if args.month in scored else scored[-1]
-        if to_score or latest not in gold_log.computed(spark, config, "gold.apass_selection"):
-            apass_stages(spark, config, latest)
+        selected = sorted(gold_log.computed(spark, config, "gold.apass_selection"))
+        if to_score or latest not in selected:
+            after_last = [m for m in scored if not selected or m > selected[-1]]
+            apass_stages(spark, config, [latest] if args.month in scored or not after_last else after_last)
             quality.flush(spark)
     report_path = None
     if scored and config.report.enabled and (to_score or months):
@@ -109,10 +113,12 @@ def report_stages(spark: SparkSession, config: Config, month: str, *, started: f
     return report.report(spark, config, month, manifest=report.read_manifest(config, month))
 
 
-def apass_stages(spark: SparkSession, config: Config, month: str) -> None:
-    """train -> promote -> select for ``month``, then the renewals ending in its year and the year before."""
+def apass_stages(spark: SparkSession, config: Config, months: list[str]) -> None:
+    """train (as of the last of ``months``) -> promote -> select ``months``, then the renewals ending in the last
+    one's year and the year before."""
     from jobs import model_registry, promote, renew, selection, train
 
+    month = months[-1]
     try:
         train.train(spark, config, month)
         _, reason = promote.promote(config)
@@ -123,7 +129,7 @@ def apass_stages(spark: SparkSession, config: Config, month: str) -> None:
             log.warning("run: no APASS selection for %s: no selector was ever trained here", month)
             return
     try:
-        selection.select(spark, config, month)
+        selection.select(spark, config, months)
     except model_registry.MissingModelError as err:
         log.warning("run: no APASS selection for %s: %s", month, err)
         return

@@ -1,20 +1,32 @@
-"""Select the month's APASS invitations with the champion selector: gold.apass_candidates and gold.apass_selection.
+"""Select the month's APASS invitations with the champion selector and keep the membership: gold.apass_candidates,
+gold.apass_selection and gold.apass_members.
 
 For month M: the candidates are the members at score >= 2500 (band 4), each
 with the selector's indicators as of M and the gates they fail (credit
 below apass.min_credit_level). The champion (models:/apass_selector@champion)
 scores the members past the gates as a Spark job, with per-feature
-contributions as reason codes. Audited overrides (ops.apass_overrides,
-`taoqi override`) apply after the model and before the quota: an exclusion
-removes a member, an invitation takes a place first. The best-ranked fill
-the capacity (ceil(members x apass.invite_rate)). Every candidate gets a
-row with its decision and reason codes: failed gates first, then the
-features that raised (invited) or lowered (not invited) its chance most.
-Ends with the invited members' profile beside the one published for
+contributions as reason codes. The membership of M follows from the month
+before: membership reviews, exclusions, warnings and the yearly A-energy
+renewal (transforms/apass/membership.py). The program holds
+ceil(members x apass.member_share) APASS members; the invitations of M fill
+the gap from everyone who is not a member. Audited overrides
+(ops.apass_overrides, `taoqi override`) apply after the model and before
+the quota: an exclusion removes a member or a candidate, an invitation
+takes a place first. Every candidate gets a row with its decision and
+reason codes: failed gates first, then the features that raised (invited)
+or lowered (not invited) its chance most. Ends with the membership against
+its target and the invited members' profile beside the one published for
 APASS members. Without --month, the latest scored month.
 
-The rules (gates, capacity, overrides, quota) are transforms/apass/gates.py
-and transforms/apass/selection.py; this job reads, scores and publishes.
+The membership of a month needs the month before, so select M also keeps
+every month from the first one gold.apass_members lacks (on an empty table:
+from the first membership review, the program's members before the job)
+and decides again every month after M it had decided; months never
+selected have no invitations.
+
+The rules (gates, target, overrides, quota, membership) are
+transforms/apass/gates.py, selection.py and membership.py; this job reads,
+scores and publishes.
 """
 
 from __future__ import annotations
@@ -22,8 +34,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from functools import reduce
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import apass_inputs, model_registry
@@ -31,6 +44,7 @@ from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config
 from jobs.runtime.logs import timed
 from transforms import catalog
+from transforms.apass import membership
 from transforms.apass.selection import OVERRIDE_COLUMNS, candidate_keys, candidate_rows, decisions, latest_overrides
 from transforms.apass.stability import SELECTOR_METRICS, selector_bins
 from transforms.months import add_months
@@ -41,109 +55,282 @@ log = logging.getLogger(__name__)
 DESCRIPTION = __doc__
 CANDIDATES = "gold.apass_candidates"
 SELECTION = "gold.apass_selection"
+MEMBERS = "gold.apass_members"
 OVERRIDES = "ops.apass_overrides"
 PROFILE = "gold.apass_profile"
 STABILITY = "ops.stability"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--month", help="month YYYY-MM to select (default: the latest scored month)")
+    parser.add_argument(
+        "--month",
+        help="scored month YYYY-MM to select, or several as YYYY-MM,YYYY-MM,... (selected in order; default: the "
+        "latest scored month)",
+    )
 
 
 def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> None:
-    select(spark, config, apass_inputs.scored_month(spark, config, args.month))
+    months = [m.strip() for m in args.month.split(",")] if args.month else [None]
+    select(spark, config, sorted({apass_inputs.scored_month(spark, config, m) for m in months}))
 
 
-def candidates(spark: SparkSession, config: Config, month: str) -> DataFrame:
-    """gold.apass_candidates of ``month``: the members past the score gate, their indicators and failed gates."""
+def candidates(spark: SparkSession, config: Config, months: list[str]) -> DataFrame:
+    """gold.apass_candidates of ``months``: the members past the score gate, their indicators and failed gates."""
     gates = apass_inputs.gates(config)
-    keys = candidate_keys(tables.read(spark, config, apass_inputs.SCORES), month=month, gates=gates)
+    keys = candidate_keys(tables.read(spark, config, apass_inputs.SCORES), months=months, gates=gates)
     return candidate_rows(apass_inputs.indicator_rows(spark, config, keys), gates=gates)
 
 
-def active_overrides(spark: SparkSession, config: Config, month: str) -> DataFrame:
-    """The override in force per member for ``month`` (user_id, action, override_reason)."""
+def overrides_in_force(spark: SparkSession, config: Config, month: str) -> DataFrame:
+    """The override in force per member for ``month`` (user_id, action, override_reason, override_author)."""
     if not tables.exists(spark, config, OVERRIDES):
         return spark.createDataFrame([], OVERRIDE_COLUMNS)
     return latest_overrides(tables.read(spark, config, OVERRIDES), month=month)
 
 
-def select(spark: SparkSession, config: Config, month: str) -> None:
-    """Candidates, scores, overrides and the quota of ``month``; prints the invitations' profile."""
+def membership_span(spark: SparkSession, config: Config, months: list[str]) -> tuple[list[str], list[str]]:
+    """(the months whose membership ``select`` computes, in order; those of them it decides invitations for)."""
+    kept = sorted(gold_log.computed(spark, config, MEMBERS)) if tables.exists(spark, config, MEMBERS) else []
+    start, end = months[0], months[-1]
+    if kept and kept[-1] < start:
+        start = add_months(kept[-1], 1)  # the months in between follow from the last one kept
+    if not kept or start <= kept[0]:
+        opened = membership_reviews(spark, config).agg(F.min("ingest_month")).first()[0]
+        if opened is not None and opened < start:
+            start = opened  # the program's members before the job come with its membership reviews
+    if kept:
+        end = max(end, kept[-1])
+    span = [start]
+    while span[-1] < end:
+        span.append(add_months(span[-1], 1))
+    decided = set(gold_log.computed(spark, config, SELECTION))
+    return span, [m for m in span if m in months or m in decided]
+
+
+def membership_reviews(spark: SparkSession, config: Config) -> DataFrame:
+    """The membership reviews of silver.apass_reviews: user_id, outcome, invited_month and ingest_month (the month
+    its batch brought it, when it takes effect)."""
+    return (
+        tables.read(spark, config, apass_inputs.REVIEWS)
+        .filter(F.col("kind") == "membership")
+        .select("user_id", "outcome", "invited_month", "ingest_month")
+    )
+
+
+def select(spark: SparkSession, config: Config, months: list[str]) -> None:
+    """Candidates, scores, membership, overrides and the quota of ``months`` (scored, in order), with every month
+    the membership needs (:func:`membership_span`); prints the stock against the target and the invited profile."""
     from transforms.apass.selector import SCORED_SCHEMA, scorer
 
     booster, champion = model_registry.load_booster(config, model_registry.CHAMPION)
-    for name in (CANDIDATES, SELECTION, PROFILE):
+    for name in (CANDIDATES, SELECTION, MEMBERS, PROFILE):
         tables.ensure(spark, config, catalog.table(name))
-    members_n, _ = apass_inputs.month_counts(spark, config, month)
-    capacity = apass_inputs.capacity(members_n, config)
-    this_month = f"month = {tables.sql_literal(month)}"
-    with timed("select", f"candidates {month}") as t:
+    span, decide = membership_span(spark, config, months)
+    in_decided = f"month IN ({', '.join(tables.sql_literal(m) for m in decide)})"
+    with timed("select", f"candidates {describe(decide)}") as t:
         t.rows_out = quality.publish(
-            spark, config, "select", CANDIDATES, candidates(spark, config, month), replacing=this_month, month=month
+            spark,
+            config,
+            "select",
+            CANDIDATES,
+            candidates(spark, config, decide),
+            replacing=in_decided,
+            month=decide[-1],
         )
-    with timed("select", f"selection {month}") as t:
-        cands = tables.read(spark, config, CANDIDATES).filter(F.col("month") == month)
-        features = booster.feature_name()
-        scored = (
-            cands.filter("passes_gates")
-            .select("user_id", *features)
-            .mapInPandas(scorer(booster.model_to_string(), features, config.apass.reason_codes), SCORED_SCHEMA)
+    cands = tables.read(spark, config, CANDIDATES).filter(F.col("month").isin(decide))
+    features = booster.feature_name()
+    scored = (
+        cands.filter("passes_gates")
+        .select("user_id", "month", *features)
+        .mapInPandas(scorer(booster.model_to_string(), features, config.apass.reason_codes), SCORED_SCHEMA)
+        .localCheckpoint(eager=True)
+    )
+    scores = tables.read(spark, config, apass_inputs.SCORES).filter(F.col("month").isin(decide))
+    with timed("select", f"membership {describe(span)}") as t:
+        selected, members = keep_membership(spark, config, span, decide, cands, scored, scores, champion.version)
+        t.rows_out = members.count()
+    with timed("select", f"selection {describe(decide)}") as t:
+        t.rows_out = quality.publish(
+            spark, config, "select", SELECTION, selected, replacing=in_decided, month=decide[-1]
         )
-        members = tables.read(spark, config, apass_inputs.SCORES).filter(F.col("month") == month).select("user_id")
-        result = decisions(
-            cands,
-            scored,
-            active_overrides(spark, config, month),
-            members,
-            month=month,
-            model_version=champion.version,
-            capacity=capacity,
+    # not BETWEEN: Delta's replaceWhere fails to resolve Spark 4.1's rewrite of it
+    span_predicate = f"month >= {tables.sql_literal(span[0])} AND month <= {tables.sql_literal(span[-1])}"
+    with timed("select", f"members {describe(span)}") as t:
+        t.rows_out = quality.publish(
+            spark, config, "select", MEMBERS, members, replacing=span_predicate, month=span[-1]
         )
-        t.rows_out = quality.publish(spark, config, "select", SELECTION, result, replacing=this_month, month=month)
-    selected = t.rows_out
+    print(stock_table(spark, config, span))
+    print(f"selection: {tables.location(config, SELECTION)}; members: {tables.location(config, MEMBERS)}")
+    print(profile_check(spark, config, decide))
+    for month in decide:
+        monitor_stability(spark, config, month, features)
+    # recorded last: a run lost before this selects the months again (`taoqi run` goes by this record)
     counts = {
-        r["decision"]: r["count"]
-        for r in tables.read(spark, config, SELECTION)
-        .filter(F.col("month") == month)
-        .groupBy("decision")
-        .count()
+        r["month"]: r["count"]
+        for r in tables.read(spark, config, MEMBERS).filter(span_predicate).groupBy("month").count().collect()
+    }
+    gold_log.record_months(spark, config, [MEMBERS], {m: counts.get(m, 0) for m in span}, f"v{champion.version}")
+    decided = {
+        r["month"]: r["count"]
+        for r in tables.read(spark, config, SELECTION).filter(in_decided).groupBy("month").count().collect()
+    }
+    gold_log.record_months(spark, config, [SELECTION], {m: decided.get(m, 0) for m in decide}, f"v{champion.version}")
+
+
+def describe(months: list[str]) -> str:
+    return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)})"
+
+
+def keep_membership(
+    spark: SparkSession,
+    config: Config,
+    span: list[str],
+    decide: list[str],
+    cands: DataFrame,
+    scored: DataFrame,
+    scores: DataFrame,
+    model_version: int,
+) -> tuple[DataFrame, DataFrame]:
+    """(gold.apass_selection rows of ``decide``, gold.apass_members rows of ``span``), month after month.
+
+    Each month's members follow from the month before's and its invitations fill the gap the month leaves, so
+    the months run in order; each is a few jobs over the members (1 in 10,000) and the month's candidates."""
+    r = config.apass.renewal
+    targets = apass_inputs.targets(spark, config, decide)
+    reviews = membership_reviews(spark, config).localCheckpoint(eager=True)
+    # the A-energy of every member the span can hold: the reviewed, the candidates and who was a member before
+    before = add_months(span[0], -1)
+    previous = (
+        tables.read(spark, config, MEMBERS).filter(F.col("month") == before).localCheckpoint(eager=True)
+        if before in gold_log.computed(spark, config, MEMBERS)
+        else spark.createDataFrame([], catalog.table(MEMBERS).schema)
+    )
+    overridden = (
+        tables.read(spark, config, OVERRIDES).select("user_id")
+        if tables.exists(spark, config, OVERRIDES)
+        else spark.createDataFrame([], "user_id long")
+    )
+    people = reduce(
+        DataFrame.union, [reviews.select("user_id"), cands.select("user_id"), previous.select("user_id"), overridden]
+    ).distinct()
+    user_month = (
+        tables.read(spark, config, apass_inputs.USER_MONTH)
+        .filter(F.col("batch") <= span[-1])
+        .join(F.broadcast(people), "user_id", "left_semi")
+        .localCheckpoint(eager=True)
+    )
+    selections, months_rows = [], []
+    for month in span:
+        overrides = overrides_in_force(spark, config, month)
+        rows = membership.before_invitations(
+            previous,
+            month=month,
+            reviews=reviews.filter(F.col("ingest_month") == month).drop("ingest_month"),
+            exclusions=overrides.filter(F.col("action") == "exclude").select(
+                "user_id", "override_author", "override_reason"
+            ),
+            user_month=user_month,
+            curve=r.points_curve,
+            pass_points=r.pass_points,
+            warn_before=r.warn_months_before_expiry,
+        ).localCheckpoint(eager=True)
+        if month in decide:
+            stock = membership.in_stock(rows).count()
+            target = targets[month]
+            selected = decisions(
+                cands.filter(F.col("month") == month),
+                scored.filter(F.col("month") == month).drop("month"),
+                overrides,
+                scores.filter(F.col("month") == month).select("user_id"),
+                rows,
+                month=month,
+                model_version=model_version,
+                capacity=max(0, target - stock),
+                target_stock=target,
+            ).localCheckpoint(eager=True)
+            selections.append(selected)
+            invited = (
+                selected.filter("invited")
+                .select("user_id", "decision", "override_reason")
+                .join(overrides.select("user_id", "override_author"), "user_id", "left")
+            )
+            by_override = F.col("decision") == "invited_by_override"
+            new = membership.joined(
+                invited.select(
+                    "user_id",
+                    F.when(by_override, "override").otherwise("invitation").alias("joined_by"),
+                    F.when(by_override, F.col("override_author")).alias("override_author"),
+                    F.when(by_override, F.col("override_reason")).alias("override_reason"),
+                ),
+                month=month,
+            )
+            rows = rows.unionByName(new).localCheckpoint(eager=True)
+        months_rows.append(rows)
+        previous = rows
+    return reduce(DataFrame.unionByName, selections), reduce(DataFrame.unionByName, months_rows)
+
+
+def stock_table(spark: SparkSession, config: Config, months: list[str]) -> str:
+    """The membership of ``months`` against the target: members (active, warned), joined, ended, invitations."""
+    by_month = {
+        r["month"]: r
+        for r in tables.read(spark, config, MEMBERS)
+        .filter(F.col("month").isin(months))
+        .groupBy("month")
+        .agg(
+            F.count(F.when(F.col("status").isin(*membership.IN_STOCK), 1)).alias("stock"),
+            F.count(F.when(F.col("status") == "warned", 1)).alias("warned"),
+            F.count(F.when(F.col("member_since") == F.col("month"), 1)).alias("joined"),
+            F.count(F.when(F.col("status") == "lapsed", 1)).alias("lapsed"),
+            F.count(F.when(F.col("status") == "removed", 1)).alias("removed"),
+        )
         .collect()
     }
-    print(
-        f"APASS {month}: capacity {capacity} of {members_n:,} members; champion v{champion.version}; "
-        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    )
-    print(f"selection: {tables.location(config, SELECTION)} (month = '{month}')")
-    print(profile_check(spark, config, month))
-    monitor_stability(spark, config, month, features)
-    # recorded last: a run lost before this selects the month again (`taoqi run` goes by this record)
-    gold_log.record(spark, config, SELECTION, month, f"v{champion.version}", selected)
+    targets = apass_inputs.targets(spark, config, months)
+    lines = [
+        "APASS membership (gold.apass_members): the stock is the active and warned members",
+        f"{'month':<8} {'target':>6} {'stock':>6} {'warned':>6} {'joined':>6} {'lapsed':>6} {'removed':>7}",
+    ]
+    for month in months:
+        row = by_month.get(month)
+        target = targets.get(month)
+        lines.append(
+            f"{month:<8} {'-' if target is None else target:>6} {row['stock'] if row else 0:>6} "
+            f"{row['warned'] if row else 0:>6} {row['joined'] if row else 0:>6} {row['lapsed'] if row else 0:>6} "
+            f"{row['removed'] if row else 0:>7}"
+        )
+    return "\n".join(lines)
 
 
-def profile_check(spark: SparkSession, config: Config, month: str) -> str:
-    """The invited candidates' profile beside the published APASS one, stored in gold.apass_profile; returns a table."""
+def profile_check(spark: SparkSession, config: Config, months: list[str]) -> str:
+    """The profile of each month's first choices of the selector beside the published APASS one, stored in
+    gold.apass_profile; returns the table of the last month.
+
+    The first choices are the month's candidates past the gates with the champion's best P(kept), members or
+    not, as many as the target: the members the selector would hold. Its invitations alone are too few to
+    profile (a month invites only what its lapses and removals left)."""
     from transforms.apass.profile import invited_profile, profile_lines
 
-    invited = (
-        tables.read(spark, config, CANDIDATES)
-        .filter(F.col("month") == month)
-        .join(
-            tables.read(spark, config, SELECTION)
-            .filter((F.col("month") == month) & F.col("invited"))
-            .select("user_id"),
-            "user_id",
-            "left_semi",
-        )
+    best_first = Window.partitionBy("month").orderBy(F.desc("model_score"), "user_id")
+    first_choices = (
+        tables.read(spark, config, SELECTION)
+        .filter(F.col("month").isin(months) & F.col("model_score").isNotNull())
+        .select("user_id", "month", "target_stock", F.row_number().over(best_first).alias("_n"))
+        .filter(F.col("_n") <= F.col("target_stock"))
+        .select("user_id", "month")
     )
-    measured = invited_profile(invited, year=int(month[:4])).first().asDict()  # one row of figures
-    lines = profile_lines(measured)
-    rows = spark.createDataFrame([(month, f, m, p, ok) for f, m, p, ok in lines], catalog.table(PROFILE).schema)
-    quality.publish(
-        spark, config, "select", PROFILE, rows, replacing=f"month = {tables.sql_literal(month)}", month=month
-    )
+    chosen = tables.read(spark, config, CANDIDATES).join(first_choices, ["user_id", "month"], "left_semi")
+    rows, lines = [], []
+    for month in months:
+        measured = invited_profile(chosen.filter(F.col("month") == month), year=int(month[:4])).first().asDict()
+        lines = profile_lines(measured)
+        rows += [(month, f, m, p, ok) for f, m, p, ok in lines]
+    in_months = f"month IN ({', '.join(tables.sql_literal(m) for m in months)})"
+    profile = spark.createDataFrame(rows, catalog.table(PROFILE).schema)
+    quality.publish(spark, config, "select", PROFILE, profile, replacing=in_months, month=months[-1])
     table = [
-        f"invited profile {month}: the invited candidates beside the published APASS profile",
+        f"invited profile {months[-1]}: the selector's first choices (as many as the target) beside the "
+        "published APASS profile",
         f"{'figure':<34} {'measured':>14}  {'published':<22} ok",
     ]
     table += [f"{f:<34} {m:>14}  {p:<22} {'' if ok is None else 'yes' if ok else 'NO'}" for f, m, p, ok in lines]

@@ -118,7 +118,7 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
                 f"{'kept' if part['label'].all() else 'removed'}: a model needs both outcomes"
             )
     members, gated_now = apass_inputs.month_counts(spark, config, month)
-    invitations = apass_inputs.capacity(members, config)
+    invitations = apass_inputs.target_stock(members, config)  # the members it would choose, were none chosen
     invite_share = min(1.0, invitations / gated_now) if gated_now else 1.0
     features = list(NAMES)
     with timed("train", f"fit {len(train_rows)} labels") as t:
@@ -159,7 +159,7 @@ def train(spark: SparkSession, config: Config, month: str) -> int:
                     "holdout_months": s.holdout_months,
                     "min_history_months": s.min_history_months,
                     "min_credit_level": config.apass.min_credit_level,
-                    "invite_rate": config.apass.invite_rate,
+                    "member_share": config.apass.member_share,
                     **{f"lgb_{k}": v for k, v in vars(s.lightgbm).items()},
                     "monotone": ",".join(f"{k}:{v}" for k, v in sorted(s.monotone.items())),
                 }

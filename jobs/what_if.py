@@ -7,8 +7,9 @@ silver, as `taoqi aggregate` would under it; the roll-up (monthly caps,
 weights, window) and the score (bands, components, credit) are always
 recomputed under the policy. The members past the policy's APASS gates get
 their indicators from those features and scores and are ranked by the
-current champion selector up to the capacity. Nothing is written: the
-published tables stay as they are.
+current champion selector; its first ones, as many as the program's target
+stock, are set against the month's APASS members (gold.apass_members).
+Nothing is written: the published tables stay as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from jobs import aggregate, apass_inputs
 from jobs.runtime import gold_log, tables
 from jobs.runtime.config import Config
 from jobs.runtime.registry import configured_platforms
+from transforms.apass.membership import IN_STOCK
 from transforms.domain import GRADES
 from transforms.gold.features import user_features, window_months
 from transforms.gold.score import scores as score_members
@@ -81,11 +83,11 @@ def policy_invited(
         window=policy.scoring.window_months,
     )
     names = booster.feature_name()
-    ranked = rows.select("user_id", *names).mapInPandas(
+    ranked = rows.select("user_id", F.lit(month).alias("month"), *names).mapInPandas(
         scorer(booster.model_to_string(), names, policy.apass.reason_codes), SCORED_SCHEMA
     )
     members, _ = apass_inputs.month_counts(spark, policy, month)
-    capacity = apass_inputs.capacity(members, policy)
+    capacity = apass_inputs.target_stock(members, policy)
     order = Window.orderBy(F.col("model_score").desc(), "user_id")
     return ranked.select("user_id", "model_score", F.row_number().over(order).alias("rank")).filter(
         F.col("rank") <= capacity
@@ -110,10 +112,10 @@ def policy_what_if(spark: SparkSession, base: Config, policy: Config, month: str
     )
     invited_policy = policy_invited(spark, policy, month, slices, features, scored)
     invited = None
-    if invited_policy is not None and tables.exists(spark, base, "gold.apass_selection"):
+    if invited_policy is not None and tables.exists(spark, base, "gold.apass_members"):
         current = (
-            tables.read(spark, base, "gold.apass_selection")
-            .filter((F.col("month") == month) & (F.col("decision") == "invited"))
+            tables.read(spark, base, "gold.apass_members")
+            .filter((F.col("month") == month) & F.col("status").isin(*IN_STOCK))
             .select("user_id")
         )
         both = (
@@ -128,7 +130,7 @@ def policy_what_if(spark: SparkSession, base: Config, policy: Config, month: str
         )
         members, _ = apass_inputs.month_counts(spark, policy, month)
         invited = {
-            "capacity": apass_inputs.capacity(members, policy),
+            "target_stock": apass_inputs.target_stock(members, policy),
             "kept": int(both["kept"] or 0),
             "added": int(both["added"] or 0),
             "dropped": int(both["dropped"] or 0),

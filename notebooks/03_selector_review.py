@@ -70,8 +70,9 @@ if champion is not None:
 
 # MAGIC %md
 # MAGIC ## The month's decisions
-# MAGIC Every candidate (score at the APASS-eligible floor or above) has a row: invited, waitlisted, gated out,
-# MAGIC or an override's decision.
+# MAGIC The program holds a target of members (gold.apass_members); the month's invitations fill the gap its
+# MAGIC lapses and removals left. Every candidate (score at the APASS-eligible floor or above) has a row:
+# MAGIC invited, a member already, waitlisted, gated out, or an override's decision.
 
 # COMMAND ----------
 
@@ -89,11 +90,17 @@ else:
     totals = selection.agg(
         F.count(F.when(F.col("invited"), 1)).alias("invited"),
         F.max("capacity").alias("capacity"),
+        F.max("target_stock").alias("target_stock"),
         F.max("model_version").alias("model_version"),
     ).first()
+    stock = (
+        tables.read(spark, config, "gold.apass_members")
+        .filter((F.col("month") == month) & F.col("status").isin("active", "warned"))
+        .count()
+    )
     print(
-        f"APASS {month}: invited {totals['invited']} of capacity {totals['capacity']}, "
-        f"selected by champion v{totals['model_version']}"
+        f"APASS {month}: {stock} members of a target of {totals['target_stock']}; invited {totals['invited']} "
+        f"of capacity {totals['capacity']}, selected by champion v{totals['model_version']}"
     )
     display(
         selection.groupBy("decision")

@@ -63,9 +63,9 @@ display(result["transitions"].orderBy("grade_now", "grade_policy"))
 # COMMAND ----------
 
 # MAGIC %md
-# MAGIC ## APASS invitations under the policy
-# MAGIC The champion selector on the policy's candidates, with the month's capacity: invited now and still
-# MAGIC invited (kept), newly invited (added), no longer invited (dropped).
+# MAGIC ## APASS members under the policy
+# MAGIC The champion selector's first candidates under the policy, as many as the program's target, against
+# MAGIC the month's APASS members: members still chosen (kept), newly chosen (added), no longer chosen (dropped).
 
 # COMMAND ----------
 
@@ -74,10 +74,10 @@ if result["invited_policy"] is None:
     print(f"no champion selector: run `taoqi train --month {month}` and `taoqi promote` to see the invitations")
 else:
     if invited is None:
-        print(f"no APASS selection for {month} to compare with: run `taoqi select --month {month}`")
+        print(f"no APASS membership for {month} to compare with: run `taoqi select --month {month}`")
     else:
         print(
-            f"capacity {invited['capacity']}: kept {invited['kept']}, added {invited['added']}, "
+            f"target {invited['target_stock']}: kept {invited['kept']}, added {invited['added']}, "
             f"dropped {invited['dropped']}"
         )
     display(

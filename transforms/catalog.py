@@ -138,6 +138,14 @@ CATALOG: dict[str, Table] = {
             "reason codes.",
         ),
         Table(
+            "gold.apass_members",
+            S.GOLD_APASS_MEMBERS,
+            ("month",),
+            "select",
+            "Per month every APASS member and every membership that ended then: since when, how they joined, "
+            "the membership year, its renewal and the status.",
+        ),
+        Table(
             "gold.apass_profile",
             S.GOLD_APASS_PROFILE,
             ("month",),

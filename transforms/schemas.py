@@ -153,6 +153,12 @@ SILVER_APASS_REVIEWS = T.StructType(
     [
         column("review_id", T.StringType(), False, "the yearly review, the natural key"),
         column("user_id", T.LongType(), False),
+        column(
+            "kind",
+            T.StringType(),
+            False,
+            "membership (a member's yearly review: it keeps or ends the membership) | assessment (a label only)",
+        ),
         column("invited_month", T.StringType(), False, "the membership year began here, 12 months before"),
         column("outcome", T.StringType(), False, "kept | removed: the selector's label"),
         column("reason", T.StringType(), True, "removals: brushing | resale | serial_returns | ..."),
@@ -418,11 +424,12 @@ GOLD_APASS_SELECTION = T.StructType(
             "decision",
             T.StringType(),
             False,
-            "invited | invited_by_override | waitlisted | gated_out | excluded_by_override",
+            "invited | invited_by_override | member (already) | waitlisted | gated_out | excluded_by_override",
         ),
         column("override_reason", T.StringType(), True, "the reason of the override that decided, if any"),
         column("reason_codes", T.ArrayType(T.StringType(), True), False, "failed gates first, then features"),
-        column("capacity", T.IntegerType(), False, "invitations the month allows"),
+        column("capacity", T.IntegerType(), False, "invitations the month allows: the target less the stock"),
+        column("target_stock", T.IntegerType(), False, "members the program holds: ceil(members x member_share)"),
     ]
 )
 
@@ -442,7 +449,7 @@ GOLD_APASS_RENEWALS = T.StructType(
         column("expiry_year", T.IntegerType(), False, "the partition: `taoqi renew --year`"),
         column("membership_start", T.StringType(), False, "first month of the membership year"),
         column("expiry_month", T.StringType(), False, "last month of it"),
-        column("source", T.StringType(), False, "review (kept at a yearly review) | invitation"),
+        column("source", T.StringType(), False, "how the membership began: invitation | override | review"),
         column("as_of_month", T.StringType(), False, "data up to this month's batch"),
         column("qualifying_spend_cny", AMOUNT_SUM, False, "genuine spend net of refunds, membership year"),
         column(
@@ -461,6 +468,29 @@ GOLD_APASS_RENEWALS = T.StructType(
         column("points_at_warning", T.DoubleType(), True, "null before the warning month"),
         column("warned", T.BooleanType(), True, "below the pass mark at the warning month"),
         column("status", T.StringType(), False, "passed | failed | in_progress"),
+    ]
+)
+
+GOLD_APASS_MEMBERS = T.StructType(
+    [
+        column("user_id", T.LongType(), False),
+        column("month", T.StringType(), False, "the partition"),
+        column("member_since", T.StringType(), False, "first month of the membership"),
+        column("joined_by", T.StringType(), False, "invitation | override | review (the program's member before)"),
+        column("membership_year", T.IntegerType(), False, "1 in the first year, one more each year renewed"),
+        column("year_start", T.StringType(), False, "first month of the current membership year"),
+        column("expiry_month", T.StringType(), False, "last month of it: the A-energy points decide then"),
+        column("status", T.StringType(), False, "active | warned (both in the stock) | lapsed | removed (ended now)"),
+        column("ended_by", T.StringType(), True, "renewal | review | override; null while the membership runs"),
+        column(
+            "a_energy_points",
+            T.DoubleType(),
+            True,
+            "the year's points as the month's batch knows them, in its warning and its last month",
+        ),
+        column("renewal", T.StringType(), True, "passed | failed, in the year's last month"),
+        column("override_author", T.StringType(), True, "who decided the override that invited or removed"),
+        column("override_reason", T.StringType(), True, "why, as the override says"),
     ]
 )
 

@@ -429,6 +429,10 @@ def validate(config: Config) -> None:
         raise ConfigError(
             f"generator.apass_history.reason_accuracy must be between 0 and 1, got {history.reason_accuracy}"
         )
+    if not 0.0 <= history.member_share <= 0.01:
+        raise ConfigError(
+            f"generator.apass_history.member_share must be between 0 and 0.01, got {history.member_share}"
+        )
     skew = gen.skew
     if not 0 <= skew.heavy_users <= gen.users:
         raise ConfigError(f"generator.skew.heavy_users must be between 0 and generator.users, got {skew.heavy_users}")

@@ -71,10 +71,11 @@ def trained(world, spark):
 
 @pytest.fixture(scope="session")
 def selected(trained, spark) -> Path:
-    """The trained world after `select` and `personas` for LATEST: what the report and the notebooks read."""
+    """The trained world after `select` of the four scored months and `personas` for LATEST: what the report
+    and the notebooks read."""
     root = trained[0]
     with deadline(spark, WORLD_DEADLINE_S, "select and personas on the default world"):
-        taoqi(root, "select", "--month", LATEST)
+        taoqi(root, "select", "--month", ",".join([*LABEL_MONTHS, LATEST]))
         taoqi(root, "personas", "--month", LATEST)
     return root
 

@@ -82,11 +82,18 @@ def check_selector(spark, root: Path, out: str) -> None:
     row = selection.agg(
         F.count(F.when(F.col("invited"), 1)).alias("invited"),
         F.max("capacity").alias("capacity"),
+        F.max("target_stock").alias("target"),
         F.max("model_version").alias("version"),
     ).first()
+    stock = (
+        table(spark, root, "gold.apass_members")
+        .filter((F.col("month") == LATEST) & F.col("status").isin("active", "warned"))
+        .count()
+    )
+    assert stock == row["target"]
     assert (
-        f"APASS {LATEST}: invited {row['invited']} of capacity {row['capacity']}, "
-        f"selected by champion v{row['version']}" in out
+        f"APASS {LATEST}: {stock} members of a target of {row['target']}; invited {row['invited']} "
+        f"of capacity {row['capacity']}, selected by champion v{row['version']}" in out
     )
     assert "holdout_auc" in out
     near = [
@@ -126,8 +133,8 @@ def check_what_if(spark, root: Path, out: str) -> None:
         assert re.search(rf"^\s*{grade}\s+{n}\s+\d+", out, re.MULTILINE), (grade, n)
     now_super = scores.filter((F.col("score") >= 900) & (F.col("score") < 2400)).count()
     assert re.search(rf"^\s*super\s+\d+\s+{now_super}\s", out, re.MULTILINE), now_super
-    capacity = table(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).first()["capacity"]
-    assert f"capacity {capacity}: kept " in out
+    target = table(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).first()["target_stock"]
+    assert f"target {target}: kept " in out
 
 
 CHECKS = {

@@ -326,7 +326,7 @@ def test_a_user_mistake_exits_2_with_one_line_and_no_traceback(lakes):
             [],
             "override add needs --reason",
         ),
-        (["select"], ["apass.invite_rate=0.5"], "apass.invite_rate: must be in (0, 0.01]"),
+        (["select"], ["apass.member_share=0.5"], "apass.member_share: must be in (0, 0.01]"),
         (["train"], ["apass.selector.monotone.shoe_size=1"], "apass.selector.monotone.shoe_size: not an indicator"),
         # personas and the report
         (["personas"], [], f"members at score >= 1000 in {MONTHS[-1]}: segmenting into up to 10 personas needs"),

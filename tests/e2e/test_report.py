@@ -183,6 +183,7 @@ def test_the_report_has_every_section_and_chart(report):
         "chart-components",
         "chart-credit",
         "chart-precision-recall",
+        "chart-membership",
         "chart-persona-sizes",
         "chart-persona-profiles",
     ]
@@ -203,6 +204,16 @@ def test_the_report_figures_are_the_tables(report, spark):
     assert _number(page.text["growth-perks"]) == scores.filter("growth_perk").count()
     shown_decisions = {row[0]: _number(row[1]) for row in page.tables["table-decisions"][1:]}
     assert shown_decisions == report[4]["decisions"] and shown_decisions["invited_by_override"] == 1
+    # the membership against its target, every month kept: the table's figures
+    members = read(spark, root, "gold.apass_members")
+    stock = {
+        r["month"]: r["count"]
+        for r in members.filter(F.col("status").isin("active", "warned")).groupBy("month").count().collect()
+    }
+    shown_stock = {row[0].strip(): (row[1].strip(), _number(row[2])) for row in page.tables["table-membership"][1:]}
+    assert {m: n for m, (_, n) in shown_stock.items() if n} == stock
+    target = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).first()["target_stock"]
+    assert shown_stock[LATEST] == (str(target), target)
     sizes = {
         r["persona"]: r["count"]
         for r in read(spark, root, "gold.personas")

@@ -19,9 +19,10 @@ from pyspark.sql import functions as F
 from pyspark.testing import assertDataFrameEqual
 
 from tests.cluster.standalone import free_port
-from tests.e2e.conftest import LATEST, taoqi
+from tests.e2e.conftest import LABEL_MONTHS, LATEST, taoqi
 from tests.e2e.test_pipeline import read
 from tests.tiny_world import BIN
+from transforms.months import add_months
 
 pytestmark = pytest.mark.e2e
 
@@ -126,74 +127,92 @@ def test_the_champion_is_not_replaced_by_a_challenger_that_does_not_beat_it(trai
     assert "does not beat" in client.get_model_version("apass_selector", "2").tags["taoqi.promotion"]
 
 
-def test_selection_invites_the_capacity_with_reasons_and_reproduces(spark, trained):
-    root = trained[0]
-    out = taoqi(root, "select", "--month", LATEST)
-    assert "champion v1" in out
-    sel = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).cache()
-    members = read(spark, root, "gold.scores").filter(F.col("month") == LATEST).count()
-    capacity = -(-members // 10_000)  # ceil(members x 1 in 10,000)
-    assert sel.filter("invited").count() == capacity == sel.first()["capacity"]
-    candidates = read(spark, root, "gold.apass_candidates").filter(F.col("month") == LATEST)
-    assert sel.count() == candidates.count() > capacity  # every candidate has a decision
-    assert sel.filter(F.size("reason_codes") == 0).count() == 0  # and its reasons
-    invited = sel.filter("invited").orderBy("rank").collect()
-    assert [r["rank"] for r in invited] == list(range(1, capacity + 1))
-    waitlisted = sel.filter(F.col("decision") == "waitlisted")
-    assert waitlisted.agg(F.max("model_score")).first()[0] <= min(r["model_score"] for r in invited)
-    assert all(code.split()[-1].startswith("+") for r in invited for code in r["reason_codes"])
-    before = sel.select("user_id", "decision", "model_score", "rank", "reason_codes").collect()
+def _membership(spark, root, month):
+    """{user_id: gold.apass_members row} of ``month``."""
+    return {r["user_id"]: r for r in read(spark, root, "gold.apass_members").filter(F.col("month") == month).collect()}
 
-    # an audited exclusion of the best member and an invitation of an ordinary member
-    best = invited[0]["user_id"]
+
+def _stock(rows: dict) -> set[int]:
+    return {u for u, r in rows.items() if r["status"] in ("active", "warned")}
+
+
+def test_selection_fills_the_membership_to_its_target_never_invites_a_member_and_reproduces(spark, trained):
+    root = trained[0]
+    decided = [*LABEL_MONTHS, LATEST]
+    out = taoqi(root, "select", "--month", ",".join(decided))
+    assert "APASS membership" in out and "invited profile" in out
+    for month in decided:
+        sel = read(spark, root, "gold.apass_selection").filter(F.col("month") == month).cache()
+        members = read(spark, root, "gold.scores").filter(F.col("month") == month).count()
+        target = -(-members // 10_000)  # ceil(members x 1 in 10,000)
+        now, before = _membership(spark, root, month), _membership(spark, root, add_months(month, -1))
+        carried = _stock(now) - {u for u, r in now.items() if r["member_since"] == month}
+        invited = sel.filter("invited").orderBy("rank").collect()
+        assert {r["user_id"] for r in invited} == {u for u, r in now.items() if r["member_since"] == month}
+        assert not {r["user_id"] for r in invited} & _stock(before)  # never a member again
+        assert sel.first()["target_stock"] == target and sel.first()["capacity"] == target - len(carried)
+        assert len(_stock(now)) == target, (month, len(_stock(now)), target)  # the gap filled, every month
+        assert [r["rank"] for r in invited] == list(range(1, len(invited) + 1))
+        assert {r["user_id"] for r in sel.filter(F.col("decision") == "member").collect()} <= set(now)
+        candidates = read(spark, root, "gold.apass_candidates").filter(F.col("month") == month)
+        assert sel.count() == candidates.count() > target  # every candidate has a decision
+        assert sel.filter(F.size("reason_codes") == 0).count() == 0  # and its reasons
+        if invited:
+            waitlisted = sel.filter(F.col("decision") == "waitlisted")
+            assert waitlisted.agg(F.max("model_score")).first()[0] <= min(r["model_score"] for r in invited)
+            assert all(code.split()[-1].startswith("+") for r in invited for code in r["reason_codes"])
+        sel.unpersist()
+    sel = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
+    before = sel.select("user_id", "decision", "model_score", "rank", "reason_codes").collect()
+    members_before = read(spark, root, "gold.apass_members").filter(F.col("month") == LATEST).collect()
+    model_invited = sorted(r["user_id"] for r in before if r["decision"] == "invited")
+
+    # an audited exclusion of a member (its membership ends, its place frees) and an invitation of an
+    # ordinary member (it takes a place first)
+    member = min(_stock(_membership(spark, root, LATEST)) - set(model_invited))
     ordinary = (
         read(spark, root, "gold.scores")
         .filter((F.col("month") == LATEST) & (F.col("band") == 1))
         .orderBy("user_id")
         .first()["user_id"]
     )
-    taoqi(
-        root,
-        "override",
-        "add",
-        "--user",
-        str(best),
-        "--month",
-        LATEST,
-        "--action",
-        "exclude",
-        "--reason",
-        "chargeback case 7731",
-        "--author",
-        "risk-team",
-    )
-    taoqi(
-        root,
-        "override",
-        "add",
-        "--user",
-        str(ordinary),
-        "--month",
-        LATEST,
-        "--action",
-        "invite",
-        "--reason",
-        "board decision 12",
-        "--author",
-        "ceo-office",
-    )
+    for user, action, reason, author in (
+        (member, "exclude", "chargeback case 7731", "risk-team"),
+        (ordinary, "invite", "board decision 12", "ceo-office"),
+    ):
+        taoqi(
+            root,
+            "override",
+            "add",
+            "--user",
+            str(user),
+            "--month",
+            LATEST,
+            "--action",
+            action,
+            "--reason",
+            reason,
+            "--author",
+            author,
+        )
     assert "chargeback case 7731" in taoqi(root, "override", "list", "--month", LATEST)
     taoqi(root, "select", "--month", LATEST)
     after = {
         r["user_id"]: r for r in read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).collect()
     }
-    assert (after[best]["decision"], after[best]["override_reason"]) == ("excluded_by_override", "chargeback case 7731")
     assert (after[ordinary]["decision"], after[ordinary]["invited"]) == ("invited_by_override", True)
-    # the override took a place first: the model invites one member fewer, the next best in rank order
-    model_invited = sorted(u for u, r in after.items() if r["decision"] == "invited")
-    assert model_invited == sorted(r["user_id"] for r in invited[1:capacity])
+    # the freed place went to the override: the model invites the same members as before
+    assert sorted(u for u, r in after.items() if r["decision"] == "invited") == model_invited
+    now = _membership(spark, root, LATEST)
+    assert (now[member]["status"], now[member]["ended_by"], now[member]["override_author"]) == (
+        "removed",
+        "override",
+        "risk-team",
+    )
+    assert (now[ordinary]["joined_by"], now[ordinary]["override_reason"]) == ("override", "board decision 12")
+    assert len(_stock(now)) == after[ordinary]["target_stock"]
 
-    # without the overrides, the same data, config and model give the same invitations
+    # without the overrides, the same data, config and model give the same invitations and membership
     spark.sql(f"DELETE FROM delta.`{root}/ops/apass_overrides`")
     taoqi(root, "select", "--month", LATEST)
     assertDataFrameEqual(
@@ -202,7 +221,28 @@ def test_selection_invites_the_capacity_with_reasons_and_reproduces(spark, train
         .select("user_id", "decision", "model_score", "rank", "reason_codes"),
         before,
     )
-    sel.unpersist()
+    assertDataFrameEqual(read(spark, root, "gold.apass_members").filter(F.col("month") == LATEST), members_before)
+
+
+def test_the_membership_kept_month_by_month_equals_the_one_kept_at_once(spark, selected):
+    """Incremental = full: the membership and selections of the decided months, kept one monthly select at a
+    time, are those of the one select over all of them (the `selected` world's)."""
+    decided = [*LABEL_MONTHS, LATEST]
+    full = {
+        t: read(spark, selected, t).filter(F.col("month").isin(decided)).collect()
+        for t in ("gold.apass_members", "gold.apass_selection")
+    }
+    # back to the table as it stood before the first of those months
+    for table in full:
+        spark.sql(f"DELETE FROM delta.`{selected}/{table.replace('.', '/')}` WHERE month >= '{decided[0]}'")
+    spark.sql(
+        f"DELETE FROM delta.`{selected}/ops/gold_log` WHERE gold_table IN ('gold.apass_members', "
+        f"'gold.apass_selection') AND month >= '{decided[0]}'"
+    )
+    for month in decided:
+        taoqi(selected, "select", "--month", month)
+    for table, rows in full.items():
+        assertDataFrameEqual(read(spark, selected, table).filter(F.col("month").isin(decided)), rows)
 
 
 PROFILED = 12  # the world invites three a month (1 in 10 000 of 30 000): too few to profile
@@ -236,13 +276,22 @@ def test_the_members_the_champion_ranks_first_have_the_published_apass_profile(s
     assert measured["overseas_share"] > 5 * population, (measured["overseas_share"], population)
 
 
-def test_renewal_scores_the_membership_years_ending_in_a_year(spark, trained):
-    root = trained[0]
-    out = taoqi(root, "renew", "--year", "2025")
-    renewals = read(spark, root, "gold.apass_renewals").filter(F.col("expiry_year") == 2025).collect()
+def test_renewal_scores_the_membership_years_ending_in_a_year_as_the_membership_does(spark, selected):
+    out = taoqi(selected, "renew", "--year", "2025")
+    renewals = read(spark, selected, "gold.apass_renewals").filter(F.col("expiry_year") == 2025).collect()
     assert renewals and all(r["status"] in ("passed", "failed") for r in renewals)  # 2025 is over: decided
     assert all((r["a_energy_points"] >= 60) == r["passed"] for r in renewals)
     assert f"passed {sum(r['status'] == 'passed' for r in renewals)}" in out
+    # the program's members, reviewed in the world's first month, had their year end in 2025-12: the
+    # membership lapsed exactly where the renewal failed
+    last_month = {
+        r["user_id"]: r
+        for r in read(spark, selected, "gold.apass_members").filter(F.col("month") == "2025-12").collect()
+    }
+    for r in renewals:
+        member = last_month[r["user_id"]]
+        assert (member["renewal"], member["a_energy_points"]) == (r["status"], r["a_energy_points"])
+        assert member["status"] == ("active" if r["passed"] else "lapsed")
 
 
 def test_a_persona_model_becomes_current_only_once_its_tables_passed_their_checks(spark, selected, monkeypatch):
@@ -281,7 +330,9 @@ def test_a_select_that_dies_between_its_writes_is_repaired_by_the_rerun(spark, s
     def this_month(name):
         return read(spark, selected, name).filter(F.col("month") == LATEST)
 
-    before = {name: this_month(name).collect() for name in (selection.CANDIDATES, selection.SELECTION)}
+    before = {
+        name: this_month(name).collect() for name in (selection.CANDIDATES, selection.SELECTION, selection.MEMBERS)
+    }
     write = tables.replace_where
 
     def dies_after_the_candidates(df, config, name, *rest):
@@ -290,7 +341,8 @@ def test_a_select_that_dies_between_its_writes_is_repaired_by_the_rerun(spark, s
             raise DriverLost("lost after writing the candidates")
         return rows
 
-    # the candidates are written, the selection and the month's record are not; the rerun replaces both
+    # the candidates are written, the selection, the membership and the month's record are not; the rerun
+    # replaces them
     monkeypatch.setattr(tables, "replace_where", dies_after_the_candidates)
     with pytest.raises(DriverLost):
         taoqi(selected, "select", "--month", LATEST)

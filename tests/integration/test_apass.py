@@ -18,7 +18,7 @@ from tests.unit.test_gold import _features, _month_row, _scores
 from transforms.apass import selector
 from transforms.apass.gates import Gates
 from transforms.apass.indicators import INDICATORS, NAMES, indicators
-from transforms.apass.renewal import memberships, points, renewals
+from transforms.apass.renewal import points, renewals
 from transforms.apass.selection import decisions
 from transforms.schemas import GOLD_USER_MONTH
 
@@ -177,11 +177,22 @@ def test_overrides_apply_after_the_model_and_before_the_quota(spark):
         "user_id long, model_score double, reasons_up array<string>, reasons_down array<string>",
     )
     overrides = spark.createDataFrame(
-        [(1, "exclude", "fraud case 17"), (9, "invite", "board decision 3")],
-        "user_id long, action string, override_reason string",
+        [(1, "exclude", "fraud case 17", "risk"), (9, "invite", "board decision 3", "board")],
+        "user_id long, action string, override_reason string, override_author string",
     )
     members = spark.createDataFrame([(u,) for u in (1, 2, 3, 4, 5, 9)], "user_id long")
-    got = decisions(cands, scored, overrides, members, month="2025-12", model_version=3, capacity=2)
+    no_apass_members = spark.createDataFrame([], "user_id long")
+    got = decisions(
+        cands,
+        scored,
+        overrides,
+        members,
+        no_apass_members,
+        month="2025-12",
+        model_version=3,
+        capacity=2,
+        target_stock=2,
+    )
     want = [
         Row(
             user_id=1,
@@ -225,20 +236,10 @@ def test_a_energy_points_follow_the_curve(spark, spend, expected):
 
 
 def test_renewal_evaluates_each_membership_year_on_what_was_known(spark):
-    reviews = spark.createDataFrame(
-        [(1, "2025-01", "review"), (2, "2025-03", "review")], "user_id long, membership_start string, source string"
-    )
-    # member 1 invited again in June 2025: inside the running year, opens none; member 3 is new in 2025-02
-    invitations = spark.createDataFrame(
-        [(1, "2025-06", "invitation"), (3, "2025-02", "invitation")],
+    members = spark.createDataFrame(
+        [(1, "2025-01", "review"), (2, "2025-03", "review"), (3, "2025-02", "invitation")],
         "user_id long, membership_start string, source string",
     )
-    members = memberships(reviews, invitations)
-    assert sorted((r["user_id"], r["membership_start"]) for r in members.collect()) == [
-        (1, "2025-01"),
-        (2, "2025-03"),
-        (3, "2025-02"),
-    ]
     rows = [_month_row(spark, 1, f"2025-{m:02d}", spend_cny=9000.0) for m in range(1, 13)]  # 108 000: passes
     rows += [_month_row(spark, 1, "2025-12", spend_cny=9000.0, refund_cny=9000.0, batch="2026-01")]  # not known
     rows += [_month_row(spark, 3, f"2025-{m:02d}", spend_cny=5000.0) for m in range(2, 13)]  # 55 000 to December
@@ -452,3 +453,46 @@ def test_a_stage_logs_to_the_lakehouse_store_whatever_the_process_connected_to_b
     assert lake.get_experiment_by_name(config.personas.experiment).experiment_id == created
     assert MlflowClient(tracking_uri=decoy).get_experiment_by_name(config.personas.experiment) is None
     assert mlflow.get_tracking_uri() == model_registry.tracking_uri(config)
+
+
+def test_the_programs_members_are_reviewed_in_the_worlds_first_month_and_the_rest_are_assessments(spark):
+    """The generator's APASS past: membership reviews all in the first month of the world, of accounts invited
+    twelve months before it, round(accounts x member_share) of them kept; every other review an assessment,
+    spread over the months; the same seed, the same reviews."""
+    import dataclasses
+    from datetime import date
+
+    from transforms.synthetic import events
+    from transforms.synthetic.apass_history import apass_reviews
+    from transforms.synthetic.population import population
+
+    gen = load_config(sets=["generator.users=20000"]).generator
+    months = events.calendar(["2025-01", "2025-02", "2025-03", "2025-04"])
+    users = population(
+        spark.range(1, gen.users + 1, numPartitions=2),
+        seed=gen.seed,
+        segments=gen.segments,
+        world_end=date(2025, 4, 30),
+    ).cache()
+    history = dataclasses.replace(gen.apass_history, member_share=0.0005)  # ten of 20 000
+    reviews = apass_reviews(users, seed=gen.seed, months=months, history=history, accounts=gen.users).cache()
+    first = months[0].start_epoch
+    by_kind = {
+        r["kind"]: r
+        for r in reviews.groupBy("kind")
+        .agg(
+            F.count(F.when(F.col("outcome") == "kept", 1)).alias("n"),
+            F.min("event_epoch").alias("first"),
+            F.max("event_epoch").alias("last"),
+            F.collect_set("invited_month").alias("invited"),
+        )
+        .collect()
+    }
+    assert by_kind["membership"]["n"] == 10
+    assert first <= by_kind["membership"]["first"] <= by_kind["membership"]["last"] < months[1].start_epoch
+    assert by_kind["membership"]["invited"] == ["2024-01"]
+    assert by_kind["assessment"]["n"] > 10 and by_kind["assessment"]["last"] >= months[-1].start_epoch
+    again = apass_reviews(users, seed=gen.seed, months=months, history=history, accounts=gen.users)
+    assertDataFrameEqual(again, reviews)
+    users.unpersist()
+    reviews.unpersist()

@@ -96,6 +96,7 @@ def world(spark):
             history=dataclasses.replace(
                 gen.apass_history, invite_rate=dict.fromkeys(gen.apass_history.invite_rate, 1.0)
             ),
+            accounts=gen.users,
         ),
     }
     # Every account is known from the first batch, so only injected unknown users are unknown.

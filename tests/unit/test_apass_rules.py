@@ -1,4 +1,5 @@
-"""The APASS rules on hand-built members: the gates, who is invited up to the capacity, overrides, renewal."""
+"""The APASS rules on hand-built members: the gates, who is invited up to the capacity, overrides, the
+membership month by month, renewal."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pyspark.testing import assertDataFrameEqual
 from jobs import apass_inputs
 from jobs.runtime.config import load_config
 from tests.unit.test_gold import _month_row
-from transforms.apass import selector
+from transforms import catalog
+from transforms.apass import membership, selector
 from transforms.apass.gates import Gates, gate_failures, scores_past_gates
 from transforms.apass.indicators import NAMES, PROFILE_COLUMNS
-from transforms.apass.renewal import invitation_starts, memberships, renewal_years, renewals, review_starts
-from transforms.apass.selection import candidate_keys, candidate_rows, capacity, decisions, latest_overrides
+from transforms.apass.renewal import membership_years, renewal_years, renewals
+from transforms.apass.selection import candidate_keys, candidate_rows, decisions, latest_overrides
 from transforms.apass.stability import selector_bins
 from transforms.schemas import GOLD_USER_MONTH
 
@@ -115,7 +117,7 @@ def test_the_candidates_are_the_members_past_the_score_gate_with_their_failed_ga
         + [(9, "2025-11", 2600, "C6")],  # another month: not a candidate of 2025-12
         "user_id long, month string, score int, credit_level string",
     )
-    keys = candidate_keys(scores, month="2025-12", gates=GATES)
+    keys = candidate_keys(scores, months=["2025-12"], gates=GATES)
     assert sorted((r["user_id"], r["as_of_month"]) for r in keys.collect()) == [
         (1, "2025-12"),
         (2, "2025-12"),
@@ -137,8 +139,8 @@ def test_the_candidates_are_the_members_past_the_score_gate_with_their_failed_ga
 @pytest.mark.parametrize(
     "members, expected", [(0, 1), (9_999, 1), (10_000, 1), (10_001, 2), (99_811, 10), (100_000, 10), (100_001, 11)]
 )
-def test_the_capacity_is_one_in_ten_thousand_rounded_up(members, expected):
-    assert capacity(members, 0.0001) == expected
+def test_the_target_stock_is_one_in_ten_thousand_rounded_up(members, expected):
+    assert membership.target_stock(members, 0.0001) == expected
 
 
 def _candidates(spark):
@@ -159,7 +161,13 @@ def _candidates(spark):
 
 
 def _overrides(spark, rows: list[tuple[int, str, str]]):
-    return spark.createDataFrame(rows, "user_id long, action string, override_reason string")
+    return spark.createDataFrame(
+        [(*r, "ops") for r in rows], "user_id long, action string, override_reason string, override_author string"
+    )
+
+
+def _apass_members(spark, ids=()):
+    return spark.createDataFrame([(u,) for u in ids], "user_id long")
 
 
 def _decided(df) -> list[tuple]:
@@ -168,7 +176,17 @@ def _decided(df) -> list[tuple]:
 
 def test_the_best_p_kept_fill_the_capacity_ties_to_the_lower_user_id(spark):
     cands, scored, members = _candidates(spark)
-    got = decisions(cands, scored, _overrides(spark, []), members, month="2025-12", model_version=2, capacity=3)
+    got = decisions(
+        cands,
+        scored,
+        _overrides(spark, []),
+        members,
+        _apass_members(spark),
+        month="2025-12",
+        model_version=2,
+        capacity=3,
+        target_stock=10,
+    )
     assert _decided(got) == [
         (1, "waitlisted", False, 5),
         (2, "invited", True, 1),
@@ -187,7 +205,17 @@ def test_an_exclusion_frees_a_place_and_an_invitation_takes_one_first(spark):
     cands, scored, members = _candidates(spark)
     # the best member excluded, the gated-out one invited: one place left to the model after 6
     overrides = _overrides(spark, [(2, "exclude", "fraud case"), (7, "invite", "board decision")])
-    got = decisions(cands, scored, overrides, members, month="2025-12", model_version=2, capacity=3)
+    got = decisions(
+        cands,
+        scored,
+        overrides,
+        members,
+        _apass_members(spark),
+        month="2025-12",
+        model_version=2,
+        capacity=3,
+        target_stock=10,
+    )
     assert _decided(got) == [
         (1, "waitlisted", False, 4),
         (2, "excluded_by_override", False, None),
@@ -211,7 +239,17 @@ def test_an_exclusion_frees_a_place_and_an_invitation_takes_one_first(spark):
 def test_invitations_beyond_the_capacity_leave_the_model_no_place_and_a_non_member_is_ignored(spark):
     cands, scored, members = _candidates(spark)
     overrides = _overrides(spark, [(5, "invite", "a"), (7, "invite", "b"), (99, "invite", "not a member")])
-    got = decisions(cands, scored, overrides, members, month="2025-12", model_version=2, capacity=1)
+    got = decisions(
+        cands,
+        scored,
+        overrides,
+        members,
+        _apass_members(spark),
+        month="2025-12",
+        model_version=2,
+        capacity=1,
+        target_stock=10,
+    )
     decided = {u: d for u, d, _, _ in _decided(got)}
     assert decided == {
         1: "waitlisted",
@@ -227,20 +265,47 @@ def test_invitations_beyond_the_capacity_leave_the_model_no_place_and_a_non_memb
 def test_the_latest_override_of_a_member_and_month_is_in_force(spark):
     log = spark.createDataFrame(
         [
-            (1, "2025-12", "invite", "first thought", datetime(2025, 12, 3, 9)),
-            (1, "2025-12", "exclude", "second thought", datetime(2025, 12, 3, 10)),
-            (1, "2026-01", "invite", "next month", datetime(2025, 12, 3, 11)),
-            (2, "2025-12", "invite", "only one", datetime(2025, 12, 1)),
+            (1, "2025-12", "invite", "first thought", "ann", datetime(2025, 12, 3, 9)),
+            (1, "2025-12", "exclude", "second thought", "bo", datetime(2025, 12, 3, 10)),
+            (1, "2026-01", "invite", "next month", "ann", datetime(2025, 12, 3, 11)),
+            (2, "2025-12", "invite", "only one", "ann", datetime(2025, 12, 1)),
         ],
-        "user_id long, month string, action string, reason string, created_at timestamp",
+        "user_id long, month string, action string, reason string, author string, created_at timestamp",
     )
     assertDataFrameEqual(
         latest_overrides(log, month="2025-12"),
         [
-            Row(user_id=1, action="exclude", override_reason="second thought"),
-            Row(user_id=2, action="invite", override_reason="only one"),
+            Row(user_id=1, action="exclude", override_reason="second thought", override_author="bo"),
+            Row(user_id=2, action="invite", override_reason="only one", override_author="ann"),
         ],
     )
+
+
+def test_a_member_is_never_invited_again_and_the_capacity_is_what_the_members_leave(spark):
+    cands, scored, members = _candidates(spark)
+    # 2 and 6 (the model's first two) are members already; 3 has an invitation override but is a member too
+    overrides = _overrides(spark, [(3, "invite", "again"), (5, "exclude", "fraud case")])
+    got = decisions(
+        cands,
+        scored,
+        overrides,
+        members,
+        _apass_members(spark, [2, 3, 6]),
+        month="2025-12",
+        model_version=2,
+        capacity=2,
+        target_stock=5,
+    )
+    assert _decided(got) == [
+        (1, "invited", True, 2),
+        (2, "member", False, None),
+        (3, "member", False, None),
+        (4, "invited", True, 1),
+        (5, "excluded_by_override", False, None),
+        (6, "member", False, None),
+        (7, "gated_out", False, None),
+    ]
+    assert {(r["capacity"], r["target_stock"]) for r in got.collect()} == {(2, 5)}
 
 
 def test_inputs_are_binned_by_the_month_befores_cut_points_and_the_model_score_by_tenths(spark):
@@ -253,6 +318,99 @@ def test_inputs_are_binned_by_the_month_befores_cut_points_and_the_model_score_b
     assert got == [(0, 0), (1, 1), (1, 10), (2, 2)]  # no model score (gated out): bin 0, below 0.0
 
 
+# --------------------------------------------------------------------------- the membership, month by month
+
+
+def _month(spark, previous, month, *, reviews=(), exclusions=(), user_month=None, invitations=()):
+    """The membership of ``month`` as `taoqi select` keeps it: the month's rows before its invitations, then
+    the invited ones; returns (rows, {user_id: row})."""
+    rows = membership.before_invitations(
+        previous,
+        month=month,
+        reviews=spark.createDataFrame(list(reviews), membership.REVIEW_COLUMNS),
+        exclusions=spark.createDataFrame(list(exclusions), membership.EXCLUSION_COLUMNS),
+        user_month=user_month if user_month is not None else spark.createDataFrame([], GOLD_USER_MONTH),
+        curve=CURVE,
+        pass_points=60,
+        warn_before=1,
+    )
+    if invitations:
+        new = spark.createDataFrame(list(invitations), membership.INVITATION_COLUMNS)
+        rows = rows.unionByName(membership.joined(new, month=month))
+    rows = rows.localCheckpoint(eager=True)
+    return rows, {r["user_id"]: r for r in rows.collect()}
+
+
+def _state(row) -> tuple:
+    return (row["status"], row["membership_year"], row["year_start"], row["expiry_month"], row["ended_by"])
+
+
+def test_the_programs_members_come_with_their_review_and_invitations_join_them(spark):
+    empty = spark.createDataFrame([], catalog.table("gold.apass_members").schema)
+    rows, got = _month(
+        spark,
+        empty,
+        "2025-01",
+        reviews=[(1, "kept", "2024-01"), (2, "removed", "2024-01")],
+        invitations=[(3, "invitation", None, None), (4, "override", "ann", "board decision")],
+    )
+    assert _state(got[1]) == ("active", 2, "2025-01", "2025-12", None)  # kept: its second year begins
+    assert (got[1]["member_since"], got[1]["joined_by"]) == ("2024-01", "review")
+    assert _state(got[2]) == ("removed", 1, "2024-01", "2024-12", "review")  # removed at once
+    assert _state(got[3]) == ("active", 1, "2025-01", "2025-12", None)
+    assert (got[4]["joined_by"], got[4]["override_author"], got[4]["override_reason"]) == (
+        "override",
+        "ann",
+        "board decision",
+    )
+    assert membership.in_stock(rows).count() == 3
+    # the month after: the removed member is gone, an exclusion removes a member at once with its author
+    _, got = _month(spark, rows, "2025-02", exclusions=[(3, "bo", "fraud case")])
+    assert sorted(got) == [1, 3, 4]
+    assert _state(got[3]) == ("removed", 1, "2025-01", "2025-12", "override")
+    assert (got[3]["override_author"], got[3]["override_reason"]) == ("bo", "fraud case")
+    assert (_state(got[1]), _state(got[4])) == (
+        ("active", 2, "2025-01", "2025-12", None),
+        ("active", 1, "2025-01", "2025-12", None),
+    )
+    assert got[4]["override_author"] == "ann"  # how the member joined stays on record
+
+
+def test_below_the_pass_mark_a_member_is_warned_then_lapses_and_at_it_renews(spark):
+    schema = catalog.table("gold.apass_members").schema
+    october = spark.createDataFrame(
+        [
+            (u, "2025-10", "2025-01", "invitation", 1, "2025-01", "2025-12", "active", None, None, None, None, None)
+            for u in (1, 2, 3)
+        ],
+        schema,
+    )
+    um = [_month_row(spark, 1, f"2025-{m:02d}", spend_cny=10000.0) for m in range(1, 11)]  # 100 000 by October
+    um += [_month_row(spark, 2, f"2025-{m:02d}", spend_cny=9000.0) for m in range(1, 12)]  # 99 000 by November
+    um += [_month_row(spark, 2, "2025-12", spend_cny=1000.0)]  # 100 000 in the year: the pass mark
+    um += [_month_row(spark, 3, f"2025-{m:02d}", spend_cny=8000.0) for m in range(1, 13)]  # 96 000
+    user_month = spark.createDataFrame(um, GOLD_USER_MONTH)
+    november, got = _month(spark, october, "2025-11", user_month=user_month)
+    assert {u: (r["status"], r["a_energy_points"]) for u, r in got.items()} == {
+        1: ("active", 60.0),
+        2: ("warned", 59.4),
+        3: ("warned", 52.8),
+    }
+    december, got = _month(spark, november, "2025-12", user_month=user_month)
+    assert {u: (r["status"], r["renewal"], r["ended_by"], r["a_energy_points"]) for u, r in got.items()} == {
+        1: ("active", "passed", None, 60.0),
+        2: ("active", "passed", None, 60.0),  # warned, then passed
+        3: ("lapsed", "failed", "renewal", 57.6),
+    }
+    assert membership.in_stock(december).count() == 2
+    _, got = _month(spark, december, "2026-01", user_month=user_month)
+    assert {u: _state(r) for u, r in got.items()} == {
+        1: ("active", 2, "2026-01", "2026-12", None),
+        2: ("active", 2, "2026-01", "2026-12", None),
+    }
+    assert {r["a_energy_points"] for r in got.values()} == {None}
+
+
 # --------------------------------------------------------------------------- renewal
 
 
@@ -260,55 +418,28 @@ def test_a_monthly_run_renews_the_years_ending_in_its_year_and_the_year_before()
     assert renewal_years("2026-01") == (2025, 2026)
 
 
-def test_membership_starts_are_kept_reviews_known_by_the_batch_and_invitations(spark):
-    reviews = spark.createDataFrame(
+def test_the_membership_years_are_those_of_the_members_table(spark):
+    rows = spark.createDataFrame(
         [
-            (1, "2025-03", "kept", "2025-03"),
-            (2, "2025-03", "removed", "2025-03"),
-            (3, "2025-04", "kept", "2025-06"),  # known only from batch 2025-06
+            (1, "2025-03", "2025-03", "invitation", "active"),
+            (1, "2025-04", "2025-03", "invitation", "warned"),  # the same year, another month
+            (1, "2026-03", "2026-03", "invitation", "active"),  # renewed: its second year
+            (2, "2025-01", "2024-01", "review", "removed"),  # removed by the review that handed it over
+            (3, "2025-01", "2025-01", "review", "active"),
+            (4, "2025-01", "2025-01", "invitation", "active"),
+            (4, "2025-02", "2025-01", "invitation", "removed"),  # removed by an override: no renewal
         ],
-        "user_id long, event_month string, outcome string, ingest_month string",
+        "user_id long, month string, year_start string, joined_by string, status string",
     )
-    assert sorted(tuple(r) for r in review_starts(reviews, known_by="2025-05").collect()) == [(1, "2025-03", "review")]
-    selection = spark.createDataFrame(
-        [(4, "2025-05", True), (5, "2025-05", False), (6, "2025-06", True)],
-        "user_id long, month string, invited boolean",
-    )
-    assert sorted(tuple(r) for r in invitation_starts(selection).collect()) == [
-        (4, "2025-05", "invitation"),
-        (6, "2025-06", "invitation"),
-    ]
-
-
-def test_a_membership_year_is_twelve_months_and_a_start_inside_it_opens_none(spark):
-    starts = "user_id long, membership_start string, source string"
-    reviews = spark.createDataFrame(
-        [(1, "2025-03", "review"), (2, "2025-03", "review"), (3, "2025-05", "review"), (4, "2025-01", "review")],
-        starts,
-    )
-    invitations = spark.createDataFrame(
-        [
-            (1, "2026-02", "invitation"),  # the 12th month of the year 2025-03..2026-02: inside it
-            (2, "2026-03", "invitation"),  # the month after it: a new year
-            (3, "2025-05", "invitation"),  # the same month as the review: one year, from the invitation
-            (4, "2025-07", "invitation"),  # inside the year 2025-01..2025-12: opens none
-            (4, "2026-02", "invitation"),  # after that year (though within 12 months of 2025-07): a new one
-        ],
-        starts,
-    )
-    members = memberships(reviews, invitations)
-    assert sorted(tuple(r) for r in members.collect()) == [
-        (1, "2025-03", "review"),
-        (2, "2025-03", "review"),
-        (2, "2026-03", "invitation"),
-        (3, "2025-05", "invitation"),
-        (4, "2025-01", "review"),
-        (4, "2026-02", "invitation"),
+    assert sorted(tuple(r) for r in membership_years(rows).collect()) == [
+        (1, "2025-03", "invitation"),
+        (1, "2026-03", "invitation"),
+        (3, "2025-01", "review"),
     ]
     ending = {
         (r["user_id"], r["membership_start"]): r["expiry_month"]
         for r in renewals(
-            members,
+            membership_years(rows),
             spark.createDataFrame([], GOLD_USER_MONTH),
             year=2026,
             latest_batch="2027-12",
@@ -317,8 +448,7 @@ def test_a_membership_year_is_twelve_months_and_a_start_inside_it_opens_none(spa
             warn_before=1,
         ).collect()
     }
-    # member 4's years end in 2025-12 and 2027-01: neither is 2026's
-    assert ending == {(1, "2025-03"): "2026-02", (2, "2025-03"): "2026-02", (3, "2025-05"): "2026-04"}
+    assert ending == {(1, "2025-03"): "2026-02"}  # 2027-02 and 2025-12 are other years'
 
 
 def _year_2025(spark):

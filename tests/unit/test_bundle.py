@@ -285,8 +285,8 @@ def test_renew_month_evaluates_the_years_a_monthly_run_evaluates(monkeypatch, mo
     renewed.clear()
     monkeypatch.setattr(train, "train", lambda spark, config, month: 1)
     monkeypatch.setattr(promote, "promote", lambda config: (False, "kept the champion"))
-    monkeypatch.setattr(selection, "select", lambda spark, config, month: None)
-    run.apass_stages(None, config, month or "2026-01")  # run renews for the latest scored month
+    monkeypatch.setattr(selection, "select", lambda spark, config, months: None)
+    run.apass_stages(None, config, [month or "2026-01"])  # run renews for the latest scored month
     assert by_renew == renewed
     year = int((month or "2026-01")[:4])
     assert by_renew == [(year - 1, "2026-02"), (year, "2026-02")]

@@ -93,6 +93,10 @@ def test_the_worlds_fingerprint_holds_food_delivery_only_while_its_source_is_on(
         ),
         (["generator.food_delivery.member_share=2"], "generator.food_delivery.member_share must be between 0 and 1"),
         (
+            ["generator.apass_history.member_share=0.5"],
+            "generator.apass_history.member_share must be between 0 and 0.01",
+        ),
+        (
             ["scoring.caps.by_kind={physical: {order: 1, day: 1, category_month: 1, shop_month: 1}}"],
             "scoring.caps.by_kind: needs exactly the kinds physical, virtual, food_delivery",
         ),

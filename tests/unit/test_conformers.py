@@ -1155,6 +1155,7 @@ def review_row(review_id: str, **changes) -> dict:
     row = {
         "review_id": review_id,
         "member_id": "1001",
+        "kind": "ASSESSMENT",
         "invited_month": "2024-03",
         "reviewed_at": "2025-03-31T23:59:59+08:00",
         "outcome": "REMOVED",
@@ -1177,15 +1178,18 @@ def test_apass_reviews(spark):
             review_row("A7", reason="rude"),
             review_row("A8", invited_month="2024-13"),
             malformed('{"review_id": "A9",'),
+            review_row("A10", kind="MEMBERSHIP", outcome="KEPT", reason=None),
+            review_row("A11", kind="TRIAL"),
         ],
     )
-    columns = ("review_id", "user_id", "invited_month", "outcome", "reason", "event_time_shown", "event_month")
+    columns = ("review_id", "user_id", "kind", "invited_month", "outcome", "reason", "event_time_shown", "event_month")
     assertDataFrameEqual(
         valid(rows, *columns),
         [
             Row(
                 review_id="A1",
                 user_id=1001,
+                kind="assessment",
                 invited_month="2024-03",
                 outcome="removed",
                 reason="resale",
@@ -1195,11 +1199,22 @@ def test_apass_reviews(spark):
             Row(
                 review_id="A2",
                 user_id=1001,
+                kind="assessment",
                 invited_month="2024-03",
                 outcome="kept",
                 reason=None,
                 event_time_shown="2025-04-01 00:00:00.000+08:00",
                 event_month="2025-04",
+            ),
+            Row(
+                review_id="A10",
+                user_id=1001,
+                kind="membership",
+                invited_month="2024-03",
+                outcome="kept",
+                reason=None,
+                event_time_shown="2025-03-31 23:59:59.000+08:00",
+                event_month="2025-03",
             ),
         ],
     )
@@ -1213,6 +1228,8 @@ def test_apass_reviews(spark):
         "h6": R.BAD_VALUE,
         "h7": R.BAD_VALUE,
         "h8": R.MALFORMED_LINE,
+        "h9": None,
+        "h10": R.BAD_VALUE,
     }
 
 

@@ -8,7 +8,14 @@ import pytest
 
 from tests.unit.test_gold import S
 from transforms.apass.gates import Gates
-from transforms.gold.explain import apass_explanation, increase_for, input_for, score_explanation, term_points
+from transforms.gold.explain import (
+    apass_explanation,
+    increase_for,
+    input_for,
+    membership_explanation,
+    score_explanation,
+    term_points,
+)
 
 GATES = Gates(min_score=2500, min_credit_level=5)
 
@@ -118,6 +125,7 @@ def _selection(**values) -> dict:
             decision="invited",
             rank=2,
             capacity=10,
+            target_stock=12,
             model_score=0.8126,
             model_version=3,
             reason_codes=["net_spend_cny +0.45"],
@@ -138,8 +146,11 @@ def test_the_apass_decision_explained():
     assert apass_explanation(
         score, _selection(decision="waitlisted", rank=11, reason_codes=["return_rate -0.61"]), GATES
     ) == (
-        "APASS 2025-12: not invited: rank 11, the capacity is 10; selector v3 "
+        "APASS 2025-12: not invited: rank 11, the capacity is 10 (the target 12 less the members); selector v3 "
         "P(kept) 0.813\n  reasons: return_rate -0.61"
+    )
+    assert apass_explanation(score, _selection(decision="member", rank=None), GATES).startswith(
+        "APASS 2025-12: not invited: already an APASS member; selector v3"
     )
     assert apass_explanation(
         score,
@@ -157,3 +168,36 @@ def test_the_apass_decision_explained():
         ),
         GATES,
     ) == ("APASS 2025-12: invited by an override: board decision\n  reasons: -")
+
+
+def test_the_apass_membership_explained():
+    member = dict(
+        status="warned",
+        member_since="2024-01",
+        joined_by="review",
+        membership_year=2,
+        year_start="2025-01",
+        expiry_month="2025-12",
+        a_energy_points=52.8,
+        renewal=None,
+        ended_by=None,
+        override_author=None,
+        override_reason=None,
+    )
+    assert membership_explanation(None) == "APASS membership: not a member this month"
+    assert membership_explanation(member) == (
+        "APASS membership: warned, member since 2024-01 (the program's member), year 2 2025-01 to 2025-12; "
+        "A-energy 52.8 points"
+    )
+    removed = member | dict(
+        status="removed",
+        joined_by="invitation",
+        a_energy_points=None,
+        ended_by="override",
+        override_author="risk-team",
+        override_reason="chargeback case 7731",
+    )
+    assert membership_explanation(removed) == (
+        "APASS membership: removed, member since 2024-01 (invited), year 2 2025-01 to 2025-12; ended by override "
+        "(override by risk-team: chargeback case 7731)"
+    )

@@ -44,7 +44,7 @@ class RenewalConf:
 @dataclass(frozen=True)
 class ApassConf:
     min_credit_level: int
-    invite_rate: float  # invitations per member: capacity = ceil(members x invite_rate)
+    member_share: float  # the membership held: ceil(scored members x member_share) members a month
     reason_codes: int
     selector: SelectorConf
     renewal: RenewalConf
@@ -55,8 +55,8 @@ def problems(a: ApassConf) -> list[str]:
     out = []
     if not 0 <= a.min_credit_level <= 6:
         out.append(f"min_credit_level: must be 0..6, got {a.min_credit_level}")
-    if not 0 < a.invite_rate <= 0.01:
-        out.append(f"invite_rate: must be in (0, 0.01] (APASS is about 1 in 10,000 members), got {a.invite_rate}")
+    if not 0 < a.member_share <= 0.01:
+        out.append(f"member_share: must be in (0, 0.01] (APASS is about 1 in 10,000 members), got {a.member_share}")
     if a.reason_codes < 1:
         out.append(f"reason_codes: must be at least 1, got {a.reason_codes}")
     s = a.selector

@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 
 # (figure, measured column, published text, lower bound, upper bound): the bounds make "ok"
 PUBLISHED = (
-    ("members invited", "members", "about 1 in 10,000", None, None),
+    ("members profiled", "members", "about 1 in 10,000", None, None),
     ("annual genuine spend, mean CNY", "annual_spend_cny", ">= 200,000", 200_000.0, None),
     ("average order value, mean CNY", "aov_cny", ">= 1,000", 1_000.0, None),
     ("active shopping days, mean", "active_days", "> 182 (half the year)", 182.5, None),

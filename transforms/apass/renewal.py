@@ -4,15 +4,12 @@ The rules of ``taoqi renew`` (docs/apass.md#renewal-a-energy), as DataFrame
 -> DataFrame functions; ``jobs/renew.py`` reads the tables and publishes
 what these return.
 
-- A membership year runs 12 months from its start, the start month
-  included (2025-03 to 2026-02). It starts at an invitation
-  (gold.apass_selection) or at a yearly review that kept the member
-  (silver.apass_reviews); a start inside a running membership year opens
-  no other.
-- Its qualifying spend is genuine spend net of refunds (risk-flagged orders
-  never count) over the year's months, each month as known by the batch of
-  the month evaluated; apass.renewal.points_curve turns it into A-energy
-  points (100,000 CNY = 60 points, the pass mark).
+- The membership years are those of gold.apass_members (each runs 12
+  months from its start, the start month included: 2025-03 to 2026-02).
+- Their qualifying spend is genuine spend net of refunds (risk-flagged
+  orders never count) over the year's months, each month as known by the
+  batch of the month evaluated; apass.renewal.points_curve turns it into
+  A-energy points (100,000 CNY = 60 points, the pass mark).
 - ``warn_months_before_expiry`` months before the year's last month (one:
   the month before it), every member still below the pass mark is warned.
 - A year still running has its points to date and no pass/fail yet.
@@ -27,10 +24,10 @@ from pyspark.sql import functions as F
 
 from transforms import catalog
 from transforms.gold.user_month import known_by, with_next_batch
+from transforms.months import shift_months
 from transforms.schemas import AMOUNT_SUM, conform_to
 
 MEMBERSHIP_MONTHS = 12
-STARTS_COLUMNS = "user_id long, membership_start string, source string"  # what the start functions return
 
 
 def renewal_years(month: str) -> tuple[int, int]:
@@ -38,52 +35,30 @@ def renewal_years(month: str) -> tuple[int, int]:
     return int(month[:4]) - 1, int(month[:4])
 
 
-def _shift(month: Column, months: int) -> Column:
-    """The month ``months`` after ``month`` (both YYYY-MM)."""
-    return F.date_format(F.add_months(F.to_date(F.concat(month, F.lit("-01"))), months), "yyyy-MM")
-
-
-def review_starts(reviews: DataFrame, *, known_by: str) -> DataFrame:
-    """Membership starts from silver.apass_reviews: the reviews that kept the member, known by batch
-    ``known_by`` (``ingest_month``); the year starts in the review's month."""
-    return reviews.filter((F.col("outcome") == "kept") & (F.col("ingest_month") <= known_by)).select(
-        "user_id", F.col("event_month").alias("membership_start"), F.lit("review").alias("source")
+def membership_years(members: DataFrame) -> DataFrame:
+    """(user_id, membership_start, source): every membership year of gold.apass_members, with how its membership
+    began; a year a removal ended has no renewal."""
+    return (
+        members.groupBy("user_id", F.col("year_start").alias("membership_start"), F.col("joined_by").alias("source"))
+        .agg(F.max(F.col("status") == "removed").alias("_removed"))
+        .filter(~F.col("_removed"))
+        .drop("_removed")
     )
 
 
-def invitation_starts(selection: DataFrame) -> DataFrame:
-    """Membership starts from gold.apass_selection: every invitation (by the model or by an override),
-    starting in the month of the selection."""
-    return selection.filter("invited").select(
-        "user_id", F.col("month").alias("membership_start"), F.lit("invitation").alias("source")
-    )
-
-
-def memberships(reviews: DataFrame, invitations: DataFrame) -> DataFrame:
-    """(user_id, membership_start, source): kept reviews and invitations; a start inside a running year
-    (within 12 months of the start of the member's last membership year, not of the start before it)
-    opens none."""
-    # Which start opens a year depends on which earlier ones did: a fold over each member's few starts in
-    # order (a month's invitation sorts before its review, "invitation" < "review"), keeping a start only
-    # after the last kept one's year has run out; a second start in the same month is inside that year.
-    ordered = (
-        reviews.unionByName(invitations)
-        .groupBy("user_id")
-        .agg(F.array_sort(F.collect_list(F.struct("membership_start", "source"))).alias("_starts"))
-    )
-    years = F.aggregate(
-        "_starts",
-        F.array().cast(ordered.schema["_starts"].dataType),
-        lambda kept, start: (
-            F.when(F.size(kept) == 0, F.concat(kept, F.array(start)))
-            .when(
-                start["membership_start"] > _shift(F.element_at(kept, -1)["membership_start"], MEMBERSHIP_MONTHS - 1),
-                F.concat(kept, F.array(start)),
-            )
-            .otherwise(kept)
-        ),
-    )
-    return ordered.select("user_id", F.inline(years))
+def qualifying_spend(years: DataFrame, user_month: DataFrame, *, as_of: dict[str, Column]) -> DataFrame:
+    """``years`` (user_id, year_start and any columns) with one spend column per ``as_of`` entry: the genuine spend
+    net of refunds of the months from ``year_start`` to that as-of month, as the as-of month's batch knows them
+    (``user_month`` holds the members' gold.user_month slices; no slice: 0)."""
+    qualifying = F.col("spend_cny") - F.col("refund_cny")
+    slices = user_month.select("user_id", "month", "batch", "spend_cny", "refund_cny").transform(with_next_batch)
+    sums = [
+        F.coalesce(
+            F.sum(F.when(F.col("month").between(F.col("year_start"), upto) & known_by(upto), qualifying)), F.lit(0)
+        ).alias(name)
+        for name, upto in as_of.items()
+    ]
+    return years.join(slices, "user_id", "left").groupBy(*years.columns).agg(*sums)
 
 
 def points(spend: Column, curve: list[list[float]]) -> Column:
@@ -105,7 +80,7 @@ def renewals(
     pass_points: float,
     warn_before: int,
 ) -> DataFrame:
-    """gold.apass_renewals rows of the memberships (:func:`memberships`) ending in ``year``.
+    """gold.apass_renewals rows of the membership years (:func:`membership_years`) ending in ``year``.
 
     ``user_month`` holds the members' gold.user_month slices; data is known
     up to batch ``latest_batch``. Per membership year:
@@ -120,25 +95,16 @@ def renewals(
       it is reached, ``points_at_warning`` (the same sum up to it, as known
       by its batch) and ``warned`` when those are below the pass mark.
     """
-    expiry = _shift(F.col("membership_start"), MEMBERSHIP_MONTHS - 1)
+    expiry = shift_months(F.col("membership_start"), MEMBERSHIP_MONTHS - 1)
     ending = members.select("*", expiry.alias("expiry_month")).filter(F.col("expiry_month").startswith(f"{year}-"))
     ending = ending.select(
         "*",
         F.least(F.col("expiry_month"), F.lit(latest_batch)).alias("as_of_month"),
-        _shift(F.col("expiry_month"), -warn_before).alias("warning_month"),
+        shift_months(F.col("expiry_month"), -warn_before).alias("warning_month"),
+        F.col("membership_start").alias("year_start"),
     )
-    qualifying = F.col("spend_cny") - F.col("refund_cny")
-    as_of, warning = F.col("as_of_month"), F.col("warning_month")
-    in_year = F.col("month").between(F.col("membership_start"), as_of) & known_by(as_of)
-    by_warning = F.col("month").between(F.col("membership_start"), warning) & known_by(warning)
-    slices = user_month.select("user_id", "month", "batch", "spend_cny", "refund_cny").transform(with_next_batch)
-    spend = (
-        ending.join(slices, "user_id", "left")
-        .groupBy("user_id", "membership_start", "source", "expiry_month", "as_of_month", "warning_month")
-        .agg(
-            F.coalesce(F.sum(F.when(in_year, qualifying)), F.lit(0)).alias("_spend"),
-            F.coalesce(F.sum(F.when(by_warning, qualifying)), F.lit(0)).alias("_spend_warning"),
-        )
+    spend = qualifying_spend(
+        ending, user_month, as_of={"_spend": F.col("as_of_month"), "_spend_warning": F.col("warning_month")}
     )
     year_points = points(F.greatest(F.col("_spend").cast("double"), F.lit(0.0)), curve)
     warning_points = points(F.greatest(F.col("_spend_warning").cast("double"), F.lit(0.0)), curve)
@@ -166,4 +132,13 @@ def renewals(
             .alias("status"),
         ),
         schema,
+    )
+
+
+def year_points(years: DataFrame, user_month: DataFrame, *, curve: list[list[float]]) -> DataFrame:
+    """(user_id, a_energy_points) of ``years`` (user_id, year_start, as_of_month): the points of the year's
+    qualifying spend up to its as-of month, as that month's batch knows it."""
+    spend = qualifying_spend(years, user_month, as_of={"_spend": F.col("as_of_month")})
+    return spend.select(
+        "user_id", points(F.greatest(F.col("_spend").cast("double"), F.lit(0.0)), curve).alias("a_energy_points")
     )

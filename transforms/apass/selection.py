@@ -6,7 +6,9 @@ scores with the champion and publishes what these return.
 
 - The candidates of a month are the members past the score gate; each
   carries the gates it fails.
-- The capacity is ``ceil(members x apass.invite_rate)``, at least one.
+- The capacity is the gap between the target stock (``ceil(members x
+  apass.member_share)``) and the APASS members the month already has
+  (transforms/apass/membership.py); a member is never invited again.
 - Overrides are an append-only log: the latest one of a member and month
   wins. They apply after the model and before the quota: an exclusion
   removes the member, an invitation takes a place first (even below the
@@ -15,8 +17,6 @@ scores with the champion and publishes what these return.
 
 from __future__ import annotations
 
-import math
-
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -24,18 +24,14 @@ from transforms import catalog
 from transforms.apass.gates import Gates, gate_failures
 from transforms.schemas import conform_to
 
-OVERRIDE_COLUMNS = "user_id long, action string, override_reason string"  # what latest_overrides returns
+# what latest_overrides returns
+OVERRIDE_COLUMNS = "user_id long, action string, override_reason string, override_author string"
 
 
-def capacity(members: int, invite_rate: float) -> int:
-    """Invitations a month allows: ceil(members x invite_rate), at least one (0.0001: 1 in 10,000)."""
-    return max(1, math.ceil(members * invite_rate))
-
-
-def candidate_keys(scores: DataFrame, *, month: str, gates: Gates) -> DataFrame:
-    """(user_id, as_of_month) of the gold.scores members of ``month`` past the score gate: the candidates."""
-    return scores.filter((F.col("month") == month) & gates.score_passes(F.col("score"))).select(
-        "user_id", F.lit(month).alias("as_of_month")
+def candidate_keys(scores: DataFrame, *, months: list[str], gates: Gates) -> DataFrame:
+    """(user_id, as_of_month) of the gold.scores members of ``months`` past the score gate: the candidates."""
+    return scores.filter(F.col("month").isin(months) & gates.score_passes(F.col("score"))).select(
+        "user_id", F.col("month").alias("as_of_month")
     )
 
 
@@ -67,14 +63,14 @@ def candidate_rows(rows: DataFrame, *, gates: Gates) -> DataFrame:
 def latest_overrides(overrides: DataFrame, *, month: str) -> DataFrame:
     """The override in force per member for ``month``: its latest (``created_at``) in ops.apass_overrides.
 
-    Returns user_id, action (invite | exclude), override_reason.
+    Returns user_id, action (invite | exclude), override_reason, override_author.
     """
     latest = Window.partitionBy("user_id").orderBy(F.col("created_at").desc())
     return (
         overrides.filter(F.col("month") == month)
         .select("*", F.row_number().over(latest).alias("_n"))
         .filter(F.col("_n") == 1)
-        .select("user_id", "action", F.col("reason").alias("override_reason"))
+        .select("user_id", "action", F.col("reason").alias("override_reason"), F.col("author").alias("override_author"))
     )
 
 
@@ -83,10 +79,12 @@ def decisions(
     scored: DataFrame,
     overrides: DataFrame,
     members: DataFrame,
+    apass_members: DataFrame,
     *,
     month: str,
     model_version: int,
     capacity: int,
+    target_stock: int,
 ) -> DataFrame:
     """gold.apass_selection rows: every candidate and every member invited by an override, with its decision.
 
@@ -94,9 +92,12 @@ def decisions(
     P(kept) and reason codes of those past the gates (``model_score``,
     ``reasons_up``, ``reasons_down``), ``overrides`` the ones in force
     (:func:`latest_overrides`), ``members`` the month's members (an
-    invitation override of a non-member is ignored). In this order:
+    invitation override of a non-member is ignored), ``apass_members`` the
+    user_id of every gold.apass_members row of the month before its
+    invitations. In this order:
 
     - ``excluded_by_override``: an exclusion wins over everything;
+    - ``member``: an APASS member of the month is never invited again;
     - ``invited_by_override``: an invitation takes a place first, even
       below the gates;
     - ``gated_out``: a failed gate (and no override);
@@ -114,10 +115,12 @@ def decisions(
         .join(invite_overrides.select("user_id"), "user_id", "full")
         .join(scored, "user_id", "left")
         .join(overrides, "user_id", "left")
+        .join(apass_members.select("user_id", F.lit(True).alias("_member")).distinct(), "user_id", "left")
     )
     excluded = F.coalesce(F.col("action") == "exclude", F.lit(False))
-    forced = F.coalesce(F.col("action") == "invite", F.lit(False))
-    eligible = F.coalesce(F.col("passes_gates"), F.lit(False)) & ~excluded & ~forced
+    member = F.coalesce(F.col("_member"), F.lit(False)) & ~excluded
+    forced = F.coalesce(F.col("action") == "invite", F.lit(False)) & ~member
+    eligible = F.coalesce(F.col("passes_gates"), F.lit(False)) & ~excluded & ~forced & ~member
     forced_count = F.sum(F.when(forced, 1).otherwise(0)).over(Window.partitionBy("_month"))
     ranked = rows.select("*", F.lit(month).alias("_month")).select(
         "*",
@@ -132,6 +135,7 @@ def decisions(
     model_invited = eligible & (F.col("_eligible_rank") <= F.greatest(F.lit(capacity) - F.col("_forced"), F.lit(0)))
     decision = (
         F.when(excluded, F.lit("excluded_by_override"))
+        .when(member, F.lit("member"))
         .when(forced, F.lit("invited_by_override"))
         .when(~F.coalesce(F.col("passes_gates"), F.lit(False)), F.lit("gated_out"))
         .when(model_invited, F.lit("invited"))
@@ -157,6 +161,7 @@ def decisions(
             F.when(excluded | forced, F.col("override_reason")).alias("override_reason"),
             reasons.alias("reason_codes"),
             F.lit(capacity).alias("capacity"),
+            F.lit(target_stock).alias("target_stock"),
         ),
         schema,
     )

@@ -148,7 +148,8 @@ def reason_codes(contributions: np.ndarray, features: list[str], count: int) -> 
 def scorer(model_string: str, features: list[str], reason_count: int):
     """A ``mapInPandas`` function: P(kept) and the reason codes of each candidate, one booster per task.
 
-    Output columns: user_id, model_score, reasons_up, reasons_down (SCORED_SCHEMA).
+    Input: user_id, month and ``features``. Output columns: user_id, month, model_score, reasons_up,
+    reasons_down (SCORED_SCHEMA).
     """
 
     def score(batches):
@@ -162,6 +163,7 @@ def scorer(model_string: str, features: list[str], reason_count: int):
             yield pd.DataFrame(
                 {
                     "user_id": batch["user_id"].astype("int64"),
+                    "month": batch["month"],
                     "model_score": booster.predict(x, num_threads=1),
                     "reasons_up": ups,
                     "reasons_down": downs,
@@ -171,4 +173,4 @@ def scorer(model_string: str, features: list[str], reason_count: int):
     return score
 
 
-SCORED_SCHEMA = "user_id long, model_score double, reasons_up array<string>, reasons_down array<string>"
+SCORED_SCHEMA = "user_id long, month string, model_score double, reasons_up array<string>, reasons_down array<string>"

@@ -177,6 +177,7 @@ SERVICE_EVENTS = _strings(
 APASS_REVIEWS = _strings(
     "review_id",
     "member_id",
+    "kind",
     "invited_month",
     "reviewed_at",
     "outcome",

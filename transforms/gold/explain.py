@@ -120,6 +120,27 @@ def score_explanation(score: dict, f: dict, s: ScoringConf) -> str:
     return "\n".join(lines)
 
 
+def membership_explanation(member: dict | None) -> str:
+    """The member's APASS membership in the month, from its gold.apass_members row (None: not a member)."""
+    if member is None:
+        return "APASS membership: not a member this month"
+    how = {"invitation": "invited", "override": "invited by an override", "review": "the program's member"}
+    line = (
+        f"APASS membership: {member['status']}, member since {member['member_since']} "
+        f"({how[member['joined_by']]}), year {member['membership_year']} "
+        f"{member['year_start']} to {member['expiry_month']}"
+    )
+    if member["a_energy_points"] is not None:
+        line += f"; A-energy {member['a_energy_points']:g} points"
+    if member["renewal"] is not None:
+        line += f"; renewal {member['renewal']}"
+    if member["ended_by"] is not None:
+        line += f"; ended by {member['ended_by']}"
+    if member["override_reason"] is not None:
+        line += f" (override by {member['override_author']}: {member['override_reason']})"
+    return line
+
+
 def apass_explanation(score: dict, selection: dict | None, gates: Gates) -> str:
     """Why the member was, or was not, invited to APASS in the month of ``score`` (its gold.scores row).
 
@@ -135,9 +156,11 @@ def apass_explanation(score: dict, selection: dict | None, gates: Gates) -> str:
         )
     row = selection
     decision = {
+        "member": "not invited: already an APASS member",
         "invited": f"invited (rank {row['rank']} of the capacity {row['capacity']})",
         "invited_by_override": f"invited by an override: {row['override_reason']}",
-        "waitlisted": f"not invited: rank {row['rank']}, the capacity is {row['capacity']}",
+        "waitlisted": f"not invited: rank {row['rank']}, the capacity is {row['capacity']} "
+        f"(the target {row['target_stock']} less the members)",
         "gated_out": "not invited: a gate failed",
         "excluded_by_override": f"excluded by an override: {row['override_reason']}",
     }[row["decision"]]

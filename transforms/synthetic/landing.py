@@ -524,13 +524,14 @@ def risk_landing(flags: DataFrame, *, seed: int, months: list[Month], dirt: Dirt
 def apass_reviews_landing(
     reviews: DataFrame, *, seed: int, months: list[Month], dirt: DirtConf, late_rate: float
 ) -> DataFrame:
-    """The APASS program's yearly reviews as JSON lines with ISO times and upper-case outcomes."""
+    """The APASS program's yearly reviews as JSON lines with ISO times, upper-case kinds and outcomes."""
     src = "apass_reviews"
     key = F.col("user_id")
     kinds = ("missing_required", "unknown_user", "bad_timestamp", "out_of_window", "malformed_line")
     record = F.struct(
         F.concat(F.lit("AR"), F.col("invited_month"), F.lit("-"), key.cast("string")).alias("review_id"),
         _not_missing(_user(key, F.col("dirt"))).alias("member_id"),
+        F.upper(F.col("kind")).alias("kind"),
         "invited_month",
         F.when(F.col("dirt") == "bad_timestamp", F.lit("last week"))
         .otherwise(_local(_epoch(F.col("event_epoch"), F.col("dirt")), raw_schemas.ISO_OFFSET_TIME))
