@@ -213,7 +213,8 @@ def test_the_report_figures_are_the_tables(report, spark):
     shown_stock = {row[0].strip(): (row[1].strip(), _number(row[2])) for row in page.tables["table-membership"][1:]}
     assert {m: n for m, (_, n) in shown_stock.items() if n} == stock
     target = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST).first()["target_stock"]
-    assert shown_stock[LATEST] == (str(target), target)
+    # at least the target: the ordinary member's invitation override is honoured even without a place left
+    assert shown_stock[LATEST][0] == str(target) and shown_stock[LATEST][1] >= target
     sizes = {
         r["persona"]: r["count"]
         for r in read(spark, root, "gold.personas")

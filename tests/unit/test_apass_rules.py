@@ -166,8 +166,20 @@ def _overrides(spark, rows: list[tuple[int, str, str]]):
     )
 
 
-def _apass_members(spark, ids=()):
-    return spark.createDataFrame([(u,) for u in ids], "user_id long")
+def _decide(spark, overrides, *, capacity: int, apass_members=(), target_stock: int = 10):
+    """The decisions of month 2025-12 over :func:`_candidates` with ``overrides`` and ``apass_members``."""
+    cands, scored, members = _candidates(spark)
+    return decisions(
+        cands,
+        scored,
+        _overrides(spark, overrides),
+        members,
+        spark.createDataFrame([(u,) for u in apass_members], "user_id long"),
+        month="2025-12",
+        model_version=2,
+        capacity=capacity,
+        target_stock=target_stock,
+    )
 
 
 def _decided(df) -> list[tuple]:
@@ -175,18 +187,7 @@ def _decided(df) -> list[tuple]:
 
 
 def test_the_best_p_kept_fill_the_capacity_ties_to_the_lower_user_id(spark):
-    cands, scored, members = _candidates(spark)
-    got = decisions(
-        cands,
-        scored,
-        _overrides(spark, []),
-        members,
-        _apass_members(spark),
-        month="2025-12",
-        model_version=2,
-        capacity=3,
-        target_stock=10,
-    )
+    got = _decide(spark, [], capacity=3)
     assert _decided(got) == [
         (1, "waitlisted", False, 5),
         (2, "invited", True, 1),
@@ -202,20 +203,8 @@ def test_the_best_p_kept_fill_the_capacity_ties_to_the_lower_user_id(spark):
 
 
 def test_an_exclusion_frees_a_place_and_an_invitation_takes_one_first(spark):
-    cands, scored, members = _candidates(spark)
     # the best member excluded, the gated-out one invited: one place left to the model after 6
-    overrides = _overrides(spark, [(2, "exclude", "fraud case"), (7, "invite", "board decision")])
-    got = decisions(
-        cands,
-        scored,
-        overrides,
-        members,
-        _apass_members(spark),
-        month="2025-12",
-        model_version=2,
-        capacity=3,
-        target_stock=10,
-    )
+    got = _decide(spark, [(2, "exclude", "fraud case"), (7, "invite", "board decision")], capacity=3)
     assert _decided(got) == [
         (1, "waitlisted", False, 4),
         (2, "excluded_by_override", False, None),
@@ -237,19 +226,7 @@ def test_an_exclusion_frees_a_place_and_an_invitation_takes_one_first(spark):
 
 
 def test_invitations_beyond_the_capacity_leave_the_model_no_place_and_a_non_member_is_ignored(spark):
-    cands, scored, members = _candidates(spark)
-    overrides = _overrides(spark, [(5, "invite", "a"), (7, "invite", "b"), (99, "invite", "not a member")])
-    got = decisions(
-        cands,
-        scored,
-        overrides,
-        members,
-        _apass_members(spark),
-        month="2025-12",
-        model_version=2,
-        capacity=1,
-        target_stock=10,
-    )
+    got = _decide(spark, [(5, "invite", "a"), (7, "invite", "b"), (99, "invite", "not a member")], capacity=1)
     decided = {u: d for u, d, _, _ in _decided(got)}
     assert decided == {
         1: "waitlisted",
@@ -282,18 +259,12 @@ def test_the_latest_override_of_a_member_and_month_is_in_force(spark):
 
 
 def test_a_member_is_never_invited_again_and_the_capacity_is_what_the_members_leave(spark):
-    cands, scored, members = _candidates(spark)
     # 2 and 6 (the model's first two) are members already; 3 has an invitation override but is a member too
-    overrides = _overrides(spark, [(3, "invite", "again"), (5, "exclude", "fraud case")])
-    got = decisions(
-        cands,
-        scored,
-        overrides,
-        members,
-        _apass_members(spark, [2, 3, 6]),
-        month="2025-12",
-        model_version=2,
+    got = _decide(
+        spark,
+        [(3, "invite", "again"), (5, "exclude", "fraud case")],
         capacity=2,
+        apass_members=[2, 3, 6],
         target_stock=5,
     )
     assert _decided(got) == [
