@@ -10,11 +10,11 @@ some genuine members are removed, some adversaries kept, and a removed
 adversary's review names its behaviour only part of the time.
 
 Two kinds of review share the feed. The program's members when the world
-begins (``member_share`` of the accounts, ``membership`` reviews) are all
-reviewed in its first month: the job takes the program over from that
-review on. Every other row is an ``assessment``: the review panel's verdict
-on an account it followed for a year, a label for the selector that makes
-nobody a member. At 1 in 10,000 a world of 100,000 accounts has ten members
+begins (so many that ``member_share`` of the accounts are kept,
+``membership`` reviews) are all reviewed in its first month: the job takes
+the program over from that review on. The other rows are ``assessment``s:
+the review panel's verdict on an account it followed for a year, a label
+for the selector that makes nobody a member. At 1 in 10,000 a world of 100,000 accounts has ten members
 and ten reviews a year, too few to learn from; the panel's assessments are
 the labels a small world can train on.
 """
@@ -77,7 +77,9 @@ def apass_reviews(
     having begun 12 months before: the accounts its past invitations reached
     by then, in a seeded order, up to the ``round(accounts x
     member_share)``-th the review keeps (the ones it removes on the way are
-    members until that review).
+    members until that review). The assessments do not depend on who the
+    members are: a member has its assessment too, with the same verdict,
+    unless both fall in the first month (then they are one review).
     """
     cls = hidden_class(users)
     first_invited = F.add_months(F.to_date(F.from_unixtime(F.lit(months[0].start_epoch))), -MEMBERSHIP_MONTHS)
@@ -101,13 +103,6 @@ def apass_reviews(
         "*", F.coalesce(F.col("_in_program"), F.lit(False)).alias("is_member")
     )
     drawn_idx = F.floor(uniform(seed, "review_month", "user_id") * len(months)).cast("int")
-    review_idx = F.when(F.col("is_member"), F.lit(0)).otherwise(drawn_idx)
-    month_start = value_at([m.start_epoch for m in months], review_idx)
-    month_seconds = value_at([m.days * 86400 for m in months], review_idx)
-    # Reviews run on working hours of the month's days: any second of the month, Shanghai time.
-    reviewed = month_start + F.floor(uniform(seed, "review_time", "user_id") * month_seconds)
-    invited = F.add_months(F.to_date(F.from_unixtime(month_start)), -MEMBERSHIP_MONTHS)
-    is_invited = F.col("_drawn") & (F.col("registered_date") < invited)
     kept = F.col("_kept")
     named = uniform(seed, "apass_reason", "user_id") < F.lit(history.reason_accuracy)
     adversary_reason = F.create_map(*[x for k, v in REMOVAL_REASONS.items() for x in (F.lit(k), F.lit(v))])[
@@ -118,11 +113,29 @@ def apass_reviews(
         .when(named & adversary_reason.isNotNull(), adversary_reason)
         .otherwise(F.lit(OTHER_REMOVAL))
     )
-    return users.filter(is_invited).select(
-        "user_id",
-        F.when(F.col("is_member"), F.lit("membership")).otherwise(F.lit("assessment")).alias("kind"),
-        F.date_format(invited, "yyyy-MM").alias("invited_month"),
-        reviewed.cast("long").alias("event_epoch"),
-        F.when(kept, F.lit("kept")).otherwise(F.lit("removed")).alias("outcome"),
-        reason.alias("reason"),
+
+    def reviews(review_idx: Column, kind: Column) -> list[Column]:
+        month_start = value_at([m.start_epoch for m in months], review_idx)
+        month_seconds = value_at([m.days * 86400 for m in months], review_idx)
+        # Reviews run on working hours of the month's days: any second of the month, Shanghai time.
+        reviewed = month_start + F.floor(uniform(seed, "review_time", "user_id") * month_seconds)
+        invited = F.add_months(F.to_date(F.from_unixtime(month_start)), -MEMBERSHIP_MONTHS)
+        return [
+            "user_id",
+            kind.alias("kind"),
+            F.date_format(invited, "yyyy-MM").alias("invited_month"),
+            reviewed.cast("long").alias("event_epoch"),
+            F.when(kept, F.lit("kept")).otherwise(F.lit("removed")).alias("outcome"),
+            reason.alias("reason"),
+        ]
+
+    # The assessments are drawn whether or not the account is one of the program's members, so the labels the
+    # selector learns from do not depend on member_share; a member's review in the first month is one review.
+    invited_at_draw = F.add_months(
+        F.to_date(F.from_unixtime(value_at([m.start_epoch for m in months], drawn_idx))), -MEMBERSHIP_MONTHS
+    )
+    first_month = F.col("is_member") & (drawn_idx == 0)
+    assessed = users.filter(F.col("_drawn") & (F.col("registered_date") < invited_at_draw) & ~first_month)
+    return assessed.select(*reviews(drawn_idx, F.lit("assessment"))).unionByName(
+        users.filter("is_member").select(*reviews(F.lit(0), F.lit("membership")))
     )
