@@ -20,6 +20,7 @@ from pyspark.sql import Window
 from pyspark.sql import functions as F
 
 from bench.metrics import write_result
+from jobs import apass_inputs
 from jobs.runtime import tables
 from jobs.runtime.config import load_config
 from jobs.runtime.session import build_spark
@@ -86,16 +87,20 @@ def evaluate(root: str) -> tuple[list[dict], dict]:
         r["month"]: r["count"]
         for r in members.filter(F.col("status").isin("active", "warned")).groupBy("month").count().collect()
     }
-    targets = {
-        r["month"]: r["target_stock"]
-        for r in selection.groupBy("month").agg(F.max("target_stock").alias("target_stock")).collect()
-    }
+    targets = apass_inputs.targets(spark, config, sorted(stock))
+    latest = max(stock) if stock else None
+    in_stock = members.filter((F.col("month") == latest) & F.col("status").isin("active", "warned"))
+    stock_rows = in_stock.join(truth, "user_id").groupBy("segment", "elite").count().collect()
     membership = {
         "invited_by_the_selector": n,
         "adversaries": sum(r["count"] for r in rows if r["adversary_type"] != "none"),
         "elite": sum(r["count"] for r in rows if r["elite"]),
         "by_segment": {f"{r['segment']}{' (elite)' if r['elite'] else ''}": r["count"] for r in rows},
         "stock_and_target": {m: [stock.get(m, 0), targets.get(m)] for m in sorted(set(stock) | set(targets))},
+        "stock_by_segment": {
+            "month": latest,
+            **{f"{r['segment']}{' (elite)' if r['elite'] else ''}": r["count"] for r in stock_rows},
+        },
     }
     return out, membership
 
@@ -128,6 +133,7 @@ def main() -> None:
     print(
         "  stock/target by month: " + ", ".join(f"{m} {s}/{t}" for m, (s, t) in membership["stock_and_target"].items())
     )
+    print(f"  the stock by hidden segment: {membership['stock_by_segment']}")
     path = write_result(
         "selector",
         f"python -m bench.selector --root {args.root}",

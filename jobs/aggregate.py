@@ -23,7 +23,7 @@ from pyspark.sql import functions as F
 from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
-from jobs.runtime.logs import timed
+from jobs.runtime.logs import month_span, timed
 from jobs.runtime.registry import configured_platforms
 from transforms import catalog
 from transforms.gold.user_month import batch_slices
@@ -117,7 +117,7 @@ def aggregate(spark: SparkSession, config: Config, batches: list[str]) -> None:
     tolerance = config.conform.late_tolerance_months
     batches = sorted(batches)
     batch_list = ", ".join(tables.sql_literal(b) for b in batches)
-    with timed("aggregate", f"user_month batches {batches[0]}..{batches[-1]} ({len(batches)})") as t:
+    with timed("aggregate", f"user_month batches {month_span(batches)}") as t:
         slices = slices_of(spark, config, batches)
         # the month bounds let Delta prune partitions; the rows are those of the batches
         oldest = add_months(batches[0], -(tolerance + 1))

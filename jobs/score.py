@@ -28,7 +28,7 @@ from jobs import apass_inputs
 from jobs.runtime import gold_log, quality, storage, tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
-from jobs.runtime.logs import timed
+from jobs.runtime.logs import month_span, timed
 from jobs.runtime.registry import configured_platforms
 from transforms import catalog
 from transforms.gold.calibration import check_lines, eligible_by_segment, score_shares
@@ -115,7 +115,7 @@ def score_months(spark: SparkSession, config: Config, months: list[str]) -> None
     s = config.scoring
     settings = scoring_fingerprint(config)
     months = sorted(months)
-    span = f"{months[0]}..{months[-1]} ({len(months)})" if len(months) > 1 else months[0]
+    span = month_span(months)
     month_list = ", ".join(tables.sql_literal(m) for m in months)
     with timed("score", f"features {span}") as t:
         features = user_features(
@@ -174,7 +174,7 @@ def monitor_stability(spark: SparkSession, config: Config, months: list[str]) ->
     scored = tables.read(spark, config, SCORES).filter(F.col("month").isin(both))
     tables.ensure(spark, config, catalog.table(STABILITY))
     month_list = ", ".join(tables.sql_literal(m) for m in months)
-    with timed("score", f"stability {months[0]}..{months[-1]}" if len(months) > 1 else f"stability {months[0]}"):
+    with timed("score", f"stability {month_span(months)}"):
         psi = stability_by_month(scored, months=months, specs=specs)
         # the selector's rows of the month (metric selector.*) are `taoqi select`'s
         replacing = f"month IN ({month_list}) AND metric NOT LIKE 'selector.%'"

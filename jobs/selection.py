@@ -42,7 +42,7 @@ from pyspark.sql import functions as F
 from jobs import apass_inputs, model_registry
 from jobs.runtime import gold_log, quality, tables
 from jobs.runtime.config import Config
-from jobs.runtime.logs import timed
+from jobs.runtime.logs import month_span, timed
 from transforms import catalog
 from transforms.apass import membership
 from transforms.apass.selection import OVERRIDE_COLUMNS, candidate_keys, candidate_rows, decisions, latest_overrides
@@ -127,7 +127,7 @@ def select(spark: SparkSession, config: Config, months: list[str]) -> None:
         tables.ensure(spark, config, catalog.table(name))
     span, decide = membership_span(spark, config, months)
     in_decided = f"month IN ({', '.join(tables.sql_literal(m) for m in decide)})"
-    with timed("select", f"candidates {describe(decide)}") as t:
+    with timed("select", f"candidates {month_span(decide)}") as t:
         t.rows_out = quality.publish(
             spark,
             config,
@@ -146,16 +146,16 @@ def select(spark: SparkSession, config: Config, months: list[str]) -> None:
         .localCheckpoint(eager=True)
     )
     scores = tables.read(spark, config, apass_inputs.SCORES).filter(F.col("month").isin(decide))
-    with timed("select", f"membership {describe(span)}") as t:
+    with timed("select", f"membership {month_span(span)}") as t:
         selected, members = keep_membership(spark, config, span, decide, cands, scored, scores, champion.version)
         t.rows_out = members.count()
-    with timed("select", f"selection {describe(decide)}") as t:
+    with timed("select", f"selection {month_span(decide)}") as t:
         t.rows_out = quality.publish(
             spark, config, "select", SELECTION, selected, replacing=in_decided, month=decide[-1]
         )
     # not BETWEEN: Delta's replaceWhere fails to resolve Spark 4.1's rewrite of it
     span_predicate = f"month >= {tables.sql_literal(span[0])} AND month <= {tables.sql_literal(span[-1])}"
-    with timed("select", f"members {describe(span)}") as t:
+    with timed("select", f"members {month_span(span)}") as t:
         t.rows_out = quality.publish(
             spark, config, "select", MEMBERS, members, replacing=span_predicate, month=span[-1]
         )
@@ -175,10 +175,6 @@ def select(spark: SparkSession, config: Config, months: list[str]) -> None:
         for r in tables.read(spark, config, SELECTION).filter(in_decided).groupBy("month").count().collect()
     }
     gold_log.record_months(spark, config, [SELECTION], {m: decided.get(m, 0) for m in decide}, f"v{champion.version}")
-
-
-def describe(months: list[str]) -> str:
-    return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)})"
 
 
 def keep_membership(

@@ -78,6 +78,11 @@ def timed(stage: str, step: str) -> Iterator[StepTiming]:
         log.info("%s: %s done in %.1fs%s", stage, step, timing.seconds, rows)
 
 
+def month_span(months: list[str]) -> str:
+    """How a step's log line names its months: ``2025-01``, or ``2025-01..2026-01 (13)``."""
+    return months[0] if len(months) == 1 else f"{months[0]}..{months[-1]} ({len(months)})"
+
+
 def summary_table(timings: list[StepTiming]) -> str:
     """A fixed-width table of step timings for the end of a run."""
     lines = [f"{'stage':<10} {'step':<34} {'rows in':>12} {'rows out':>12} {'jobs':>6} {'seconds':>8}"]
