@@ -410,24 +410,12 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
 def membership_rows(spark: SparkSession, config: Config, month: str) -> dict:
     """The membership of every month up to ``month`` against its target (gold.apass_members, the target of
     gold.apass_selection), with a chart; empty before any membership was kept."""
-    from transforms.apass.membership import IN_STOCK
+    from transforms.apass.membership import monthly_counts
 
     if not tables.exists(spark, config, "gold.apass_members"):
         return {}
     members = tables.read(spark, config, "gold.apass_members").filter(F.col("month") <= month)
-    rows = [
-        r.asDict()
-        for r in members.groupBy("month")
-        .agg(
-            F.count(F.when(F.col("status").isin(*IN_STOCK), 1)).alias("stock"),
-            F.count(F.when(F.col("status") == "warned", 1)).alias("warned"),
-            F.count(F.when(F.col("member_since") == F.col("month"), 1)).alias("joined"),
-            F.count(F.when(F.col("status") == "lapsed", 1)).alias("lapsed"),
-            F.count(F.when(F.col("status") == "removed", 1)).alias("removed"),
-        )
-        .orderBy("month")
-        .collect()
-    ]
+    rows = [r.asDict() for r in monthly_counts(members).orderBy("month").collect()]
     if not rows:
         return {}
     targets = apass_inputs.targets(spark, config, [r["month"] for r in rows])

@@ -45,7 +45,7 @@ from jobs.runtime.config import Config
 from jobs.runtime.logs import month_span, timed
 from transforms import catalog
 from transforms.apass import membership
-from transforms.apass.selection import OVERRIDE_COLUMNS, candidate_keys, candidate_rows, decisions, latest_overrides
+from transforms.apass.selection import candidate_keys, candidate_rows, decisions, latest_overrides
 from transforms.apass.stability import SELECTOR_METRICS, selector_bins
 from transforms.months import add_months
 from transforms.schemas import OPS_APASS_OVERRIDES, conform_to
@@ -81,11 +81,11 @@ def candidates(spark: SparkSession, config: Config, months: list[str]) -> DataFr
     return candidate_rows(apass_inputs.indicator_rows(spark, config, keys), gates=gates)
 
 
-def overrides_in_force(spark: SparkSession, config: Config, month: str) -> DataFrame:
-    """The override in force per member for ``month`` (user_id, action, override_reason, override_author)."""
+def override_log(spark: SparkSession, config: Config) -> DataFrame:
+    """ops.apass_overrides, read once (empty before the first override)."""
     if not tables.exists(spark, config, OVERRIDES):
-        return spark.createDataFrame([], OVERRIDE_COLUMNS)
-    return latest_overrides(tables.read(spark, config, OVERRIDES), month=month)
+        return spark.createDataFrame([], OPS_APASS_OVERRIDES)
+    return tables.read(spark, config, OVERRIDES).localCheckpoint(eager=True)  # an audit log: a handful of rows
 
 
 def membership_span(spark: SparkSession, config: Config, months: list[str]) -> tuple[list[str], list[str]]:
@@ -148,7 +148,6 @@ def select(spark: SparkSession, config: Config, months: list[str]) -> None:
     scores = tables.read(spark, config, apass_inputs.SCORES).filter(F.col("month").isin(decide))
     with timed("select", f"membership {month_span(span)}") as t:
         selected, members = keep_membership(spark, config, span, decide, cands, scored, scores, champion.version)
-        t.rows_out = members.count()
     with timed("select", f"selection {month_span(decide)}") as t:
         t.rows_out = quality.publish(
             spark, config, "select", SELECTION, selected, replacing=in_decided, month=decide[-1]
@@ -159,17 +158,18 @@ def select(spark: SparkSession, config: Config, months: list[str]) -> None:
         t.rows_out = quality.publish(
             spark, config, "select", MEMBERS, members, replacing=span_predicate, month=span[-1]
         )
-    print(stock_table(spark, config, span))
+    by_month = {  # a dozen rows: one per month
+        r["month"]: r.asDict()
+        for r in membership.monthly_counts(tables.read(spark, config, MEMBERS).filter(span_predicate)).collect()
+    }
+    print(stock_table(by_month, apass_inputs.targets(spark, config, span), span))
     print(f"selection: {tables.location(config, SELECTION)}; members: {tables.location(config, MEMBERS)}")
     print(profile_check(spark, config, decide))
     for month in decide:
         monitor_stability(spark, config, month, features)
     # recorded last: a run lost before this selects the months again (`taoqi run` goes by this record)
-    counts = {
-        r["month"]: r["count"]
-        for r in tables.read(spark, config, MEMBERS).filter(span_predicate).groupBy("month").count().collect()
-    }
-    gold_log.record_months(spark, config, [MEMBERS], {m: counts.get(m, 0) for m in span}, f"v{champion.version}")
+    rows = {m: by_month.get(m, {}).get("rows", 0) for m in span}
+    gold_log.record_months(spark, config, [MEMBERS], rows, f"v{champion.version}")
     decided = {
         r["month"]: r["count"]
         for r in tables.read(spark, config, SELECTION).filter(in_decided).groupBy("month").count().collect()
@@ -201,13 +201,10 @@ def keep_membership(
         if before in gold_log.computed(spark, config, MEMBERS)
         else spark.createDataFrame([], catalog.table(MEMBERS).schema)
     )
-    overridden = (
-        tables.read(spark, config, OVERRIDES).select("user_id")
-        if tables.exists(spark, config, OVERRIDES)
-        else spark.createDataFrame([], "user_id long")
-    )
+    logged = override_log(spark, config)
     people = reduce(
-        DataFrame.union, [reviews.select("user_id"), cands.select("user_id"), previous.select("user_id"), overridden]
+        DataFrame.union,
+        [reviews.select("user_id"), cands.select("user_id"), previous.select("user_id"), logged.select("user_id")],
     ).distinct()
     user_month = (
         tables.read(spark, config, apass_inputs.USER_MONTH)
@@ -217,7 +214,7 @@ def keep_membership(
     )
     selections, months_rows = [], []
     for month in span:
-        overrides = overrides_in_force(spark, config, month)
+        overrides = latest_overrides(logged, month=month)
         rows = membership.before_invitations(
             previous,
             month=month,
@@ -266,34 +263,17 @@ def keep_membership(
     return reduce(DataFrame.unionByName, selections), reduce(DataFrame.unionByName, months_rows)
 
 
-def stock_table(spark: SparkSession, config: Config, months: list[str]) -> str:
-    """The membership of ``months`` against the target: members (active, warned), joined, ended, invitations."""
-    by_month = {
-        r["month"]: r
-        for r in tables.read(spark, config, MEMBERS)
-        .filter(F.col("month").isin(months))
-        .groupBy("month")
-        .agg(
-            F.count(F.when(F.col("status").isin(*membership.IN_STOCK), 1)).alias("stock"),
-            F.count(F.when(F.col("status") == "warned", 1)).alias("warned"),
-            F.count(F.when(F.col("member_since") == F.col("month"), 1)).alias("joined"),
-            F.count(F.when(F.col("status") == "lapsed", 1)).alias("lapsed"),
-            F.count(F.when(F.col("status") == "removed", 1)).alias("removed"),
-        )
-        .collect()
-    }
-    targets = apass_inputs.targets(spark, config, months)
+def stock_table(by_month: dict[str, dict], targets: dict[str, int], months: list[str]) -> str:
+    """The membership of ``months`` (:func:`membership.monthly_counts` by month) against the target."""
     lines = [
         "APASS membership (gold.apass_members): the stock is the active and warned members",
         f"{'month':<8} {'target':>6} {'stock':>6} {'warned':>6} {'joined':>6} {'lapsed':>6} {'removed':>7}",
     ]
     for month in months:
-        row = by_month.get(month)
-        target = targets.get(month)
+        row = by_month.get(month, {})
         lines.append(
-            f"{month:<8} {'-' if target is None else target:>6} {row['stock'] if row else 0:>6} "
-            f"{row['warned'] if row else 0:>6} {row['joined'] if row else 0:>6} {row['lapsed'] if row else 0:>6} "
-            f"{row['removed'] if row else 0:>7}"
+            f"{month:<8} {targets.get(month, '-'):>6} {row.get('stock', 0):>6} {row.get('warned', 0):>6} "
+            f"{row.get('joined', 0):>6} {row.get('lapsed', 0):>6} {row.get('removed', 0):>7}"
         )
     return "\n".join(lines)
 

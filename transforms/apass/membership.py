@@ -59,6 +59,20 @@ def in_stock(members: DataFrame) -> DataFrame:
     return members.filter(F.col("status").isin(*IN_STOCK))
 
 
+def monthly_counts(members: DataFrame) -> DataFrame:
+    """Per month of gold.apass_members: its rows, the stock (active and warned), the warned, the members who joined
+    and the memberships that lapsed or were removed in it. One row per month."""
+    status = F.col("status")
+    return members.groupBy("month").agg(
+        F.count("*").alias("rows"),
+        F.count(F.when(status.isin(*IN_STOCK), 1)).alias("stock"),
+        F.count(F.when(status == "warned", 1)).alias("warned"),
+        F.count(F.when(F.col("member_since") == F.col("month"), 1)).alias("joined"),
+        F.count(F.when(status == "lapsed", 1)).alias("lapsed"),
+        F.count(F.when(status == "removed", 1)).alias("removed"),
+    )
+
+
 def continuing(previous: DataFrame, *, month: str) -> DataFrame:
     """The members of the month before (their in-stock rows) carried into ``month``: a year whose last month
     passed begins the next one (``membership_year`` + 1, active again); returns their membership columns."""

@@ -24,9 +24,6 @@ from transforms import catalog
 from transforms.apass.gates import Gates, gate_failures
 from transforms.schemas import conform_to
 
-# what latest_overrides returns
-OVERRIDE_COLUMNS = "user_id long, action string, override_reason string, override_author string"
-
 
 def candidate_keys(scores: DataFrame, *, months: list[str], gates: Gates) -> DataFrame:
     """(user_id, as_of_month) of the gold.scores members of ``months`` past the score gate: the candidates."""
