@@ -29,8 +29,10 @@ demo: $(STAMP)
 	echo "make demo: generate + run took $$((took / 60)) min $$((took % 60)) s"; \
 	echo "report: $$(ls -t $(ROOT)/reports/*/index.html | head -n 1)"
 
+# Two pytest-xdist workers, each its own Spark session: the tiny world's tests on one, the default world's on the
+# other, every other module on whichever is free (tests/conftest.py). Plain `pytest` runs the same tests in one.
 test: $(STAMP)
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n 2 --dist loadgroup --no-loadscope-reorder
 
 # The fast loop while changing code (under two minutes): tests/unit alone, pure transforms on hand-built rows in
 # one Spark session, ruff included; tests/integration, e2e and cluster are `make test`'s.

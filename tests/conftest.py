@@ -59,6 +59,19 @@ def deadline(spark, seconds: float, what: str) -> Iterator[None]:
         )
 
 
+# `make test` runs the suite on two pytest-xdist workers (``--dist loadgroup``), each with its session: a test
+# that needs a shared world runs where that world is built, the others with their module (a module fixture is
+# built once). The tiny world's chain and the default world's chain are each about half of the suite.
+SHARED_WORLDS = {"tiny_month_one": "tiny world", "world": "default world"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        shared = [group for fixture, group in SHARED_WORLDS.items() if fixture in item.fixturenames]
+        item.add_marker(pytest.mark.xdist_group(shared[0] if shared else item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def spark():
     # local[2,2]: two cores, and a task may fail once and run again, as on a cluster (spark.task.maxFailures;
