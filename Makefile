@@ -30,9 +30,10 @@ demo: $(STAMP)
 	echo "report: $$(ls -t $(ROOT)/reports/*/index.html | head -n 1)"
 
 # Two pytest-xdist workers, each its own Spark session: the tiny world's tests on one, the default world's on the
-# other, every other module on whichever is free (tests/conftest.py). Plain `pytest` runs the same tests in one.
+# other, every other module whole on whichever is free (tests/conftest.py), in the order collected (the two
+# worlds first). Plain `pytest` runs the same tests in one process.
 test: $(STAMP)
-	$(VENV)/bin/pytest -n 2 --dist loadgroup --no-loadscope-reorder
+	$(VENV)/bin/pytest -n 2 --dist loadscope --no-loadscope-reorder
 
 # The fast loop while changing code (under two minutes): tests/unit alone, pure transforms on hand-built rows in
 # one Spark session, ruff included; tests/integration, e2e and cluster are `make test`'s.
