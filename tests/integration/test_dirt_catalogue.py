@@ -56,7 +56,8 @@ MONTHS = ["2025-01", "2025-02"]
 
 
 @pytest.fixture(scope="module")
-def world(spark):
+def clean_world(spark):
+    """A 400-member world of two months: its events before any landing file is written (each test adds dirt)."""
     config = load_config(sets=["generator.users=400"])
     gen = config.generator
     months = events.calendar(MONTHS)
@@ -125,8 +126,8 @@ def _landing(source, inputs, *, seed, months, dirt, fx):
 
 
 @pytest.mark.parametrize("source", sorted(CATALOGUE))
-def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_path, source):
-    config, months, inputs, known = world
+def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, clean_world, tmp_path, source):
+    config, months, inputs, known = clean_world
     spec = load_source(source, config.sources[source].conformer)
     no_dirt = dataclasses.replace(
         config.generator.dirt, **dict.fromkeys(dataclasses.asdict(config.generator.dirt), 0.0)
@@ -183,10 +184,10 @@ def test_each_dirt_kind_reaches_quarantine_with_its_reason(spark, world, tmp_pat
             assert outcomes == {reason}, f"{source} {kind}: {sorted(map(str, outcomes))}"
 
 
-def test_food_delivery_changes_no_row_of_another_source(spark, world):
+def test_food_delivery_changes_no_row_of_another_source(spark, clean_world):
     """Ele.me's orders are drawn on streams of their own: with them the world gains Ele.me's orders and the
     tickets and flags that follow them, and every other row is the same, byte for byte (dirt included)."""
-    config, months, inputs, _ = world
+    config, months, inputs, _ = clean_world
     gen = config.generator
     end = months[-1].start_epoch + months[-1].days * 86400
     without = inputs["marketplace_orders"]
