@@ -107,14 +107,14 @@ def report(selected, spark):
         selection = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
         decisions = {r["decision"]: r["count"] for r in selection.groupBy("decision").count().collect()}
         invited = [r["user_id"] for r in selection.filter("invited").collect()]
-    finally:  # the world as `selected` left it, for test_selector.py (it runs after this module)
+        path = Path(re.search(r"report: (\S+)", out).group(1))
+        html = path.read_text(encoding="utf-8")
+        page = Page()
+        page.feed(html)
+        yield root, path, html, page, {"ordinary": ordinary, "decisions": decisions, "invited": invited}
+    finally:  # once this module's tests are done: the world as `selected` left it, for test_selector.py
         spark.sql(f"DELETE FROM delta.`{root}/ops/apass_overrides` WHERE author = 'test'")
         taoqi(root, "select", "--month", LATEST)
-    path = Path(re.search(r"report: (\S+)", out).group(1))
-    html = path.read_text(encoding="utf-8")
-    page = Page()
-    page.feed(html)
-    return root, path, html, page, {"ordinary": ordinary, "decisions": decisions, "invited": invited}
 
 
 def test_personas_are_recovered_from_behaviour(selected, spark):
