@@ -129,9 +129,16 @@ def runs(tmp_path_factory, tiny_month_one):
                     "--conf",
                     "spark.driver.host=127.0.0.1",
                     # sized for this tiny world on two cores, as conf/local.yaml does (Delta's default of
-                    # 50 tasks per snapshot costs about 4 s per table read here)
+                    # 50 tasks per snapshot costs about 4 s per table read here; G1's concurrent work and
+                    # Spark's code cache of 100 cost a fresh JVM's CPU)
                     "--conf",
                     "spark.databricks.delta.snapshotPartitions=2",
+                    "--conf",
+                    "spark.sql.codegen.cache.maxEntries=2000",
+                    "--conf",
+                    "spark.driver.extraJavaOptions=-XX:+UseParallelGC",
+                    "--conf",
+                    "spark.executor.extraJavaOptions=-XX:+UseParallelGC",
                     "jobs/run.py",
                     "--month",
                     MONTH,
