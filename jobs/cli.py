@@ -25,6 +25,7 @@ log = logging.getLogger("taoqi")
 # Stage name -> module under jobs/ (each has DESCRIPTION, add_arguments, execute).
 STAGES = {
     "generate": "jobs.generate",
+    "check-landing": "jobs.check_landing",
     "ingest": "jobs.ingest",
     "conform": "jobs.conform",
     "aggregate": "jobs.aggregate",
@@ -42,10 +43,12 @@ STAGES = {
     "quality": "jobs.quality",
     "rollback": "jobs.rollback",
     "forget": "jobs.forget",
+    "maintain": "jobs.maintain",
 }
 
 EPILOG = """examples:
   taoqi generate --set generator.users=20000
+  taoqi check-landing /data/landing # your own files against the landing contract, nothing loaded
   taoqi run                         # every landed month, in order: ingest, conform, aggregate, score
   taoqi run --month 2025-06         # one monthly run
   taoqi explain --user 42 --month 2025-06
@@ -57,6 +60,7 @@ EPILOG = """examples:
   taoqi rollback --table gold.scores                     # its versions
   taoqi rollback --table gold.scores --version 41 --reason "bad cap table published in run 2026-02"
   taoqi forget --user 42 --reason "deletion request 2026-0117"   # PIPL: the member's rows, everywhere
+  taoqi maintain --month 2026-01    # OPTIMIZE and VACUUM, keeping lakehouse.history_months of history
   taoqi ingest --month 2025-03 --conf cluster --set lakehouse.root=s3a://bucket/taoqi
   spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run.py --conf cluster
 """

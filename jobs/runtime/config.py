@@ -51,6 +51,14 @@ class ConfigError(UserError):
 @dataclass(frozen=True)
 class LakehouseConf:
     root: str
+    # Months of history every table keeps for time travel and rollback: its log and the files its
+    # versions read (Delta table properties at creation; `taoqi maintain` vacuums with them).
+    history_months: int
+
+    @property
+    def history_days(self) -> int:
+        """history_months as the days of Delta's retention intervals (31 a month: never less)."""
+        return 31 * self.history_months
 
 
 @dataclass(frozen=True)
@@ -377,6 +385,11 @@ def _join(where: str, key: str) -> str:
 
 def validate(config: Config) -> None:
     """Range checks the types alone cannot express."""
+    if config.lakehouse.history_months < 1:
+        raise ConfigError(
+            f"lakehouse.history_months must be at least 1 (a month's run reads the month before it), "
+            f"got {config.lakehouse.history_months}"
+        )
     gen = config.generator
     check_month(gen.start_month)
     if gen.users < 1:

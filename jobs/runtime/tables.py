@@ -53,7 +53,8 @@ def read(spark: SparkSession, config: Config, name: str, version: int | None = N
 
 def ensure(spark: SparkSession, config: Config, table: Table) -> None:
     """Create ``table`` as the catalogue declares it, if it does not exist yet: schema (column comments
-    included), partitioning, and its description as the table comment."""
+    included), partitioning, its description as the table comment, and the history it keeps
+    (:func:`retention_properties`)."""
     if exists(spark, config, table.name):  # Delta's createIfNotExists would take a transaction to find out (0.2 s)
         return
     # qualified: Delta's builder takes a relative location without "./" (lake/ops/x) for a table name
@@ -61,9 +62,19 @@ def ensure(spark: SparkSession, config: Config, table: Table) -> None:
     builder = (
         DeltaTable.createIfNotExists(spark).location(qualified).addColumns(table.schema).comment(table.description)
     )
+    for key, value in retention_properties(config).items():
+        builder = builder.property(key, value)
     if table.partitioned_by:
         builder = builder.partitionedBy(*table.partitioned_by)
     builder.execute()
+
+
+def retention_properties(config: Config) -> dict[str, str]:
+    """The Delta table properties that keep ``lakehouse.history_months`` of history: the log (time travel
+    reaches no version whose commit the log dropped) and the files a version reads (VACUUM removes
+    only files no version of that age reads)."""
+    interval = f"interval {config.lakehouse.history_days} days"
+    return {"delta.logRetentionDuration": interval, "delta.deletedFileRetentionDuration": interval}
 
 
 def replace_where(df: DataFrame, config: Config, name: str, predicate: str) -> int:

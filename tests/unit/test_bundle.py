@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = yaml.safe_load((ROOT / "databricks.yml").read_text(encoding="utf-8"))
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 JOB_KEY = "taoqi_monthly"
+# The job's tasks: the stages of `taoqi run`, then the lakehouse's upkeep.
+TASKS = (*CHAIN, "maintain")
 
 REFERENCE = re.compile(r"\$\{([A-Za-z0-9_.-]+)\}")
 JOB_PARAMETER = re.compile(r"\{\{\s*job\.parameters\.([A-Za-z0-9_]+)\s*\}\}")
@@ -132,7 +134,7 @@ def test_every_job_of_the_bundle_loads_with_databricks_bundles(target):
     jobs = bundle_jobs(target, PROD_VARS if target == "prod" else None)
     assert list(jobs) == [JOB_KEY]
     job = jobs[JOB_KEY]
-    assert len(job.tasks) == len(CHAIN)
+    assert len(job.tasks) == len(TASKS)
     assert all(t.python_wheel_task is not None for t in job.tasks), "every stage is a python_wheel_task"
     # one run at a time (two runs of a month would race on the tables); a second one waits, it is not dropped
     assert job.max_concurrent_runs == 1 and job.queue.enabled
@@ -159,19 +161,19 @@ def test_tasks_run_the_projects_console_script_from_the_projects_wheel():
         assert task.job_cluster_key in clusters, task.task_key
 
 
-def test_the_task_graph_is_the_stage_chain_of_taoqi_run():
+def test_the_task_graph_is_the_stage_chain_of_taoqi_run_then_maintain():
     job = monthly()
-    assert [t.task_key for t in job.tasks] == list(CHAIN)
+    assert [t.task_key for t in job.tasks] == list(TASKS)
     depends_on = {t.task_key: [d.task_key for d in t.depends_on] for t in job.tasks}
-    assert depends_on == {stage: [CHAIN[i - 1]] if i else [] for i, stage in enumerate(CHAIN)}
+    assert depends_on == {stage: [TASKS[i - 1]] if i else [] for i, stage in enumerate(TASKS)}
     # the task named `score` runs `taoqi score`
-    assert [t.python_wheel_task.parameters[0] for t in job.tasks] == list(CHAIN)
+    assert [t.python_wheel_task.parameters[0] for t in job.tasks] == list(TASKS)
 
 
 # --------------------------------------------------------------------------- the parameters reach the CLI
 
 
-@pytest.mark.parametrize("stage", CHAIN)
+@pytest.mark.parametrize("stage", TASKS)
 def test_the_job_parameters_reach_the_cli_of_each_task(monkeypatch, tmp_path, stage):
     overlay = tmp_path / "workspace_overlay.yaml"
     overlay.write_text("spark:\n  shuffle_partitions: 7\n", encoding="utf-8")
