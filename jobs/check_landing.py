@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -41,10 +40,10 @@ from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms.bronze.ingest import (
-    BATCH_DIR,
     LANDING_CONTRACT,
     LANDING_SHAPES,
     file_heads,
+    is_batch_dir,
     landing_contract,
 )
 from transforms.silver.common import with_user_check, with_window_check
@@ -143,7 +142,7 @@ def layout(
             if not batch.is_dir:
                 problems.append(Problem(where, WARNING, "outside any batch folder: ingest never reads it"))
                 continue
-            if not _is_batch(batch.name):
+            if not is_batch_dir(batch.name):
                 severity = CRITICAL if batch.name.startswith("ingest_month=") else WARNING
                 problems.append(
                     Problem(
@@ -187,10 +186,6 @@ def layout(
             )
         )
     return files, problems
-
-
-def _is_batch(name: str) -> bool:
-    return bool(re.fullmatch(BATCH_DIR, name)) and 1 <= int(name[-2:]) <= 12
 
 
 def shapes(

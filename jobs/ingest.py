@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 import uuid
 from functools import reduce
@@ -34,7 +33,6 @@ from jobs.runtime.logs import timed
 from jobs.runtime.registry import enabled_sources
 from transforms import catalog
 from transforms.bronze.ingest import (
-    BATCH_DIR,
     CORRUPT,
     LANDING_CONTRACT,
     LANDING_SHAPES,
@@ -42,6 +40,7 @@ from transforms.bronze.ingest import (
     LandedFile,
     file_heads,
     header_fields,
+    is_batch_dir,
     landing_contract,
     leaf_fields,
     plan_files,
@@ -87,11 +86,7 @@ def landed_months(spark: SparkSession, config: Config) -> list[str]:
         for entry in storage.list_dir(spark, config.landing_path(name))
         if entry.is_dir and entry.name.startswith("ingest_month=")
     ]
-    stray = [
-        f"{name}/{entry.name}"
-        for name, entry in batches
-        if not re.fullmatch(BATCH_DIR, entry.name) or not 1 <= int(entry.name[-2:]) <= 12
-    ]
+    stray = [f"{name}/{entry.name}" for name, entry in batches if not is_batch_dir(entry.name)]
     if stray:
         raise UserError(
             f"not a landing batch (ingest_month=YYYY-MM): {', '.join(stray)} under {config.lakehouse.root}/landing; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -15,6 +16,11 @@ CORRUPT = "_corrupt_record"
 
 
 BATCH_DIR = r"ingest_month=([0-9]{4}-[0-9]{2})"
+
+
+def is_batch_dir(name: str) -> bool:
+    """Whether a landing folder's name is a batch: ``ingest_month=YYYY-MM`` of a calendar month."""
+    return bool(re.fullmatch(BATCH_DIR, name)) and 1 <= int(name[-2:]) <= 12
 
 
 def with_ingest_metadata(raw: DataFrame, *, fields: list[str], text_format: bool, load_id: str) -> DataFrame:
