@@ -166,7 +166,7 @@ def measure(spark, users: int, root: Path) -> dict:
     try:
         timed("train", train.train, spark, config, last)
         timed("promote", promote.promote, config)
-        timed("select", selection.select, spark, config, last)
+        timed("select", selection.select, spark, config, [last])
     except (train.TooFewLabelsError, model_registry.MissingModelError) as err:
         print(f"  (no selector at this size: {err})")
     batches = sorted(gold_log.computed(spark, config, aggregate.USER_MONTH))
