@@ -44,6 +44,7 @@ STAGES = {
     "rollback": "jobs.rollback",
     "forget": "jobs.forget",
     "maintain": "jobs.maintain",
+    "sql": "jobs.sql",
 }
 
 EPILOG = """examples:
@@ -61,6 +62,7 @@ EPILOG = """examples:
   taoqi rollback --table gold.scores --version 41 --reason "bad cap table published in run 2026-02"
   taoqi forget --user 42 --reason "deletion request 2026-0117"   # PIPL: the member's rows, everywhere
   taoqi maintain --month 2026-01    # OPTIMIZE and VACUUM, keeping lakehouse.history_months of history
+  taoqi sql "SELECT grade, count(*) FROM taoqi_gold.scores WHERE month = '2026-01' GROUP BY grade"
   taoqi ingest --month 2025-03 --conf cluster --set lakehouse.root=s3a://bucket/taoqi
   spark-submit --packages io.delta:delta-spark_4.1_2.13:4.4.0 jobs/run.py --conf cluster
 """

@@ -9,6 +9,8 @@ For every table of the lakehouse (bronze, silver, gold, ops):
             (user_month, user_features, scores) have month M's partition
             Z-ordered by user_id, so a member's rows are in few files
   VACUUM    the files no version within the history reads are deleted
+  names     in a catalog that keeps them (Unity Catalog), every table has
+            its name (lakehouse.catalog), the new ones included
 
 Any version within lakehouse.history_months can still be read and restored
 (`taoqi rollback`): a past month is rebuilt from what its run read. Run it
@@ -28,7 +30,6 @@ from pyspark.sql import SparkSession
 from jobs.runtime import tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.logs import timed
-from transforms import catalog
 
 log = logging.getLogger(__name__)
 
@@ -46,15 +47,9 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
     return maintain(spark, config, month)
 
 
-def lakehouse_tables(spark: SparkSession, config: Config) -> list[str]:
-    """Every table the lakehouse holds: each source's bronze table (enabled or not) and the catalogue's."""
-    names = [f"bronze.{source}" for source in config.sources] + list(catalog.CATALOG)
-    return [name for name in names if tables.exists(spark, config, name)]
-
-
 def maintain(spark: SparkSession, config: Config, month: str | None) -> str:
     wanted = tables.retention_properties(config)
-    names = lakehouse_tables(spark, config)
+    names = tables.lakehouse_tables(spark, config)
     for name in names:
         location = tables.location(config, name)
         table = DeltaTable.forPath(spark, location)
@@ -71,6 +66,8 @@ def maintain(spark: SparkSession, config: Config, month: str | None) -> str:
                 table.optimize().where(by_month).executeZOrderBy("user_id")
         with timed("maintain", f"vacuum {name}"):
             table.vacuum()  # keeps the table's own delta.deletedFileRetentionDuration
+    if not tables.names_last_only_the_session(spark):  # Unity Catalog: name the tables this month's run created
+        tables.register(spark, config)
     log.info("maintain: %d table(s), history of %d months kept", len(names), config.lakehouse.history_months)
     return (
         f"maintain: {len(names)} table(s) compacted and vacuumed; every version of the last "

@@ -8,7 +8,8 @@
 # MAGIC
 # MAGIC Widgets: `root` (the lakehouse), `month` (empty: the latest scored month). Locally, as a plain script:
 # MAGIC `python notebooks/01_scores_and_grades.py root=./lakehouse month=2026-01` (add `set=KEY=VALUE` for
-# MAGIC any other setting, e.g. `set=spark.master=local[2]`).
+# MAGIC any other setting, e.g. `set=spark.master=local[2]`). The SQL cells read the tables by name
+# MAGIC (`taoqi_gold.scores`), with the widgets as parameters (`:month`).
 
 # COMMAND ----------
 
@@ -82,16 +83,17 @@ print(calibration_report(spark, config, month))
 
 # COMMAND ----------
 
-display(
-    scores.groupBy("credit_level")
-    .agg(
-        F.count("*").alias("members"),
-        F.round(F.avg("credit_score"), 1).alias("mean_credit_score"),
-        F.count(F.when(F.col("grade") != "ordinary", 1)).alias("super_or_above"),
-    )
-    .select("credit_level", "members", share, "mean_credit_score", "super_or_above")
-    .orderBy("credit_level")
-)
+# MAGIC %sql
+# MAGIC -- the month of the widget, or the latest scored one
+# MAGIC SELECT credit_level,
+# MAGIC        count(*) AS members,
+# MAGIC        round(count(*) / sum(count(*)) OVER (), 5) AS share,
+# MAGIC        round(avg(credit_score), 1) AS mean_credit_score,
+# MAGIC        count_if(grade != 'ordinary') AS super_or_above
+# MAGIC FROM taoqi_gold.scores
+# MAGIC WHERE month = coalesce(nullif(:month, ''), (SELECT max(month) FROM taoqi_gold.scores))
+# MAGIC GROUP BY credit_level
+# MAGIC ORDER BY credit_level
 
 # COMMAND ----------
 
@@ -101,10 +103,9 @@ display(
 
 # COMMAND ----------
 
-display(
-    tables.read(spark, config, "gold.service_routing")
-    .filter(F.col("month") == month)
-    .groupBy("queue_rank", "queue")
-    .agg(F.count("*").alias("members"))
-    .orderBy("queue_rank")
-)
+# MAGIC %sql
+# MAGIC SELECT queue_rank, queue, count(*) AS members
+# MAGIC FROM taoqi_gold.service_routing
+# MAGIC WHERE month = coalesce(nullif(:month, ''), (SELECT max(month) FROM taoqi_gold.scores))
+# MAGIC GROUP BY queue_rank, queue
+# MAGIC ORDER BY queue_rank

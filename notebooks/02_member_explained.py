@@ -9,7 +9,7 @@
 # MAGIC Widgets: `root` (the lakehouse), `month` (empty: the latest scored month), `user` (empty: the member
 # MAGIC with the month's highest score). Locally, as a plain script:
 # MAGIC `python notebooks/02_member_explained.py root=./lakehouse month=2026-01 user=42`
-# MAGIC (add `set=KEY=VALUE` for any other setting).
+# MAGIC (add `set=KEY=VALUE` for any other setting). The SQL cell reads `taoqi_gold.scores` by name.
 
 # COMMAND ----------
 
@@ -61,20 +61,20 @@ print(explain.explain(spark, config, user, month))
 
 # COMMAND ----------
 
-display(
-    scores.filter((F.col("user_id") == user) & (F.col("month") <= month))
-    .select(
-        "month",
-        "score",
-        "score_change",
-        "band",
-        "grade",
-        "credit_level",
-        "credit_score",
-        "growth_perk",
-        "next_band_gap",
-        "keep_band_points",
-        "service_queue",
-    )
-    .orderBy("month")
-)
+# MAGIC %sql
+# MAGIC -- the `user` widget's member, or the month's highest score (the lowest id on a tie), as above
+# MAGIC WITH as_of AS (
+# MAGIC   SELECT coalesce(nullif(:month, ''), max(month)) AS month FROM taoqi_gold.scores
+# MAGIC ),
+# MAGIC member AS (
+# MAGIC   SELECT coalesce(
+# MAGIC     try_cast(nullif(:user, '') AS BIGINT),
+# MAGIC     (SELECT s.user_id FROM taoqi_gold.scores s JOIN as_of USING (month) ORDER BY s.score DESC, s.user_id LIMIT 1)
+# MAGIC   ) AS user_id
+# MAGIC )
+# MAGIC SELECT s.month, s.score, s.score_change, s.band, s.grade, s.credit_level, s.credit_score, s.growth_perk,
+# MAGIC        s.next_band_gap, s.keep_band_points, s.service_queue
+# MAGIC FROM taoqi_gold.scores s
+# MAGIC JOIN member USING (user_id)
+# MAGIC WHERE s.month <= (SELECT month FROM as_of)
+# MAGIC ORDER BY s.month

@@ -144,10 +144,10 @@ if selection is not None:
 
 # COMMAND ----------
 
-if selection is not None:
-    display(
-        selection.filter(F.col("decision") == "waitlisted")
-        .select("user_id", "rank", F.round("model_score", 4).alias("model_score"), "reason_codes")
-        .orderBy("rank")
-        .limit(10)
-    )
+# MAGIC %sql
+# MAGIC SELECT user_id, rank, round(model_score, 4) AS model_score, reason_codes
+# MAGIC FROM taoqi_gold.apass_selection
+# MAGIC WHERE month = coalesce(nullif(:month, ''), (SELECT max(month) FROM taoqi_gold.scores))
+# MAGIC   AND decision = 'waitlisted'
+# MAGIC ORDER BY rank
+# MAGIC LIMIT 10

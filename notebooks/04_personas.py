@@ -68,24 +68,13 @@ if personas is not None:
 
 # COMMAND ----------
 
-if personas is not None:
-    display(
-        tables.read(spark, config, "gold.persona_profiles")
-        .filter((F.col("month") == month) & F.col("significant"))
-        .select(
-            "persona",
-            "attribute",
-            "level",
-            "members",
-            F.round("value", 4).alias("value"),
-            F.round("rest_value", 4).alias("rest_value"),
-            "test",
-            F.round("statistic", 2).alias("statistic"),
-            "p_value",
-            F.round("pearson_residual", 2).alias("pearson_residual"),
-        )
-        .orderBy("p_value", "persona", "attribute", "level")
-    )
+# MAGIC %sql
+# MAGIC SELECT persona, attribute, level, members, round(value, 4) AS value, round(rest_value, 4) AS rest_value,
+# MAGIC        test, round(statistic, 2) AS statistic, p_value, round(pearson_residual, 2) AS pearson_residual
+# MAGIC FROM taoqi_gold.persona_profiles
+# MAGIC WHERE month = coalesce(nullif(:month, ''), (SELECT max(month) FROM taoqi_gold.scores))
+# MAGIC   AND significant
+# MAGIC ORDER BY p_value, persona, attribute, level
 
 # COMMAND ----------
 

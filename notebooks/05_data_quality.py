@@ -89,10 +89,14 @@ if results is not None:
 if tables.exists(spark, config, "silver.quarantine"):
     quarantined = tables.read(spark, config, "silver.quarantine").filter(F.col("ingest_month") == month)
     print(f"batch {month}: {quarantined.count():,} rows quarantined")
-    display(
-        quarantined.groupBy("source", "reason")
-        .agg(F.count("*").alias("rows"))
-        .orderBy(F.desc("rows"), "source", "reason")
-    )
 else:
     print("silver.quarantine does not exist: run `taoqi conform` first")
+
+# COMMAND ----------
+
+# MAGIC %sql
+# MAGIC SELECT source, reason, count(*) AS rows
+# MAGIC FROM taoqi_silver.quarantine
+# MAGIC WHERE ingest_month = coalesce(nullif(:month, ''), (SELECT max(month) FROM taoqi_gold.scores))
+# MAGIC GROUP BY source, reason
+# MAGIC ORDER BY rows DESC, source, reason

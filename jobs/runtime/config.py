@@ -41,6 +41,7 @@ from transforms.synthetic.profiles import DirtConf, FoodDeliveryConf, SegmentPro
 from transforms.taxonomy import codes_in
 
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+IDENTIFIER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PACKAGED_OVERLAYS = ("local", "cluster", "databricks")
 
 
@@ -54,6 +55,12 @@ class LakehouseConf:
     # Months of history every table keeps for time travel and rollback: its log and the files its
     # versions read (Delta table properties at creation; `taoqi maintain` vacuums with them).
     history_months: int
+    # Tables by name: <catalog>.<schema_prefix><layer>.<table> (tables.table_name); the catalog is spark_catalog
+    # locally (names for the session: tables.register), a Unity Catalog catalog on Databricks.
+    catalog: str
+    schema_prefix: str
+    # Tag member id columns as personal data where the catalog keeps column tags (Unity Catalog).
+    tag_member_ids: bool
 
     @property
     def history_days(self) -> int:
@@ -390,6 +397,12 @@ def validate(config: Config) -> None:
             f"lakehouse.history_months must be at least 1 (a month's run reads the month before it), "
             f"got {config.lakehouse.history_months}"
         )
+    for setting in ("catalog", "schema_prefix"):
+        value = getattr(config.lakehouse, setting)
+        if not IDENTIFIER_RE.match(value) and not (setting == "schema_prefix" and value == ""):
+            raise ConfigError(
+                f"lakehouse.{setting} must be letters, digits and underscores (a SQL name), got {value!r}"
+            )
     gen = config.generator
     check_month(gen.start_month)
     if gen.users < 1:

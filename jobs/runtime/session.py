@@ -53,6 +53,10 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
         # Right-sized files without a hand-tuned repartition before every write.
         "spark.databricks.delta.optimizeWrite.enabled": "true",
         "spark.ui.showConsoleProgress": "false",
+        # spark.sql(query, args=...) binds named parameters (`:month`, the notebooks' SQL cells) in the parser
+        # since Spark 4.1, and Delta 4.4's SQL parser does not pass them on (delta-io/delta: "DeltaSqlParser
+        # does not override parsePlanWithParameters"): the substitution of Spark 4.0, after parsing, binds them.
+        "spark.sql.legacy.parameterSubstitution.constantsOnly": "true",
         **config.spark.extra,
     }
     if not launched_by_submit and not os.environ.get("PYSPARK_PYTHON"):

@@ -1,10 +1,13 @@
-"""The one table reader/writer: path-based Delta tables at ``<root>/<layer>/<table>``.
+"""The one table reader/writer: path-based Delta tables at ``<root>/<layer>/<table>``, and their names.
 
 Tables are created once as the table catalogue (transforms/catalog.py) declares them: schema, partitioning,
 the description as the table comment and each column's as its comment. Monthly writes
 then replace their slice (``replaceWhere``) or append, so re-running a stage
 leaves the same table state. A missing table is a user mistake that names
 the stage to run.
+
+The job reads and writes by path; a table's name (``taoqi_gold.scores``) is for people and tools
+(:func:`register`): SQL, notebooks, BI, grants.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from pyspark.sql import functions as F
 from jobs.runtime import storage
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
-from transforms.catalog import Table, producer
+from jobs.runtime.registry import configured_sources
+from transforms.catalog import CATALOG, Table, producer
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +35,12 @@ def location(config: Config, name: str) -> str:
     """``"silver.orders"`` -> ``<root>/silver/orders``."""
     layer, _, table = name.partition(".")
     return config.table_path(layer, table)
+
+
+def lakehouse_tables(spark: SparkSession, config: Config) -> list[str]:
+    """Every table the lakehouse holds: each source's bronze table (enabled or not) and the catalogue's."""
+    names = [f"bronze.{source}" for source in config.sources] + list(CATALOG)
+    return [name for name in names if exists(spark, config, name)]
 
 
 def exists(spark: SparkSession, config: Config, name: str) -> bool:
@@ -108,3 +118,101 @@ def version(spark: SparkSession, config: Config, name: str) -> int:
 def sql_literal(value: str) -> str:
     """Quote a string for a replaceWhere/merge predicate."""
     return "'" + value.replace("'", "''") + "'"
+
+
+# --------------------------------------------------------------------------- names
+
+
+def table_name(config: Config, name: str) -> str:
+    """``"gold.scores"`` -> ``taoqi_gold.scores``: the table's name where lakehouse.catalog is the current
+    catalog (:func:`qualified_name` names the catalog too)."""
+    layer, _, table = name.partition(".")
+    return f"{config.lakehouse.schema_prefix}{layer}.{table}"
+
+
+def qualified_name(config: Config, name: str) -> str:
+    """``"gold.scores"`` -> ``spark_catalog.taoqi_gold.scores`` (Unity Catalog: ``main.taoqi_gold.scores``)."""
+    return f"{config.lakehouse.catalog}.{table_name(config, name)}"
+
+
+def names_last_only_the_session(spark: SparkSession) -> bool:
+    """Whether the catalog forgets its names when the session ends: Spark's in-memory catalog (a local
+    session, a cluster without a metastore), as against a Hive metastore or Unity Catalog."""
+    return spark.conf.get("spark.sql.catalogImplementation", "in-memory") == "in-memory"
+
+
+def registration(spark: SparkSession, config: Config, names: list[str] | None = None) -> list[str]:
+    """The SQL that names the lakehouse's tables (``names``: those to name; default every one it holds): a
+    schema per layer, an external table per table at its location (its comments are the Delta table's own),
+    and where lakehouse.tag_member_ids, a personal-data tag on each member id column."""
+    catalog = config.lakehouse.catalog
+    names = lakehouse_tables(spark, config) if names is None else names
+    statements = []
+    for layer in dict.fromkeys(name.partition(".")[0] for name in names):
+        schema = f"{catalog}.{config.lakehouse.schema_prefix}{layer}"
+        if names_last_only_the_session(spark):
+            # Spark's own catalog makes a directory for a schema (under ./spark-warehouse by default): one
+            # beside the tables instead. Never the layer's own directory: dropping the schema deletes it.
+            where = storage.qualify(spark, f"{config.lakehouse.root.rstrip('/')}/_catalog/{layer}.db")
+            statements.append(f"CREATE SCHEMA IF NOT EXISTS {schema} LOCATION {sql_literal(where)}")
+        else:
+            statements.append(f"CREATE SCHEMA IF NOT EXISTS {schema} COMMENT 'taoqi: the {layer} layer'")
+    for name in names:
+        where = storage.qualify(spark, location(config, name))
+        statements.append(
+            f"CREATE TABLE IF NOT EXISTS {qualified_name(config, name)} USING DELTA LOCATION {sql_literal(where)}"
+        )
+        if config.lakehouse.tag_member_ids:
+            statements += [
+                f"ALTER TABLE {qualified_name(config, name)} ALTER COLUMN `{column}` SET TAGS ('personal_data' = "
+                "'member_id')"
+                for column in member_id_columns(config, name)
+            ]
+    return statements
+
+
+def register(spark: SparkSession, config: Config) -> list[str]:
+    """Name the lakehouse's tables in lakehouse.catalog (:func:`registration`); return the names given.
+
+    Idempotent and cheap once done: only tables without a name are named. Spark's in-memory catalog
+    forgets names with its session, so a local session that wants them (`taoqi sql`, the notebooks) calls
+    this when it starts; a persistent catalog (Unity Catalog) keeps them, and `taoqi maintain` names the
+    tables a run created. A session that named another lakehouse's tables before forgets those first.
+    """
+    schemas = [f"{config.lakehouse.schema_prefix}{layer}" for layer in ("bronze", "silver", "gold", "ops")]
+    root = storage.qualify(spark, config.lakehouse.root)
+    if names_last_only_the_session(spark) and spark.conf.get(NAMED_ROOT, root) != root:
+        for schema in schemas:  # external tables: a DROP forgets the name, never the data
+            spark.sql(f"DROP SCHEMA IF EXISTS {config.lakehouse.catalog}.{schema} CASCADE")
+    named = {
+        f"{schema}.{row['tableName']}"
+        for schema in schemas
+        if spark.catalog.databaseExists(f"{config.lakehouse.catalog}.{schema}")
+        for row in spark.sql(f"SHOW TABLES IN {config.lakehouse.catalog}.{schema}").collect()
+        if not row["isTemporary"]
+    }
+    held = lakehouse_tables(spark, config)
+    missing = [name for name in held if table_name(config, name) not in named]
+    if missing:
+        for statement in registration(spark, config, missing):
+            spark.sql(statement)
+        log.info("named %d table(s) in %s: %s", len(missing), config.lakehouse.catalog, ", ".join(missing))
+    if names_last_only_the_session(spark):
+        spark.conf.set(NAMED_ROOT, root)
+    return [table_name(config, name) for name in held]
+
+
+# The lakehouse whose tables a session's in-memory catalog names (a session conf: it ends with the session).
+NAMED_ROOT = "taoqi.catalog.named_root"
+
+
+def member_id_columns(config: Config, name: str) -> list[str]:
+    """The columns of ``name`` that hold member ids: a bronze table's member field (its top-level column) and
+    its raw lines, the quarantine's raw rows, every other table's user_id."""
+    layer, _, table = name.partition(".")
+    if layer == "bronze":
+        (spec,) = [s for s in configured_sources(config) if s.name == table]
+        return [spec.member_field.partition(".")[0], "_raw"]
+    if name == "silver.quarantine":
+        return ["raw"]
+    return ["user_id"] if "user_id" in CATALOG[name].schema.fieldNames() else []

@@ -183,6 +183,8 @@ def test_the_job_parameters_reach_the_cli_of_each_task(monkeypatch, tmp_path, st
         "lakehouse_root": "abfss://lake@acct.dfs.core.windows.net/t",
         "mlflow_tracking_uri": "http://mlflow.test:5000",
         "mlflow_name_prefix": "qa_",
+        "catalog": "taoqi_qa",
+        "schema_prefix": "nightly_",
     }
     job = monthly()
     assert {p.name for p in job.parameters} == set(run), "the test gives every job parameter, and only those"
@@ -201,6 +203,8 @@ def test_the_job_parameters_reach_the_cli_of_each_task(monkeypatch, tmp_path, st
         f"lakehouse.root={run['lakehouse_root']}",
         f"mlflow.tracking_uri={run['mlflow_tracking_uri']}",
         f"mlflow.name_prefix={run['mlflow_name_prefix']}",
+        f"lakehouse.catalog={run['catalog']}",
+        f"lakehouse.schema_prefix={run['schema_prefix']}",
     ]
 
     code, ran, config, _ = run_like_databricks(monkeypatch, task, run)
@@ -209,6 +213,7 @@ def test_the_job_parameters_reach_the_cli_of_each_task(monkeypatch, tmp_path, st
     assert config.mlflow.tracking_uri == run["mlflow_tracking_uri"]
     assert config.spark.shuffle_partitions == 7  # the overlay of the conf parameter was applied
     assert config.apass.selector.registered_model == "qa_apass_selector"
+    assert (config.lakehouse.catalog, config.lakehouse.schema_prefix) == ("taoqi_qa", "nightly_")
 
 
 @pytest.mark.parametrize("target", ["dev", "prod"])
@@ -247,6 +252,8 @@ def test_a_failed_stage_fails_its_databricks_task(monkeypatch):
         "lakehouse_root": "dbfs:/t",
         "mlflow_tracking_uri": "databricks",
         "mlflow_name_prefix": "",
+        "catalog": "main",
+        "schema_prefix": "taoqi_",
     }
     monkeypatch.setattr(cli, "setup_logging", lambda verbose: None)
     # a bad setting: the CLI prints one line and returns 2
@@ -363,6 +370,12 @@ def test_dev_and_prod_targets():
     dev_root = resolve("${var.lakehouse_root}", "dev", variables("dev"))
     prod_root = resolve("${var.lakehouse_root}", "prod", variables("prod", PROD_VARS))
     assert dev_root != prod_root and "tester" in dev_root, "a dev run never writes the production lakehouse"
+    # nor names its tables where prod's are: the same catalog, schemas of the developer's own
+    names = {
+        target: resolve("${var.catalog}.${var.schema_prefix}gold", target, variables(target, given))
+        for target, given in (("dev", None), ("prod", PROD_VARS))
+    }
+    assert names == {"dev": "main.dev_tester_taoqi_gold", "prod": "main.taoqi_gold"}
 
 
 def test_every_reference_in_the_bundle_is_declared():

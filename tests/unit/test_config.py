@@ -16,6 +16,11 @@ def test_base_and_local_overlay_give_the_documented_defaults():
     assert config.spark.master == "local[*]"
     assert config.generator.users == 100_000 and config.generator.months == 13
     assert config.table_path("silver", "orders") == "./lakehouse/silver/orders"
+    # names: taoqi_gold.scores in Spark's own catalog; Unity Catalog's on Databricks, member ids tagged there
+    assert (config.lakehouse.catalog, config.lakehouse.schema_prefix) == ("spark_catalog", "taoqi_")
+    assert not config.lakehouse.tag_member_ids
+    databricks = load_config(["databricks"]).lakehouse
+    assert (databricks.catalog, databricks.tag_member_ids) == ("main", True)
     assert config.landing_path("tmall_orders") == "./lakehouse/landing/tmall_orders"
     assert abs(sum(s.share for s in config.generator.segments.values()) - 1) < 1e-9
     # YAML merge keys: a persona inherits what it does not override from the mass profile.
@@ -120,6 +125,8 @@ def test_the_worlds_fingerprint_holds_food_delivery_only_while_its_source_is_on(
         (["nonsense"], "--set takes key=value"),
         (["lakehouse.root.deeper=x"], "'root' is not a group of settings"),
         (["lakehouse.root="], "lakehouse.root: expected str, got None"),
+        (["lakehouse.catalog=my-catalog"], "lakehouse.catalog must be letters, digits and underscores"),
+        (["lakehouse.schema_prefix=taoqi.x_"], "lakehouse.schema_prefix must be letters, digits and underscores"),
     ],
 )
 def test_user_mistakes_raise_a_config_error_naming_the_key(sets, message):
