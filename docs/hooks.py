@@ -4,10 +4,16 @@ from the code at build time.
 The table catalogue (transforms/catalog.py: name, description, producing stage, partitioning; the
 columns' descriptions are their Delta column comments), the quarantine reason codes
 (transforms/silver/reasons.py) and each source's contract (its conformer module: the SourceSpec, the
-fields it requires, its docstring) are written once, in the code; the pages hold markers where they go.
+fields it requires, its docstring; the fields' descriptions are their comments in
+transforms/bronze/raw_schemas.py) are written once, in the code; the pages hold markers where they go.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import types as T
 
 CATALOGUE_MARKER = "<!-- table catalogue -->"
 REASONS_MARKER = "<!-- quarantine reasons -->"
@@ -56,6 +62,15 @@ def reasons_markdown() -> str:
     return "\n".join(["| reason | meaning |", "|---|---|", *rows])
 
 
+def _field_comment(schema: T.StructType, path: str) -> str:
+    """The comment of the field at ``path`` of ``schema``: a top-level name, or a nested leaf's dotted path
+    (``traveller.member_id``, as transforms.bronze.ingest.leaf_fields names it)."""
+    field = None
+    for name in path.split("."):
+        field = (schema if field is None else field.dataType)[name]
+    return field.metadata.get("comment", "")
+
+
 def landing_markdown() -> str:
     """One section per configured source: its file format, fields and what conform requires of them."""
     import importlib
@@ -82,7 +97,11 @@ def landing_markdown() -> str:
             if spec.format == "parquet"
             else [(f.name, "string") for f in spec.raw_schema.fields]
         )
-        rows = [f"| `{field}` | {kind} | {'yes' if field in required else 'no'} |" for field, kind in fields]
+        rows = [
+            f"| `{field}` | {kind} | {'yes' if field in required else 'no'} "
+            f"| {_cell(_field_comment(spec.raw_schema, field))} |"
+            for field, kind in fields
+        ]
         parts.append(
             "\n".join(
                 [
@@ -96,8 +115,8 @@ def landing_markdown() -> str:
                     f"`{spec.member_field}`",
                     f"- conform also checks: {', '.join(checks) or 'nothing beyond the fields'}",
                     "",
-                    "| field | type as read | required |",
-                    "|---|---|---|",
+                    "| field | type as read | required | description |",
+                    "|---|---|---|---|",
                     *rows,
                     "",
                 ]

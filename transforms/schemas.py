@@ -20,7 +20,7 @@ AMOUNT_SUM = T.DecimalType(22, 2)  # sums of amounts: a member-month or 12 month
 # Columns that mean the same in every table they are in, described once.
 _COMMON = {
     "user_id": "the member (one account across the platforms)",
-    "platform": "taobao | tmall | fliggy | taopiaopiao",
+    "platform": "a platform of the configured order sources: taobao | tmall | fliggy | taopiaopiao (| eleme)",
     "source": "the source (feed) the row came from",
     "ingest_month": "the landing batch (YYYY-MM) that brought the row",
     "load_id": "the ingest run that loaded it into bronze",
@@ -58,7 +58,12 @@ _REVIEW_TIME = [  # silver.apass_reviews: the review's decision, from which its 
 
 SILVER_ORDERS = T.StructType(
     [
-        column("platform", T.StringType(), False, "taobao | tmall | fliggy | taopiaopiao"),
+        column(
+            "platform",
+            T.StringType(),
+            False,
+            "the platform of the order's source: taobao | tmall | fliggy | taopiaopiao (| eleme)",
+        ),
         column("order_id", T.StringType(), False, "the platform's order id; with platform, the natural key"),
         column("user_id", T.LongType(), False, "the member"),
         column("seller_id", T.StringType(), False, "'<platform>:<source seller id>'"),
@@ -130,7 +135,9 @@ SILVER_SERVICE_EVENTS = T.StructType(
         column("user_id", T.LongType(), False),
         column("kind", T.StringType(), False, "refund | return | dispute"),
         column("amount_cny", AMOUNT, False, "the amount refunded or disputed, in CNY"),
-        column("status", T.StringType(), False, "completed | open | rejected"),
+        column(
+            "status", T.StringType(), False, "the ticket's status as sent (OPEN, RESOLVED_BUYER, RESOLVED_SELLER, ...)"
+        ),
         *_EVENT_TIME,
         *_LINEAGE,
     ]
@@ -142,7 +149,9 @@ SILVER_RISK_FLAGS = T.StructType(
         column("flag_id", T.StringType(), False, "the flag; with platform, the natural key"),
         column("order_id", T.StringType(), False, "the order it names (marked in silver.orders)"),
         column("user_id", T.LongType(), False),
-        column("rule", T.StringType(), False, "the risk-control rule that fired (brushing, resale, ...)"),
+        column(
+            "rule", T.StringType(), False, "the risk-control rule that fired, as sent (BRUSH_RING, FAKE_LOGISTICS, ...)"
+        ),
         column("risk_score", T.DoubleType(), True, "the rule's confidence, 0-1"),
         *_EVENT_TIME,
         *_LINEAGE,
