@@ -13,8 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from itertools import count
 from typing import Any
 
@@ -28,6 +31,64 @@ RESULT_FORMAT = {"result_format": "SUMMARY", "partial_unexpected_count": 0, "ret
 SITE = "local_site"  # the site every ephemeral context has; re-pointed at the caller's directory
 _GE_VIEW = "tmp_view"  # GE registers {batch} of an unexpected-rows check under this name and leaves it
 _SAMPLE_VIEW = "taoqi_failed_batch"  # the batch again, for the rows of a failed SQL check
+
+# GE's page templates load their scripts and stylesheets from CDNs, so the Data Docs render
+# unstyled offline. Each page is pointed at copies under <docs>/static/vendor/ instead, taken
+# from pinned packages (pyproject.toml): CDN URL -> (package, file under its data/, copy).
+LOCAL_COPIES = {
+    "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": (
+        "xstatic.pkg.bootstrap",
+        "css/bootstrap.min.css",
+        "bootstrap/bootstrap.min.css",
+    ),
+    # Bootstrap 4's bundle carries Popper, which GE loads on its own from a CDN (that tag is dropped)
+    "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": (
+        "xstatic.pkg.bootstrap",
+        "js/bootstrap.bundle.min.js",
+        "bootstrap/bootstrap.bundle.min.js",
+    ),
+    "https://code.jquery.com/jquery-3.7.1.min.js": ("xstatic.pkg.jquery", "jquery.min.js", "jquery/jquery.min.js"),
+    "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
+        "xstatic.pkg.font_awesome",
+        "css/all.min.css",
+        "font-awesome/css/all.min.css",
+    ),
+}
+LOCAL_DIRECTORIES = {"font-awesome/webfonts": ("xstatic.pkg.font_awesome", "webfonts")}  # all.min.css loads them
+# bootstrap-table is on no package index Python installs from; the index page builds its two
+# tables with it, so a stand-in draws them (no search, sort, filter or pagination). Its filter
+# control and the date picker that control uses, the dark theme and Vega (no taoqi page has a
+# chart) have no copy: their tags are dropped.
+BOOTSTRAP_TABLE_JS = "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js"
+TABLE_STAND_IN = "bootstrap-table-stand-in.js"
+TABLE_STAND_IN_JS = """// taoqi: stands in for bootstrap-table, which no Python package ships: draws the columns and
+// rows a page gives $(table).bootstrapTable({...}), rows clickable; ignores method calls.
+(function ($) {
+  $.fn.bootstrapTable = function (options) {
+    if (typeof options !== "object") { return this; }
+    return this.each(function () {
+      var table = $(this).addClass("table table-hover");
+      var attributes = window[options.rowAttributes];
+      var head = $("<tr>");
+      options.columns.forEach(function (c) { head.append($("<th>").text(c.title)); });
+      var body = $("<tbody>");
+      (options.data || []).forEach(function (row, i) {
+        var tr = $("<tr>").attr(typeof attributes === "function" ? attributes(row, i) : {});
+        options.columns.forEach(function (c) { tr.append($("<td>").html(row[c.field] ?? "")); });
+        if (tr.data("href")) { tr.css("cursor", "pointer"); }
+        tr.on("click", function () { table.trigger("click-row.bs.table", [row, tr]); });
+        body.append(tr);
+      });
+      table.empty().append($("<thead>").append(head), body);
+    });
+  };
+})(jQuery);
+"""
+# the logo at the top of every page, which GE's own static/images/ holds too
+_LOGO = re.compile(r"https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/logo-long\.png(\?[^\"']*)?")
+_CDN_TAG = re.compile(
+    r'<script\b[^>]*\bsrc="(https?://[^"]+)"[^>]*>\s*</script>|<link\b[^>]*\bhref="(https?://[^"]+)"[^>]*>'
+)
 
 _contexts: dict[str | None, Any] = {}
 _names = count(1)
@@ -155,7 +216,53 @@ def build_data_docs() -> None:
     for docs_dir, identifiers in list(_undocumented.items()):
         unique = list(dict.fromkeys(identifiers))  # a suite validated N times is one page, rendered once
         _contexts[docs_dir].build_data_docs(site_names=[SITE], resource_identifiers=unique, build_index=True)
+        serve_assets_locally(docs_dir)
         del _undocumented[docs_dir]
+
+
+def serve_assets_locally(docs_dir: str) -> None:
+    """Copy the Data Docs' scripts and stylesheets under ``docs_dir``/static/vendor and point every page
+    at the copies, dropping the CDN tags that have none (LOCAL_COPIES): the pages open styled offline.
+    Safe to run again: a page already pointed at its copies is left as it is."""
+    from importlib.resources import as_file, files
+
+    vendor = os.path.join(docs_dir, "static", "vendor")
+    wanted = [*LOCAL_COPIES.values(), *((package, path, copy) for copy, (package, path) in LOCAL_DIRECTORIES.items())]
+    for package, path, copy in wanted:
+        target = os.path.join(vendor, copy)
+        if os.path.exists(target):
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with as_file(files(package) / "data" / path) as source:
+            if source.is_dir():
+                shutil.copytree(source, target)
+            else:
+                shutil.copyfile(source, target)
+    with open(os.path.join(vendor, TABLE_STAND_IN), "w", encoding="utf-8") as out:
+        out.write(TABLE_STAND_IN_JS)
+    for folder, _, names in os.walk(docs_dir):
+        local = partial(_local_tag, vendor=os.path.relpath(vendor, folder).replace(os.sep, "/"))
+        logo = os.path.relpath(os.path.join(docs_dir, "static", "images", "logo-long.png"), folder)
+        for name in names:
+            if not name.endswith(".html"):
+                continue
+            page = os.path.join(folder, name)
+            with open(page, encoding="utf-8") as source:
+                html = source.read()
+            rewritten = _LOGO.sub(logo.replace(os.sep, "/"), _CDN_TAG.sub(local, html))
+            if rewritten != html:
+                with open(page, "w", encoding="utf-8") as out:
+                    out.write(rewritten)
+
+
+def _local_tag(tag: re.Match, *, vendor: str) -> str:
+    """A CDN script or stylesheet tag of a page, pointed at its copy under ``vendor`` (the page's relative
+    path to static/vendor); "" for one without a copy. The copy's tag has no integrity hash: it was the CDN file's."""
+    script, url = tag.group(1) is not None, tag.group(1) or tag.group(2)
+    if url in LOCAL_COPIES:
+        copy = f"{vendor}/{LOCAL_COPIES[url][2]}"
+        return f'<script src="{copy}"></script>' if script else f'<link rel="stylesheet" href="{copy}">'
+    return f'<script src="{vendor}/{TABLE_STAND_IN}"></script>' if url == BOOTSTRAP_TABLE_JS else ""
 
 
 def _sample(spark: Any, kwargs: dict, name_member: Callable[[Any], str] | None, rows: int = 3) -> str | None:

@@ -1,12 +1,15 @@
 """Write the month's run report: one self-contained HTML file with plots, <reports_dir>/<month>/index.html.
 
-Sections: the run (stages, durations, rows in and out, reconciliation,
-quarantine by reason), the score (histogram with the band floors,
+It opens with the month at a glance (members, super share, APASS stock and
+invitations, quality, each beside its published or expected value and last
+month's), then the sections: the run (stages, durations, the steps folded
+away, reconciliation, quarantine by reason), the score (histogram with the band floors,
 components, grade shares beside the published ones, month-over-month grade
 transitions, growth perks), credit levels and service routing, the APASS
 selector (champion, metrics, precision-recall, invited profile, reason codes
 of the invited and of the near misses, renewal warnings), personas (sizes,
-profiles, significance), data quality (this month, trend over months) and,
+profiles, what sets each apart; every test folded away), data quality (this
+month, trend over the runs on months that exist) and,
 on a synthetic world, the calibration against the generator's hidden truth.
 Charts are PNGs embedded as base64 and every figure is an aggregate: the
 file opens offline. Members appear only by pseudonym (a keyed hash of the id, privacy.pseudonym_key).
@@ -25,7 +28,7 @@ import sys
 import time
 from dataclasses import asdict
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs import apass_inputs
@@ -41,6 +44,8 @@ log = logging.getLogger(__name__)
 DESCRIPTION = __doc__
 MANIFEST = "run_manifest.json"
 PROFILE_ATTRIBUTES = ("mobile_share", "overseas_share", "super_member", "apass_invited")
+PERSONA_TRAITS = 4  # the distinctive attributes shown per persona
+QUALITY_TREND_RUNS = 30  # the latest runs charted
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -144,15 +149,37 @@ def bar_chart(
     return _png(fig)
 
 
-def stacked_bars(labels: list[str], series: dict[str, list[float]], *, title: str, ylabel: str) -> str:
+def stacked_bars(
+    labels: list[str],
+    series: dict[str, list[float]],
+    *,
+    title: str,
+    ylabel: str,
+    colors: dict[str, str] | None = None,
+    xlabel: str | None = None,
+    numbered: str | None = None,
+) -> str:
+    """Stacked bars; ``numbered`` names a series whose non-zero values are written above their stack
+    (a few failures on top of a thousand checks are too thin a bar to see)."""
     plt = _figure()
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = plt.subplots(figsize=(max(7, 0.35 * len(labels)), 3.2))
+    # bars at positions, not at their labels: two runs with the same label stay two bars
+    xs = range(len(labels))
     bottom = [0.0] * len(labels)
     for name, values in series.items():
-        ax.bar(labels, values, bottom=bottom, label=name)
+        ax.bar(xs, values, bottom=bottom, label=name, color=(colors or {}).get(name))
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    for x, value, top in zip(xs, series.get(numbered, []), bottom, strict=False):
+        if value:
+            ax.text(x, top, f"{value:,}", ha="center", va="bottom", fontsize=7, color=(colors or {}).get(numbered))
+    longest = max((len(line) for lb in labels for line in str(lb).splitlines()), default=0)
+    crowded = len(labels) > 8 or longest > 16
+    ax.set_xticks(list(xs), labels, rotation=90 if crowded else 0, fontsize=7 if crowded else 8)
+    ax.set_xlim(-0.6, max(len(labels), 4) - 0.4)  # one or two bars keep a bar's width
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    if xlabel:
+        ax.set_xlabel(xlabel)
     ax.legend(fontsize=8)
     return _png(fig)
 
@@ -179,6 +206,39 @@ def line_chart(labels: list[str], series: dict[str, list[float]], *, title: str,
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", rotation=30)
+    return _png(fig)
+
+
+def persona_traits_chart(traits: dict[str, list[dict]], sizes: dict[str, int]) -> str:
+    """One panel per persona, two a row: its distinctive attributes, the persona's value beside the rest's.
+
+    The attributes mix shares and CNY means, so each pair of bars is drawn against the larger of
+    its two values (the longer bar is full length) and labelled with the values themselves.
+    """
+    plt = _figure()
+    personas = [p for p in traits if traits[p]]
+    rows_of_panels = (len(personas) + 1) // 2
+    most = max(len(traits[p]) for p in personas)
+    fig, axes = plt.subplots(rows_of_panels, 2, figsize=(11, (0.45 * most + 0.7) * rows_of_panels), squeeze=False)
+    for ax in axes.flat[len(personas) :]:
+        ax.set_visible(False)
+    for ax, persona in zip(axes.flat, personas, strict=False):
+        rows = traits[persona][::-1]  # the most distinctive on top
+        for y, t in enumerate(rows):
+            scale = max(abs(t["value"]), abs(t["rest_value"]), 1e-12)
+            ax.barh(y + 0.2, t["value"] / scale, height=0.38, color="#3b6ea5")
+            ax.barh(y - 0.2, t["rest_value"] / scale, height=0.38, color="#b8b8b8")
+            ax.text(t["value"] / scale, y + 0.2, f" {t['value_text']}", va="center", fontsize=7)
+            ax.text(t["rest_value"] / scale, y - 0.2, f" {t['rest_text']} (rest)", va="center", fontsize=7)
+        ax.set_yticks(range(len(rows)), [t["label"] for t in rows], fontsize=8)
+        ax.set_ylim(-0.6, most - 0.4)
+        ax.set_xlim(0, 1.4)
+        ax.set_xticks([])
+        ax.set_title(f"{persona} ({sizes.get(persona, 0):,} members)", fontsize=9, loc="left")
+        for side in ("top", "right", "bottom"):
+            ax.spines[side].set_visible(False)
+    fig.suptitle("what sets each persona apart (blue: the persona, grey: the rest)", fontsize=10)
+    fig.tight_layout()
     return _png(fig)
 
 
@@ -226,9 +286,11 @@ def run_section(spark: SparkSession, config: Config, month: str, manifest: dict 
             ),
             key=lambda q: (-q["count"], q["reason"]),
         )
-    chart = None
+    chart, steps_summary = None, None
     if manifest:
         steps = manifest["steps"]
+        # the run's wall time, not the sum of the steps: steps of one stage can overlap
+        steps_summary = f"{len(steps)} steps, {duration(manifest['seconds'])}"
         by_stage: dict[str, float] = {}
         for step in steps:
             by_stage[step["stage"]] = by_stage.get(step["stage"], 0.0) + step["seconds"]
@@ -238,8 +300,19 @@ def run_section(spark: SparkSession, config: Config, month: str, manifest: dict 
         "reconciliation": recon,
         "quarantine": quarantine,
         "chart": chart,
+        "steps_summary": steps_summary,
         "quarantined": sum(q["count"] for q in quarantine),
     }
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a person says it: "11 min 3 s", "42 s", "1 h 2 min"."""
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def score_section(spark: SparkSession, config: Config, month: str) -> dict:
@@ -259,16 +332,26 @@ def score_section(spark: SparkSession, config: Config, month: str) -> dict:
     }
     band_labels = {1: "< 300", 2: "300-999", 3: ">= 1000", 4: ">= 2500"}
     present = sorted(by_band)
-    totals = now.agg(
-        F.count("*").alias("members"),
-        F.sum(F.col("growth_perk").cast("int")).alias("perks"),
-        F.avg("score").alias("mean_score"),
-    ).first()
-    grades = {r["grade"]: r["count"] for r in now.groupBy("grade").count().collect()}
     previous = add_months(month, -1)
+    # this month and the one before in one aggregate: the month at a glance shows the change
+    by_month = {
+        r["month"]: r
+        for r in scores.filter(F.col("month").isin(month, previous))
+        .groupBy("month")
+        .agg(
+            F.count("*").alias("members"),
+            F.count(F.when(F.col("score") >= bands.super, 1)).alias("super_members"),
+            F.sum(F.col("growth_perk").cast("int")).alias("perks"),
+            F.avg("score").alias("mean_score"),
+        )
+        .collect()
+    }
+    nobody = {"members": 0, "super_members": 0, "perks": 0, "mean_score": None}  # a month scored empty
+    totals, before_totals = by_month.get(month, nobody), by_month.get(previous)
+    grades = {r["grade"]: r["count"] for r in now.groupBy("grade").count().collect()}
     before = scores.filter(F.col("month") == previous).select("user_id", F.col("grade").alias("previous_grade"))
     transitions = {}
-    if not before.isEmpty():
+    if before_totals is not None:
         transitions = {
             (r["previous_grade"], r["grade"]): r["count"]
             for r in now.join(before, "user_id", "left")
@@ -299,9 +382,15 @@ def score_section(spark: SparkSession, config: Config, month: str) -> dict:
             ylabel="points",
         ),
         "grades": [(g, grades.get(g, 0), grades.get(g, 0) / members) for g in GRADES],
-        "super_share": (grades.get("super", 0) + grades.get("apass_eligible", 0)) / members,
+        "super_members": totals["super_members"],
+        "super_share": totals["super_members"] / members,
+        "previous_members": None if before_totals is None else before_totals["members"],
+        "previous_super_share": None
+        if before_totals is None
+        else before_totals["super_members"] / max(before_totals["members"], 1),
         "eligible_per_10k": grades.get("apass_eligible", 0) / members * 10_000,
         "calibration": calibration_lines(spark, config, month),
+        "month": month,
         "previous": previous,
         "transitions": transitions,
         "transition_rows": ["new", *GRADES],
@@ -350,7 +439,9 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
             "missing": f"no APASS selection for {month}: run `taoqi train --month {month}`, `taoqi promote` "
             f"and `taoqi select --month {month}`"
         }
-    version = rows.agg(F.max("model_version")).first()[0]
+    version, capacity, invited = rows.agg(
+        F.max("model_version"), F.max("capacity"), F.count(F.when(F.col("invited"), 1))
+    ).first()
     listed = (
         rows.filter(F.col("invited") | (F.col("decision") == "waitlisted"))
         .orderBy(F.desc("invited"), F.col("rank").asc_nulls_last())
@@ -397,6 +488,9 @@ def selector_section(spark: SparkSession, config: Config, month: str) -> dict:
         "missing": None,
         "membership": membership_rows(spark, config, month),
         "decisions": sorted(decisions.items()),
+        "invited": invited,
+        "invited_by_override": decisions.get("invited_by_override", 0),
+        "capacity": capacity,
         "model_version": version,
         "champion": champion,
         "metrics": metrics,
@@ -434,26 +528,81 @@ def membership_rows(spark: SparkSession, config: Config, month: str) -> dict:
     return {"rows": rows, "chart": chart}
 
 
+def distinctive_attributes(profiles: DataFrame, *, top: int) -> DataFrame:
+    """Per persona of gold.persona_profiles rows, its ``top`` significant attributes by effect size.
+
+    The tests' own statistics do not compare across attributes: Welch's t and the Pearson
+    residual both grow with the persona's size and are on different scales. Effect sizes do:
+    Cohen's d for a mean, from Welch's t as t * sqrt(1/n + 1/n_rest) (exact for equal
+    variances), and Cohen's h for the share of a categorical level. A level counts only where
+    the persona has more of it than the rest: the levels it has less of are their complement
+    (women where men are fewer). Adds ``effect_size`` and ``trait_rank`` (1 the most distinctive).
+    """
+    persona = Window.partitionBy("month", "persona")
+    rest_members = F.max(F.when(F.col("attribute") == "members", F.col("rest_value"))).over(persona)
+    cohens_d = F.abs(F.col("statistic")) * F.sqrt(1 / F.col("members") + 1 / F.col("rest_members"))
+    cohens_h = 2 * F.asin(F.sqrt("value")) - 2 * F.asin(F.sqrt("rest_value"))
+    effect_size = (
+        F.when((F.col("test") == "welch_t") & (F.col("rest_members") > 0), cohens_d)
+        .when((F.col("test") == "chi_square") & (F.col("value") > F.col("rest_value")), cohens_h)
+        .alias("effect_size")
+    )
+    by_effect = persona.orderBy(F.desc("effect_size"), "attribute", "level")
+    return (
+        profiles.select("*", rest_members.alias("rest_members"))
+        .filter(F.col("significant"))
+        .select("month", "persona", "attribute", "level", "members", "value", "rest_value", "test", effect_size)
+        .filter(F.col("effect_size").isNotNull())
+        .select("*", F.row_number().over(by_effect).alias("trait_rank"))
+        .filter(F.col("trait_rank") <= top)
+    )
+
+
+def trait_label(attribute: str, level: str | None) -> str:
+    """A profile attribute as a reader says it: "office share of spend", "gender M", "AOV (CNY)"."""
+    if attribute == "top_category":
+        return f"{level} share of spend"
+    name = attribute.replace("aov_cny", "AOV (CNY)").replace("_cny", " (CNY)").replace("_", " ")
+    return name if level is None else f"{name} {level}"
+
+
+def trait_value(attribute: str, value: float) -> str:
+    """A profile value: CNY means in yuan, every other value a share (a mean of shares or of 0/1)."""
+    if attribute.endswith("_cny"):
+        return f"{value:,.0f}"
+    return f"{value:.1%}" if abs(value) < 0.1 else f"{value:.0%}"
+
+
 def persona_section(spark: SparkSession, config: Config, month: str) -> dict:
     name = "gold.persona_profiles"
-    profile = (
-        [
-            r.asDict()
-            for r in tables.read(spark, config, name)
-            .filter(F.col("month") == month)
-            .orderBy("persona", "attribute", "level")
-            .collect()
-        ]
-        if tables.exists(spark, config, name)
-        else []
-    )  # a few hundred aggregate rows
+    if not tables.exists(spark, config, name):
+        return {"missing": f"no personas for {month}: run `taoqi personas --month {month}`"}
+    month_profiles = tables.read(spark, config, name).filter(F.col("month") == month)
+    # a few hundred aggregate rows
+    profile = [r.asDict() for r in month_profiles.orderBy("persona", "attribute", "level").collect()]
     if not profile:
         return {"missing": f"no personas for {month}: run `taoqi personas --month {month}`"}
     sizes = {r["persona"]: r["members"] for r in profile if r["attribute"] == "members"}
     personas = sorted(sizes)
     value = {(r["persona"], r["attribute"]): r["value"] for r in profile if r["level"] is None}
+    traits: dict[str, list[dict]] = {p: [] for p in sorted(sizes, key=lambda p: -sizes[p])}
+    for r in (
+        distinctive_attributes(month_profiles, top=PERSONA_TRAITS).orderBy("persona", "trait_rank").collect()
+    ):  # PERSONA_TRAITS rows per persona
+        traits[r["persona"]].append(
+            {
+                **r.asDict(),
+                "label": trait_label(r["attribute"], r["level"]),
+                "value_text": trait_value(r["attribute"], r["value"]),
+                "rest_text": trait_value(r["attribute"], r["rest_value"]),
+            }
+        )
     return {
         "missing": None,
+        "traits": traits,
+        "traits_shown": PERSONA_TRAITS,
+        "size_of": sizes,
+        "traits_chart": persona_traits_chart(traits, sizes) if any(traits.values()) else None,
         "sizes": sorted(sizes.items(), key=lambda kv: -kv[1]),
         "size_chart": bar_chart(
             personas, [sizes[p] for p in personas], title=f"persona sizes {month}", ylabel="members"
@@ -470,10 +619,13 @@ def persona_section(spark: SparkSession, config: Config, month: str) -> dict:
 
 
 def quality_section(spark: SparkSession, config: Config, month: str) -> dict:
+    from expectations.runner import serve_assets_locally
     from jobs.runtime.quality import RESULTS, docs_dir, flush
 
     flush(spark)  # this process's checks not yet on record (`taoqi run`: personas')
     docs = os.path.join(docs_dir(config, month), "index.html")
+    if os.path.exists(docs):
+        serve_assets_locally(docs_dir(config, month))  # Data Docs built before their pages were pointed at copies
     out = {"docs": "data_docs/index.html" if os.path.exists(docs) else None, "missing": None}
     if not tables.exists(spark, config, RESULTS):
         return {**out, "missing": "no quality results: quality.enabled is false, or no stage validated yet"}
@@ -490,6 +642,7 @@ def quality_section(spark: SparkSession, config: Config, month: str) -> dict:
         .agg(
             F.count("*").alias("checks"),
             F.sum((~F.col("success")).cast("int")).alias("failed"),
+            F.count(F.when(~F.col("success") & (F.col("severity") == "critical"), 1)).alias("critical"),
             F.concat_ws(
                 "; ",
                 F.collect_list(
@@ -500,18 +653,16 @@ def quality_section(spark: SparkSession, config: Config, month: str) -> dict:
         .orderBy("table_name")
         .collect()
     ]
-    trend = (
-        results.groupBy("month")
-        .agg(F.count("*").alias("checks"), F.sum((~F.col("success")).cast("int")).alias("failed"))
-        .orderBy("month")
-        .collect()
-    )
+    trend = run_trend(results, existing_months(spark, config))
     chart = (
-        line_chart(
-            [r["month"] for r in trend],
-            {"checks run": [r["checks"] for r in trend], "failed": [r["failed"] for r in trend]},
-            title="expectations per month",
+        stacked_bars(
+            [r["label"] for r in trend],
+            {"passed": [r["checks"] - r["failed"] for r in trend], "failed": [r["failed"] for r in trend]},
+            title=f"expectations per run (the latest {QUALITY_TREND_RUNS} at most)",
             ylabel="checks",
+            colors={"passed": "#7fb77e", "failed": "#c0392b"},
+            xlabel="run (first check's time, stages, months checked)",
+            numbered="failed",
         )
         if trend
         else None
@@ -521,9 +672,59 @@ def quality_section(spark: SparkSession, config: Config, month: str) -> dict:
         "tables": tables_run,
         "checks": sum(t["checks"] for t in tables_run),
         "failed": sum(t["failed"] for t in tables_run),
-        "trend": [r.asDict() for r in trend],
+        "critical": sum(t["critical"] for t in tables_run),
+        "trend": trend,
         "chart": chart,
     }
+
+
+def existing_months(spark: SparkSession, config: Config) -> list[str]:
+    """The months the data has reached: the scored months and the landed batches (ops.ingest_manifest)."""
+    from jobs.runtime import gold_log
+
+    months = set(gold_log.computed(spark, config, apass_inputs.SCORES))
+    if tables.exists(spark, config, "ops.ingest_manifest"):
+        months |= {
+            r["ingest_month"]
+            for r in tables.read(spark, config, "ops.ingest_manifest").select("ingest_month").distinct().collect()
+        }
+    return sorted(months)
+
+
+def run_trend(results: DataFrame, months: list[str]) -> list[dict]:
+    """Checks and failures per run (``run_id``) of ops.quality_results, oldest first, the latest
+    QUALITY_TREND_RUNS. Only results of ``months``: a check filed under a month the data has not
+    reached (the renewals under their year's last month) is left out, and a month validated again
+    counts in each run that validated it, not piled on its month."""
+    runs = (
+        results.filter(F.col("month").isin(months))
+        .groupBy("run_id")
+        .agg(
+            F.min("validated_at").alias("started"),
+            F.count("*").alias("checks"),
+            F.sum((~F.col("success")).cast("int")).alias("failed"),
+            F.array_sort(F.collect_set("stage")).alias("stages"),
+            F.min("month").alias("first_month"),
+            F.max("month").alias("last_month"),
+        )
+        .orderBy(F.desc("started"), F.desc("run_id"))
+        .limit(QUALITY_TREND_RUNS)
+        .collect()
+    )[::-1]
+    trend = []
+    for r in runs:  # at most QUALITY_TREND_RUNS rows
+        stages = r["stages"] if len(r["stages"]) <= 2 else [f"{len(r['stages'])} stages"]
+        months_checked = (
+            r["first_month"] if r["first_month"] == r["last_month"] else f"{r['first_month']}..{r['last_month']}"
+        )
+        trend.append(
+            {
+                **r.asDict(),
+                "started": r["started"].strftime("%Y-%m-%d %H:%M"),
+                "label": f"{r['started']:%m-%d %H:%M}\n{'+'.join(stages)}\n{months_checked}",
+            }
+        )
+    return trend
 
 
 def calibration_section(spark: SparkSession, config: Config, month: str) -> dict | None:
@@ -560,6 +761,99 @@ def calibration_section(spark: SparkSession, config: Config, month: str) -> dict
     return out
 
 
+def at_a_glance(score: dict, selector: dict, quality: dict) -> list[dict]:
+    """The month at a glance, from the sections' own figures: each beside its published or expected
+    value (the calibration table, the membership target, the published APASS profile) and beside
+    last month's. One dict per figure: id, figure, value, expected, within, previous, change."""
+
+    def row(key, figure, value, expected="", within=None, previous="", change=""):
+        return {
+            "id": f"glance-{key}",
+            "figure": figure,
+            "value": value,
+            "expected": expected,
+            "within": within,
+            "previous": previous,
+            "change": change,
+        }
+
+    # the calibration table's rows (transforms/gold/calibration.check_lines) by what they measure,
+    # without the floor in brackets: "super members (score >= 1000)" -> "super members"
+    calibration = {
+        figure.split(" (")[0]: (measured, published, within)
+        for figure, measured, published, within in score["calibration"]
+    }
+    had_before = score["previous_members"] is not None
+    rows = [
+        row(
+            "members",
+            "members scored",
+            f"{score['members']:,}",
+            previous=f"{score['previous_members']:,}" if had_before else "",
+            change=f"{score['members'] - score['previous_members']:+,}" if had_before else "",
+        ),
+        row(
+            "super-share",
+            "super members (score >= the super floor)",
+            f"{score['super_share']:.2%} ({score['super_members']:,})",
+            *calibration.get("super members", ("", "", None))[1:],
+            previous=f"{score['previous_super_share']:.2%}" if had_before else "",
+            change=f"{(score['super_share'] - score['previous_super_share']) * 100:+.2f} pt" if had_before else "",
+        ),
+    ]
+    if "score >= 2500" in calibration:
+        rows.append(row("eligible", "members past the APASS score gate", *calibration["score >= 2500"]))
+    membership = (selector.get("membership") or {}).get("rows") or []
+    by_month = {r["month"]: r for r in membership}
+    now, before = by_month.get(score["month"]), by_month.get(score["previous"])
+    if now is not None:
+        rows.append(
+            row(
+                "stock",
+                "APASS members (active and warned)",
+                f"{now['stock']:,}",
+                "" if now["target"] is None else f"target {now['target']:,}",
+                None if now["target"] is None else now["stock"] >= now["target"],
+                previous=f"{before['stock']:,}" if before else "",
+                change=f"{now['stock'] - before['stock']:+,}" if before else "",
+            )
+        )
+    if not selector.get("missing"):
+        forced = selector["invited_by_override"]
+        rows.append(
+            row(
+                "invited",
+                "APASS invitations this month",
+                f"{selector['invited']:,}" + (f" ({forced} by override)" if forced else ""),
+                f"{selector['capacity']:,} places free",
+                None,
+            )
+        )
+        ranged = [p for p in selector["profile"] if p["within"] is not None]
+        if ranged:
+            inside = sum(1 for p in ranged if p["within"])
+            rows.append(
+                row(
+                    "profile",
+                    "invited profile",
+                    f"{inside} of {len(ranged)} published figures within",
+                    "the published APASS profile",
+                    inside == len(ranged),
+                )
+            )
+    if not quality.get("missing"):
+        rows.append(
+            row(
+                "quality",
+                "data quality (latest validation of each table)",
+                f"{quality['checks']:,} checks, {quality['failed']:,} failed, {quality['critical']:,} critical",
+                "no critical failure",
+                quality["critical"] == 0,
+            )
+        )
+    return rows
+
+
 # --------------------------------------------------------------------------- the report
 
 
@@ -580,6 +874,7 @@ def report(spark: SparkSession, config: Config, month: str, *, manifest: dict | 
             "quality": quality_section(spark, config, month),
             "calibration": calibration_section(spark, config, month),
         }
+        context["glance"] = at_a_glance(context["score"], context["selector"], context["quality"])
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("jobs", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )

@@ -87,7 +87,7 @@ print(calibration_report(spark, config, month))
 # MAGIC -- the month of the widget, or the latest scored one
 # MAGIC SELECT credit_level,
 # MAGIC        count(*) AS members,
-# MAGIC        round(count(*) / sum(count(*)) OVER (), 5) AS share,
+# MAGIC        CAST(count(*) / sum(count(*)) OVER () AS DECIMAL(8, 5)) AS share,
 # MAGIC        round(avg(credit_score), 1) AS mean_credit_score,
 # MAGIC        count_if(grade != 'ordinary') AS super_or_above
 # MAGIC FROM taoqi_gold.scores

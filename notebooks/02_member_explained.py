@@ -69,7 +69,8 @@ print(explain.explain(spark, config, user, month))
 # MAGIC member AS (
 # MAGIC   SELECT coalesce(
 # MAGIC     try_cast(nullif(:user, '') AS BIGINT),
-# MAGIC     (SELECT s.user_id FROM taoqi_gold.scores s JOIN as_of USING (month) ORDER BY s.score DESC, s.user_id LIMIT 1)
+# MAGIC     (SELECT s.user_id FROM taoqi_gold.scores s JOIN as_of USING (month)
+# MAGIC      ORDER BY s.score DESC, s.user_id LIMIT 1)
 # MAGIC   ) AS user_id
 # MAGIC )
 # MAGIC SELECT s.month, s.score, s.score_change, s.band, s.grade, s.credit_level, s.credit_score, s.growth_perk,

@@ -13,6 +13,7 @@ The job reads and writes by path; a table's name (``taoqi_gold.scores``) is for 
 from __future__ import annotations
 
 import logging
+import time
 
 from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -194,9 +195,16 @@ def register(spark: SparkSession, config: Config) -> list[str]:
     held = lakehouse_tables(spark, config)
     missing = [name for name in held if table_name(config, name) not in named]
     if missing:
+        started = time.perf_counter()
         for statement in registration(spark, config, missing):
             spark.sql(statement)
-        log.info("named %d table(s) in %s: %s", len(missing), config.lakehouse.catalog, ", ".join(missing))
+        log.info(
+            "named %d table(s) in %s in %.1fs: %s",
+            len(missing),
+            config.lakehouse.catalog,
+            time.perf_counter() - started,
+            ", ".join(missing),
+        )
     if names_last_only_the_session(spark):
         spark.conf.set(NAMED_ROOT, root)
     return [table_name(config, name) for name in held]

@@ -38,6 +38,8 @@ DRIVER_FILES = {
     "FileSystem lacks; other roots through storage.py) and the host's identity under /proc",
     "jobs/runtime/privacy.py": "the pseudonym key: a file of the driver's (file:PATH), or the demo's, created inside a "
     "lakehouse on the driver's disk only",
+    "jobs/sql.py": "a file of queries the user gives (taoqi sql -f), on the driver",
+    "jobs/runtime/notebook.py": "the notebook's own source, read on the driver to run its cells",
 }
 
 
