@@ -34,58 +34,76 @@ _SAMPLE_VIEW = "taoqi_failed_batch"  # the batch again, for the rows of a failed
 
 # GE's page templates load their scripts and stylesheets from CDNs, so the Data Docs render
 # unstyled offline. Each page is pointed at copies under <docs>/static/vendor/ instead, taken
-# from pinned packages (pyproject.toml): CDN URL -> (package, file under its data/, copy).
+# from pinned packages (pyproject.toml) or, for what no Python package ships, from
+# expectations/vendor/ (its README says where each file comes from):
+# CDN URL -> (package, file in the package, copy).
+_TABLE = "vendor/bootstrap-table"
 LOCAL_COPIES = {
     "https://maxcdn.bootstrapcdn.com/bootstrap/4.3.1/css/bootstrap.min.css": (
         "xstatic.pkg.bootstrap",
-        "css/bootstrap.min.css",
+        "data/css/bootstrap.min.css",
         "bootstrap/bootstrap.min.css",
     ),
     # Bootstrap 4's bundle carries Popper, which GE loads on its own from a CDN (that tag is dropped)
     "https://stackpath.bootstrapcdn.com/bootstrap/4.3.1/js/bootstrap.min.js": (
         "xstatic.pkg.bootstrap",
-        "js/bootstrap.bundle.min.js",
+        "data/js/bootstrap.bundle.min.js",
         "bootstrap/bootstrap.bundle.min.js",
     ),
-    "https://code.jquery.com/jquery-3.7.1.min.js": ("xstatic.pkg.jquery", "jquery.min.js", "jquery/jquery.min.js"),
+    "https://code.jquery.com/jquery-3.7.1.min.js": ("xstatic.pkg.jquery", "data/jquery.min.js", "jquery/jquery.min.js"),
     "https://cdnjs.cloudflare.com/ajax/libs/font-awesome/6.6.0/css/all.min.css": (
         "xstatic.pkg.font_awesome",
-        "css/all.min.css",
+        "data/css/all.min.css",
         "font-awesome/css/all.min.css",
     ),
+    # the index's tables: search, sort, a filter per column (dates through the date picker)
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js": (
+        "expectations",
+        f"{_TABLE}/bootstrap-table.min.js",
+        "bootstrap-table/bootstrap-table.min.js",
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.css": (
+        "expectations",
+        f"{_TABLE}/bootstrap-table.min.css",
+        "bootstrap-table/bootstrap-table.min.css",
+    ),
+    "https://unpkg.com/bootstrap-table@1.19.1/dist/extensions/filter-control/bootstrap-table-filter-control.min.js": (
+        "expectations",
+        f"{_TABLE}/extensions/filter-control/bootstrap-table-filter-control.min.js",
+        "bootstrap-table/bootstrap-table-filter-control.min.js",
+    ),
+    # GE asks for the filter control's stylesheet of 1.19.0 twice (plain and minified): one copy of 1.19.1's
+    **{
+        f"https://unpkg.com/bootstrap-table@1.19.0/dist/extensions/filter-control/{name}": (
+            "expectations",
+            f"{_TABLE}/extensions/filter-control/bootstrap-table-filter-control.min.css",
+            "bootstrap-table/bootstrap-table-filter-control.min.css",
+        )
+        for name in ("bootstrap-table-filter-control.css", "bootstrap-table-filter-control.min.css")
+    },
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/js/bootstrap-datepicker.min.js": (
+        "expectations",
+        "vendor/bootstrap-datepicker/bootstrap-datepicker.min.js",
+        "bootstrap-datepicker/bootstrap-datepicker.min.js",
+    ),
+    "https://cdnjs.cloudflare.com/ajax/libs/bootstrap-datepicker/1.9.0/css/bootstrap-datepicker.min.css": (
+        "expectations",
+        "vendor/bootstrap-datepicker/bootstrap-datepicker.min.css",
+        "bootstrap-datepicker/bootstrap-datepicker.min.css",
+    ),
+    # the dark theme, where the reader's system prefers it
+    "https://cdn.jsdelivr.net/npm/@forevolve/bootstrap-dark@1.1.0/dist/css/bootstrap-prefers-dark.css": (
+        "expectations",
+        "vendor/bootstrap-dark/bootstrap-prefers-dark.min.css",
+        "bootstrap-dark/bootstrap-prefers-dark.min.css",
+    ),
 }
-LOCAL_DIRECTORIES = {"font-awesome/webfonts": ("xstatic.pkg.font_awesome", "webfonts")}  # all.min.css loads them
-# bootstrap-table is on no package index Python installs from; the index page builds its two
-# tables with it, so a stand-in draws them (no search, sort, filter or pagination). Its filter
-# control and the date picker that control uses, the dark theme and Vega (no taoqi page has a
-# chart) have no copy: their tags are dropped.
-BOOTSTRAP_TABLE_JS = "https://unpkg.com/bootstrap-table@1.19.1/dist/bootstrap-table.min.js"
-TABLE_STAND_IN = "bootstrap-table-stand-in.js"
-TABLE_STAND_IN_JS = """// taoqi: stands in for bootstrap-table, which no Python package ships: draws the columns and
-// rows a page gives $(table).bootstrapTable({...}), rows clickable; ignores method calls.
-(function ($) {
-  $.fn.bootstrapTable = function (options) {
-    if (typeof options !== "object") { return this; }
-    return this.each(function () {
-      var table = $(this).addClass("table table-hover");
-      var attributes = window[options.rowAttributes];
-      var head = $("<tr>");
-      options.columns.forEach(function (c) { head.append($("<th>").text(c.title)); });
-      var body = $("<tbody>");
-      (options.data || []).forEach(function (row, i) {
-        var tr = $("<tr>").attr(typeof attributes === "function" ? attributes(row, i) : {});
-        options.columns.forEach(function (c) { tr.append($("<td>").html(row[c.field] ?? "")); });
-        if (tr.data("href")) { tr.css("cursor", "pointer"); }
-        tr.on("click", function () { table.trigger("click-row.bs.table", [row, tr]); });
-        body.append(tr);
-      });
-      table.empty().append($("<thead>").append(head), body);
-    });
-  };
-})(jQuery);
-"""
+LOCAL_DIRECTORIES = {"font-awesome/webfonts": ("xstatic.pkg.font_awesome", "data/webfonts")}  # all.min.css loads them
+# Dropped, having no copy: Popper (in Bootstrap's bundle) and Vega (no taoqi page has a chart).
 # the logo at the top of every page, which GE's own static/images/ holds too
 _LOGO = re.compile(r"https://great-expectations-web-assets\.s3\.us-east-2\.amazonaws\.com/logo-long\.png(\?[^\"']*)?")
+# GE writes a validation page's favicon link one folder short (its depth counted without the run's folder).
+_FAVICON = re.compile(r'href="(?:\.{1,2}/)*static/images/favicon\.ico"')
 _CDN_TAG = re.compile(
     r'<script\b[^>]*\bsrc="(https?://[^"]+)"[^>]*>\s*</script>|<link\b[^>]*\bhref="(https?://[^"]+)"[^>]*>'
 )
@@ -233,23 +251,22 @@ def serve_assets_locally(docs_dir: str) -> None:
         if os.path.exists(target):
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        with as_file(files(package) / "data" / path) as source:
+        with as_file(files(package) / path) as source:
             if source.is_dir():
                 shutil.copytree(source, target)
             else:
                 shutil.copyfile(source, target)
-    with open(os.path.join(vendor, TABLE_STAND_IN), "w", encoding="utf-8") as out:
-        out.write(TABLE_STAND_IN_JS)
     for folder, _, names in os.walk(docs_dir):
         local = partial(_local_tag, vendor=os.path.relpath(vendor, folder).replace(os.sep, "/"))
-        logo = os.path.relpath(os.path.join(docs_dir, "static", "images", "logo-long.png"), folder)
+        images = os.path.relpath(os.path.join(docs_dir, "static", "images"), folder).replace(os.sep, "/")
         for name in names:
             if not name.endswith(".html"):
                 continue
             page = os.path.join(folder, name)
             with open(page, encoding="utf-8") as source:
                 html = source.read()
-            rewritten = _LOGO.sub(logo.replace(os.sep, "/"), _CDN_TAG.sub(local, html))
+            rewritten = _LOGO.sub(f"{images}/logo-long.png", _CDN_TAG.sub(local, html))
+            rewritten = _FAVICON.sub(f'href="{images}/favicon.ico"', rewritten)
             if rewritten != html:
                 with open(page, "w", encoding="utf-8") as out:
                     out.write(rewritten)
@@ -262,7 +279,7 @@ def _local_tag(tag: re.Match, *, vendor: str) -> str:
     if url in LOCAL_COPIES:
         copy = f"{vendor}/{LOCAL_COPIES[url][2]}"
         return f'<script src="{copy}"></script>' if script else f'<link rel="stylesheet" href="{copy}">'
-    return f'<script src="{vendor}/{TABLE_STAND_IN}"></script>' if url == BOOTSTRAP_TABLE_JS else ""
+    return ""
 
 
 def _sample(spark: Any, kwargs: dict, name_member: Callable[[Any], str] | None, rows: int = 3) -> str | None:

@@ -454,10 +454,14 @@ def test_the_data_docs_load_their_scripts_and_styles_from_the_report_folder(repo
     for page in pages:
         html = page.read_text(encoding="utf-8")
         assert not re.search(r'<(script|link)\b[^>]*\b(src|href)="(https?:)?//', html), page
-        scripts_and_styles = re.findall(
-            r'<script\b[^>]*\bsrc="([^"]+)"|<link\b[^>]*\brel="stylesheet"[^>]*\bhref="([^"]+)"', html
-        )
-        for asset in (script or style for script, style in scripts_and_styles):
+        # every script, stylesheet, image and icon of the page is a file of the site (the favicon too)
+        assets = re.findall(r'<(?:script|link|img)\b[^>]*\b(?:src|href)="([^"#?]+\.(?:js|css|png|ico))"', html)
+        assert assets, page
+        for asset in assets:
             assert (page.parent / asset).resolve().is_file(), (page, asset)
     assert (docs / "static" / "vendor" / "font-awesome" / "webfonts" / "fa-solid-900.woff2").is_file()
-    assert 'src="static/vendor/jquery/jquery.min.js"' in (docs / "index.html").read_text(encoding="utf-8")
+    index = (docs / "index.html").read_text(encoding="utf-8")
+    assert 'src="static/vendor/jquery/jquery.min.js"' in index
+    # the index's tables are bootstrap-table's own, with its filter control: search, sort, filters
+    assert 'src="static/vendor/bootstrap-table/bootstrap-table.min.js"' in index
+    assert 'src="static/vendor/bootstrap-table/bootstrap-table-filter-control.min.js"' in index
