@@ -12,10 +12,12 @@ written anywhere:
            of order, a Parquet column of another type)
   rows     every row through its source's conformer: how many conform would
            quarantine, and why (members are known from the accounts in PATH and
-           in the lakehouse)
+           in the lakehouse); an account record that changes an account an
+           earlier batch registered is critical (a feed of changes is refused)
 
 One line per file with a problem, then a summary. Exit 0 when nothing is
-critical, 3 when a file would stop ingest (or no account would be known).
+critical, 3 when a file would stop ingest, no account would be known, or
+the accounts feed sends changes.
 The contract of every source: docs/landing.md.
 """
 
@@ -46,7 +48,8 @@ from transforms.bronze.ingest import (
     is_batch_dir,
     landing_contract,
 )
-from transforms.silver.common import with_user_check, with_window_check
+from transforms.silver import reasons as R
+from transforms.silver.common import with_account_change_check, with_user_check, with_window_check
 from transforms.sources import REJECT_REASON, SourceSpec
 
 log = logging.getLogger(__name__)
@@ -237,11 +240,15 @@ def rows_outcomes(
         known = known.unionByName(
             conformed["accounts"].filter(F.col(REJECT_REASON).isNull()).select("user_id", "ingest_month")
         )
+    registered = spark.createDataFrame([], "user_id long, ingest_month string, updated_at timestamp")
     if tables.exists(spark, config, ACCOUNTS):
-        known = known.unionByName(tables.read(spark, config, ACCOUNTS).select("user_id", "ingest_month"))
+        registered = tables.read(spark, config, ACCOUNTS).select("user_id", "ingest_month", "updated_at")
+        known = known.unionByName(registered.select("user_id", "ingest_month"))
     outcomes = []
     for spec in specs:
         rows = conformed[spec.name]
+        if spec.target == "accounts":
+            rows = with_account_change_check(rows, registered)
         if spec.event_time_checked:
             rows = with_window_check(rows, late_tolerance_months=tolerance)
         if spec.user_checked:
@@ -262,6 +269,16 @@ def rows_outcomes(
         problems.append(
             Problem(where, WARNING, f"{quarantined:,} of {read[where]:,} rows would be quarantined: {by_reason}")
         )
+        if reasons[R.ACCOUNT_CHANGE]:
+            problems.append(
+                Problem(
+                    where,
+                    CRITICAL,
+                    f"{reasons[R.ACCOUNT_CHANGE]:,} record(s) change accounts an earlier batch registered: a feed "
+                    "of account changes is not supported (the registry is loaded once per account: land every "
+                    "account once, in the batch it was registered in)",
+                )
+            )
     return problems, dict(read)
 
 

@@ -86,3 +86,49 @@ def test_a_missing_folder_is_a_user_mistake(spark, tmp_path, capsys):
     code, _, err = check(spark, tmp_path / "nowhere", tmp_path / "lake", capsys)
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("taoqi check-landing: error: no folder at ")
+
+
+def test_a_feed_of_account_changes_is_refused_by_check_landing_and_quarantined_by_conform(spark, tmp_path, capsys):
+    from jobs.cli import main
+
+    lake = tmp_path / "lake"
+    root = landing(lake)  # the lakehouse's own landing
+    april = root / "accounts" / "ingest_month=2025-04"
+    april.mkdir(parents=True)
+    # member 1 moved to a tier-3 city: the registry sends the account again; member 2's record is resent as is
+    moved = ACCOUNTS[0].replace('"city_tier":2', '"city_tier":3').replace("2025-03-01 11:55:22", "2025-04-02 09:00:00")
+    (april / "accounts.json").write_text("\n".join([moved, ACCOUNTS[1]]) + "\n")
+    april_orders = root / "tmall_orders" / "ingest_month=2025-04"
+    april_orders.mkdir()
+    (april_orders / "orders.csv").write_text(
+        "\n".join([TMALL_HEADER, "TM4,1,S1,APPAREL_WOMEN,1,59.00,CNY,2025-04-03T10:00:00+08:00,APP,N,NONE,N"]) + "\n"
+    )
+    code, out, err = check(spark, root, lake, capsys)
+    assert code == 3, err[-3000:]
+    assert (
+        "critical accounts/ingest_month=2025-04/accounts.json: 1 record(s) change accounts an earlier batch "
+        "registered: a feed of account changes is not supported" in out
+    )
+    assert "accounts/ingest_month=2025-04/accounts.json: 1 of 2 rows would be quarantined: ACCOUNT_CHANGE 1" in out
+
+    sets = [f"lakehouse.root={lake}"]
+    sets += [f"sources.{name}.enabled=false" for name in [*OFF, "apass_reviews"]]
+    args = [arg for s in sets for arg in ("--set", s)]
+    assert main(["ingest", *args]) == 0
+    assert main(["conform", *args]) == 0
+
+    def table(name: str):
+        layer, table = name.split(".")
+        return spark.read.format("delta").load(str(lake / layer / table))
+
+    # the first record stands; the change is quarantined with its reason, the replay counted as a duplicate
+    accounts = {r["user_id"]: r for r in table("silver.accounts").collect()}
+    assert sorted(accounts) == [1, 2] and accounts[1]["city_tier"] == 2 and accounts[1]["ingest_month"] == "2025-03"
+    quarantined = table("silver.quarantine").filter("source = 'accounts'").collect()
+    assert [(r["ingest_month"], r["reason"]) for r in quarantined] == [("2025-04", "ACCOUNT_CHANGE")]
+    april_counts = table("ops.reconciliation").filter("source = 'accounts' AND ingest_month = '2025-04'").collect()
+    assert [(r["rows_in"], r["rows_valid"], r["rows_quarantined"], r["rows_duplicate"]) for r in april_counts] == [
+        (2, 0, 1, 1)
+    ]
+    warned = "a feed of account changes is not supported, they are quarantined (ACCOUNT_CHANGE)"
+    assert warned in capsys.readouterr().err

@@ -221,6 +221,42 @@ def test_user_check_flags_unknown_users_without_multiplying_rows(spark):
     )
 
 
+def test_a_later_record_of_a_registered_account_is_a_change_unless_it_is_a_replay(spark):
+    from datetime import datetime
+
+    t1, t2, t3 = (datetime(2025, m, 1, 12, 0, tzinfo=UTC) for m in (1, 2, 3))
+    cols = f"record string, user_id long, ingest_month string, updated_at timestamp, {REJECT_REASON} string"
+    published = spark.createDataFrame([(1, "2025-01", t1)], "user_id long, ingest_month string, updated_at timestamp")
+    records = spark.createDataFrame(
+        [
+            ("r1", 1, "2025-02", t1, None),  # a replay of account 1's registration: left to the deduplication
+            ("r2", 1, "2025-03", t3, None),  # account 1 again, written later: a change
+            ("r3", 2, "2025-02", t1, None),  # account 2 registered with two records in one batch: the latest stands
+            ("r4", 2, "2025-02", t2, None),
+            ("r5", 2, "2025-03", t2, None),  # a replay of its latest
+            ("r6", 2, "2025-03", t3, None),  # changed in a later batch of the same pass
+            ("r7", 3, "2025-03", t3, reasons.MISSING_REQUIRED),  # already quarantined: keeps its reason
+            ("r8", 3, "2025-03", t2, None),  # registered by the pass's last batch
+        ],
+        cols,
+    )
+    got = records.transform(common.with_account_change_check, published)
+    assert got.columns == records.columns
+    assertDataFrameEqual(
+        got.select("record", REJECT_REASON),
+        [
+            Row(record="r1", _reject_reason=None),
+            Row(record="r2", _reject_reason=reasons.ACCOUNT_CHANGE),
+            Row(record="r3", _reject_reason=None),
+            Row(record="r4", _reject_reason=None),
+            Row(record="r5", _reject_reason=None),
+            Row(record="r6", _reject_reason=reasons.ACCOUNT_CHANGE),
+            Row(record="r7", _reject_reason=reasons.MISSING_REQUIRED),
+            Row(record="r8", _reject_reason=None),
+        ],
+    )
+
+
 def test_dedup_keeps_one_deterministic_row_per_key_and_counts_the_rest(spark):
     from datetime import datetime
 

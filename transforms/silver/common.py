@@ -404,6 +404,31 @@ def with_user_check(df: DataFrame, accounts: DataFrame) -> DataFrame:
     return _replace_reason(joined, reason, df.columns)
 
 
+def with_account_change_check(accounts: DataFrame, earlier: DataFrame) -> DataFrame:
+    """Set ACCOUNT_CHANGE on still-valid account records that change an account an earlier batch registered.
+
+    ``accounts`` are conformed account records (``user_id``, ``ingest_month``, ``updated_at``, the
+    reason); ``earlier`` holds the same three columns of the accounts already published. An account is
+    registered by its first batch, whose latest record stands; a record of a later batch written at the
+    same time is a replay (left valid: the deduplication drops it), one written at another time is a
+    change, which the registry does not take: it is loaded once per account (several batches in one pass
+    give what they give one by one).
+    """
+    valid = F.col(REJECT_REASON).isNull()
+    records = earlier.select("user_id", "ingest_month", "updated_at").unionByName(
+        accounts.filter(valid).select("user_id", "ingest_month", "updated_at")
+    )
+    per_batch = records.groupBy("user_id", "ingest_month").agg(F.max("updated_at").alias("updated_at"))
+    registered = per_batch.groupBy(F.col("user_id").alias("_registered_user_id")).agg(
+        F.min("ingest_month").alias("_registered_in"),
+        F.min_by("updated_at", "ingest_month").alias("_registered_at"),
+    )
+    joined = accounts.join(registered, F.col("user_id") == F.col("_registered_user_id"), how="left")
+    change = (F.col("ingest_month") > F.col("_registered_in")) & (F.col("updated_at") != F.col("_registered_at"))
+    reason = F.when(valid & change, F.lit(reasons.ACCOUNT_CHANGE)).otherwise(F.col(REJECT_REASON))
+    return _replace_reason(joined, reason, accounts.columns)
+
+
 def _ordering(order_by: Sequence[Column | str] | None) -> list[Column]:
     first = [F.col(c) if isinstance(c, str) else c for c in (order_by or ["event_time"])]
     # Exact duplicates share _row_hash; _source_file settles replays of a row in two files.

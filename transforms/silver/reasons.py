@@ -15,6 +15,7 @@ BAD_AMOUNT = "BAD_AMOUNT"
 BAD_VALUE = "BAD_VALUE"
 OUT_OF_WINDOW = "OUT_OF_WINDOW"
 UNKNOWN_USER = "UNKNOWN_USER"
+ACCOUNT_CHANGE = "ACCOUNT_CHANGE"
 
 DESCRIPTIONS: dict[str, str] = {
     MALFORMED_LINE: "the line could not be parsed at all (bronze _malformed is true); raw holds the line",
@@ -27,6 +28,9 @@ DESCRIPTIONS: dict[str, str] = {
     "gender, flag; quantity <= 0; rating not 1..5; an id that is not a number ...)",
     OUT_OF_WINDOW: "the event month is after the batch month, or older than conform.late_tolerance_months",
     UNKNOWN_USER: "the user id is not in silver.accounts",
+    ACCOUNT_CHANGE: "an account record, in a later batch, for an account an earlier batch registered, written at "
+    "another time (updated_at): the registry is loaded once per account, its first batch's record stands "
+    "(a feed of account changes is not supported)",
 }
 
 # The order in which the checks are applied: the first that matches is the row's reason.
@@ -40,4 +44,5 @@ PRECEDENCE: tuple[str, ...] = (
     BAD_VALUE,
     OUT_OF_WINDOW,
     UNKNOWN_USER,
+    ACCOUNT_CHANGE,
 )
