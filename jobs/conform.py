@@ -1,7 +1,8 @@
 """Conform bronze batches into silver: one schema per entity, typed, deduplicated, in CNY and Asia/Shanghai.
 
 For each source and batch: parse and check every row (the source's conformer),
-quarantine rows outside the batch window or of users without an account,
+quarantine rows outside the batch window, of users without an account, or
+account records that change an account an earlier batch registered,
 drop duplicates on the natural key (within the batch and against earlier
 batches), and publish. silver.orders gets all four platforms; risk-control
 flags mark the orders they name (Delta MERGE). Every source and batch gets a
@@ -33,13 +34,16 @@ from jobs.runtime.config import Config, check_month
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import configured_platforms, enabled_sources
+from jobs.runtime.session import shuffles_sized_for
 from transforms import catalog
 from transforms.months import add_months
 from transforms.schemas import OPS_RECONCILIATION, SILVER_QUARANTINE, conform_to
+from transforms.silver import reasons
 from transforms.silver.common import (
     IS_DUPLICATE,
     IS_LATE,
     published_before,
+    with_account_change_check,
     with_duplicates_marked,
     with_user_check,
     with_window_check,
@@ -235,6 +239,9 @@ def prepare_target(
 
     if accounts is None and target != "accounts":
         accounts = tables.read(spark, config, "silver.accounts").select("user_id", "ingest_month")
+    earlier = published_before(
+        tables.read(spark, config, name), months, late_tolerance_months=tolerance, event_table=event_table
+    )
     batches = []
     for spec in specs:
         rows = spec.conform(bronze(spec), params=params)
@@ -242,14 +249,12 @@ def prepare_target(
             rows = with_window_check(rows, late_tolerance_months=tolerance)
         if spec.user_checked:
             rows = with_user_check(rows, accounts)
+        if target == "accounts":
+            rows = with_account_change_check(rows, earlier)
         batches.append(without_valid_payload(rows).select("*", F.lit(spec.name).alias(_SOURCE)))
     candidates = cached(reduce(DataFrame.unionByName, batches))
     valid = F.col(REJECT_REASON).isNull()
     key = list(specs[0].natural_key)
-
-    earlier = published_before(
-        tables.read(spark, config, name), months, late_tolerance_months=tolerance, event_table=event_table
-    )
     ranked = with_duplicates_marked(candidates.filter(valid), earlier, key, event_table=event_table)
     if target == "orders":
         ranked = _with_known_flags(spark, config, ranked)
@@ -270,7 +275,8 @@ def prepare_target(
         row_month.alias("row_month"),
         F.lit(None).cast("string").alias("load_id"),
     ).unionByName(
-        candidates.filter(~valid).select(*by_batch, F.lit("quarantined").alias("_kind")), allowMissingColumns=True
+        candidates.filter(~valid).select(*by_batch, F.lit("quarantined").alias("_kind"), REJECT_REASON),
+        allowMissingColumns=True,
     )
     for s in specs:
         outcomes = outcomes.unionByName(
@@ -283,27 +289,35 @@ def prepare_target(
             allowMissingColumns=True,
         )
     kept = kind == "kept"
-    counted = {
-        (r[_SOURCE], r["ingest_month"]): r
-        for r in outcomes.groupBy(*by_batch)
-        .agg(
-            F.count_if(kept & ~F.col("dup")).alias("valid"),
-            F.count_if(kept & F.col("dup")).alias("dups"),
-            F.count_if(kept & F.col("late")).alias("late"),
-            F.array_sort(F.collect_set(F.when(kept & ~F.col("dup"), F.col("row_month")))).alias("months"),
-            F.count_if(kind == "quarantined").alias("quarantined"),
-            F.count_if(kind == "arrived").alias("n"),
-            F.min("load_id").alias("first_load"),
-            F.max("load_id").alias("last_load"),
-        )
-        .collect()
-    }
+    by_batch_counts = outcomes.groupBy(*by_batch).agg(
+        F.count_if(kept & ~F.col("dup")).alias("valid"),
+        F.count_if(kept & F.col("dup")).alias("dups"),
+        F.count_if(kept & F.col("late")).alias("late"),
+        F.array_sort(F.collect_set(F.when(kept & ~F.col("dup"), F.col("row_month")))).alias("months"),
+        F.count_if(kind == "quarantined").alias("quarantined"),
+        F.count_if(F.col(REJECT_REASON) == reasons.ACCOUNT_CHANGE).alias("account_changes"),
+        F.count_if(kind == "arrived").alias("n"),
+        F.min("load_id").alias("first_load"),
+        F.max("load_id").alias("last_load"),
+    )
+    with shuffles_sized_for(spark, config, outcomes):
+        counted = {(r[_SOURCE], r["ingest_month"]): r for r in by_batch_counts.collect()}
     report = []
     for month in months:
         for spec in specs:
             got = counted.get((spec.name, month))
             if got is None or got["n"] == 0:
                 log.warning("conform: %s has no rows in batch %s", spec.name, month)
+            elif got["account_changes"]:
+                log.warning(
+                    "conform: %s sent %s record(s) in batch %s that change accounts an earlier batch registered: "
+                    "a feed of account changes is not supported, they are quarantined (%s) and the first "
+                    "records stand (docs: Landing your own files)",
+                    spec.name,
+                    f"{got['account_changes']:,}",
+                    month,
+                    reasons.ACCOUNT_CHANGE,
+                )
             load_id = (
                 "none"
                 if not got or not got["n"]

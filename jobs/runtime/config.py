@@ -74,6 +74,7 @@ class SparkConf:
     app_name: str
     session_time_zone: str
     shuffle_partitions: int
+    shuffle_input_bytes_per_partition: int
     delta_jars_from_maven: bool
     extra: dict[str, str]
 
@@ -497,6 +498,11 @@ def validate(config: Config) -> None:
             raise ConfigError(f"conform.fx_to_cny.{code} must be a positive number of CNY, got {rate}")
     if config.spark.shuffle_partitions < 1:
         raise ConfigError(f"spark.shuffle_partitions must be at least 1, got {config.spark.shuffle_partitions}")
+    if config.spark.shuffle_input_bytes_per_partition < 0:
+        per_partition = config.spark.shuffle_input_bytes_per_partition
+        raise ConfigError(
+            f"spark.shuffle_input_bytes_per_partition must be 0 for off or a count of bytes, got {per_partition}"
+        )
     try:
         zoneinfo.ZoneInfo(config.spark.session_time_zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):

@@ -35,6 +35,7 @@ from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.logs import timed
 from jobs.runtime.registry import configured_sources
+from jobs.runtime.session import shuffles_sized_for
 from transforms import catalog
 from transforms.schemas import OPS_QUALITY_RESULTS
 
@@ -98,7 +99,8 @@ def gate(
     # meanwhile fails the stage, which is idempotent: run it again.
     # Serialised: a checkpoint holds rows, not columnar batches, and deserialised rows are one object
     # each on the heap (in local mode, the driver's).
-    checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
+    with shuffles_sized_for(spark, config, df):
+        checked = df.localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
     try:
         validate(spark, config, stage, table, checked, month=month, references=references)
         yield checked

@@ -23,6 +23,7 @@ from jobs.runtime import storage
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
 from jobs.runtime.registry import configured_sources
+from jobs.runtime.session import shuffles_sized_for
 from transforms.catalog import CATALOG, Table, producer
 
 log = logging.getLogger(__name__)
@@ -92,14 +93,16 @@ def replace_where(df: DataFrame, config: Config, name: str, predicate: str) -> i
     """Atomically replace the rows matching ``predicate`` with ``df`` (whose rows all match it); return the
     rows written (:func:`_counted`)."""
     counted, rows = _counted(df)
-    counted.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(location(config, name))
+    with shuffles_sized_for(df.sparkSession, config, df):
+        counted.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(location(config, name))
     return rows.get["rows"]
 
 
 def append(df: DataFrame, config: Config, name: str) -> int:
     """Append ``df`` in one commit; return the rows written (:func:`_counted`)."""
     counted, rows = _counted(df)
-    counted.write.format("delta").mode("append").save(location(config, name))
+    with shuffles_sized_for(df.sparkSession, config, df):
+        counted.write.format("delta").mode("append").save(location(config, name))
     return rows.get["rows"]
 
 

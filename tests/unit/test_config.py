@@ -120,6 +120,10 @@ def test_the_worlds_fingerprint_holds_food_delivery_only_while_its_source_is_on(
         (["conform.fx_to_cny={CNY: 1.0, USD: -7.1}"], "conform.fx_to_cny.USD must be a positive number of CNY"),
         (["conform.fx_to_cny={CNY: 1.0, USD: .nan}"], "conform.fx_to_cny.USD must be a positive number of CNY, got na"),
         (["spark.shuffle_partitions=0"], "spark.shuffle_partitions must be at least 1, got 0"),
+        (
+            ["spark.shuffle_input_bytes_per_partition=-1"],
+            "spark.shuffle_input_bytes_per_partition must be 0 for off or a count of bytes, got -1",
+        ),
         (["spark.session_time_zone=Asia/Shanghay"], "spark.session_time_zone must be a time zone name"),
         (["apass.selector.promotion_margin=.nan"], "apass.selector.promotion_margin: must be a number >= 0, got nan"),
         (["nonsense"], "--set takes key=value"),
