@@ -18,6 +18,9 @@ from jobs.runtime.errors import UserError
 log = logging.getLogger(__name__)
 
 INITIAL_PARTITIONS = "spark.sql.adaptive.coalescePartitions.initialPartitionNum"
+# Leaves of rows from an RDD, whose size the optimiser does not know: a checkpoint (localCheckpoint keeps
+# the estimate of the plan it was taken of) or createDataFrame(rdd).
+_UNSIZED_LEAVES = frozenset({"LogicalRDD", "ExternalRDD"})
 DELTA_PACKAGE = "io.delta:delta-spark_4.1_2.13:4.4.0"  # the artifact built for Spark 4.1
 DELTA_SQL_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
@@ -103,7 +106,9 @@ def input_bytes(df: DataFrame) -> int | None:
     scan's files once its partitions are pruned), each set of files once however many branches scan it (the
     aggregate scans each silver table in several). The plan is the one ``df`` runs with (a checkpoint of ``df``
     optimises it once): a cache counts as its estimate, or its size once filled. None where the plan cannot
-    be seen (Spark Connect) or a leaf has no size (an RDD's, a cache over a join not yet filled)."""
+    be seen (Spark Connect) or a leaf has no size the optimiser knows: an RDD's, a checkpoint's (its
+    estimate is the plan it was taken of, and a join's is the product of its sides: a personas checkpoint
+    of a few thousand rows estimated 1.2 TB), a cache over a join not yet filled."""
     try:
         session = df.sparkSession
         plan = df._jdf.queryExecution().optimizedPlan()
@@ -112,6 +117,8 @@ def input_bytes(df: DataFrame) -> int | None:
         scans = set()  # (what the leaf reads, its size): a table's files scanned twice count once
         for i in range(leaves.size()):
             leaf = leaves.apply(i)
+            if leaf.nodeName() in _UNSIZED_LEAVES:
+                return None
             size = int(leaf.stats().sizeInBytes())
             if size >= unknown:
                 return None

@@ -51,3 +51,11 @@ def test_a_plan_starts_its_shuffles_from_one_partition_per_slice_of_the_files_it
         assert initial is None
     from_rdd = spark.createDataFrame(spark.sparkContext.parallelize([(1,)]), "x long")
     assert input_bytes(from_rdd) is None
+    # a checkpoint carries the estimate of the plan it was taken of, a join's the product of its sides
+    joined = table.filter("month = 2").join(table.filter("month = 1"), "value")
+    checkpoint = joined.localCheckpoint(eager=True)
+    try:
+        assert int(checkpoint._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()) > 10 * (files[2] + files[1])
+        assert input_bytes(checkpoint.groupBy("month").count()) is None
+    finally:
+        checkpoint._jdf.queryExecution().analyzed().rdd().unpersist(False)
