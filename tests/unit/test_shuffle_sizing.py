@@ -56,6 +56,6 @@ def test_a_plan_starts_its_shuffles_from_one_partition_per_slice_of_the_files_it
     checkpoint = joined.localCheckpoint(eager=True)
     try:
         assert int(checkpoint._jdf.queryExecution().optimizedPlan().stats().sizeInBytes()) > 10 * (files[2] + files[1])
-        assert input_bytes(checkpoint.groupBy("month").count()) is None
+        assert input_bytes(checkpoint.groupBy("value").count()) is None
     finally:
         checkpoint._jdf.queryExecution().analyzed().rdd().unpersist(False)
