@@ -105,10 +105,11 @@ def input_bytes(df: DataFrame) -> int | None:
     """The bytes of the table files ``df`` reads: the sizes the optimiser gives the leaves of its plan (a Delta
     scan's files once its partitions are pruned), each set of files once however many branches scan it (the
     aggregate scans each silver table in several). The plan is the one ``df`` runs with (a checkpoint of ``df``
-    optimises it once): a cache counts as its estimate, or its size once filled. None where the plan cannot
-    be seen (Spark Connect) or a leaf has no size the optimiser knows: an RDD's, a checkpoint's (its
-    estimate is the plan it was taken of, and a join's is the product of its sides: a personas checkpoint
-    of a few thousand rows estimated 1.2 TB), a cache over a join not yet filled."""
+    optimises it once): a cache counts as its size once filled, its plan's estimate before (over a join, the
+    product of its sides: too large, so fill a cache before sizing what reads it). None where the plan
+    cannot be seen (Spark Connect) or a leaf has no size the optimiser knows: an RDD's, a checkpoint's (it
+    keeps the estimate of the plan it was taken of: a personas checkpoint of a few thousand rows, a join,
+    estimated 1.2 TB)."""
     try:
         session = df.sparkSession
         plan = df._jdf.queryExecution().optimizedPlan()
