@@ -30,6 +30,9 @@ WORLD = [
     "scoring.caps.by_kind.food_delivery.day=60",
     "spark.master=local[2]",
     "spark.shuffle_partitions=4",
+    # Interpreted, as the suite's session (tests/conftest.py INTERPRETED), also in a process of its own.
+    "spark.extra.spark.sql.codegen.wholeStage=false",
+    "spark.extra.spark.sql.codegen.factoryMode=NO_CODEGEN",
 ]
 # The monthly lakehouse proves incremental = full; the bulk one carries the quality checks
 # (validating the same rows twice would only add minutes).

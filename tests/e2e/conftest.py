@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import tests.tiny_world as tiny
-from tests.conftest import WORLD_DEADLINE_S, deadline
+from tests.conftest import WORLD_DEADLINE_S, compiled, deadline
 from tests.tiny_world import MONTHS, set_args
 
 USERS = 30_000
@@ -31,11 +31,21 @@ def world(tmp_path_factory, spark) -> Path:
 
     root = tmp_path_factory.mktemp("calibration")
     sets = set_args([f"lakehouse.root={root}", *WORLD])
-    with deadline(spark, WORLD_DEADLINE_S, f"the {USERS:,}-member default world"):
+    with compiled(spark), deadline(spark, WORLD_DEADLINE_S, f"the {USERS:,}-member default world"):
         scored = ",".join([*LABEL_MONTHS, LATEST])
         for stage in (["generate"], ["ingest"], ["conform"], ["aggregate"], ["score", "--month", scored]):
             assert main([*stage, *sets]) == 0, stage
     return root
+
+
+@pytest.fixture(autouse=True)
+def compiled_on_the_default_world(request):
+    """The default world's tests run compiled, as its fixtures (tests/conftest.py INTERPRETED says why)."""
+    if "world" not in request.fixturenames:
+        yield
+        return
+    with compiled(request.getfixturevalue("spark")):
+        yield
 
 
 SELECTOR = [
@@ -61,7 +71,7 @@ def taoqi(root, *args: str, extra: tuple[str, ...] = ()) -> str:
 @pytest.fixture(scope="session")
 def trained(world, spark):
     """The selector trained twice on the same data, config and seed, and promoted after each."""
-    with deadline(spark, WORLD_DEADLINE_S, "the selector's trainings on the default world"):
+    with compiled(spark), deadline(spark, WORLD_DEADLINE_S, "the selector's trainings on the default world"):
         first = taoqi(world, "train", "--month", LATEST)
         promoted = taoqi(world, "promote")
         again = taoqi(world, "train", "--month", LATEST)  # same data, config and seed
@@ -74,7 +84,7 @@ def selected(trained, spark) -> Path:
     """The trained world after `select` of the four scored months and `personas` for LATEST: what the report
     and the notebooks read."""
     root = trained[0]
-    with deadline(spark, WORLD_DEADLINE_S, "select and personas on the default world"):
+    with compiled(spark), deadline(spark, WORLD_DEADLINE_S, "select and personas on the default world"):
         taoqi(root, "select", "--month", ",".join([*LABEL_MONTHS, LATEST]))
         taoqi(root, "personas", "--month", LATEST)
     return root

@@ -30,6 +30,7 @@ from jobs.cli import main
 from jobs.report import MANIFEST, PERSONA_TRAITS, QUALITY_TREND_RUNS, duration, run_trend, write_manifest
 from jobs.runtime.config import load_config
 from jobs.runtime.logs import TIMINGS
+from tests.conftest import compiled
 from tests.e2e.conftest import LATEST, SELECTOR, taoqi
 from tests.e2e.test_pipeline import read
 from tests.tiny_world import set_args
@@ -106,63 +107,70 @@ def _number(text: str) -> int:
 
 @pytest.fixture(scope="module")
 def report(selected, spark):
-    """The report of LATEST after an audited invitation whose reason is hostile HTML."""
-    root = selected
-    ordinary = (
-        read(spark, root, "gold.scores")
-        .filter((F.col("month") == LATEST) & (F.col("band") == 1))
-        .orderBy("user_id")
-        .first()["user_id"]
-    )
-    taoqi(
-        root,
-        "override",
-        "add",
-        "--user",
-        str(ordinary),
-        "--month",
-        LATEST,
-        "--action",
-        "invite",
-        "--reason",
-        HOSTILE,
-        "--author",
-        "test",
-    )
-    try:
-        taoqi(root, "select", "--month", LATEST)
-        # What a `taoqi run` leaves beside its report, which this world's stages (run one by one, quality
-        # gates off) did not: one run of quality checks with its Data Docs, and a run manifest, whose
-        # steps are the select's just run.
-        steps = list(TIMINGS)
-        with contextlib.redirect_stdout(io.StringIO()):
-            checked = main(
-                ["quality", "--month", LATEST, *set_args([f"lakehouse.root={root}", *SELECTOR, "quality.enabled=true"])]
-            )
-        assert checked in (0, 3)  # 3: a critical check failed, which the report shows like any other
-        write_manifest(
-            load_config(sets=[f"lakehouse.root={root}"]),
-            LATEST,
-            run_id="test-report",
-            timings=steps,
-            started=time.time() - 75,
-            conformed=[LATEST],
+    """The report of LATEST after an audited invitation whose reason is hostile HTML (compiled, as the default
+    world's fixtures: tests/conftest.py INTERPRETED)."""
+    with compiled(spark):
+        root = selected
+        ordinary = (
+            read(spark, root, "gold.scores")
+            .filter((F.col("month") == LATEST) & (F.col("band") == 1))
+            .orderBy("user_id")
+            .first()["user_id"]
         )
-        out = taoqi(root, "report", "--month", LATEST)
-        selection = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
-        decisions = {r["decision"]: r["count"] for r in selection.groupBy("decision").count().collect()}
-        invited = [r["user_id"] for r in selection.filter("invited").collect()]
-        path = Path(re.search(r"report: (\S+)", out).group(1))
-        html = path.read_text(encoding="utf-8")
-        page = Page()
-        page.feed(html)
-        yield root, path, html, page, {"ordinary": ordinary, "decisions": decisions, "invited": invited}
-    # once this module's tests are done: the selection as `selected` left it, for test_selector.py (the quality
-    # checks stay on record: test_notebooks.py's 05_data_quality reads a world with or without them)
-    finally:
-        spark.sql(f"DELETE FROM delta.`{root}/ops/apass_overrides` WHERE author = 'test'")
-        taoqi(root, "select", "--month", LATEST)
-        (root / "reports" / LATEST / MANIFEST).unlink(missing_ok=True)
+        taoqi(
+            root,
+            "override",
+            "add",
+            "--user",
+            str(ordinary),
+            "--month",
+            LATEST,
+            "--action",
+            "invite",
+            "--reason",
+            HOSTILE,
+            "--author",
+            "test",
+        )
+        try:
+            taoqi(root, "select", "--month", LATEST)
+            # What a `taoqi run` leaves beside its report, which this world's stages (run one by one, quality
+            # gates off) did not: one run of quality checks with its Data Docs, and a run manifest, whose
+            # steps are the select's just run.
+            steps = list(TIMINGS)
+            with contextlib.redirect_stdout(io.StringIO()):
+                checked = main(
+                    [
+                        "quality",
+                        "--month",
+                        LATEST,
+                        *set_args([f"lakehouse.root={root}", *SELECTOR, "quality.enabled=true"]),
+                    ]
+                )
+            assert checked in (0, 3)  # 3: a critical check failed, which the report shows like any other
+            write_manifest(
+                load_config(sets=[f"lakehouse.root={root}"]),
+                LATEST,
+                run_id="test-report",
+                timings=steps,
+                started=time.time() - 75,
+                conformed=[LATEST],
+            )
+            out = taoqi(root, "report", "--month", LATEST)
+            selection = read(spark, root, "gold.apass_selection").filter(F.col("month") == LATEST)
+            decisions = {r["decision"]: r["count"] for r in selection.groupBy("decision").count().collect()}
+            invited = [r["user_id"] for r in selection.filter("invited").collect()]
+            path = Path(re.search(r"report: (\S+)", out).group(1))
+            html = path.read_text(encoding="utf-8")
+            page = Page()
+            page.feed(html)
+            yield root, path, html, page, {"ordinary": ordinary, "decisions": decisions, "invited": invited}
+        # once this module's tests are done: the selection as `selected` left it, for test_selector.py (the quality
+        # checks stay on record: test_notebooks.py's 05_data_quality reads a world with or without them)
+        finally:
+            spark.sql(f"DELETE FROM delta.`{root}/ops/apass_overrides` WHERE author = 'test'")
+            taoqi(root, "select", "--month", LATEST)
+            (root / "reports" / LATEST / MANIFEST).unlink(missing_ok=True)
 
 
 def test_personas_are_recovered_from_behaviour(selected, spark):
