@@ -35,7 +35,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest -n 2 --dist loadscope --no-loadscope-reorder
 
-# The fast loop while changing code (under two minutes): tests/unit alone, pure transforms on hand-built rows in
+# The fast loop while changing code (about three minutes): tests/unit alone, pure transforms on hand-built rows in
 # one Spark session, ruff included; tests/integration, e2e and cluster are `make test`'s.
 test-unit: $(STAMP)
 	$(VENV)/bin/pytest tests/unit

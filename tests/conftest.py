@@ -17,7 +17,7 @@ import pytest
 
 from jobs.runtime.config import load_config
 from jobs.runtime.session import build_spark
-from tests.tiny_world import Background
+from tests.tiny_world import INTERPRETED, Background
 
 # The tiny world generated again in a process of its own, started by ``tiny_month_one``; ``lakes`` waits for it.
 REPLICA = pytest.StashKey[Background]()
@@ -98,12 +98,7 @@ def pytest_xdist_make_scheduler(config, log):
     return SharedWorldScheduling(config, log)
 
 
-# How the suite's sessions run a plan's expressions. Spark's defaults generate Java code for each plan and compile it;
-# on the tiny world (1 500 members) that costs more than it saves, so its runs interpret the expressions, a mode
-# Spark's own test suites run in too (its first month in a warm session: 77 -> 63 s; in a fresh process 148 -> 116 s).
-# On the 30 000-member default world compiling pays (generated to scored: 350 s compiled, 470 s interpreted): its
-# fixtures and tests run compiled (:func:`compiled`), and so does the cluster test, submitted as a user submits.
-INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
+# The session interprets expressions like the tiny world's runs (tests/tiny_world.py INTERPRETED says why).
 COMPILED = {"spark.sql.codegen.wholeStage": "true", "spark.sql.codegen.factoryMode": "FALLBACK"}  # Spark's defaults
 
 

@@ -27,14 +27,14 @@ from pyspark.testing import assertDataFrameEqual
 
 from jobs.runtime.session import DELTA_PACKAGE
 from tests.cluster.standalone import WORKER_CLASS, StandaloneCluster, free_port
-from tests.tiny_world import BIN, ENV, GOLD, MONTHLY, MONTHS, set_args
+from tests.tiny_world import BIN, ENV, GOLD, INTERPRETED_SETS, MONTHLY, MONTHS, set_args
 
 pytestmark = pytest.mark.cluster
 
 REPO = Path(__file__).resolve().parents[2]
 # The cluster overlay as a user submits it: the tiny world's local[2] and interpreted expressions go (the local run
 # it is compared with interprets them: the two modes give the same rows).
-CLUSTER_SETS = [s for s in MONTHLY if not s.startswith(("spark.master", "spark.extra.spark.sql.codegen"))]
+CLUSTER_SETS = [s for s in MONTHLY if not s.startswith("spark.master") and s not in INTERPRETED_SETS]
 MONTH = MONTHS[0]  # one monthly run: every stage once (incremental = full is the e2e tests' subject)
 # About 4 minutes alone, about twice that beside the suite's other worker on the same two cores.
 SUBMIT_DEADLINE_S = 1200

@@ -40,7 +40,7 @@ def world(tmp_path_factory, spark) -> Path:
 
 @pytest.fixture(autouse=True)
 def compiled_on_the_default_world(request):
-    """The default world's tests run compiled, as its fixtures (tests/conftest.py INTERPRETED says why)."""
+    """The default world's tests run compiled, as its fixtures (tests/tiny_world.py INTERPRETED says why)."""
     if "world" not in request.fixturenames:
         yield
         return

@@ -108,7 +108,7 @@ def _number(text: str) -> int:
 @pytest.fixture(scope="module")
 def report(selected, spark):
     """The report of LATEST after an audited invitation whose reason is hostile HTML (compiled, as the default
-    world's fixtures: tests/conftest.py INTERPRETED)."""
+    world's fixtures: tests/tiny_world.py INTERPRETED)."""
     with compiled(spark):
         root = selected
         ordinary = (
