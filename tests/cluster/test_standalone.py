@@ -25,6 +25,7 @@ import psutil
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
+from jobs.runtime.config import load_config
 from jobs.runtime.session import DELTA_PACKAGE
 from tests.cluster.standalone import WORKER_CLASS, StandaloneCluster, free_port
 from tests.tiny_world import BIN, ENV, GOLD, INTERPRETED_SETS, MONTHLY, MONTHS, set_args
@@ -36,6 +37,17 @@ REPO = Path(__file__).resolve().parents[2]
 # it is compared with interprets them: the two modes give the same rows).
 CLUSTER_SETS = [s for s in MONTHLY if not s.startswith("spark.master") and s not in INTERPRETED_SETS]
 MONTH = MONTHS[0]  # one monthly run: every stage once (incremental = full is the e2e tests' subject)
+# conf/local.yaml's settings for a small world on two cores, which the cluster overlay leaves to the cluster's
+# operator: Delta's default of 50 tasks per snapshot costs about 4 s per table read here, and G1's concurrent work,
+# the JIT's C2 at its default thresholds and Spark's code cache of 100 cost each fresh JVM's CPU (three of them
+# work here: the driver and two executors).
+_LOCAL = load_config().spark.extra
+LAPTOP = {
+    "spark.databricks.delta.snapshotPartitions": _LOCAL["spark.databricks.delta.snapshotPartitions"],
+    "spark.sql.codegen.cache.maxEntries": _LOCAL["spark.sql.codegen.cache.maxEntries"],
+    "spark.driver.extraJavaOptions": _LOCAL["spark.driver.extraJavaOptions"],
+    "spark.executor.extraJavaOptions": _LOCAL["spark.driver.extraJavaOptions"],
+}
 # About 4 minutes alone, about twice that beside the suite's other worker on the same two cores.
 SUBMIT_DEADLINE_S = 1200
 
@@ -129,17 +141,8 @@ def runs(tmp_path_factory, tiny_month_one):
                     f"spark.ui.port={ui_port}",
                     "--conf",
                     "spark.driver.host=127.0.0.1",
-                    # sized for this tiny world on two cores, as conf/local.yaml does (Delta's default of
-                    # 50 tasks per snapshot costs about 4 s per table read here; G1's concurrent work and
-                    # Spark's code cache of 100 cost a fresh JVM's CPU)
-                    "--conf",
-                    "spark.databricks.delta.snapshotPartitions=2",
-                    "--conf",
-                    "spark.sql.codegen.cache.maxEntries=2000",
-                    "--conf",
-                    "spark.driver.extraJavaOptions=-XX:+UseParallelGC",
-                    "--conf",
-                    "spark.executor.extraJavaOptions=-XX:+UseParallelGC",
+                    # sized for this tiny world on two cores by conf/local.yaml's settings (LAPTOP says which)
+                    *(arg for key, value in LAPTOP.items() for arg in ("--conf", f"{key}={value}")),
                     "jobs/run.py",
                     "--month",
                     MONTH,
