@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 USERS ?= 100000
 ROOT ?= ./lakehouse
 
-.PHONY: demo test test-unit cluster-test bench bench-skew bench-selector bench-personas bench-personas-robustness screenshot docs install clean
+.PHONY: demo test test-unit cluster-test bench bench-fixed-cost bench-skew bench-selector bench-personas bench-personas-robustness screenshot docs install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ bench: $(STAMP)
 	$(PY) -m bench.heap $(BENCH_WORLDS)
 	$(PY) -m bench.rollup_width $(firstword $(BENCH_WORLDS))
 	$(PY) -m bench.sizing
+
+# A monthly run of 22 rows (docs/landing.md's walkthrough), every gate on, three times in one process: what each
+# run pays whatever its data (wall, Python and JVM CPU, the JIT's share, Py4J calls). About seven minutes.
+bench-fixed-cost: $(STAMP)
+	$(PY) -m bench.fixed_cost
 
 # A world with a few users and sellers of 1,000x the median events: task-time spread per stage.
 bench-skew: $(STAMP)

@@ -38,9 +38,8 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SETS = [s for s in MONTHLY if not s.startswith("spark.master") and s not in INTERPRETED_SETS]
 MONTH = MONTHS[0]  # one monthly run: every stage once (incremental = full is the e2e tests' subject)
 # conf/local.yaml's settings for a small world on two cores, which the cluster overlay leaves to the cluster's
-# operator: Delta's default of 50 tasks per snapshot costs about 4 s per table read here, and G1's concurrent work,
-# the JIT's C2 at its default thresholds and Spark's code cache of 100 cost each fresh JVM's CPU (three of them
-# work here: the driver and two executors).
+# operator: Delta's default of 50 tasks per snapshot costs about 4 s per table read here, and G1's concurrent work
+# and Spark's code cache of 100 cost each fresh JVM's CPU (three of them work here: the driver and two executors).
 _LOCAL = load_config().spark.extra
 LAPTOP = {
     "spark.databricks.delta.snapshotPartitions": _LOCAL["spark.databricks.delta.snapshotPartitions"],

@@ -65,10 +65,7 @@ def test_set_reaches_a_spark_key_with_dots_and_keeps_the_other_extra_settings():
     assert config.spark.extra == {
         "spark.databricks.delta.snapshotPartitions": "2",  # from local.yaml
         "spark.sql.codegen.cache.maxEntries": "2000",
-        "spark.driver.extraJavaOptions": (
-            "-XX:+UseParallelGC -XX:Tier4InvocationThreshold=15000 -XX:Tier4MinInvocationThreshold=2000 "
-            "-XX:Tier4CompileThreshold=45000 -XX:Tier4BackEdgeThreshold=120000"
-        ),
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
         "spark.driver.memory": "4g",
         "spark.sql.adaptive.enabled": "false",
     }
