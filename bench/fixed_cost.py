@@ -20,7 +20,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 
 from bench.metrics import write_result
@@ -55,16 +54,16 @@ def python_cpu() -> float:
 
 
 class Py4jCalls:
-    """Counts the calls this process makes into the JVM."""
+    """Counts the calls this process makes into the JVM (``calls``)."""
 
     def __init__(self) -> None:
         from py4j import clientserver
 
-        self.count = Counter()
+        self.calls = 0
         send = clientserver.ClientServerConnection.send_command
 
         def counted(connection, command):
-            self.count["calls"] += 1
+            self.calls += 1
             return send(connection, command)
 
         clientserver.ClientServerConnection.send_command = counted
@@ -94,7 +93,7 @@ def main() -> None:
             walkthrough_landing(root)
             sets = [f"lakehouse.root={root}", *args.set]
             before_jvm = (process_cpu(jvm), compiler_cpu(jvm)) if jvm else (0.0, 0.0)
-            before_python, before_calls, started = python_cpu(), calls.count["calls"], time.perf_counter()
+            before_python, before_calls, started = python_cpu(), calls.calls, time.perf_counter()
             code = taoqi(["run", *(arg for s in sets for arg in ("--set", s))])
             wall = time.perf_counter() - started
             if code != 0:
@@ -108,7 +107,7 @@ def main() -> None:
                     "python_cpu_s": round(python_cpu() - before_python, 1),
                     "jvm_cpu_s": round(process_cpu(jvm) - before_jvm[0], 1),
                     "jit_cpu_s": round(compiler_cpu(jvm) - before_jvm[1], 1),
-                    "py4j_calls": calls.count["calls"] - before_calls,
+                    "py4j_calls": calls.calls - before_calls,
                 }
             )
             print(runs[-1], flush=True)
