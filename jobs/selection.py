@@ -46,7 +46,7 @@ from jobs.runtime.logs import month_span, timed
 from transforms import catalog
 from transforms.apass import membership
 from transforms.apass.selection import candidate_keys, candidate_rows, decisions, latest_overrides
-from transforms.apass.stability import SELECTOR_METRICS, selector_bins
+from transforms.apass.stability import SELECTOR_METRICS, selector_stability
 from transforms.months import add_months
 from transforms.schemas import OPS_APASS_OVERRIDES, conform_to
 
@@ -165,8 +165,7 @@ def select(spark: SparkSession, config: Config, months: list[str]) -> None:
     print(stock_table(by_month, apass_inputs.targets(spark, config, span), span))
     print(f"selection: {tables.location(config, SELECTION)}; members: {tables.location(config, MEMBERS)}")
     print(profile_check(spark, config, decide))
-    for month in decide:
-        monitor_stability(spark, config, month, features)
+    monitor_stability(spark, config, decide, features)
     # recorded last: a run lost before this selects the months again (`taoqi run` goes by this record)
     rows = {m: by_month.get(m, {}).get("rows", 0) for m in span}
     gold_log.record_months(spark, config, [MEMBERS], rows, f"v{champion.version}")
@@ -285,7 +284,7 @@ def profile_check(spark: SparkSession, config: Config, months: list[str]) -> str
     The first choices are the month's candidates past the gates with the champion's best P(kept), members or
     not, as many as the target: the members the selector would hold. Its invitations alone are too few to
     profile (a month invites only what its lapses and removals left)."""
-    from transforms.apass.profile import invited_profile, profile_lines
+    from transforms.apass.profile import invited_profiles, profile_lines
 
     best_first = Window.partitionBy("month").orderBy(F.desc("model_score"), "user_id")
     first_choices = (
@@ -296,10 +295,10 @@ def profile_check(spark: SparkSession, config: Config, months: list[str]) -> str
         .select("user_id", "month")
     )
     chosen = tables.read(spark, config, CANDIDATES).join(first_choices, ["user_id", "month"], "left_semi")
+    measured = {r["month"]: r.asDict() for r in invited_profiles(chosen).collect()}  # one row per month
     rows, lines = [], []
     for month in months:
-        measured = invited_profile(chosen.filter(F.col("month") == month), year=int(month[:4])).first().asDict()
-        lines = profile_lines(measured)
+        lines = profile_lines(measured.get(month, {"members": 0}))
         rows += [(month, f, m, p, ok) for f, m, p, ok in lines]
     in_months = f"month IN ({', '.join(tables.sql_literal(m) for m in months)})"
     profile = spark.createDataFrame(rows, catalog.table(PROFILE).schema)
@@ -313,26 +312,20 @@ def profile_check(spark: SparkSession, config: Config, months: list[str]) -> str
     return "\n".join(table)
 
 
-def monitor_stability(spark: SparkSession, config: Config, month: str, features: list[str]) -> None:
-    """PSI of every selector input and of the model score against the month before (ops.stability, metric
-    ``selector.<name>``): deciles of the month before for the inputs, tenths of [0, 1] for the score."""
-    from transforms.gold.stability import stability
-
-    before = add_months(month, -1)
-    all_cands = tables.read(spark, config, CANDIDATES)
-    previous = all_cands.filter(F.col("month") == before)
-    if previous.isEmpty():
-        return
-    scored = tables.read(spark, config, SELECTION).select("user_id", "month", "model_score")
-    current = all_cands.filter(F.col("month") == month).join(scored, ["user_id", "month"], "left")
-    previous = previous.join(scored, ["user_id", "month"], "left")
-    edges = previous.approxQuantile(features, [i / 10 for i in range(1, 10)], 0.001)  # 9 numbers per input
-    specs = selector_bins(dict(zip(features, edges, strict=True)))
+def monitor_stability(spark: SparkSession, config: Config, months: list[str], features: list[str]) -> None:
+    """PSI of every selector input and of the model score against the month before (ops.stability, metrics
+    ``selector.<name>``), for every month of ``months`` whose month before has candidates: one plan, one
+    validation and one commit for all of them (transforms/apass/stability.py)."""
+    read = sorted({*months, *(add_months(m, -1) for m in months)})
+    candidates = tables.read(spark, config, CANDIDATES).filter(F.col("month").isin(read))
+    scored = tables.read(spark, config, SELECTION).filter(F.col("month").isin(read))
+    rows = candidates.join(scored.select("user_id", "month", "model_score"), ["user_id", "month"], "left")
     tables.ensure(spark, config, catalog.table(STABILITY))
-    with timed("select", f"stability {month}"):
-        psi = stability(current, previous, month=month, previous_month=before, specs=specs)
-        replacing = f"month = {tables.sql_literal(month)} AND metric LIKE '{SELECTOR_METRICS}%'"
-        quality.publish(spark, config, "select", STABILITY, psi, replacing=replacing, month=month)
+    in_months = ", ".join(tables.sql_literal(m) for m in months)
+    with timed("select", f"stability {month_span(months)}") as t:
+        psi = selector_stability(rows, months=months, features=features)
+        replacing = f"month IN ({in_months}) AND metric LIKE '{SELECTOR_METRICS}%'"
+        t.rows_out = quality.publish(spark, config, "select", STABILITY, psi, replacing=replacing, month=months[-1])
 
 
 def add_override(spark: SparkSession, config: Config, row: dict) -> None:

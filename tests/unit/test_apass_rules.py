@@ -3,6 +3,7 @@ membership month by month, renewal."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 
@@ -21,7 +22,7 @@ from transforms.apass.gates import Gates, gate_failures, scores_past_gates
 from transforms.apass.indicators import NAMES, PROFILE_COLUMNS
 from transforms.apass.renewal import membership_years, renewal_years, renewals
 from transforms.apass.selection import candidate_keys, candidate_rows, decisions, latest_overrides
-from transforms.apass.stability import selector_bins
+from transforms.apass.stability import selector_stability
 from transforms.schemas import GOLD_USER_MONTH
 
 CONFIG = load_config()
@@ -279,14 +280,45 @@ def test_a_member_is_never_invited_again_and_the_capacity_is_what_the_members_le
     assert {(r["capacity"], r["target_stock"]) for r in got.collect()} == {(2, 5)}
 
 
-def test_inputs_are_binned_by_the_month_befores_cut_points_and_the_model_score_by_tenths(spark):
-    specs = selector_bins({"aov_cny": [100.0, 100.0, 500.0]})  # a repeated decile counts once
-    assert [(metric, bins) for metric, _, bins in specs] == [("selector.aov_cny", 3), ("selector.model_score", 11)]
+def _psi(current: list[int], before: list[int], bins: int) -> float:
+    """The PSI of two lists of bins, written out (empty bins at 0.01 %)."""
+    p = [max(current.count(b) / len(current), 1e-4) for b in range(bins)]
+    q = [max(before.count(b) / len(before), 1e-4) for b in range(bins)]
+    return round(sum((pi - qi) * math.log(pi / qi) for pi, qi in zip(p, q, strict=True)), 6)
+
+
+def test_the_selectors_inputs_are_binned_by_the_month_befores_deciles_and_every_month_is_one_plan(spark):
+    january = [(100.0, None)] * 5 + [(500.0, None)] * 5  # deciles 100 (5 times) and 500 (4): cut points 100, 500
+    february = [(50.0, 0.95), (100.0, 0.1), (499.9, None), (500.0, 0.0), (600.0, 0.5)]
+    march = [(float(v), 0.3) for v in range(10, 110, 10)]
+    may = [(1.0, 0.5)]  # April has no candidates: no row for May
     rows = spark.createDataFrame(
-        [(50.0, None), (100.0, 0.0), (499.9, 0.95), (500.0, 0.1)], "aov_cny double, model_score double"
+        [
+            (n, month, aov, score)
+            for month, values in (("2025-01", january), ("2025-02", february), ("2025-03", march), ("2025-05", may))
+            for n, (aov, score) in enumerate(values)
+        ],
+        "user_id long, month string, aov_cny double, model_score double",
     )
-    got = [tuple(r) for r in rows.select(*[b.alias(f"b{i}") for i, (_, b, _) in enumerate(specs)]).collect()]
-    assert got == [(0, 0), (1, 1), (1, 10), (2, 2)]  # no model score (gated out): bin 0, below 0.0
+    got = selector_stability(rows, months=["2025-02", "2025-03", "2025-05"], features=["aov_cny"])
+    psi = {(r["month"], r["metric"]): r for r in got.collect()}
+    assert set(psi) == {(m, f"selector.{x}") for m in ("2025-02", "2025-03") for x in ("aov_cny", "model_score")}
+
+    # a repeated decile counts once: 3 bins; a value reaches a cut point at it
+    feb = psi[("2025-02", "selector.aov_cny")]
+    assert (feb["previous_month"], feb["bins"], feb["members"], feb["previous_members"]) == ("2025-01", 3, 5, 10)
+    assert feb["psi"] == _psi([0, 1, 1, 2, 2], [1] * 5 + [2] * 5, 3)
+    # tenths of [0, 1]; no model score (gated out): bin 0, below 0.0
+    score = psi[("2025-02", "selector.model_score")]
+    assert score["bins"] == 11 and score["psi"] == _psi([10, 2, 0, 1, 6], [0] * 10, 11)
+    # March against February's own deciles (the values at ranks ceil(q x 5): every one of its five values)
+    mar = psi[("2025-03", "selector.aov_cny")]
+    assert (mar["previous_month"], mar["bins"]) == ("2025-02", 6)
+    assert mar["psi"] == _psi([0] * 4 + [1] * 5 + [2], [1, 2, 3, 4, 5], 6)
+    # the same rows, one month at a time
+    for month in ("2025-02", "2025-03"):
+        alone = selector_stability(rows, months=[month], features=["aov_cny"])
+        assertDataFrameEqual(alone, got.filter(got.month == month))
 
 
 # --------------------------------------------------------------------------- the membership, month by month

@@ -7,7 +7,7 @@ registry (carried in gold.apass_candidates, not model inputs).
 
 from __future__ import annotations
 
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 # (figure, measured column, published text, lower bound, upper bound): the bounds make "ok"
@@ -24,17 +24,19 @@ PUBLISHED = (
 )
 
 
-def invited_profile(invited: DataFrame, *, year: int) -> DataFrame:
-    """One row: the figures of PUBLISHED over the invited members' gold.apass_candidates rows of a month in ``year``."""
-    age = F.lit(year) - F.col("birth_year")
+def invited_profiles(invited: DataFrame) -> DataFrame:
+    """One row per month of ``invited`` (gold.apass_candidates rows): the month and the figures of PUBLISHED over
+    its members, their ages taken in the month's year. One aggregation for every month."""
+    age = F.substring("month", 1, 4).cast("int") - F.col("birth_year")
     band = F.concat(
         (F.floor(age / 5) * 5).cast("int").cast("string"),
         F.lit("-"),
         (F.floor(age / 5) * 5 + 4).cast("int").cast("string"),
     )
-    bands = invited.filter(F.col("birth_year").isNotNull()).groupBy(band.alias("band")).count()
-    mode = bands.orderBy(F.desc("count"), F.asc("band")).limit(1).select(F.col("band").alias("age_mode"))
-    figures = invited.agg(
+    bands = invited.filter(F.col("birth_year").isNotNull()).groupBy("month", band.alias("band")).count()
+    commonest = Window.partitionBy("month").orderBy(F.desc("count"), F.asc("band"))
+    mode = bands.select("month", F.col("band").alias("age_mode"), F.row_number().over(commonest).alias("_n"))
+    figures = invited.groupBy("month").agg(
         F.count("*").alias("members"),
         F.avg("gross_spend_cny").alias("annual_spend_cny"),
         F.avg("aov_cny").alias("aov_cny"),
@@ -44,7 +46,8 @@ def invited_profile(invited: DataFrame, *, year: int) -> DataFrame:
         F.avg("overseas_spend_share").alias("overseas_share"),
         F.avg("hobby_share").alias("hobby_share"),
     )
-    return figures.join(mode, F.lit(True), "left")  # no invited member with a birth year: no mode
+    # a month without an invited member's birth year has no mode
+    return figures.join(mode.filter(F.col("_n") == 1).drop("_n"), "month", "left")
 
 
 def profile_lines(measured: dict) -> list[tuple[str, str, str, bool | None]]:

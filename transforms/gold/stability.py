@@ -95,14 +95,21 @@ def stability_by_month(
         .select("x.*")
     )
     current, before = counts("n"), counts("n_prev").withColumnRenamed("month", "previous_month")
-    by_metric = Window.partitionBy("month", "metric")
-    shares = (
+    binned = (
         every_bin.join(current, ["month", "metric", "bin"], "left")
         .join(before, ["previous_month", "metric", "bin"], "left")
         .fillna(0, subset=["n", "n_prev"])
-        .select(
-            "*", F.sum("n").over(by_metric).alias("members"), F.sum("n_prev").over(by_metric).alias("previous_members")
-        )
+    )
+    return psi_by_metric(binned)
+
+
+def psi_by_metric(binned: DataFrame) -> DataFrame:
+    """ops.stability rows from ``binned``: one row per month, previous_month, metric, bins and bin (every bin of
+    the metric, empty ones too), with ``n`` members in the bin this month and ``n_prev`` the month before. A
+    metric whose month before has no members has no row."""
+    by_metric = Window.partitionBy("month", "metric")
+    shares = binned.select(
+        "*", F.sum("n").over(by_metric).alias("members"), F.sum("n_prev").over(by_metric).alias("previous_members")
     )
     p = F.greatest(F.col("n") / F.col("members"), F.lit(EMPTY_BIN_SHARE))
     q = F.greatest(F.col("n_prev") / F.col("previous_members"), F.lit(EMPTY_BIN_SHARE))
