@@ -19,6 +19,7 @@ import argparse
 import logging
 import sys
 import uuid
+from collections.abc import Collection
 from functools import reduce
 
 from pyspark.sql import DataFrame, SparkSession
@@ -102,10 +103,12 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
     """Ingest the new files of batches ``months`` of every enabled source; return rows appended per source."""
     tables.ensure(spark, config, catalog.table(MANIFEST))
     specs = enabled_sources(config)
-    for spec in specs:
-        tables.ensure(spark, config, catalog.bronze(spec.name, spec.bronze_schema))
+    # a bronze table this run creates holds no row: the plan does not read it (on a new lakehouse, none)
+    created = {
+        spec.name for spec in specs if tables.ensure(spark, config, catalog.bronze(spec.name, spec.bronze_schema))
+    }
     with timed("ingest", "plan") as t:
-        plans, counts = plan(spark, config, specs, months)
+        plans, counts = plan(spark, config, specs, months, empty=created)
         t.rows_out = sum(len(p.to_load) for p in plans.values())
     validate_landing(spark, config, specs, plans, months)
     forgotten = forget.forgotten_digests(spark, config)
@@ -135,10 +138,11 @@ def ingest(spark: SparkSession, config: Config, months: list[str]) -> dict[str, 
 
 
 def plan(
-    spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str]
+    spark: SparkSession, config: Config, specs: list[SourceSpec], months: list[str], *, empty: Collection[str] = ()
 ) -> tuple[dict[str, FilePlan], dict[str, dict[str, int]]]:
     """Per source: which landed files to load, which are replays, which bronze holds already; and the rows
-    per batch bronze holds within the volume check's reach (:func:`bronze_batches`).
+    per batch bronze holds within the volume check's reach (:func:`bronze_batches`; the sources in ``empty``,
+    whose bronze tables hold no row, are not read).
 
     Only files the ledger does not know are hashed (on the executors), so a new
     month costs its own files, never a re-read of the landing. Everything that
@@ -191,7 +195,10 @@ def plan(
     # Bronze's files are looked up only for batches with files the ledger lacks (a crash between the
     # bronze append and the ledger's left them there).
     unknown_batches = sorted({month for files in listed.values() for month, _, _ in files})
-    counts, in_bronze = bronze_batches(spark, config, specs, months, files_of=unknown_batches)
+    counts, in_bronze = bronze_batches(
+        spark, config, [s for s in specs if s.name not in empty], months, files_of=unknown_batches
+    )
+    counts.update({name: {} for name in empty})
     plans = {}
     for spec in specs:
         found = []
@@ -215,6 +222,8 @@ def bronze_batches(
     """One query over the bronze tables of ``specs``: per source, its rows per batch from the volume check's
     trailing batches before ``months`` up to their last; and the (source, batch, file name) it holds for the
     batches ``files_of``."""
+    if not specs:
+        return {}, set()
     oldest = add_months(min(months), -config.quality.volume.trailing_batches)
     per_batch = reduce(
         DataFrame.unionByName,

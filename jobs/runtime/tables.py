@@ -63,12 +63,12 @@ def read(spark: SparkSession, config: Config, name: str, version: int | None = N
     return reader.load(location(config, name))
 
 
-def ensure(spark: SparkSession, config: Config, table: Table) -> None:
+def ensure(spark: SparkSession, config: Config, table: Table) -> bool:
     """Create ``table`` as the catalogue declares it, if it does not exist yet: schema (column comments
     included), partitioning, its description as the table comment, and the history it keeps
-    (:func:`retention_properties`)."""
+    (:func:`retention_properties`). Returns whether it created it (then it holds no row)."""
     if exists(spark, config, table.name):  # Delta's createIfNotExists would take a transaction to find out (0.2 s)
-        return
+        return False
     # qualified: Delta's builder takes a relative location without "./" (lake/ops/x) for a table name
     qualified = storage.qualify(spark, location(config, table.name))
     builder = (
@@ -79,6 +79,7 @@ def ensure(spark: SparkSession, config: Config, table: Table) -> None:
     if table.partitioned_by:
         builder = builder.partitionedBy(*table.partitioned_by)
     builder.execute()
+    return True
 
 
 def retention_properties(config: Config) -> dict[str, str]:
