@@ -13,8 +13,7 @@ MONTHS = ["2025-01", "2025-02", "2025-03"]  # enough for events two batches late
 # generate Java code for each plan and compile it; at 1 500 members that costs more than it saves, so they interpret
 # the expressions, a mode Spark's own test suites run in too (the first month in a warm session: 77 -> 63 s; in a
 # fresh process 148 -> 116 s). On the 30 000-member default world compiling pays (generated to scored: 350 s
-# compiled, 470 s interpreted): its fixtures and tests run compiled (tests/conftest.py ``compiled``), and so does
-# the cluster test, submitted as a user submits.
+# compiled, 470 s interpreted): its fixtures and tests run compiled (tests/conftest.py ``compiled``).
 INTERPRETED = {"spark.sql.codegen.wholeStage": "false", "spark.sql.codegen.factoryMode": "NO_CODEGEN"}
 INTERPRETED_SETS = [f"spark.extra.{key}={value}" for key, value in INTERPRETED.items()]  # also in a process of its own
 WORLD = [
