@@ -66,6 +66,10 @@ def test_set_reaches_a_spark_key_with_dots_and_keeps_the_other_extra_settings():
         "spark.databricks.delta.snapshotPartitions": "2",  # from local.yaml
         "spark.sql.codegen.cache.maxEntries": "2000",
         "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+        "spark.sql.streaming.checkpointFileManagerClass": (
+            "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
+        ),
+        "spark.python.sql.dataFrameDebugging.enabled": "false",
         "spark.driver.memory": "4g",
         "spark.sql.adaptive.enabled": "false",
     }
