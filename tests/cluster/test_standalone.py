@@ -40,16 +40,10 @@ REPO = Path(__file__).resolve().parents[2]
 CLUSTER_SETS = [s for s in MONTHLY if not s.startswith("spark.master")]
 MONTH = MONTHS[0]  # one monthly run: every stage once (incremental = full is the e2e tests' subject)
 # conf/local.yaml's settings for a small world on two cores, which the cluster overlay leaves to the cluster's
-# operator: Delta's default of 50 tasks per snapshot costs about 4 s per table read here, G1's concurrent work
-# and Spark's code cache of 100 cost each fresh JVM's CPU (three of them work here: the driver and two executors),
-# and the checksums' renames and PySpark's call sites cost the driver (conf/local.yaml says how much).
+# operator (each says there what it saves), the executors' JVMs included; its driver heap is --driver-memory here.
 _LOCAL = load_config().spark.extra
 LAPTOP = {
-    "spark.databricks.delta.snapshotPartitions": _LOCAL["spark.databricks.delta.snapshotPartitions"],
-    "spark.sql.codegen.cache.maxEntries": _LOCAL["spark.sql.codegen.cache.maxEntries"],
-    "spark.sql.streaming.checkpointFileManagerClass": _LOCAL["spark.sql.streaming.checkpointFileManagerClass"],
-    "spark.python.sql.dataFrameDebugging.enabled": _LOCAL["spark.python.sql.dataFrameDebugging.enabled"],
-    "spark.driver.extraJavaOptions": _LOCAL["spark.driver.extraJavaOptions"],
+    **{key: value for key, value in _LOCAL.items() if key != "spark.driver.memory"},
     "spark.executor.extraJavaOptions": _LOCAL["spark.driver.extraJavaOptions"],
 }
 # About 4 minutes alone, about twice that beside the suite's other worker on the same two cores.
