@@ -15,18 +15,21 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 K = 256  # exact up to 256 distinct sellers a member; about 6 % error beyond
+# Sketches are sorted with sort_array, not array_sort: array_sort compares through a lambda that Spark
+# interprets for each pair; sort_array compares the longs directly (same order: a sketch holds no null). In
+# the roll-up of the demo world's 13 months, array_sort was a tenth of the JVM's CPU samples.
 _TWO_63 = 9.223372036854775808e18
 
 
 def kmv_sketch(values: Column, k: int = K) -> Column:
     """Aggregate: the sketch of the non-null ``values`` of a group (null when there are none)."""
-    hashes = F.array_sort(F.collect_set(F.when(values.isNotNull(), F.xxhash64(values))))
+    hashes = F.sort_array(F.collect_set(F.when(values.isNotNull(), F.xxhash64(values))))
     return F.when(F.size(hashes) > 0, F.slice(hashes, 1, k))
 
 
 def kmv_union(sketches: Column, k: int = K) -> Column:
     """Aggregate: the sketch of the union of a group's sketches (nulls ignored)."""
-    merged = F.array_sort(F.array_distinct(F.flatten(F.collect_list(sketches))))
+    merged = F.sort_array(F.array_distinct(F.flatten(F.collect_list(sketches))))
     return F.when(F.size(merged) > 0, F.slice(merged, 1, k))
 
 
