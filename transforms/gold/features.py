@@ -20,8 +20,6 @@ incremental must equal full bit for bit.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -32,6 +30,8 @@ from transforms.gold.user_month import (
     NEXT_BATCH,
     by_platform,
     categories_in,
+    cny,
+    fen,
     known_by,
     merged_category_masks,
     platform_bits,
@@ -64,11 +64,6 @@ def month_end(month: str | Column) -> Column:
     return F.last_day(F.to_date(F.concat(month, F.lit("-01"))))
 
 
-def _fen(amount: Column) -> Column:
-    """An amount in CNY (2 decimals) as a long of fen."""
-    return (amount * 100).cast("long")
-
-
 def _genders() -> Column:
     return F.array(*[F.lit(g) for g in GENDERS])
 
@@ -81,11 +76,6 @@ def _gender_code(gender: Column) -> Column:
 def _gender(code: Column) -> Column:
     """The gender behind ``_gender_code`` (null for 0 or null)."""
     return F.when(code > 0, F.element_at(_genders(), code))
-
-
-def _cny(fen: Column) -> Column:
-    """Fen back to an exact CNY amount (null stays null)."""
-    return (fen.cast(T.DecimalType(20, 0)) * F.lit(Decimal("0.01"))).cast(AMOUNT_SUM)
 
 
 def window_months(as_of: str, months: int) -> list[str]:
@@ -130,12 +120,12 @@ def user_features(
     partials = user_month.filter(
         F.col("month").between(oldest, as_of_months[-1]) & (F.col("batch") <= as_of_months[-1])
     ).select(
-        *[_fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns if c not in _BY_PLATFORM],
+        *[fen(F.col(c)).alias(c) if c in decimals else F.col(c) for c in user_month.columns if c not in _BY_PLATFORM],
         F.aggregate("platforms", F.lit(0), lambda mask, p: mask.bitwiseOR(platform_bits(p, platforms))).alias(
             "_platform_mask"
         ),
         *[
-            _fen(F.coalesce(F.col("spend_by_platform_cny")[p], F.lit(0))).alias(f"_spend_{i}")
+            fen(F.coalesce(F.col("spend_by_platform_cny")[p], F.lit(0))).alias(f"_spend_{i}")
             for i, p in enumerate(platforms)
         ],
     )
@@ -204,7 +194,7 @@ def user_features(
         return sum((F.col(prefix + k) * F.lit(float(interaction_weights[k])) for k in INTERACTION_KINDS), F.lit(0.0))
 
     summed_filled = [
-        (_cny(F.coalesce(F.col(c), zero)) if c in decimals else F.coalesce(F.col(c), zero)).alias(c)
+        (cny(F.coalesce(F.col(c), zero)) if c in decimals else F.coalesce(F.col(c), zero)).alias(c)
         for c in summed
         if c not in spends
     ]
@@ -222,14 +212,14 @@ def user_features(
         "months_active",
         "active_days",
         *summed_filled,
-        _cny(F.col("max_order_cny")).alias("max_order_cny"),
-        _cny(
+        cny(F.col("max_order_cny")).alias("max_order_cny"),
+        cny(
             F.greatest(F.coalesce(F.col("capped_spend_cny"), zero) - F.coalesce(F.col("capped_refund_cny"), zero), zero)
         ).alias("net_spend_cny"),
-        _cny(F.greatest(F.coalesce(F.col("spend_cny"), zero) - F.coalesce(F.col("refund_cny"), zero), zero)).alias(
+        cny(F.greatest(F.coalesce(F.col("spend_cny"), zero) - F.coalesce(F.col("refund_cny"), zero), zero)).alias(
             "net_gross_spend_cny"
         ),
-        by_platform([_cny(F.coalesce(F.col(c), zero)) for c in spends], platforms).alias("spend_by_platform_cny"),
+        by_platform([cny(F.coalesce(F.col(c), zero)) for c in spends], platforms).alias("spend_by_platform_cny"),
         platforms_in(F.col("_platform_mask"), platforms).alias("platforms"),
         F.bit_count(F.coalesce(F.col("_platform_mask"), F.lit(0))).cast("long").alias("platforms_used"),
         categories_in(F.col("category_mask")).alias("categories_used"),
@@ -238,7 +228,7 @@ def user_features(
         "category_mask",
         "scored_orders",
         weighted_units("_units_").alias("interaction_units"),
-        _cny(F.greatest(F.col("_carry_net"), zero)).alias("carry_net_spend_cny"),
+        cny(F.greatest(F.col("_carry_net"), zero)).alias("carry_net_spend_cny"),
         "carry_scored_orders",
         "carry_active_days",
         weighted_units("_carry_units_").alias("carry_interaction_units"),

