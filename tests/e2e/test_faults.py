@@ -211,8 +211,7 @@ def test_a_rewritten_landed_file_stops_ingest_until_a_bronze_rollback_lets_it_lo
 
     loaded, before = in_bronze(), versions(ingested_last)
     # the same size, another content (two lines swapped): found by its time, then its hash. A feed rewrites
-    # the file without Hadoop's checksum beside it (a checksummed file system would have written one with the
-    # old content; conf/local.yaml's does not)
+    # the file without Hadoop's checksum beside it (the generator wrote one: it goes with the old content)
     landed.with_name(f".{landed.name}.crc").unlink(missing_ok=True)
     landed.write_text("".join([lines[1], lines[0], *lines[2:]]))
     for rewritten in ("same size", "a line fewer"):

@@ -70,8 +70,6 @@ def test_set_reaches_a_spark_key_with_dots_and_keeps_the_other_extra_settings():
             "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager"
         ),
         "spark.python.sql.dataFrameDebugging.enabled": "false",
-        "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
-        "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
         "spark.driver.memory": "4g",
         "spark.sql.adaptive.enabled": "false",
     }
