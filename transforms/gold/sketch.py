@@ -15,12 +15,12 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 K = 256  # exact up to 256 distinct sellers a member; about 6 % error beyond
-# Sketches are sorted with sort_array, not array_sort: array_sort compares through a lambda that Spark
-# interprets for each pair; sort_array compares the longs directly (same order: a sketch holds no null). In
-# the roll-up of the demo world's 13 months, array_sort was a tenth of the JVM's CPU samples.
 _TWO_63 = 9.223372036854775808e18
 
 
+# Sketches are sorted with sort_array, not array_sort: array_sort compares through a lambda that Spark
+# interprets for each pair; sort_array compares the longs directly (same order: a sketch holds no null). In
+# the roll-up of the demo world's 13 months, array_sort was a tenth of the JVM's CPU samples.
 def kmv_sketch(values: Column, k: int = K) -> Column:
     """Aggregate: the sketch of the non-null ``values`` of a group (null when there are none)."""
     hashes = F.sort_array(F.collect_set(F.when(values.isNotNull(), F.xxhash64(values))))

@@ -68,8 +68,7 @@ def _money(col: Column) -> Column:
 
 
 # Sums of amounts run on longs of fen and come back as decimals at the end: exact like decimals, and Spark sums
-# DECIMAL(22,2) as BigDecimals (aggregating the demo world's 13 batches: 120 -> 111 s, the JVM's CPU 223 -> 206 s;
-# the 12-month roll-up of a 100 k-member world 21 -> 11 s).
+# DECIMAL(22,2) as BigDecimals (aggregating the demo world's 13 batches: 120 -> 111 s, the JVM's CPU 223 -> 206 s).
 def fen(amount: Column) -> Column:
     """An amount in CNY (2 decimals) as a long of fen."""
     return (amount * 100).cast("long")
