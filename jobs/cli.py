@@ -8,6 +8,7 @@ failed critical data-quality check with one line and exit code 3.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import signal
@@ -121,13 +122,18 @@ def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None
     # Stages that only talk to MLflow (promote, models) start no Spark session, unless the lock of a
     # lakehouse on a remote file system needs one (its Hadoop FileSystem).
     needs_spark = getattr(module, "NEEDS_SPARK", True) or not (read_only or is_local(config))
-    spark = build_spark(config, app_name=f"taoqi-{name}") if needs_spark else None
+    spark = None
     try:
-        if read_only:
+        with contextlib.ExitStack() as held:  # one writer per lakehouse (jobs/runtime/lock.py)
+            # A lakehouse on this machine's disk is locked before the session starts: a second writer is
+            # refused at once, before its JVM starts. Elsewhere the lock goes through the session's file system.
+            if not read_only and is_local(config):
+                held.enter_context(lakehouse_lock(None, config, name))
+            if needs_spark:
+                spark = build_spark(config, app_name=f"taoqi-{name}")
+            if not read_only and not is_local(config):
+                held.enter_context(lakehouse_lock(spark, config, name))
             last_line = module.execute(spark, config, args)
-        else:
-            with lakehouse_lock(spark, config, name):  # one writer per lakehouse (jobs/runtime/lock.py)
-                last_line = module.execute(spark, config, args)
     except BaseException:
         try:  # the checks the stage got to, also when it failed; the stage's own error is the one to see
             if spark is not None:

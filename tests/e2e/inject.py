@@ -1,11 +1,8 @@
-"""The fault tests' launcher: the taoqi CLI with one fault injected at a table write.
+"""The fault tests' launcher: the taoqi CLI killed right after one table's write, and their in-process faults.
 
-    python -m tests.e2e.inject kill-after TABLE -- <taoqi args>         SIGKILL right after TABLE's commit
-    python -m tests.e2e.inject wait-before TABLE FLAG -- <taoqi args>   hold (and the lock) until FLAG exists
-    python -m tests.e2e.inject fail-first-attempt TABLE MARK -- <taoqi args>
-        the first attempt of the first task writing TABLE raises (MARK is touched); Spark retries it
-        (the suite's own session retries too: tests/e2e/test_faults.py uses fail_first_attempt in process)
+    python -m tests.e2e.inject kill-after TABLE -- <taoqi args>   SIGKILL right after TABLE's commit
 
+:func:`fail_first_attempt` makes the first attempt of a task fail (the suite's session retries it).
 Test code only: the job has no fault hooks of its own.
 """
 
@@ -14,7 +11,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from pyspark.sql import functions as F
@@ -40,24 +36,20 @@ def fail_first_attempt(mark: str):
 
 def main(argv: list[str]) -> int:
     split = argv.index("--")
-    (fault, table, *extra), args = argv[:split], argv[split + 1 :]
+    (fault, table), args = argv[:split], argv[split + 1 :]
+    assert fault == "kill-after", fault
     replace_where, append = tables.replace_where, tables.append
 
-    def inject(write):
+    def killed_after(write):
         def written(df, config, name, *rest, **kw):
-            if name == table and fault == "fail-first-attempt":
-                df = df.filter(fail_first_attempt(extra[0])(F.lit(1)))
-            if name == table and fault == "wait-before":
-                while not Path(extra[0]).exists():
-                    time.sleep(0.1)
             done = write(df, config, name, *rest, **kw)
-            if name == table and fault == "kill-after":
+            if name == table:
                 os.kill(os.getpid(), signal.SIGKILL)  # no finally blocks, no lock release: a lost driver
             return done
 
         return written
 
-    tables.replace_where, tables.append = inject(replace_where), inject(append)
+    tables.replace_where, tables.append = killed_after(replace_where), killed_after(append)
     return cli.main(args)
 
 

@@ -14,13 +14,13 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from tests.tiny_world import ENV, MONTHLY, MONTHS, SOURCES, at, set_args
+from tests.tiny_world import ENV, MONTHLY, MONTHS, SOURCES, at, set_args, taoqi
 
 pytestmark = pytest.mark.e2e
 
@@ -102,30 +102,45 @@ def test_a_driver_killed_between_writing_and_publishing_is_repaired_by_the_rerun
     assert_same_tables(spark, before_last, lakes["monthly"], BRONZE)
 
 
-def test_two_runs_of_a_month_at_once_one_runs_the_other_fails_at_once(spark, lakes, before_last, tmp_path, capsys):
+def test_two_runs_of_a_month_at_once_one_runs_the_other_fails_at_once(spark, lakes, before_last, monkeypatch, capsys):
     from jobs.cli import main
+    from jobs.runtime import tables
 
-    go = tmp_path / "go"
-    first = injected(["wait-before", "bronze.accounts", str(go)], before_last, "ingest", "--month", LAST)
+    # The first run, in this process, holds the lakehouse and waits before its first bronze write; the second
+    # is a process of its own, started meanwhile.
+    holding, go, outcome = threading.Event(), threading.Event(), {}
+    append = tables.append
+
+    def waits_before_accounts(df, config, name, *rest):
+        if name == "bronze.accounts":
+            holding.set()
+            go.wait(timeout=600)
+        return append(df, config, name, *rest)
+
+    def first_run() -> None:
+        try:
+            outcome["code"] = main(["ingest", "--month", LAST, *at(before_last), *set_args(MONTHLY)])
+        finally:
+            holding.set()  # also when it failed before the write: the test must not wait for nothing
+
+    monkeypatch.setattr(tables, "append", waits_before_accounts)
+    first = threading.Thread(target=first_run, name="first run")
+    first.start()
     try:
-        deadline = time.monotonic() + 300
-        while not (before_last / "_taoqi.lock").exists():
-            assert first.poll() is None and time.monotonic() < deadline, first.communicate()[1][-3000:]
-            time.sleep(0.2)
-        # the second run of the month, in this process, while the first holds the lakehouse
-        capsys.readouterr()
-        code = main(["ingest", "--month", LAST, *at(before_last), *set_args(MONTHLY)])
-        err = capsys.readouterr().err
+        assert holding.wait(timeout=600) and (before_last / "_taoqi.lock").exists(), outcome
+        second = taoqi("ingest", "--month", LAST, root=before_last, sets=MONTHLY, check=False)
         # nothing written by the refused run: the first has not written yet either
         assert read(spark, before_last, "bronze.accounts").filter(f"_ingest_month = '{LAST}'").count() == 0
     finally:
-        go.touch()
-    assert code == 4, err[-3000:]
-    last_line = err.strip().splitlines()[-1]
+        go.set()
+        first.join(timeout=600)
+    assert second.returncode == 4, second.stderr[-3000:]
+    last_line = second.stderr.strip().splitlines()[-1]
     assert last_line.startswith("taoqi ingest: error: the lakehouse is busy: `taoqi ingest` (pid ")
-    assert "nothing was written" in last_line and "Traceback" not in err
-    _, err = first.communicate(timeout=600)
-    assert first.returncode == 0, err[-3000:]
+    assert "nothing was written" in last_line and "Traceback" not in second.stderr
+    # refused before its Spark session started: a JVM would have announced its logging on stderr
+    assert "log4j" not in second.stderr, second.stderr[-3000:]
+    assert outcome.get("code") == 0, capsys.readouterr().err[-3000:]
     assert_same_tables(spark, before_last, lakes["monthly"], BRONZE)
 
 
