@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None:
     """Build the session and execute one stage; returns the line to print last (``run``: the report's path)."""
-    from jobs.runtime.lock import is_local, lakehouse_lock
+    from jobs.runtime.lock import is_local, lakehouse_lock, lockable_before_session
     from jobs.runtime.session import build_spark
 
     module = importlib.import_module(STAGES[name])
@@ -127,11 +127,12 @@ def run_stage(name: str, config: Config, args: argparse.Namespace) -> str | None
         with contextlib.ExitStack() as held:  # one writer per lakehouse (jobs/runtime/lock.py)
             # A lakehouse on this machine's disk is locked before the session starts: a second writer is
             # refused at once, before its JVM starts. Elsewhere the lock goes through the session's file system.
-            if not read_only and is_local(config):
+            lock_first = not read_only and (lockable_before_session(config) or not needs_spark)
+            if lock_first:
                 held.enter_context(lakehouse_lock(None, config, name))
             if needs_spark:
                 spark = build_spark(config, app_name=f"taoqi-{name}")
-            if not read_only and not is_local(config):
+            if not read_only and not lock_first:
                 held.enter_context(lakehouse_lock(spark, config, name))
             last_line = module.execute(spark, config, args)
     except BaseException:

@@ -62,6 +62,14 @@ def is_local(config: Config) -> bool:
     return config.local_root() is not None
 
 
+def lockable_before_session(config: Config) -> bool:
+    """The lakehouse is on this machine's disk whatever the session will say: a local root, and a session this
+    process starts in local mode. Under spark-submit, or with a cluster's master, a root without a scheme is
+    on the cluster's default file system, which only the session knows."""
+    master = config.spark.master or ""
+    return is_local(config) and master.startswith("local") and "PYSPARK_GATEWAY_PORT" not in os.environ
+
+
 class _LocalFiles:
     """The lock's three file operations on a local disk, with the OS's exclusive create."""
 

@@ -134,6 +134,29 @@ def test_a_second_writer_fails_at_once_and_writes_nothing(spark, tmp_path, capsy
     assert not (tmp_path / "gold").exists() and not (tmp_path / "_taoqi.lock").exists()
 
 
+@pytest.mark.parametrize(
+    ("root", "master", "submitted", "before"),
+    [
+        ("/data/lake", "local[2]", False, True),  # the demo, the suite: locked before the JVM starts
+        ("file:/data/lake", "local[*]", False, True),
+        ("/data/lake", None, False, False),  # the cluster overlay: the root is on the cluster's file system
+        ("/data/lake", "yarn", False, False),
+        ("/data/lake", "local[2]", True, False),  # under spark-submit: its session knows the file system
+        ("hdfs://nn/lake", "local[2]", False, False),
+    ],
+)
+def test_only_a_lakehouse_surely_on_this_disk_is_locked_before_the_session(
+    root, master, submitted, before, monkeypatch
+):
+    from jobs.runtime.lock import lockable_before_session
+
+    monkeypatch.delenv("PYSPARK_GATEWAY_PORT", raising=False)
+    if submitted:
+        monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "40000")
+    config = load_config(sets=[f"lakehouse.root={root}", f"spark.master={master}" if master else "spark.master="])
+    assert lockable_before_session(config) is before
+
+
 @pytest.mark.parametrize("stage", [["quality", "--month", "2025-01"], ["promote"]])
 def test_quality_and_promote_take_the_lock(tmp_path, capsys, stage):
     config = load_config(sets=[f"lakehouse.root={tmp_path}"])
