@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from functools import reduce
 
 from delta.tables import DeltaTable
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -133,11 +132,8 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
     report, ready = [], []
     with contextlib.ExitStack() as held:
         accounts = None  # silver.accounts as this run will leave it, once its rows are ready
-        # each target's caches and checkpoints, released once nothing left to write reads them
-        caches: dict[str, contextlib.ExitStack] = {}
         for target in sorted(by_target, key=lambda t: (t != "accounts", t == "risk_flags")):
             specs = by_target[target]
-            caches[target] = held.enter_context(contextlib.ExitStack())
             with timed("conform", target) as t:
                 rows, output, rejected = prepare_target(
                     spark,
@@ -147,7 +143,7 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
                     months,
                     replacing=replaced(specs),
                     accounts=accounts,
-                    held=caches[target],
+                    held=held,
                 )
                 t.rows_in = sum(r["rows_in"] for r in rows)
                 t.rows_out = sum(r["rows_valid"] for r in rows)
@@ -174,19 +170,10 @@ def conform(spark: SparkSession, config: Config, months: list[str]) -> list[dict
         now = datetime.now(UTC)
         recon = spark.createDataFrame([{**r, "conformed_at": now} for r in report], OPS_RECONCILIATION)
         recon = held.enter_context(quality.gate(spark, config, "conform", RECONCILIATION, recon, month=months[-1]))
-        # Every row is ready and checked: publish. silver.accounts goes last of the silver tables, since a
-        # write drops the cached plans that read its table (Spark's recacheByPath) and the others' rows
-        # and quarantine read it; the orders before the risk flags that the orders' rows read.
-        writes = [(name, rows, where) for name, rows, where, _ in ready if name != "silver.accounts"]
-        writes += [(QUARANTINE, quarantine, these_batches)]
-        writes += [(name, rows, where) for name, rows, where, _ in ready if name == "silver.accounts"]
+        # Every row is ready and checked (materialised: no write changes them): publish, the orders before
+        # the risk flags that the orders' rows read.
+        writes = [(name, rows, where) for name, rows, where, _ in ready] + [(QUARANTINE, quarantine, these_batches)]
         for name, rows, where in writes:
-            if name == "silver.accounts":
-                # Spark re-plans every cached plan that reads a table it writes (recacheByPath), each with
-                # Delta's file listing: the other targets' rows read silver.accounts, and they are written.
-                for target, held_by_target in caches.items():
-                    if target != "accounts":
-                        held_by_target.close()
             with timed("conform", f"write {name}") as t:
                 t.rows_out = tables.replace_where(rows, config, name, where)
         if "risk_flags" in by_target:
@@ -220,7 +207,7 @@ def prepare_target(
     reconciliation rows, the rows that replace ``replacing`` (checked against the table's suite) and
     the quarantined rows. ``accounts`` is silver.accounts as the run will leave it (None: as it is).
 
-    Caches and checkpoints stay until ``held`` closes, after the writes."""
+    Its materialised rows stay until ``held`` closes, after the writes."""
     name = f"silver.{target}"
     published = catalog.table(name)
     schema = published.schema
@@ -232,10 +219,8 @@ def prepare_target(
     def bronze(spec: SourceSpec) -> DataFrame:
         return tables.read(spark, config, f"bronze.{spec.name}").filter(F.col("_ingest_month").isin(months))
 
-    def cached(df: DataFrame) -> DataFrame:
-        df = df.persist(StorageLevel.MEMORY_AND_DISK_DESER)
-        held.callback(df.unpersist)
-        return df
+    def materialised(df: DataFrame) -> DataFrame:
+        return held.enter_context(quality.materialised(spark, config, df))
 
     if accounts is None and target != "accounts":
         accounts = tables.read(spark, config, "silver.accounts").select("user_id", "ingest_month")
@@ -252,20 +237,20 @@ def prepare_target(
         if target == "accounts":
             rows = with_account_change_check(rows, earlier)
         batches.append(without_valid_payload(rows).select("*", F.lit(spec.name).alias(_SOURCE)))
-    candidates = cached(reduce(DataFrame.unionByName, batches))
+    candidates = materialised(reduce(DataFrame.unionByName, batches))
     valid = F.col(REJECT_REASON).isNull()
     key = list(specs[0].natural_key)
     ranked = with_duplicates_marked(candidates.filter(valid), earlier, key, event_table=event_table)
     if target == "orders":
         ranked = _with_known_flags(spark, config, ranked)
-    ranked = cached(ranked)
+    ranked = materialised(ranked)
     is_dup, is_late = F.col(IS_DUPLICATE), F.col(IS_LATE)
     users = {} if target == "accounts" else {"accounts": accounts.select("user_id")}
     row_month = F.col("event_month") if event_table else F.date_format("registered_date", "yyyy-MM")
     by_batch = [_SOURCE, "ingest_month"]
     # Every count of the reconciliation in one aggregation: the rows kept or found duplicate, the rows
     # quarantined, and the rows in, counted on bronze itself (a conformer that lost or invented rows
-    # cannot balance). It fills ranked's cache, which the check and the write then read.
+    # cannot balance), on the materialised rows the check and the write read too.
     kind = F.col("_kind")
     outcomes = ranked.select(
         *by_batch,
