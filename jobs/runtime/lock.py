@@ -40,6 +40,7 @@ from pyspark.sql import SparkSession
 from jobs.runtime import storage
 from jobs.runtime.config import Config
 from jobs.runtime.errors import UserError
+from jobs.runtime.session import starts_in_local_mode
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,7 @@ def lockable_before_session(config: Config) -> bool:
     """The lakehouse is on this machine's disk whatever the session will say: a local root, and a session this
     process starts in local mode. Under spark-submit, or with a cluster's master, a root without a scheme is
     on the cluster's default file system, which only the session knows."""
-    master = config.spark.master or ""
-    return is_local(config) and master.startswith("local") and "PYSPARK_GATEWAY_PORT" not in os.environ
+    return is_local(config) and starts_in_local_mode(config)
 
 
 class _LocalFiles:

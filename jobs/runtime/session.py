@@ -28,6 +28,17 @@ DELTA_SQL_CONF = {
 }
 
 
+def launched_by_a_launcher() -> bool:
+    """spark-submit (or any launcher that starts the JVM first) handed this process its gateway."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def starts_in_local_mode(config: Config) -> bool:
+    """The session this process starts runs in local mode: no launcher chose the master, and the config's
+    is ``local[...]``."""
+    return not launched_by_a_launcher() and (config.spark.master or "").startswith("local")
+
+
 def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
     """Return the session for a stage.
 
@@ -39,9 +50,8 @@ def build_spark(config: Config, app_name: str | None = None) -> SparkSession:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
-    # spark-submit (and any launcher that starts the JVM first) hands this process a gateway;
-    # then the master, jars and driver memory are the launcher's and must not be overridden.
-    launched_by_submit = "PYSPARK_GATEWAY_PORT" in os.environ
+    # Under a launcher the master, jars and driver memory are the launcher's and must not be overridden.
+    launched_by_submit = launched_by_a_launcher()
     builder = SparkSession.builder.appName(app_name or config.spark.app_name)
     if not launched_by_submit and config.spark.master:
         builder = builder.master(config.spark.master)
