@@ -70,13 +70,21 @@ def versions(root: Path) -> dict[str, int]:
     }
 
 
-@pytest.fixture
-def ingested_last(before_last) -> Path:
-    """The copy with the last batch ingested, not conformed."""
+@pytest.fixture(scope="module")
+def last_batch_ingested(lakes, tmp_path_factory) -> Path:
+    """The monthly lakehouse as its second-to-last month left it, with the last batch ingested, not conformed:
+    ingested once for the tests that start from there (each on a copy)."""
     from jobs.cli import main
 
-    assert main(["ingest", "--month", LAST, *at(before_last), *set_args(MONTHLY)]) == 0
-    return before_last
+    lake = Path(shutil.copytree(lakes["before_last"], tmp_path_factory.mktemp("faults") / "ingested_last"))
+    assert main(["ingest", "--month", LAST, *at(lake), *set_args(MONTHLY)]) == 0
+    return lake
+
+
+@pytest.fixture
+def ingested_last(last_batch_ingested, tmp_path) -> Path:
+    """A private copy of ``last_batch_ingested``."""
+    return Path(shutil.copytree(last_batch_ingested, tmp_path / "lake"))
 
 
 class DriverLost(BaseException):
