@@ -176,9 +176,13 @@ def purge(spark: SparkSession, config: Config) -> str:
         for name in names:
             with timed("forget", f"purge {name}"):
                 location = tables.location(config, name)
-                # rows a deletion vector hides are still in their file: rewrite such files first
-                spark.sql(f"REORG TABLE delta.`{location}` APPLY (PURGE)")
-                DeltaTable.forPath(spark, location).vacuum(hours)
+                table = DeltaTable.forPath(spark, location)
+                # Rows a deletion vector hides are still in their file: rewrite such files first. A table
+                # whose protocol lacks the feature has none (this program's own tables, unless a platform
+                # turns the feature on by default, as Databricks does); the rewrite's pass is skipped there.
+                if "deletionVectors" in (table.detail().first()["tableFeatures"] or []):
+                    spark.sql(f"REORG TABLE delta.`{location}` APPLY (PURGE)")
+                table.vacuum(hours)
     finally:
         spark.conf.set(RETENTION_CHECK, previous)
     return f"forget --purge: {len(names)} table(s) vacuumed, {hours:g} hour(s) of history kept"

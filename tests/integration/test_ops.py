@@ -260,3 +260,35 @@ def test_a_lakehouse_root_that_cannot_be_used_ends_in_one_line(spark, capsys, ro
     assert main(["explain", "--user", "1", *_sets(root)]) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert ("no file system for its scheme" if "://" in root else "not found at /dev/null/lake") in last
+
+
+def test_purge_removes_rows_a_deletion_vector_hid_and_rewrites_only_tables_that_have_them(spark, tmp_path, capsys):
+    """On a platform that turns deletion vectors on (Databricks does, for new tables), `forget` hides a member's
+    rows in their file instead of rewriting it; `forget --purge` rewrites such files before its VACUUM, and leaves
+    the tables without the feature to VACUUM alone."""
+    sets = [*_sets(tmp_path), "--set", "privacy.purge_after_hours=0"]
+    config = load_config(sets=[f"lakehouse.root={tmp_path}"])
+    for name in ("gold.service_routing", "gold.personas"):
+        tables.ensure(spark, config, catalog.table(name))
+    routing = f"{tmp_path}/gold/service_routing"
+    spark.sql(f"ALTER TABLE delta.`{routing}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
+    rows = [(user, "2025-12", "C3", "standard", user) for user in (1, 2, 3)]
+    schema = catalog.table("gold.service_routing").schema
+    spark.createDataFrame(rows, schema).coalesce(1).write.format("delta").mode("append").save(routing)
+    personas = [(user, "2025-12", 0, "the planner", 0.5, 1) for user in (1, 2, 3)]
+    tables.append(spark.createDataFrame(personas, catalog.table("gold.personas").schema), config, "gold.personas")
+
+    def on_disk(table: str) -> set[int]:
+        files = [str(p) for p in (tmp_path / "gold" / table).rglob("*.parquet")]
+        return {r["user_id"] for r in spark.read.parquet(*files).select("user_id").collect()}
+
+    assert main(["forget", "--user", "2", "--reason", "request 1", *sets]) == 0
+    assert {r["user_id"] for r in spark.read.format("delta").load(routing).collect()} == {1, 3}
+    assert 2 in on_disk("service_routing")  # hidden by a deletion vector, its file kept
+    assert main(["forget", "--purge", *sets]) == 0
+    assert on_disk("service_routing") == on_disk("personas") == {1, 3}
+    operations = {
+        table: {r["operation"] for r in spark.sql(f"DESCRIBE HISTORY delta.`{tmp_path}/gold/{table}`").collect()}
+        for table in ("service_routing", "personas")
+    }
+    assert "REORG" in operations["service_routing"] and "REORG" not in operations["personas"], operations
