@@ -79,8 +79,13 @@ def at(root: Path) -> list[str]:
     return ["--set", f"lakehouse.root={root}", "--set", f"quality.reports_root={root / 'reports'}"]
 
 
+def cli_arguments(args: tuple[str, ...], root: Path, sets: list[str]) -> list[str]:
+    """The arguments of ``taoqi *args`` on ``root`` with ``sets``, run as a process of its own (SHORT_LIVED_JVM)."""
+    return [*args, *at(root), *set_args([*sets, *SHORT_LIVED_JVM])]
+
+
 def _command(args: tuple[str, ...], root: Path, sets: list[str]) -> list[str]:
-    return [str(BIN / "taoqi"), *args, *at(root), *set_args([*sets, *SHORT_LIVED_JVM])]
+    return [str(BIN / "taoqi"), *cli_arguments(args, root, sets)]
 
 
 def taoqi(*args: str, root: Path, sets: list[str] = WORLD, check: bool = True) -> subprocess.CompletedProcess:

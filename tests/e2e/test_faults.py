@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from pyspark.testing import assertDataFrameEqual
 
-from tests.tiny_world import ENV, MONTHLY, MONTHS, SHORT_LIVED_JVM, SOURCES, at, set_args, taoqi
+from tests.tiny_world import ENV, MONTHLY, MONTHS, SOURCES, at, cli_arguments, set_args, taoqi
 
 pytestmark = pytest.mark.e2e
 
@@ -41,16 +41,7 @@ def read(spark, root: Path, name: str):
 
 
 def injected(fault: list[str], root: Path, *args: str, sets: list[str] = MONTHLY) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "tests.e2e.inject",
-        *fault,
-        "--",
-        *args,
-        *at(root),
-        *set_args([*sets, *SHORT_LIVED_JVM]),
-    ]
+    command = [sys.executable, "-m", "tests.e2e.inject", *fault, "--", *cli_arguments(args, root, sets)]
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=REPO)
 
 

@@ -262,7 +262,7 @@ def test_a_lakehouse_root_that_cannot_be_used_ends_in_one_line(spark, capsys, ro
     assert ("no file system for its scheme" if "://" in root else "not found at /dev/null/lake") in last
 
 
-def test_purge_removes_rows_a_deletion_vector_hid_and_rewrites_only_tables_that_have_them(spark, tmp_path, capsys):
+def test_purge_removes_rows_a_deletion_vector_hid_and_rewrites_only_tables_that_have_them(spark, tmp_path):
     """On a platform that turns deletion vectors on (Databricks does, for new tables), `forget` hides a member's
     rows in their file instead of rewriting it; `forget --purge` rewrites such files before its VACUUM, and leaves
     the tables without the feature to VACUUM alone."""
@@ -274,6 +274,7 @@ def test_purge_removes_rows_a_deletion_vector_hid_and_rewrites_only_tables_that_
     spark.sql(f"ALTER TABLE delta.`{routing}` SET TBLPROPERTIES ('delta.enableDeletionVectors' = 'true')")
     rows = [(user, "2025-12", "C3", "standard", user) for user in (1, 2, 3)]
     schema = catalog.table("gold.service_routing").schema
+    # one file for the three members: deleting one of them marks a row of a kept file, not a whole file
     spark.createDataFrame(rows, schema).coalesce(1).write.format("delta").mode("append").save(routing)
     personas = [(user, "2025-12", 0, "the planner", 0.5, 1) for user in (1, 2, 3)]
     tables.append(spark.createDataFrame(personas, catalog.table("gold.personas").schema), config, "gold.personas")
