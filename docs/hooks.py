@@ -1,8 +1,8 @@
 """MkDocs hook: the table reference of docs/tables.md and the landing contract of docs/landing.md, rendered
 from the code at build time.
 
-The table catalogue (transforms/catalog.py: name, description, producing stage, partitioning; the
-columns' descriptions are their Delta column comments), the quarantine reason codes
+The table catalogue (transforms/catalog.py: name, description, producing stage, partitioning, table
+properties; the columns' descriptions are their Delta column comments), the quarantine reason codes
 (transforms/silver/reasons.py) and each source's contract (its conformer module: the SourceSpec, the
 fields it requires, its docstring; the fields' descriptions are their comments in
 transforms/bronze/raw_schemas.py) are written once, in the code; the pages hold markers where they go.
@@ -31,6 +31,7 @@ def catalogue_markdown() -> str:
     for layer in ("silver", "gold", "ops"):
         for table in (t for t in CATALOG.values() if t.layer == layer):
             partitioning = ", ".join(f"`{c}`" for c in table.partitioned_by) or "none"
+            created_with = "".join(f"; created with `{key} = {value}`" for key, value in table.properties)
             rows = [
                 f"| `{f.name}` | {f.dataType.simpleString()} | {'yes' if f.nullable else 'no'} "
                 f"| {_cell(f.metadata.get('comment', ''))} |"
@@ -43,7 +44,7 @@ def catalogue_markdown() -> str:
                         "",
                         table.description,
                         "",
-                        f"Published by `taoqi {table.producer}`; partitioned by {partitioning}.",
+                        f"Published by `taoqi {table.producer}`; partitioned by {partitioning}{created_with}.",
                         "",
                         "| column | type | nullable | description |",
                         "|---|---|---|---|",

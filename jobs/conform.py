@@ -4,8 +4,8 @@ For each source and batch: parse and check every row (the source's conformer),
 quarantine rows outside the batch window, of users without an account, or
 account records that change an account an earlier batch registered,
 drop duplicates on the natural key (within the batch and against earlier
-batches), and publish. silver.orders gets all four platforms; risk-control
-flags mark the orders they name (Delta MERGE). Every source and batch gets a
+batches), and publish. silver.orders gets the orders of every enabled
+platform; risk-control flags mark the orders they name (Delta MERGE). Every source and batch gets a
 reconciliation row in ops.reconciliation: rows in = valid + quarantined +
 duplicates, checked and printed.
 

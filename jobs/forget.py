@@ -175,14 +175,9 @@ def purge(spark: SparkSession, config: Config) -> str:
     try:
         for name in names:
             with timed("forget", f"purge {name}"):
-                location = tables.location(config, name)
-                table = DeltaTable.forPath(spark, location)
-                # Rows a deletion vector hides are still in their file: rewrite such files first. A table
-                # whose protocol lacks the feature has none (this program's own tables, unless a platform
-                # turns the feature on by default, as Databricks does); the rewrite's pass is skipped there.
-                if "deletionVectors" in (table.detail().first()["tableFeatures"] or []):
-                    spark.sql(f"REORG TABLE delta.`{location}` APPLY (PURGE)")
-                table.vacuum(hours)
+                # rows a deletion vector hides are still in their file: rewrite such files first
+                tables.purge_deletion_vectors(spark, config, name)
+                DeltaTable.forPath(spark, tables.location(config, name)).vacuum(hours)
     finally:
         spark.conf.set(RETENTION_CHECK, previous)
     return f"forget --purge: {len(names)} table(s) vacuumed, {hours:g} hour(s) of history kept"

@@ -23,14 +23,21 @@ class Table:
     partitioned_by: tuple[str, ...]
     producer: str  # the taoqi stage that publishes it
     description: str
+    # Delta table properties it is created with, besides the history every table keeps (jobs/runtime/tables.py)
+    properties: tuple[tuple[str, str], ...] = ()
 
     @property
     def layer(self) -> str:
         return self.name.partition(".")[0]
 
 
-def _event_table(name: str, schema: T.StructType, description: str) -> Table:
-    return Table(name, schema, ("event_month",), "conform", description)
+def _event_table(name: str, schema: T.StructType, description: str, **kwargs) -> Table:
+    return Table(name, schema, ("event_month",), "conform", description, **kwargs)
+
+
+# The risk flags' MERGE updates a few rows in each file of the months it reaches: with deletion vectors Delta
+# writes those rows again and marks the old ones deleted, instead of writing every file they sit in again.
+DELETION_VECTORS = (("delta.enableDeletionVectors", "true"),)
 
 
 CATALOG: dict[str, Table] = {
@@ -39,8 +46,9 @@ CATALOG: dict[str, Table] = {
         _event_table(
             "silver.orders",
             S.SILVER_ORDERS,
-            "Orders of all four platforms in one schema, in CNY and Asia/Shanghai time; one row per "
+            "Orders of every enabled platform in one schema, in CNY and Asia/Shanghai time; one row per "
             "platform and order id. Risk-flagged orders are marked, never dropped.",
+            properties=DELETION_VECTORS,
         ),
         _event_table(
             "silver.interactions",

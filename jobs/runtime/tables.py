@@ -65,7 +65,7 @@ def read(spark: SparkSession, config: Config, name: str, version: int | None = N
 
 def ensure(spark: SparkSession, config: Config, table: Table) -> bool:
     """Create ``table`` as the catalogue declares it, if it does not exist yet: schema (column comments
-    included), partitioning, its description as the table comment, and the history it keeps
+    included), partitioning, its description as the table comment, its properties, and the history it keeps
     (:func:`retention_properties`). Returns whether it created it (then it holds no row)."""
     if exists(spark, config, table.name):  # Delta's createIfNotExists would take a transaction to find out (0.2 s)
         return False
@@ -74,7 +74,7 @@ def ensure(spark: SparkSession, config: Config, table: Table) -> bool:
     builder = (
         DeltaTable.createIfNotExists(spark).location(qualified).addColumns(table.schema).comment(table.description)
     )
-    for key, value in retention_properties(config).items():
+    for key, value in {**retention_properties(config), **dict(table.properties)}.items():
         builder = builder.property(key, value)
     if table.partitioned_by:
         builder = builder.partitionedBy(*table.partitioned_by)
@@ -88,6 +88,18 @@ def retention_properties(config: Config) -> dict[str, str]:
     only files no version of that age reads)."""
     interval = f"interval {config.lakehouse.history_days} days"
     return {"delta.logRetentionDuration": interval, "delta.deletedFileRetentionDuration": interval}
+
+
+def purge_deletion_vectors(spark: SparkSession, config: Config, name: str) -> bool:
+    """Rewrite the files of table ``name`` in which deletion vectors hide rows (``REORG TABLE ... APPLY (PURGE)``),
+    so that every row its current files hold is a current row. Returns whether it ran: a table whose protocol
+    lacks the feature has no such file (of the program's own tables, only those the catalogue creates with
+    deletion vectors have it), and the pass over its files is skipped."""
+    path = location(config, name)
+    if "deletionVectors" not in (DeltaTable.forPath(spark, path).detail().first()["tableFeatures"] or []):
+        return False
+    spark.sql(f"REORG TABLE delta.`{path}` APPLY (PURGE)")
+    return True
 
 
 def replace_where(df: DataFrame, config: Config, name: str, predicate: str) -> int:

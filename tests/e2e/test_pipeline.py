@@ -103,6 +103,19 @@ def test_every_reason_is_quarantined_and_silver_is_clean(spark, lakes):
     )
 
 
+def test_the_risk_flags_merge_writes_again_only_the_orders_it_flags(spark, lakes):
+    """silver.orders has deletion vectors: each month's MERGE of its risk flags writes the orders they name again
+    and hides their old rows, instead of copying every other order of the files those sit in."""
+    orders = DeltaTable.forPath(spark, str(lakes["monthly"] / "silver" / "orders"))
+    assert "deletionVectors" in orders.detail().first()["tableFeatures"]
+    merges = [r["operationMetrics"] for r in orders.history().filter("operation = 'MERGE'").collect()]
+    assert len(merges) == len(MONTHS), merges
+    for metrics in merges:
+        assert int(metrics["numTargetRowsUpdated"]) > 0, metrics
+        assert int(metrics["numTargetDeletionVectorsAdded"]) > 0, metrics
+        assert int(metrics["numTargetRowsCopied"]) == 0, metrics
+
+
 def test_a_fifth_platforms_orders_are_scored_capped_and_checked(spark, lakes):
     """Ele.me, enabled by config alone: its orders reach silver (dirt quarantined), take the food delivery
     caps (a day of 60 CNY in the tiny world), are named in gold, score, and pass every check."""
