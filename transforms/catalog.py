@@ -38,6 +38,9 @@ def _event_table(name: str, schema: T.StructType, description: str, **kwargs) ->
 # The risk flags' MERGE updates a few rows in each file of the months it reaches: with deletion vectors Delta
 # writes those rows again and marks the old ones deleted, instead of writing every file they sit in again.
 DELETION_VECTORS = (("delta.enableDeletionVectors", "true"),)
+# Bronze is read by batch (its partitions) and nothing filters it by a column: Delta's per-file minimum, maximum
+# and null count of the first 32 columns would only cost every load (row counts are kept all the same).
+NO_COLUMN_STATISTICS = (("delta.dataSkippingNumIndexedCols", "0"),)
 
 
 CATALOG: dict[str, Table] = {
@@ -243,6 +246,7 @@ def bronze(source: str, schema: T.StructType) -> Table:
         (BRONZE_PARTITION,),
         "ingest",
         f"The {source} feed as landed: every field as sent, with the file, batch and load of each row.",
+        properties=NO_COLUMN_STATISTICS,
     )
 
 

@@ -10,6 +10,7 @@ One session-scoped world (tests/conftest.py, tests/e2e/conftest.py), several lak
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -114,6 +115,20 @@ def test_the_risk_flags_merge_writes_again_only_the_orders_it_flags(spark, lakes
         assert int(metrics["numTargetRowsUpdated"]) > 0, metrics
         assert int(metrics["numTargetDeletionVectorsAdded"]) > 0, metrics
         assert int(metrics["numTargetRowsCopied"]) == 0, metrics
+
+
+def test_bronze_files_keep_their_row_counts_and_no_column_statistics(spark, lakes):
+    """Bronze is read by batch only: Delta records each file's rows, not the per-column ranges a load would pay for
+    (silver keeps them: forget skips files by their user_id range)."""
+
+    def statistics(table: str) -> list[dict]:
+        log = spark.read.json(str(lakes["monthly"] / table / "_delta_log" / "*.json"))
+        return [json.loads(r["stats"]) for r in log.filter("add IS NOT NULL").select("add.stats").collect()]
+
+    for source in SOURCES:
+        files = statistics(f"bronze/{source}")
+        assert files and all(f["numRecords"] > 0 and not f.get("minValues") for f in files), (source, files[:2])
+    assert all(f["minValues"].get("user_id") is not None for f in statistics("silver/orders"))
 
 
 def test_a_fifth_platforms_orders_are_scored_capped_and_checked(spark, lakes):
