@@ -31,16 +31,28 @@ class Table:
         return self.name.partition(".")[0]
 
 
-def _event_table(name: str, schema: T.StructType, description: str, **kwargs) -> Table:
-    return Table(name, schema, ("event_month",), "conform", description, **kwargs)
+def statistics_on(*columns: str) -> tuple[tuple[str, str], ...]:
+    """The property that has Delta keep each file's minimum, maximum and null count of ``columns`` only: the
+    columns the job filters a large table by (its partitions aside), so that Delta skips files by them. Delta's
+    default, the first 32 columns, costs every write (docs/performance.md#the-tables-statistics)."""
+    return (("delta.dataSkippingStatsColumns", ",".join(columns)),)
 
 
+# What the job filters silver by: a batch's rows (replaceWhere, the duplicate check), and a member's (forget).
+SILVER_FILTERS = ("user_id", "ingest_month", "source")
 # The risk flags' MERGE updates a few rows in each file of the months it reaches: with deletion vectors Delta
 # writes those rows again and marks the old ones deleted, instead of writing every file they sit in again.
 DELETION_VECTORS = (("delta.enableDeletionVectors", "true"),)
 # Bronze is read by batch (its partitions) and nothing filters it by a column: Delta's per-file minimum, maximum
 # and null count of the first 32 columns would only cost every load (row counts are kept all the same).
 NO_COLUMN_STATISTICS = (("delta.dataSkippingNumIndexedCols", "0"),)
+
+
+def _event_table(
+    name: str, schema: T.StructType, description: str, properties: tuple[tuple[str, str], ...] = ()
+) -> Table:
+    """A silver event table: partitioned by event month, statistics on SILVER_FILTERS unless ``properties`` say."""
+    return Table(name, schema, ("event_month",), "conform", description, properties or statistics_on(*SILVER_FILTERS))
 
 
 CATALOG: dict[str, Table] = {
@@ -51,7 +63,7 @@ CATALOG: dict[str, Table] = {
             S.SILVER_ORDERS,
             "Orders of every enabled platform in one schema, in CNY and Asia/Shanghai time; one row per "
             "platform and order id. Risk-flagged orders are marked, never dropped.",
-            properties=DELETION_VECTORS,
+            properties=DELETION_VECTORS + statistics_on(*SILVER_FILTERS),
         ),
         _event_table(
             "silver.interactions",
@@ -64,6 +76,7 @@ CATALOG: dict[str, Table] = {
             (),
             "conform",
             "One row per member: the account and its profile, the latest record of each user.",
+            statistics_on(*SILVER_FILTERS, "registered_date"),
         ),
         _event_table(
             "silver.service_events",
@@ -109,6 +122,7 @@ CATALOG: dict[str, Table] = {
             "Each member's month as a landing batch knows it (a slice): one row per member, month and batch "
             "that changed it, over every event of the month arrived by then; the score of month M reads each "
             "month's latest slice up to batch M.",
+            statistics_on("user_id", "batch"),
         ),
         Table(
             "gold.user_features",
@@ -117,6 +131,7 @@ CATALOG: dict[str, Table] = {
             "score",
             "Per member and as-of month: the account and the 12-month roll-up of gold.user_month ending there, "
             "from each month's latest slice up to its batch (what was known then).",
+            statistics_on("user_id"),
         ),
         Table(
             "gold.scores",

@@ -117,9 +117,10 @@ def test_the_risk_flags_merge_writes_again_only_the_orders_it_flags(spark, lakes
         assert int(metrics["numTargetRowsCopied"]) == 0, metrics
 
 
-def test_bronze_files_keep_their_row_counts_and_no_column_statistics(spark, lakes):
-    """Bronze is read by batch only: Delta records each file's rows, not the per-column ranges a load would pay for
-    (silver keeps them: forget skips files by their user_id range)."""
+def test_tables_keep_statistics_only_on_the_columns_the_job_filters_by(spark, lakes):
+    """Bronze is read by batch only: Delta records each file's rows, not the per-column ranges a load would pay for.
+    Silver keeps the ranges of the columns a batch's or a member's rows are found by (forget skips files by
+    their user_id range), and of no other."""
 
     def statistics(table: str) -> list[dict]:
         log = spark.read.json(str(lakes["monthly"] / table / "_delta_log" / "*.json"))
@@ -128,7 +129,8 @@ def test_bronze_files_keep_their_row_counts_and_no_column_statistics(spark, lake
     for source in SOURCES:
         files = statistics(f"bronze/{source}")
         assert files and all(f["numRecords"] > 0 and not f.get("minValues") for f in files), (source, files[:2])
-    assert all(f["minValues"].get("user_id") is not None for f in statistics("silver/orders"))
+    orders = statistics("silver/orders")
+    assert orders and all(set(f["minValues"]) == {"user_id", "ingest_month", "source"} for f in orders), orders[:2]
 
 
 def test_a_fifth_platforms_orders_are_scored_capped_and_checked(spark, lakes):
