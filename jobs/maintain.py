@@ -2,8 +2,9 @@
 
 For every table of the lakehouse (bronze, silver, gold, ops):
 
-  history   its retention properties set to lakehouse.history_months (tables
-            created before the setting, or after it changed)
+  settings  its retention properties set to lakehouse.history_months, and
+            the properties the catalogue creates it with (tables created
+            before the setting or the catalogue changed)
   OPTIMIZE  small files compacted into large ones (files already large are
             left alone); with --month M, the member tables of gold
             (user_month, user_features, scores) have month M's partition
@@ -30,6 +31,7 @@ from pyspark.sql import SparkSession
 from jobs.runtime import tables
 from jobs.runtime.config import Config, check_month
 from jobs.runtime.logs import timed
+from transforms import catalog
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +50,12 @@ def execute(spark: SparkSession, config: Config, args: argparse.Namespace) -> st
 
 
 def maintain(spark: SparkSession, config: Config, month: str | None) -> str:
-    wanted = tables.retention_properties(config)
     names = tables.lakehouse_tables(spark, config)
     for name in names:
         location = tables.location(config, name)
         table = DeltaTable.forPath(spark, location)
         properties = table.detail().first()["properties"]
+        wanted = {**tables.retention_properties(config), **dict(catalog.properties_of(name))}
         stale = {k: v for k, v in wanted.items() if properties.get(k) != v}
         if stale:
             settings = ", ".join(f"'{k}' = '{v}'" for k, v in stale.items())

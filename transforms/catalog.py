@@ -265,6 +265,13 @@ def bronze(source: str, schema: T.StructType) -> Table:
     )
 
 
+def properties_of(name: str) -> tuple[tuple[str, str], ...]:
+    """The Delta properties the catalogue creates table ``name`` with (a bronze table's too); () for others."""
+    if name.startswith("bronze."):
+        return NO_COLUMN_STATISTICS
+    return CATALOG[name].properties if name in CATALOG else ()
+
+
 def table(name: str) -> Table:
     """The catalogue's entry for ``name`` (layer.table); KeyError names the tables it has."""
     try:

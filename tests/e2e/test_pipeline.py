@@ -602,6 +602,13 @@ def test_maintenance_compacts_rewrites_no_row_and_keeps_every_version_a_month_wa
     orders_files = table("silver.orders").detail().first()["numFiles"]
     scores = read(spark, lake, "gold.scores").collect()
 
+    # tables made before the catalogue set their statistics' columns are brought to them too
+    unset = {
+        "silver/interactions": "delta.dataSkippingStatsColumns",
+        "bronze/taobao_orders": "delta.dataSkippingNumIndexedCols",
+    }
+    for path, key in unset.items():
+        spark.sql(f"ALTER TABLE delta.`{lake / path}` UNSET TBLPROPERTIES ('{key}')")
     capsys.readouterr()
     sets = set_args([*MONTHLY, "lakehouse.history_months=2"])  # tables made with 13 are brought to 2
     assert main(["maintain", "--month", MONTHS[-1], *at(lake), *sets]) == 0
@@ -610,6 +617,12 @@ def test_maintenance_compacts_rewrites_no_row_and_keeps_every_version_a_month_wa
     properties = table("gold.scores").detail().first()["properties"]
     assert properties["delta.deletedFileRetentionDuration"] == "interval 62 days"
     assert properties["delta.logRetentionDuration"] == "interval 62 days"
+    assert {
+        path: table(path.replace("/", ".")).detail().first()["properties"].get(key) for path, key in unset.items()
+    } == {
+        "silver/interactions": "user_id,ingest_month,source",
+        "bronze/taobao_orders": "0",
+    }
     optimized = table("gold.scores").history().filter("operation = 'OPTIMIZE'").collect()
     assert any("user_id" in r["operationParameters"]["zOrderBy"] for r in optimized)  # the month, by member
     assert table("silver.orders").detail().first()["numFiles"] < orders_files  # small files compacted
