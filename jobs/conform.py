@@ -5,9 +5,9 @@ quarantine rows outside the batch window, of users without an account, or
 account records that change an account an earlier batch registered,
 drop duplicates on the natural key (within the batch and against earlier
 batches), and publish. silver.orders gets the orders of every enabled
-platform; risk-control flags mark the orders they name (Delta MERGE). Every source and batch gets a
-reconciliation row in ops.reconciliation: rows in = valid + quarantined +
-duplicates, checked and printed.
+platform; risk-control flags mark the orders they name (Delta MERGE).
+Every source and batch gets a reconciliation row in ops.reconciliation:
+rows in = valid + quarantined + duplicates, checked and printed.
 
 Several batches conform in one pass with the same result as one by one
 (each row is judged against its own batch); re-running a batch replaces

@@ -2,8 +2,8 @@
 description, written once.
 
 Reads (a missing table names the stage to run), table creation (schema, partitioning, the description
-as the Delta table comment, column descriptions as column comments), the quality suites and the docs'
-table reference (docs/tables.md) all come from here. Bronze tables are one per source, with the
+as the Delta table comment, column descriptions as column comments, table properties), the quality suites
+and the docs' table reference (docs/tables.md) all come from here. Bronze tables are one per source, with the
 source's own columns (:func:`bronze`).
 """
 
