@@ -268,7 +268,7 @@ def bronze(source: str, schema: T.StructType) -> Table:
 def properties_of(name: str) -> tuple[tuple[str, str], ...]:
     """The Delta properties the catalogue creates table ``name`` with (a bronze table's too); () for others."""
     if name.startswith("bronze."):
-        return NO_COLUMN_STATISTICS
+        return bronze(name.removeprefix("bronze."), T.StructType()).properties  # the same for every source
     return CATALOG[name].properties if name in CATALOG else ()
 
 
