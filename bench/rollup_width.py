@@ -58,8 +58,8 @@ def score_inputs_rollup(
     platforms: tuple[str, ...],
 ) -> DataFrame:
     """The roll-up of the score's inputs alone, built like user_features (members, two levels, carry)."""
-    from transforms.gold.features import INTERACTION_COLUMNS, _fen, month_end, window_months
-    from transforms.gold.user_month import known_by, platform_bits, with_next_batch
+    from transforms.gold.features import INTERACTION_COLUMNS, month_end, window_months
+    from transforms.gold.user_month import fen, known_by, platform_bits, with_next_batch
 
     months = window_months(as_of, window)
     latest = user_month.filter(F.col("month").isin(months) & (F.col("batch") <= as_of)).transform(with_next_batch)
@@ -67,7 +67,7 @@ def score_inputs_rollup(
         "user_id",
         "month",
         *SCORE_COUNTS,
-        *[_fen(F.col(c)).alias(c) for c in SCORE_AMOUNTS],
+        *[fen(F.col(c)).alias(c) for c in SCORE_AMOUNTS],
         "active_days_mask",
         F.aggregate("platforms", F.lit(0), lambda mask, p: mask.bitwiseOR(platform_bits(p, platforms))).alias(
             "platform_mask"
