@@ -136,6 +136,8 @@ def restating_batches(
 def as_known(events: DataFrame, restated: DataFrame) -> DataFrame:
     """``events`` (silver rows) of the restated member-months, each once for every restating ``batch`` it had
     arrived by: the month as that batch knows it. One shuffle, by member and month."""
+    # A lambda, interpreted per element, and cheaper here than a compiled CASE per batch: restated_by holds a
+    # few batches, the pass up to 13 (aggregating the demo world's 13 batches: 55-59 s against 63-66 s).
     return events.join(restated, ["user_id", "event_month"]).select(
         *events.columns, F.explode(F.filter("restated_by", lambda b: F.col("ingest_month") <= b)).alias("batch")
     )
